@@ -1,0 +1,3 @@
+//! Freeway: a self-hosted, multi-tenant, OpenAI-compatible LLM gateway.
+
+pub mod wire;
