@@ -1,0 +1,114 @@
+//! `/admin/v1`: for now the OpenAPI document of every HTTP endpoint.
+
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::openai;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Freeway",
+        description = "A self-hosted, multi-tenant, OpenAI-compatible LLM gateway. `/v1` is the OpenAI surface, authenticated by member api keys; `/admin/v1` is the admin API.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        crate::health::healthz,
+        crate::health::readyz,
+        openai::chat_completions,
+        openai::list_models,
+        openapi_json,
+    ),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "openai", description = "OpenAI-compatible endpoints"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "admin", description = "Administration"),
+    )
+)]
+pub struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("fw-<public id>-<secret>")
+                    .description(Some(
+                        "A member's api key, created with `freeway key create`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as committed at `openapi/openapi.json`.
+pub fn openapi_json_pretty() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = crate::wire::VERSION.to_string();
+    let mut text = doc.to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[utoipa::path(get, path = "/admin/v1/openapi.json", tag = "admin",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(openapi_json_pretty())
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/v1/openapi.json", web::get().to(openapi_json));
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The committed document must match the code; regenerate it with
+    /// `cargo run -p freeway -- openapi > openapi/openapi.json`.
+    #[test]
+    fn committed_openapi_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        let current = openapi_json_pretty();
+        if std::env::var_os("FREEWAY_UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &current).unwrap();
+            return;
+        }
+        assert!(
+            committed == current,
+            "openapi/openapi.json is stale: run `cargo run -p freeway -- openapi > openapi/openapi.json` \
+             (or FREEWAY_UPDATE_OPENAPI=1 cargo test -p freeway --lib openapi)"
+        );
+    }
+
+    #[test]
+    fn documents_every_route_and_the_security_scheme() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi_json_pretty()).unwrap();
+        for path in [
+            "/v1/chat/completions",
+            "/v1/models",
+            "/healthz",
+            "/readyz",
+            "/admin/v1/openapi.json",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} missing");
+        }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["api_key"]["scheme"],
+            "bearer"
+        );
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    }
+}

@@ -1,0 +1,561 @@
+//! The `freeway` command line: serving, migrations, master keys, and the bootstrap commands
+//! that make the gateway usable with no UI.
+
+// A command-line tool prints its results.
+#![allow(clippy::print_stdout)]
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{Duration, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::crypto::{self, Keyring, Secret};
+use crate::startup::{Application, Signals};
+use crate::store::{self, pool, tenancy};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "freeway",
+    version,
+    about = "A self-hosted, multi-tenant, OpenAI-compatible LLM gateway",
+    long_about = "A self-hosted, multi-tenant, OpenAI-compatible LLM gateway.\n\n\
+    Configuration comes from an optional TOML file (--config or FREEWAY_CONFIG), then FREEWAY_* \
+    variables (FREEWAY_LISTEN, FREEWAY_MASTER_KEY_FILE, FREEWAY_USAGE__BATCH_SIZE, ...) and DATABASE_URL."
+)]
+pub struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "FREEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations, load the pool and serve the gateway, the admin API and the UI.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Master keys: generate a key file, rotate to a new version.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Tenants: the teams that share this Freeway.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Members of a tenant.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Members' api keys for /v1.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Upstream providers (any OpenAI-compatible base URL).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Models a provider serves.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Provider secrets, stored envelope-encrypted.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Run the mock OpenAI-compatible upstream used by the tests and benchmarks.
+    #[command(hide = true)]
+    MockUpstream {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a master key file (0600) with one fresh key, unless it exists.
+    Generate {
+        #[arg(long, env = "FREEWAY_MASTER_KEY_FILE")]
+        file: PathBuf,
+    },
+    /// Re-wrap every credential's data key under a new master-key version. With a key file,
+    /// a new version is added to it first; with FREEWAY_MASTER_KEY, add the new version to
+    /// the variable (`1:<old>,2:<new>`) before running this. Servers keep serving throughout.
+    Rotate {
+        /// Re-wrap under the newest version already in the keyring instead of adding one.
+        #[arg(long)]
+        no_new_version: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create { name: String },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Create a member in a tenant.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// `member` or `tenant_admin`.
+        #[arg(long, default_value = "member", value_parser = ["member", "tenant_admin"])]
+        role: String,
+    },
+    /// List a tenant's members.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an api key for a member; the secret is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        member: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Restrict the key to these models (repeatable); all models when absent.
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Expire the key after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a key by its prefix (`fw-<public id>`).
+    Revoke { prefix: String },
+    /// List a tenant's keys (prefixes only).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Add an OpenAI-compatible provider.
+    Add {
+        /// Lowercase id, e.g. `groq` or `local-vllm`.
+        name: String,
+        /// Base URL to which `/chat/completions` is appended, e.g. https://api.groq.com/openai/v1
+        #[arg(long)]
+        base_url: String,
+        /// Models it serves (repeatable); more with `freeway model add`.
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Called without a credential.
+        #[arg(long)]
+        keyless: bool,
+        /// Lower is tried first.
+        #[arg(long, default_value_t = 100)]
+        priority: i32,
+        /// Per-attempt timeout.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u32,
+    },
+    /// List providers.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Add a model to a provider.
+    Add(ModelArgs),
+    /// List models.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[arg(long)]
+    provider: String,
+    /// The provider's model id, sent upstream unchanged.
+    model: String,
+    #[arg(long, default_value = "chat",
+        value_parser = ["chat", "embedding", "image", "speech", "transcription", "completion"])]
+    modality: String,
+    #[arg(long)]
+    context_window: Option<i32>,
+    #[arg(long)]
+    tools: bool,
+    #[arg(long)]
+    vision: bool,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 100)]
+    priority: i32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Add a provider secret. It is read from FREEWAY_CREDENTIAL_SECRET or standard input,
+    /// never from the command line (which shells keep in their history).
+    Add {
+        #[arg(long)]
+        provider: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value_t = 100)]
+        priority: i32,
+    },
+    /// List credentials (last four characters only).
+    List,
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+pub async fn run(cli: Cli, config: Config) -> Result<()> {
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let applied = store::migrate::run(&config.database_url).await?;
+            if applied.is_empty() {
+                println!("The database is up to date.");
+            } else {
+                println!(
+                    "Applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", crate::admin::openapi_json_pretty());
+            Ok(())
+        }
+        Command::Keys(command) => keys(command, &config).await,
+        Command::MockUpstream { listen } => {
+            let mock = crate::mock::MockUpstream::start_on(listen).await?;
+            println!("Mock upstream on {}", mock.base_url());
+            mock.wait().await?;
+            Ok(())
+        }
+        command => admin(command, &config).await,
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listen = config.listen;
+    let app = Application::build(config, Signals::Handle).await?;
+    let url = format!("http://{}:{}", listen.ip(), app.port());
+    tracing::info!(%url, "Freeway is serving");
+    println!(
+        "Freeway {} is serving on {url} (UI at {url}/, OpenAI API at {url}/v1).",
+        crate::wire::VERSION
+    );
+    if app.first_start() {
+        println!(
+            "\nFirst start: no tenant yet. Bootstrap from another shell (same DATABASE_URL and master key):\n  \
+             freeway provider add groq --base-url https://api.groq.com/openai/v1 --model llama-3.1-8b-instant\n  \
+             echo \"$GROQ_API_KEY\" | freeway credential add --provider groq\n  \
+             freeway tenant create my-team\n  \
+             freeway member create --tenant my-team alice\n  \
+             freeway key create --tenant my-team --member alice\n\
+             Then point any OpenAI client at {url}/v1 with the printed key."
+        );
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn keys(command: KeysCommand, config: &Config) -> Result<()> {
+    match command {
+        KeysCommand::Generate { file } => {
+            if Keyring::generate_file(&file)? {
+                println!(
+                    "Created master key file {} (mode 0600). Back it up: credentials cannot be decrypted without it.",
+                    file.display()
+                );
+            } else {
+                println!(
+                    "Master key file {} already exists; left unchanged.",
+                    file.display()
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { no_new_version } => {
+            let keyring = match (&config.master_key, &config.master_key_file, no_new_version) {
+                (None, Some(file), false) => Keyring::add_version_to_file(file)?,
+                (Some(_), _, false) => bail!(
+                    "FREEWAY_MASTER_KEY is set, so the new version cannot be added for you: \
+                     add it to the variable (`1:<old>,2:<new>`), restart the servers with it, and run \
+                     `freeway keys rotate --no-new-version`"
+                ),
+                _ => Keyring::from_config(
+                    config.master_key.as_deref(),
+                    config.master_key_file.as_deref(),
+                )?,
+            };
+            let pool = store::connect(&config.database_url, 2).await?;
+            let count = pool::rewrap_credentials(&pool, &actor(), &keyring).await?;
+            println!(
+                "Re-wrapped {count} credential data key(s) under master key version {}.",
+                keyring.current().version
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn admin(command: Command, config: &Config) -> Result<()> {
+    let db = store::connect(&config.database_url, 2).await?;
+    store::migrate::run(&config.database_url).await?;
+    let actor = actor();
+    match command {
+        Command::Tenant(TenantCommand::Create { name }) => {
+            let tenant = tenancy::create_tenant(&db, &actor, &name).await?;
+            println!("Created tenant {} ({})", tenant.name, tenant.id);
+        }
+        Command::Tenant(TenantCommand::List) => {
+            for t in tenancy::list_tenants(&db).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    t.name,
+                    t.id,
+                    if t.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        Command::Member(MemberCommand::Create {
+            tenant,
+            name,
+            email,
+            role,
+        }) => {
+            let tenant = tenancy::find_tenant(&db, &tenant).await?;
+            let member =
+                tenancy::create_member(&db, &actor, &tenant, &name, email.as_deref(), &role)
+                    .await?;
+            println!(
+                "Created member {} in tenant {} ({})",
+                member.name, tenant.name, member.id
+            );
+        }
+        Command::Member(MemberCommand::List { tenant }) => {
+            let tenant = tenancy::find_tenant(&db, &tenant).await?;
+            for m in tenancy::list_members(&db, &tenant).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    m.name,
+                    m.role,
+                    m.email.unwrap_or_default(),
+                    m.id
+                );
+            }
+        }
+        Command::Key(KeyCommand::Create {
+            tenant,
+            member,
+            name,
+            models,
+            expires_in_days,
+        }) => {
+            let tenant = tenancy::find_tenant(&db, &tenant).await?;
+            let member = tenancy::find_member(&db, &tenant, &member).await?;
+            let key = crypto::api_key::generate();
+            let info = tenancy::create_api_key(
+                &db,
+                &actor,
+                tenancy::NewKeyRow {
+                    member: &member,
+                    name: &name,
+                    key: &key,
+                    allowed_models: (!models.is_empty()).then_some(models),
+                    expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
+                },
+            )
+            .await?;
+            println!(
+                "Created api key {} for {}/{}. The secret is shown once; store it now:\n{}",
+                info.display_prefix,
+                tenant.name,
+                member.name,
+                key.token.expose()
+            );
+        }
+        Command::Key(KeyCommand::Revoke { prefix }) => {
+            let info = tenancy::revoke_api_key(&db, &actor, &prefix).await?;
+            println!("Revoked api key {}", info.display_prefix);
+        }
+        Command::Key(KeyCommand::List { tenant }) => {
+            let tenant = tenancy::find_tenant(&db, &tenant).await?;
+            for k in tenancy::list_api_keys(&db, &tenant).await? {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let last = k.last_used_at.map_or("never".into(), |t| t.to_rfc3339());
+                println!(
+                    "{}\t{}\t{state}\tcreated {}\tlast used {last}",
+                    k.display_prefix,
+                    k.name,
+                    k.created_at.to_rfc3339()
+                );
+            }
+        }
+        Command::Provider(ProviderCommand::Add {
+            name,
+            base_url,
+            models,
+            keyless,
+            priority,
+            timeout_secs,
+        }) => {
+            let timeout_ms = i32::try_from(u64::from(timeout_secs) * 1000)
+                .context("--timeout-secs is too large")?;
+            let provider = pool::create_provider(
+                &db,
+                &actor,
+                pool::NewProvider {
+                    name: &name,
+                    base_url: &base_url,
+                    keyless,
+                    priority,
+                    timeout_ms,
+                },
+            )
+            .await?;
+            println!("Added provider {} ({})", provider.name, provider.base_url);
+            for model in models {
+                pool::add_model(
+                    &db,
+                    &actor,
+                    &provider,
+                    pool::NewModel {
+                        model_id: &model,
+                        modality: "chat",
+                        supports_tools: false,
+                        supports_vision: false,
+                        supports_json: false,
+                        context_window: None,
+                        priority: 100,
+                    },
+                )
+                .await?;
+                println!("Added model {model}");
+            }
+        }
+        Command::Provider(ProviderCommand::List) => {
+            for p in pool::list_providers(&db).await? {
+                println!(
+                    "{}\t{}\tpriority {}\t{}{}",
+                    p.name,
+                    p.base_url,
+                    p.priority,
+                    if p.enabled { "enabled" } else { "disabled" },
+                    if p.keyless { "\tkeyless" } else { "" }
+                );
+            }
+        }
+        Command::Model(ModelCommand::Add(args)) => {
+            let provider = pool::find_provider(&db, &args.provider).await?;
+            let model = pool::add_model(
+                &db,
+                &actor,
+                &provider,
+                pool::NewModel {
+                    model_id: &args.model,
+                    modality: &args.modality,
+                    supports_tools: args.tools,
+                    supports_vision: args.vision,
+                    supports_json: args.json,
+                    context_window: args.context_window,
+                    priority: args.priority,
+                },
+            )
+            .await?;
+            println!("Added model {} to {}", model.model_id, provider.name);
+        }
+        Command::Model(ModelCommand::List) => {
+            let providers = pool::list_providers(&db).await?;
+            for m in pool::list_models(&db).await? {
+                let provider = providers
+                    .iter()
+                    .find(|p| p.id == m.provider_id)
+                    .map_or("?", |p| p.name.as_str());
+                println!("{provider}/{}\t{}", m.model_id, m.modality);
+            }
+        }
+        Command::Credential(CredentialCommand::Add {
+            provider,
+            name,
+            priority,
+        }) => {
+            let provider = pool::find_provider(&db, &provider).await?;
+            let keyring = Keyring::from_config(
+                config.master_key.as_deref(),
+                config.master_key_file.as_deref(),
+            )?;
+            let secret = read_secret()?;
+            let credential =
+                pool::add_credential(&db, &actor, &keyring, &provider, &name, &secret, priority)
+                    .await?;
+            println!(
+                "Added credential …{} to {} ({})",
+                credential.last4, provider.name, credential.id
+            );
+        }
+        Command::Credential(CredentialCommand::List) => {
+            let providers = pool::list_providers(&db).await?;
+            for c in pool::list_credentials(&db).await? {
+                let provider = providers
+                    .iter()
+                    .find(|p| p.id == c.provider_id)
+                    .map_or("?", |p| p.name.as_str());
+                println!(
+                    "{provider}\t{}\t…{}\tkey v{}\t{}",
+                    c.name,
+                    c.last4,
+                    c.sealed.key_version,
+                    if c.enabled { "enabled" } else { "disabled" }
+                );
+            }
+        }
+        Command::Serve
+        | Command::Migrate
+        | Command::Openapi
+        | Command::Keys(_)
+        | Command::MockUpstream { .. } => {}
+    }
+    Ok(())
+}
+
+fn read_secret() -> Result<Secret> {
+    if let Ok(value) = std::env::var("FREEWAY_CREDENTIAL_SECRET") {
+        return Ok(Secret::new(value.trim()));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        println!("Paste the provider's secret and press Enter:");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the secret from standard input")?;
+    let secret = Secret::new(line.trim());
+    line.clear();
+    if secret.expose().is_empty() {
+        bail!("no secret given: pipe it on standard input or set FREEWAY_CREDENTIAL_SECRET");
+    }
+    Ok(secret)
+}

@@ -1,0 +1,256 @@
+//! Configuration: defaults, then an optional TOML file, then `FREEWAY_*` variables and
+//! `DATABASE_URL`. Later sources win.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The top-level keys of [`Config`], as they appear in files and after `FREEWAY_`.
+const CONFIG_KEYS: &[&str] = &[
+    "database_url",
+    "listen",
+    "master_key",
+    "master_key_file",
+    "max_body_bytes",
+    "request_budget_secs",
+    "max_attempts",
+    "workers",
+    "shutdown_timeout_secs",
+    "usage",
+    "log",
+];
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Postgres connection string.
+    pub database_url: String,
+    /// Address `freeway serve` listens on.
+    pub listen: SocketAddr,
+    /// Master keys inline: `1:<base64>,2:<base64>` or one bare base64 key (version 1).
+    pub master_key: Option<String>,
+    /// A file holding master keys, one `<version>:<base64>` per line.
+    pub master_key_file: Option<PathBuf>,
+    /// Largest request body accepted on `/v1`, in bytes.
+    pub max_body_bytes: usize,
+    /// Wall-clock budget for all attempts of one request, in seconds.
+    pub request_budget_secs: u64,
+    /// Attempts per request before giving up.
+    pub max_attempts: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// How long a graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_timeout_secs: u64,
+    pub usage: UsageConfig,
+    /// `tracing` filter, e.g. `info,freeway=debug`.
+    pub log: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// Events waiting for the writer; past this, new events are dropped and counted.
+    pub queue_capacity: usize,
+    /// Rows per INSERT.
+    pub batch_size: usize,
+    /// How often a partial batch is written, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Events held in memory while the database is unreachable.
+    pub max_pending: usize,
+    /// How long shutdown keeps trying to write held events, in seconds.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 65_536,
+            batch_size: 500,
+            flush_interval_ms: 250,
+            max_pending: 1_000_000,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/freeway".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            master_key: None,
+            master_key_file: None,
+            max_body_bytes: 10 * 1024 * 1024,
+            request_budget_secs: 300,
+            max_attempts: 20,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+            usage: UsageConfig::default(),
+            log: "info,refinery_core=warn,tokio_postgres=warn".into(),
+        }
+    }
+}
+
+// The database URL and master key may hold secrets: never print them.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("master_key_file", &self.master_key_file)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_budget_secs", &self.request_budget_secs)
+            .field("max_attempts", &self.max_attempts)
+            .field("workers", &self.workers)
+            .field("usage", &self.usage)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads the configuration from `file` (if given, else `FREEWAY_CONFIG` if set) and the
+    /// environment. Nested keys use a double underscore: `FREEWAY_USAGE__BATCH_SIZE`.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("FREEWAY_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("FREEWAY_")
+                    .split("__")
+                    // Scripts set other FREEWAY_* variables (FREEWAY_DATA_DIR, ...).
+                    .filter(|key| {
+                        let top = key.as_str().split('.').next().unwrap_or_default();
+                        CONFIG_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+                    }),
+            )
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("max_body_bytes must be at least 1024".into()));
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError("max_attempts must be at least 1".into()));
+        }
+        if self.usage.batch_size == 0 || self.usage.queue_capacity == 0 {
+            return Err(ConfigError(
+                "usage.batch_size and usage.queue_capacity must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn request_budget(&self) -> Duration {
+        Duration::from_secs(self.request_budget_secs)
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/freeway?sslmode=disable"),
+            "postgres://app:***@db:5432/freeway?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = Config {
+            database_url: "postgres://u:topsecret@h/d".into(),
+            master_key: Some("c2VjcmV0".into()),
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("topsecret"));
+        assert!(!printed.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "freeway.toml",
+                "max_body_bytes = 2048\nlisten = \"0.0.0.0:9000\"\n[usage]\nbatch_size = 7\n",
+            )?;
+            jail.set_env("FREEWAY_USAGE__BATCH_SIZE", "9");
+            jail.set_env("DATABASE_URL", "postgres://x@y/z");
+            let config = Config::load(Some(std::path::Path::new("freeway.toml"))).unwrap();
+            assert_eq!(config.max_body_bytes, 2048);
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.usage.batch_size, 9);
+            assert_eq!(config.database_url, "postgres://x@y/z");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_missing_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "no_such_setting = 1\n")?;
+            assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
+            assert!(Config::load(Some(std::path::Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,46 @@
+//! `/healthz`: the process is alive. `/readyz`: the database answers and every migration
+//! embedded in this binary is applied.
+
+use actix_web::{HttpResponse, web};
+
+use crate::state::AppState;
+use crate::store;
+use crate::wire::{Health, VERSION};
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        version: VERSION.into(),
+        database: None,
+        migrations: None,
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve", body = Health),
+        (status = 503, description = "The database is unreachable or migrations are missing", body = Health),
+    ))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let applied = store::migrate::applied_version(&state.pool).await;
+    let database = applied.is_ok();
+    let migrations = matches!(applied, Ok(Some(v)) if v >= store::migrate::latest_version());
+    let body = Health {
+        status: match (database, migrations) {
+            (true, true) => "ok",
+            (false, _) => "database unreachable",
+            (true, false) => "migrations pending",
+        }
+        .into(),
+        version: VERSION.into(),
+        database: Some(database),
+        migrations: Some(migrations),
+    };
+    if database && migrations {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,282 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// What the mock does with one request to a behaviour-consuming endpoint
+/// (`/v1/chat/completions`, `/v1/embeddings`).
+///
+/// Build one with a constructor ([`Behavior::ok`], [`Behavior::status`], ...)
+/// and refine it with the `with_*` builders; every field is public so tests can
+/// also use struct-update syntax.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    /// HTTP status. Anything outside 2xx is answered with a JSON error body.
+    pub status: u16,
+    /// Delay before the response head is sent (time to first byte).
+    pub latency: Duration,
+    /// Seconds, sent as a `Retry-After` header whenever set.
+    pub retry_after: Option<u64>,
+    /// Body for non-2xx answers and in-band stream errors; `None` picks an
+    /// OpenAI-shaped body matching the status.
+    pub error_body: Option<Value>,
+    /// Assistant content.
+    pub reply: String,
+    /// `(prompt_tokens, completion_tokens)`; `None` omits usage entirely.
+    pub usage: Option<(u32, u32)>,
+    /// Pause between consecutive SSE events.
+    pub chunk_delay: Duration,
+    /// Content pieces for streaming; `None` splits `reply` into words.
+    pub chunks: Option<Vec<String>>,
+    /// Streaming: break the connection after this many content chunks.
+    pub disconnect_after_chunks: Option<usize>,
+    /// Never answer (for upstream timeouts).
+    pub hang: bool,
+    /// Streaming: go silent after this many content chunks, keeping the
+    /// connection open.
+    pub stall_after_chunks: Option<usize>,
+    /// Streaming: send nothing but `data: [DONE]`.
+    pub empty_stream: bool,
+    /// Streaming: answer 200, then a single `data: {"error":...}` event.
+    pub in_band_error: bool,
+}
+
+pub(crate) const DEFAULT_REPLY: &str = "Hello from the mock upstream.";
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Self {
+            status: 200,
+            latency: Duration::ZERO,
+            retry_after: None,
+            error_body: None,
+            reply: DEFAULT_REPLY.to_owned(),
+            usage: Some((10, 7)),
+            chunk_delay: Duration::ZERO,
+            chunks: None,
+            disconnect_after_chunks: None,
+            hang: false,
+            stall_after_chunks: None,
+            empty_stream: false,
+            in_band_error: false,
+        }
+    }
+}
+
+impl Behavior {
+    /// A successful answer with the default reply and usage.
+    pub fn ok() -> Self {
+        Self::default()
+    }
+
+    pub fn reply(text: impl Into<String>) -> Self {
+        Self::default().with_reply(text)
+    }
+
+    /// An error answer with the default OpenAI-shaped body for `code`.
+    pub fn status(code: u16) -> Self {
+        Self::default().with_status(code)
+    }
+
+    /// 429 with `Retry-After` and OpenAI's rate-limit body.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::status(429)
+            .with_retry_after(retry_after_secs)
+            .with_error_body(json!({
+                "error": {
+                    "message": "Rate limit reached",
+                    "type": "rate_limit_error",
+                    "code": "rate_limit_exceeded",
+                }
+            }))
+    }
+
+    pub fn hang() -> Self {
+        Self {
+            hang: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn empty_stream() -> Self {
+        Self {
+            empty_stream: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn in_band_error() -> Self {
+        Self {
+            in_band_error: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the reply and forgets explicit chunks, so streaming and
+    /// non-streaming answers keep agreeing on the content.
+    pub fn with_reply(mut self, text: impl Into<String>) -> Self {
+        self.reply = text.into();
+        self.chunks = None;
+        self
+    }
+
+    pub fn with_status(mut self, code: u16) -> Self {
+        self.status = code;
+        self
+    }
+
+    pub fn with_latency(mut self, d: Duration) -> Self {
+        self.latency = d;
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    pub fn with_error_body(mut self, body: Value) -> Self {
+        self.error_body = Some(body);
+        self
+    }
+
+    pub fn with_usage(mut self, usage: Option<(u32, u32)>) -> Self {
+        self.usage = usage;
+        self
+    }
+
+    /// Sets the streaming pieces; the reply becomes their concatenation so a
+    /// non-streaming request sees the same content.
+    pub fn with_chunks<I>(mut self, chunks: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let chunks: Vec<String> = chunks.into_iter().map(Into::into).collect();
+        self.reply = chunks.concat();
+        self.chunks = Some(chunks);
+        self
+    }
+
+    pub fn with_chunk_delay(mut self, d: Duration) -> Self {
+        self.chunk_delay = d;
+        self
+    }
+
+    /// Breaks the stream after `n` content chunks; if the reply has fewer,
+    /// the break replaces the finish chunk.
+    pub fn disconnect_after(mut self, n: usize) -> Self {
+        self.disconnect_after_chunks = Some(n);
+        self
+    }
+
+    /// Stalls the stream after `n` content chunks; if the reply has fewer,
+    /// the stall replaces the finish chunk.
+    pub fn stall_after(mut self, n: usize) -> Self {
+        self.stall_after_chunks = Some(n);
+        self
+    }
+
+    /// The streaming pieces: explicit chunks, or the reply split into words.
+    pub(crate) fn pieces(&self) -> Vec<String> {
+        match &self.chunks {
+            Some(chunks) => chunks.clone(),
+            None => split_words(&self.reply),
+        }
+    }
+
+    pub(crate) fn error_json(&self, status: u16) -> Value {
+        self.error_body
+            .clone()
+            .unwrap_or_else(|| default_error_body(status))
+    }
+}
+
+/// Splits before each whitespace run so every piece after the first starts
+/// with its separator, the way real tokenised streams arrive, and the pieces
+/// concatenate back to `text` exactly.
+pub(crate) fn split_words(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let mut seen_word = false;
+    for c in text.chars() {
+        if c.is_whitespace() && seen_word {
+            pieces.push(std::mem::take(&mut current));
+            seen_word = false;
+        }
+        if !c.is_whitespace() {
+            seen_word = true;
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// An OpenAI-shaped error body whose type and code match `status`.
+pub fn default_error_body(status: u16) -> Value {
+    let (kind, code, message) = match status {
+        400 => (
+            "invalid_request_error",
+            "invalid_request",
+            "Invalid request.",
+        ),
+        401 => (
+            "authentication_error",
+            "invalid_api_key",
+            "Incorrect API key provided.",
+        ),
+        403 => (
+            "permission_error",
+            "permission_denied",
+            "You are not allowed to access this resource.",
+        ),
+        404 => (
+            "invalid_request_error",
+            "not_found",
+            "The requested resource does not exist.",
+        ),
+        408 => ("timeout_error", "timeout", "Request timed out."),
+        413 => (
+            "invalid_request_error",
+            "request_too_large",
+            "Request too large.",
+        ),
+        422 => (
+            "invalid_request_error",
+            "unprocessable_entity",
+            "Unprocessable request.",
+        ),
+        429 => (
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "Rate limit reached",
+        ),
+        502 => ("server_error", "bad_gateway", "Bad gateway."),
+        503 => (
+            "server_error",
+            "service_unavailable",
+            "The server is overloaded or not ready yet.",
+        ),
+        504 => ("server_error", "timeout", "Gateway timeout."),
+        500..=599 => (
+            "server_error",
+            "internal_error",
+            "The server had an error while processing your request.",
+        ),
+        _ => (
+            "invalid_request_error",
+            "mock_error",
+            "Mock upstream error.",
+        ),
+    };
+    json!({
+        "error": {
+            "message": message,
+            "type": kind,
+            "param": null,
+            "code": code,
+        }
+    })
+}

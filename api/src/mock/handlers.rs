@@ -1,0 +1,225 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use serde_json::{Value, json};
+
+use super::behavior::{Behavior, default_error_body};
+use super::sse::{self, Completion};
+use super::{RecordedRequest, Shared};
+
+/// How long a hanging request waits before answering at all; far beyond any
+/// client timeout a test would configure.
+const HANG: Duration = Duration::from_secs(3600);
+
+const DEFAULT_MODEL: &str = "mock-model";
+const EMBEDDING_DIMENSIONS: usize = 8;
+
+/// Single entry point so every request is recorded, whatever its route.
+pub(crate) async fn dispatch(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let recorded = record(&req, &body);
+    tracing::debug!(method = %recorded.method, path = %recorded.path, "mock upstream request");
+    match (req.method(), req.path()) {
+        (&Method::POST, "/v1/chat/completions") => {
+            let body = recorded.body.clone();
+            let behavior = shared.record_and_take(recorded);
+            chat_completions(&shared, body, behavior).await
+        }
+        (&Method::POST, "/v1/embeddings") => {
+            let body = recorded.body.clone();
+            let behavior = shared.record_and_take(recorded);
+            embeddings(body, behavior).await
+        }
+        (&Method::GET, "/v1/models") => {
+            shared.record(recorded);
+            HttpResponse::Ok().json(json!({
+                "object": "list",
+                "data": [{
+                    "id": DEFAULT_MODEL,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "mock",
+                }],
+            }))
+        }
+        _ => {
+            shared.record(recorded);
+            HttpResponse::NotFound().json(default_error_body(404))
+        }
+    }
+}
+
+fn record(req: &HttpRequest, body: &[u8]) -> RecordedRequest {
+    RecordedRequest {
+        method: req.method().as_str().to_owned(),
+        path: req.path().to_owned(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+    }
+}
+
+/// Applies the behaviour's hang, latency and error status. `Err` carries the
+/// finished error response; `Ok` carries a builder for the success status.
+async fn preamble(behavior: &Behavior) -> Result<HttpResponseBuilder, HttpResponse> {
+    if behavior.hang {
+        tokio::time::sleep(HANG).await;
+        return Err(HttpResponse::GatewayTimeout().json(default_error_body(504)));
+    }
+    if !behavior.latency.is_zero() {
+        tokio::time::sleep(behavior.latency).await;
+    }
+    let status = StatusCode::from_u16(behavior.status).unwrap_or_else(|_| {
+        tracing::warn!(
+            status = behavior.status,
+            "mock behaviour has an invalid status; using 500"
+        );
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+    let mut builder = HttpResponse::build(status);
+    if let Some(secs) = behavior.retry_after {
+        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    if status.is_success() {
+        Ok(builder)
+    } else {
+        Err(builder.json(behavior.error_json(status.as_u16())))
+    }
+}
+
+async fn chat_completions(shared: &Shared, body: Value, behavior: Behavior) -> HttpResponse {
+    let mut builder = match preamble(&behavior).await {
+        Ok(builder) => builder,
+        Err(response) => return response,
+    };
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_MODEL)
+        .to_owned();
+    let id = format!("chatcmpl-mock-{}", shared.next_id());
+    let created = unix_now();
+
+    if body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
+        let include_usage = body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let completion = Completion {
+            id,
+            created,
+            model,
+            include_usage,
+        };
+        return builder
+            .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .streaming(sse::chat_stream(&behavior, &completion));
+    }
+
+    let mut response = json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": behavior.reply},
+            "finish_reason": "stop",
+        }],
+    });
+    if let Some((prompt, completion)) = behavior.usage {
+        response["usage"] = sse::usage_json(prompt, completion);
+    }
+    if body.get("mock_echo").and_then(Value::as_bool) == Some(true) {
+        response["echo"] = body;
+    }
+    builder.json(response)
+}
+
+async fn embeddings(body: Value, behavior: Behavior) -> HttpResponse {
+    let mut builder = match preamble(&behavior).await {
+        Ok(builder) => builder,
+        Err(response) => return response,
+    };
+    let inputs: Vec<&str> = match body.get("input") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => match items.iter().map(Value::as_str).collect() {
+            Some(inputs) => inputs,
+            None => return invalid_input(),
+        },
+        _ => return invalid_input(),
+    };
+    let tokens: usize = inputs.iter().map(|s| s.split_whitespace().count()).sum();
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| {
+            json!({
+                "object": "embedding",
+                "index": index,
+                "embedding": embed(input),
+            })
+        })
+        .collect();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_MODEL);
+    builder.json(json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+}
+
+fn invalid_input() -> HttpResponse {
+    let mut body = default_error_body(400);
+    body["error"]["message"] = json!("'input' must be a string or an array of strings.");
+    body["error"]["param"] = json!("input");
+    HttpResponse::BadRequest().json(body)
+}
+
+/// A unit vector seeded by FNV-1a of the input and expanded with splitmix64:
+/// stable across runs and platforms, so tests can compare exact values.
+pub(crate) fn embed(input: &str) -> Vec<f64> {
+    let mut state = input.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let raw: Vec<f64> = (0..EMBEDDING_DIMENSIONS)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            // The top 53 bits map exactly onto [0, 1) in an f64.
+            (z >> 11) as f64 / (1_u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect();
+    let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        raw.iter().map(|x| x / norm).collect()
+    } else {
+        raw
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,343 @@
+//! Streaming chat completions.
+//!
+//! The response is held until the first content chunk arrives (the commit point), so an
+//! empty stream, an in-band error or a stall before it fails over to the next route without
+//! the client seeing anything. After it, chunks are forwarded as they arrive, and a stream
+//! that breaks ends with an explicit error event, never a clean stop.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use bytes::Bytes;
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value, json};
+use tokio::time::timeout_at;
+
+use super::chat::{
+    Outcome, client_error_answer, fill_route, read_upstream, transport_failure, upstream_body,
+    upstream_error_code,
+};
+use super::types::{ChatCompletionRequest, usage_of};
+use super::{ATTEMPTS_HEADER, ROUTE_HEADER};
+use crate::providers::{Route, openai_compat};
+use crate::routing::outcome::Disposition;
+use crate::routing::{AttemptLog, Failure, classify_status, parse_retry_after};
+use crate::state::AppState;
+use crate::usage::{Recorder, millis};
+
+type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+
+pub(crate) async fn run(
+    state: &AppState,
+    request: &ChatCompletionRequest,
+    chain: &[Route],
+    recorder: &mut Recorder,
+    log: &mut AttemptLog,
+) -> Result<HttpResponse, Outcome> {
+    for route in chain {
+        if !log.may_try_another() {
+            break;
+        }
+        let body = upstream_body(request, route)?;
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + route.provider.timeout.min(log.remaining());
+        let sent = timeout_at(
+            deadline,
+            openai_compat::chat_request(&state.http, route, body, true).send(),
+        )
+        .await;
+        let response = match sent {
+            Err(_) => {
+                log.failed(route, Failure::Timeout, None, started.elapsed(), None);
+                continue;
+            }
+            Ok(Err(error)) => {
+                log.failed(
+                    route,
+                    transport_failure(&error),
+                    None,
+                    started.elapsed(),
+                    None,
+                );
+                continue;
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let retry_after = parse_retry_after(
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let bytes = timeout_at(deadline, read_upstream(response, 1024 * 1024))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            match classify_status(status, retry_after) {
+                Disposition::Failover(failure) => {
+                    let code = upstream_error_code(&bytes);
+                    log.failed(route, failure, Some(status), started.elapsed(), code);
+                    continue;
+                }
+                Disposition::ClientError => {
+                    log.client_error(route, status, started.elapsed());
+                    let event = recorder.event();
+                    fill_route(event, route);
+                    event.status = status;
+                    event.error_code = Some("upstream_rejected_request".into());
+                    return Err(Outcome::Answer(client_error_answer(
+                        route, status, bytes, log,
+                    )));
+                }
+            }
+        }
+        let is_sse = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !is_sse {
+            log.failed(
+                route,
+                Failure::BadResponse,
+                Some(status),
+                started.elapsed(),
+                None,
+            );
+            continue;
+        }
+        let mut events: Events = Box::pin(response.bytes_stream().eventsource());
+        let mut held = VecDeque::new();
+        let failure = loop {
+            match timeout_at(deadline, events.next()).await {
+                Err(_) => break Some(Failure::Timeout),
+                Ok(None) => break Some(Failure::EmptyStream),
+                Ok(Some(Err(_))) => break Some(Failure::StreamBroken),
+                Ok(Some(Ok(event))) => {
+                    if event.data.trim() == "[DONE]" {
+                        break Some(Failure::EmptyStream);
+                    }
+                    let Ok(value) = serde_json::from_str::<Value>(&event.data) else {
+                        break Some(Failure::BadResponse);
+                    };
+                    if value.get("error").is_some() {
+                        break Some(Failure::InBandError);
+                    }
+                    let commit = has_content(&value);
+                    held.push_back((event.data, value));
+                    if commit {
+                        break None;
+                    }
+                }
+            }
+        };
+        if let Some(failure) = failure {
+            log.failed(route, failure, Some(status), started.elapsed(), None);
+            continue;
+        }
+
+        log.succeeded(route, status, started.elapsed());
+        let ttft = millis(recorder.elapsed());
+        let event = recorder.event();
+        fill_route(event, route);
+        event.status = 200;
+        event.ttft_ms = Some(ttft);
+        event.attempts = log.attempts().to_vec();
+        let relay = Relay {
+            events,
+            held,
+            recorder: recorder.take(),
+            wants_usage: request.wants_usage_chunk(),
+            idle_timeout: route.provider.timeout,
+            saw_finish: false,
+            done: false,
+        };
+        return Ok(HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/event-stream"))
+            .insert_header((CACHE_CONTROL, "no-cache"))
+            .insert_header((ROUTE_HEADER, route.label()))
+            .insert_header((ATTEMPTS_HEADER, log.attempts().len().to_string()))
+            .streaming(relay.into_stream()));
+    }
+    Err(Outcome::Exhausted)
+}
+
+/// Whether a chunk carries something the client will show: text, a tool call, a refusal or
+/// reasoning. A role-only first chunk does not commit.
+fn has_content(chunk: &Value) -> bool {
+    let non_empty = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        _ => false,
+    };
+    chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|choice| {
+            let delta = choice.get("delta");
+            let field = |name| delta.and_then(|d: &Value| d.get(name));
+            [
+                "content",
+                "tool_calls",
+                "function_call",
+                "refusal",
+                "reasoning_content",
+                "reasoning",
+            ]
+            .iter()
+            .any(|name| non_empty(field(name)))
+                || non_empty(choice.get("text"))
+        })
+}
+
+/// The committed part of a stream.
+struct Relay {
+    events: Events,
+    held: VecDeque<(String, Value)>,
+    recorder: Recorder,
+    wants_usage: bool,
+    idle_timeout: Duration,
+    saw_finish: bool,
+    done: bool,
+}
+
+impl Relay {
+    fn into_stream(self) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+        futures_util::stream::unfold(self, |mut relay| async move {
+            relay.next_frame().await.map(|frame| (Ok(frame), relay))
+        })
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let (data, value) = match self.held.pop_front() {
+                Some(held) => held,
+                None => {
+                    match tokio::time::timeout(self.idle_timeout, self.events.next()).await {
+                        Err(_) => {
+                            return Some(
+                                self.break_off("stream_stalled", "The provider stopped sending."),
+                            );
+                        }
+                        Ok(Some(Err(_))) => {
+                            return Some(self.break_off(
+                                "stream_interrupted",
+                                "The provider's stream broke off.",
+                            ));
+                        }
+                        Ok(None) if self.saw_finish => {
+                            // Some providers end without `[DONE]`; the stream is complete.
+                            self.done = true;
+                            return Some(Bytes::from_static(b"data: [DONE]\n\n"));
+                        }
+                        Ok(None) => {
+                            return Some(self.break_off(
+                                "stream_interrupted",
+                                "The provider's stream ended before the answer was complete.",
+                            ));
+                        }
+                        Ok(Some(Ok(event))) => {
+                            if event.data.trim() == "[DONE]" {
+                                self.done = true;
+                                return Some(Bytes::from_static(b"data: [DONE]\n\n"));
+                            }
+                            match serde_json::from_str::<Value>(&event.data) {
+                                Ok(value) => (event.data, value),
+                                Err(_) => {
+                                    return Some(self.break_off(
+                                        "bad_stream_chunk",
+                                        "The provider sent a chunk that is not JSON.",
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            if value.get("error").is_some() {
+                // The provider's own error event, forwarded as it is, ends the stream.
+                self.recorder.event().error_code = Some("upstream_error_event".into());
+                self.done = true;
+                return Some(frame(&data));
+            }
+            if let Some((prompt, completion)) = usage_of(&value) {
+                let event = self.recorder.event();
+                event.prompt_tokens = Some(prompt);
+                event.completion_tokens = Some(completion);
+            }
+            let choices = value.get("choices").and_then(Value::as_array);
+            if choices
+                .into_iter()
+                .flatten()
+                .any(|c| c.get("finish_reason").is_some_and(|r| !r.is_null()))
+            {
+                self.saw_finish = true;
+            }
+            // Freeway asked for the usage chunk for its own accounting; a client that did
+            // not ask for it does not get it.
+            if !self.wants_usage && choices.is_some_and(Vec::is_empty) {
+                continue;
+            }
+            return Some(frame(&data));
+        }
+    }
+
+    fn break_off(&mut self, code: &'static str, message: &str) -> Bytes {
+        self.done = true;
+        self.recorder.event().error_code = Some(code.into());
+        let body = json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": code}});
+        frame(&body.to_string())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.done {
+            self.recorder.event().error_code = Some("client_disconnected".into());
+        }
+    }
+}
+
+fn frame(data: &str) -> Bytes {
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_point() {
+        assert!(!has_content(
+            &json!({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+        ));
+        assert!(has_content(
+            &json!({"choices": [{"delta": {"content": "Hi"}}]})
+        ));
+        assert!(has_content(
+            &json!({"choices": [{"delta": {"tool_calls": [{"index": 0}]}}]})
+        ));
+        assert!(has_content(
+            &json!({"choices": [{"delta": {"reasoning_content": "hmm"}}]})
+        ));
+        assert!(!has_content(
+            &json!({"choices": [], "usage": {"prompt_tokens": 1}})
+        ));
+        assert!(!has_content(
+            &json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+        ));
+    }
+}

@@ -1,0 +1,223 @@
+//! The request side of the OpenAI wire format: the fields Freeway acts on are typed; every
+//! other field is kept in `extra` and forwarded untouched.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatCompletionRequest {
+    /// A model id from `GET /v1/models`, or `provider/model` to pin one provider.
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Everything else (tools, response_format, temperature, ...), forwarded as sent.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatMessage {
+    pub role: String,
+    /// A string, or an array of content parts (text, image_url, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub content: Option<Value>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StreamOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatCompletionRequest {
+    /// Parses a body, answering the mistakes people make with a message naming the field.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::invalid(
+                "invalid_json",
+                format!("The request body is not valid JSON: {e}."),
+            )
+        })?;
+        let Value::Object(object) = &value else {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "The request body must be a JSON object.",
+            ));
+        };
+        match object.get("model") {
+            Some(Value::String(model)) if !model.trim().is_empty() => {}
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "invalid_model",
+                    "`model` must be a non-empty string.",
+                )
+                .with_param("model"));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "missing_required_parameter",
+                    "Missing required parameter: `model`.",
+                )
+                .with_param("model"));
+            }
+        }
+        match object.get("messages") {
+            Some(Value::Array(messages)) if !messages.is_empty() => {}
+            Some(Value::Array(_)) => {
+                return Err(ApiError::invalid(
+                    "invalid_messages",
+                    "`messages` must contain at least one message.",
+                )
+                .with_param("messages"));
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "invalid_messages",
+                    "`messages` must be an array of messages.",
+                )
+                .with_param("messages"));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "missing_required_parameter",
+                    "Missing required parameter: `messages`.",
+                )
+                .with_param("messages"));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| {
+            ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
+        })
+    }
+
+    pub fn wants_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    pub fn wants_usage_chunk(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+
+    /// The body sent to one route: its model id, and for streams a request for the usage
+    /// chunk so token counts are exact.
+    pub fn upstream_body(&self, upstream_model: &str) -> Result<Vec<u8>, serde_json::Error> {
+        let mut request = self.clone();
+        request.model = upstream_model.to_string();
+        if request.wants_stream() {
+            let options = request.stream_options.get_or_insert_with(Default::default);
+            options.include_usage = Some(true);
+        }
+        serde_json::to_vec(&request)
+    }
+}
+
+/// `usage` of a completion or of a stream's usage chunk.
+pub fn usage_of(value: &Value) -> Option<(u64, u64)> {
+    let usage = value.get("usage")?;
+    let prompt = usage.get("prompt_tokens").and_then(Value::as_u64)?;
+    let completion = usage
+        .get("completion_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Some((prompt, completion))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_survive_the_round_trip() {
+        let body = json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+            ], "name": "ann"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            "response_format": {"type": "json_object"},
+            "temperature": 0.25,
+            "x_vendor_flag": {"nested": [1, 2, 3]}
+        });
+        let request = ChatCompletionRequest::parse(body.to_string().as_bytes()).unwrap();
+        let forwarded: Value =
+            serde_json::from_slice(&request.upstream_body("upstream-m").unwrap()).unwrap();
+        let mut expected = body.clone();
+        expected["model"] = json!("upstream-m");
+        assert_eq!(forwarded, expected);
+    }
+
+    #[test]
+    fn streams_ask_for_usage_and_keep_other_options() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "stream": true, "stream_options": {"other": 1}});
+        let request = ChatCompletionRequest::parse(body.to_string().as_bytes()).unwrap();
+        assert!(!request.wants_usage_chunk());
+        let forwarded: Value =
+            serde_json::from_slice(&request.upstream_body("m").unwrap()).unwrap();
+        assert_eq!(
+            forwarded["stream_options"],
+            json!({"include_usage": true, "other": 1})
+        );
+    }
+
+    #[test]
+    fn bad_bodies_name_the_problem() {
+        let cases: &[(&str, &str)] = &[
+            ("{", "invalid_json"),
+            ("[]", "invalid_request"),
+            (
+                r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                "missing_required_parameter",
+            ),
+            (
+                r#"{"model":"","messages":[{"role":"user"}]}"#,
+                "invalid_model",
+            ),
+            (r#"{"model":"m"}"#, "missing_required_parameter"),
+            (r#"{"model":"m","messages":[]}"#, "invalid_messages"),
+            (r#"{"model":"m","messages":"hi"}"#, "invalid_messages"),
+            (
+                r#"{"model":"m","messages":[{"content":"no role"}]}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#,
+                "invalid_request",
+            ),
+        ];
+        for (body, code) in cases {
+            let error = ChatCompletionRequest::parse(body.as_bytes()).unwrap_err();
+            assert_eq!(error.code, *code, "{body}");
+            assert_eq!(error.status, 400);
+        }
+    }
+
+    #[test]
+    fn usage_is_read_when_present() {
+        assert_eq!(
+            usage_of(&json!({"usage": {"prompt_tokens": 3, "completion_tokens": 4}})),
+            Some((3, 4))
+        );
+        assert_eq!(usage_of(&json!({"usage": null})), None);
+        assert_eq!(usage_of(&json!({})), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! The trail of attempts for one request, its bounds, and the answer when every route failed.
+
+use std::time::{Duration, Instant};
+
+use super::Failure;
+use crate::providers::Route;
+use crate::usage::Attempt;
+
+pub struct AttemptLog {
+    started: Instant,
+    budget: Duration,
+    max_attempts: usize,
+    attempts: Vec<Attempt>,
+    failures: Vec<Failure>,
+}
+
+/// Every route failed or the bounds were reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exhausted {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl AttemptLog {
+    pub fn new(budget: Duration, max_attempts: usize) -> Self {
+        AttemptLog {
+            started: Instant::now(),
+            budget,
+            max_attempts,
+            attempts: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Time left in the budget; zero when spent.
+    pub fn remaining(&self) -> Duration {
+        self.budget.saturating_sub(self.started.elapsed())
+    }
+
+    pub fn may_try_another(&self) -> bool {
+        self.attempts.len() < self.max_attempts && !self.remaining().is_zero()
+    }
+
+    pub fn succeeded(&mut self, route: &Route, status: u16, took: Duration) {
+        self.attempts
+            .push(attempt(route, "ok", Some(status), took, None));
+    }
+
+    pub fn failed(
+        &mut self,
+        route: &Route,
+        failure: Failure,
+        status: Option<u16>,
+        took: Duration,
+        detail: Option<String>,
+    ) {
+        tracing::info!(route = %route.label(), outcome = failure.outcome(), ?status,
+            "attempt failed; trying the next route");
+        self.attempts
+            .push(attempt(route, failure.outcome(), status, took, detail));
+        self.failures.push(failure);
+    }
+
+    /// A non-retryable upstream answer ends the loop; it is still part of the trail.
+    pub fn client_error(&mut self, route: &Route, status: u16, took: Duration) {
+        self.attempts
+            .push(attempt(route, "client_error", Some(status), took, None));
+    }
+
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    pub fn into_attempts(self) -> Vec<Attempt> {
+        self.attempts
+    }
+
+    /// The answer when no attempt succeeded: 429 with the earliest `Retry-After` if every
+    /// route was rate limited, else 502 naming what each route did.
+    pub fn exhausted(&self, chain_len: usize) -> Exhausted {
+        if self.attempts.is_empty() {
+            return Exhausted {
+                status: 503,
+                code: "no_available_route",
+                message: "No provider credential can serve this model right now: add or enable one with `freeway credential add`.".into(),
+                retry_after: None,
+            };
+        }
+        let trail: Vec<String> = self
+            .attempts
+            .iter()
+            .map(|a| match a.status {
+                Some(status) => format!("{}/{}: {} ({status})", a.provider, a.model, a.outcome),
+                None => format!("{}/{}: {}", a.provider, a.model, a.outcome),
+            })
+            .collect();
+        let untried = chain_len.saturating_sub(self.attempts.len());
+        let bound = if untried > 0 {
+            format!(" ({untried} more not tried: attempt or time budget spent)")
+        } else {
+            String::new()
+        };
+        let all_limited = self
+            .failures
+            .iter()
+            .all(|f| matches!(f, Failure::RateLimited { .. }));
+        if all_limited && !self.failures.is_empty() {
+            let retry_after = self
+                .failures
+                .iter()
+                .filter_map(|f| match f {
+                    Failure::RateLimited { retry_after } => *retry_after,
+                    _ => None,
+                })
+                .min()
+                .map_or(60, |d| d.as_secs().max(1));
+            return Exhausted {
+                status: 429,
+                code: "upstream_rate_limited",
+                message: format!(
+                    "Every route for this model is rate limited; retry after {retry_after} s. Tried: {}{bound}.",
+                    trail.join("; ")
+                ),
+                retry_after: Some(retry_after),
+            };
+        }
+        Exhausted {
+            status: 502,
+            code: "upstream_unavailable",
+            message: format!("No upstream answered. Tried: {}{bound}.", trail.join("; ")),
+            retry_after: None,
+        }
+    }
+}
+
+fn attempt(
+    route: &Route,
+    outcome: &'static str,
+    status: Option<u16>,
+    took: Duration,
+    detail: Option<String>,
+) -> Attempt {
+    Attempt {
+        provider: route.provider.name.clone(),
+        model: route.model.clone(),
+        credential_id: route.credential.as_ref().map(|c| c.id),
+        outcome,
+        status,
+        latency_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::providers::ProviderInfo;
+
+    fn route(name: &str) -> Route {
+        Route {
+            provider: Arc::new(ProviderInfo {
+                id: Uuid::new_v4(),
+                name: name.into(),
+                base_url: "http://x".into(),
+                timeout: Duration::from_secs(1),
+            }),
+            model: "m".into(),
+            credential: None,
+        }
+    }
+
+    #[test]
+    fn all_rate_limited_is_429_with_the_earliest_retry() {
+        let mut log = AttemptLog::new(Duration::from_secs(10), 20);
+        let limited = |s| Failure::RateLimited {
+            retry_after: Some(Duration::from_secs(s)),
+        };
+        log.failed(&route("a"), limited(30), Some(429), Duration::ZERO, None);
+        log.failed(&route("b"), limited(5), Some(429), Duration::ZERO, None);
+        let answer = log.exhausted(2);
+        assert_eq!(answer.status, 429);
+        assert_eq!(answer.retry_after, Some(5));
+        assert!(answer.message.contains("a/m: rate_limited (429)"));
+    }
+
+    #[test]
+    fn mixed_failures_are_502_and_name_each_route() {
+        let mut log = AttemptLog::new(Duration::from_secs(10), 20);
+        log.failed(&route("a"), Failure::Timeout, None, Duration::ZERO, None);
+        log.failed(
+            &route("b"),
+            Failure::ServerError,
+            Some(500),
+            Duration::ZERO,
+            None,
+        );
+        let answer = log.exhausted(3);
+        assert_eq!(answer.status, 502);
+        assert!(answer.message.contains("a/m: timeout"));
+        assert!(answer.message.contains("b/m: server_error (500)"));
+        assert!(answer.message.contains("1 more not tried"));
+    }
+
+    #[test]
+    fn bounds() {
+        let mut log = AttemptLog::new(Duration::from_secs(10), 1);
+        assert!(log.may_try_another());
+        log.failed(&route("a"), Failure::Connect, None, Duration::ZERO, None);
+        assert!(!log.may_try_another());
+        assert!(!AttemptLog::new(Duration::ZERO, 5).may_try_another());
+        assert_eq!(AttemptLog::new(Duration::ZERO, 5).exhausted(0).status, 503);
+    }
+}

@@ -1,0 +1,210 @@
+//! Building and running the server: `Application::build` connects, migrates, loads the
+//! in-memory state and binds; `run_until_stopped` serves until a signal or `stop`, then
+//! drains the usage writer.
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpResponse, middleware, web};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::crypto::{Keyring, KeyringError};
+use crate::providers::CatalogHandle;
+use crate::state::{AppState, Live, ReloadError};
+use crate::store::migrate::MigrateError;
+use crate::store::{self, ConnectError, StoreError};
+use crate::tenancy::KeyCache;
+use crate::usage::{UsageStats, UsageWriter};
+use crate::{admin, health, openai, ui};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not load the pool and api keys: {0}")]
+    Reload(#[from] ReloadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    writer: UsageWriter,
+    stats: Arc<UsageStats>,
+    stop_reloader: watch::Sender<bool>,
+    reloader: JoinHandle<()>,
+    first_start: bool,
+}
+
+/// Whether the process's own signal handlers stop the server (the binary) or only
+/// [`Application::handle`] does (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    Handle,
+    Ignore,
+}
+
+pub fn install_crypto_provider() {
+    // reqwest is built without a default rustls provider; ring is ours. A second call
+    // finds it installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Application {
+    pub async fn build(config: Config, signals: Signals) -> Result<Self, StartupError> {
+        install_crypto_provider();
+        let keyring = Keyring::from_config(
+            config.master_key.as_deref(),
+            config.master_key_file.as_deref(),
+        )?;
+        let applied = store::migrate::run(&config.database_url).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        let pool = store::connect(&config.database_url, 16).await?;
+        let first_start = store::tenancy::count_tenants(&pool).await? == 0;
+
+        let live = Live {
+            pool: pool.clone(),
+            keys: Arc::new(KeyCache::default()),
+            catalog: Arc::new(CatalogHandle::default()),
+            keyring: Arc::new(RwLock::new(keyring)),
+        };
+        live.reload().await?;
+
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("freeway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartupError::Http(e.to_string()))?;
+
+        let (usage, writer) = UsageWriter::spawn(pool.clone(), config.usage.clone());
+        let stats = usage.stats().clone();
+        let (stop_reloader, stop_rx) = watch::channel(false);
+        let reloader = tokio::spawn(crate::state::keep_current(live.clone(), stop_rx));
+
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen.to_string(),
+                source,
+            })?
+            .port();
+
+        let workers = if config.workers == 0 {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        } else {
+            config.workers
+        };
+        let shutdown_timeout = config.shutdown_timeout_secs;
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            pool,
+            keys: live.keys.clone(),
+            catalog: live.catalog.clone(),
+            keyring: live.keyring.clone(),
+            http,
+            usage,
+        });
+        let server = actix_web::HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::Logger::new("%s %r %Dms").exclude("/healthz"))
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .configure(openai::configure)
+                .configure(admin::configure)
+                .default_service(web::route().to(fallback))
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: format!("port {port}"),
+            source,
+        })?;
+        let server = match signals {
+            Signals::Handle => server.run(),
+            Signals::Ignore => server.disable_signals().run(),
+        };
+        let handle = server.handle();
+        Ok(Application {
+            port,
+            server,
+            handle,
+            writer,
+            stats,
+            stop_reloader,
+            reloader,
+            first_start,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully (`handle.stop(true)`), as SIGTERM does.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    pub fn usage_stats(&self) -> Arc<UsageStats> {
+        self.stats.clone()
+    }
+
+    /// True when the database held no tenant at start.
+    pub fn first_start(&self) -> bool {
+        self.first_start
+    }
+
+    /// Serves until stopped, then waits for in-flight requests and drains usage events.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.stop_reloader.send(true);
+        let _ = self.reloader.await;
+        // The server's workers, and with them every `UsageSink`, are gone: the writer sees
+        // its queue close, writes what is left and ends.
+        let stats = self.writer.finish().await;
+        tracing::info!(
+            written = stats.written.load(std::sync::atomic::Ordering::Relaxed),
+            dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            "stopped"
+        );
+        result
+    }
+}
+
+/// GET paths outside the APIs serve the UI; anything else is a JSON 404.
+async fn fallback(req: actix_web::HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if req.method() == actix_web::http::Method::GET && !path.starts_with("/admin/") {
+        return ui::serve(req).await;
+    }
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": {"message": format!("Unknown request URL: {} {path}", req.method()),
+                  "type": "not_found_error", "param": null, "code": "unknown_url"}
+    }))
+}

@@ -1,0 +1,123 @@
+//! What every request shares, and the task that keeps its in-memory parts current.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::crypto::{Keyring, KeyringError};
+use crate::providers::{self, CatalogHandle, PoolRows};
+use crate::store::{self, StoreError};
+use crate::tenancy::KeyCache;
+use crate::usage::UsageSink;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub keys: Arc<KeyCache>,
+    pub catalog: Arc<CatalogHandle>,
+    pub keyring: Arc<RwLock<Keyring>>,
+    pub http: reqwest::Client,
+    pub usage: UsageSink,
+}
+
+/// A full reload even without notifications, in case one was missed while disconnected.
+const SAFETY_RELOAD: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+}
+
+/// The parts of the state that reloads touch.
+#[derive(Clone)]
+pub struct Live {
+    pub pool: PgPool,
+    pub keys: Arc<KeyCache>,
+    pub catalog: Arc<CatalogHandle>,
+    pub keyring: Arc<RwLock<Keyring>>,
+}
+
+impl Live {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let rows = store::tenancy::load_api_keys_for_auth(&self.pool).await?;
+        self.keys.replace(rows);
+        self.reload_catalog().await
+    }
+
+    async fn reload_catalog(&self) -> Result<(), ReloadError> {
+        let rows = PoolRows::fetch(&self.pool).await?;
+        // A rotation may have added a master-key version to the key file since start.
+        let reloaded = {
+            let keyring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+            if rows.needs_key_versions_beyond(&keyring) {
+                keyring.reload()?
+            } else {
+                None
+            }
+        };
+        if let Some(keyring) = reloaded {
+            tracing::info!(versions = ?keyring.versions(), "master keys reloaded");
+            *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = keyring;
+        }
+        let catalog = {
+            let keyring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+            providers::build_catalog(rows, &keyring)
+        };
+        self.catalog.set(catalog);
+        Ok(())
+    }
+}
+
+/// Listens for change notifications and reloads; stops when `stop` flips to true.
+pub async fn keep_current(live: Live, mut stop: watch::Receiver<bool>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&live.pool).await {
+            Ok(mut listener) => match listener.listen(store::CHANGE_CHANNEL).await {
+                Ok(()) => Some(listener),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for changes; polling instead");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for changes; polling instead");
+                None
+            }
+        };
+        // Whatever happened while we were not listening.
+        if let Err(error) = live.reload().await {
+            tracing::warn!(%error, "reload failed; keeping the previous state");
+        }
+        loop {
+            let wait = async {
+                match listener.as_mut() {
+                    Some(l) => tokio::time::timeout(SAFETY_RELOAD, l.recv()).await.ok(),
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Some(Err(sqlx::Error::PoolClosed))
+                    }
+                }
+            };
+            tokio::select! {
+                _ = stop.changed() => return,
+                received = wait => match received {
+                    // Timed out: the periodic safety reload.
+                    None => {}
+                    Some(Ok(_)) => {}
+                    // The listener connection broke: reconnect, then reload.
+                    Some(Err(_)) => break,
+                },
+            }
+            if let Err(error) = live.reload().await {
+                tracing::warn!(%error, "reload failed; keeping the previous state");
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Writing usage events in batches.
+
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::StoreError;
+use crate::usage::UsageEvent;
+
+/// Inserts `events` in one statement and marks their api keys as used.
+/// Idempotent: an event already written (same id and time) is skipped, so a batch whose
+/// commit was lost can be retried safely.
+pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
+        "INSERT INTO usage_events (id, created_at, endpoint, tenant_id, member_id, api_key_id,
+            requested_model, provider, model, credential_id, status, error_code, stream,
+            prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts, attempt_trail,
+            session_id) ",
+    );
+    query.push_values(events, |mut row, e| {
+        row.push_bind(e.id)
+            .push_bind(e.created_at)
+            .push_bind(e.endpoint)
+            .push_bind(e.tenant_id)
+            .push_bind(e.member_id)
+            .push_bind(e.api_key_id)
+            .push_bind(&e.requested_model)
+            .push_bind(&e.provider)
+            .push_bind(&e.model)
+            .push_bind(e.credential_id)
+            .push_bind(i16::try_from(e.status).unwrap_or(i16::MAX))
+            .push_bind(&e.error_code)
+            .push_bind(e.stream)
+            .push_bind(e.prompt_tokens.map(clamp_i32))
+            .push_bind(e.completion_tokens.map(clamp_i32))
+            .push_bind(clamp_i32(e.latency_ms))
+            .push_bind(e.ttft_ms.map(clamp_i32))
+            .push_bind(i16::try_from(e.attempts.len()).unwrap_or(i16::MAX))
+            .push_bind(sqlx::types::Json(&e.attempts))
+            .push_bind(&e.session_id);
+    });
+    query.push(" ON CONFLICT DO NOTHING");
+    query.build().execute(&mut *tx).await?;
+
+    let mut used: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = events
+        .iter()
+        .filter_map(|e| e.api_key_id.map(|k| (k, e.created_at)))
+        .collect();
+    used.sort();
+    used.dedup_by(|later, earlier| {
+        // Keep the latest time per key; `sort` put it last among equal ids.
+        if later.0 == earlier.0 {
+            earlier.1 = earlier.1.max(later.1);
+            true
+        } else {
+            false
+        }
+    });
+    if !used.is_empty() {
+        let (ids, times): (Vec<_>, Vec<_>) = used.into_iter().unzip();
+        sqlx::query(
+            "UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE k.id = u.id",
+        )
+        .bind(ids)
+        .bind(times)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn clamp_i32(value: u64) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,67 @@
+//! Exactly one usage event per request: the recorder sends its event when dropped, so
+//! early returns, errors and client disconnects are all recorded.
+
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::{UsageEvent, UsageSink};
+
+pub struct Recorder {
+    event: UsageEvent,
+    sink: UsageSink,
+    started: Instant,
+    armed: bool,
+}
+
+impl Recorder {
+    pub fn start(sink: &UsageSink, endpoint: &'static str) -> Self {
+        Recorder {
+            event: UsageEvent::new(endpoint),
+            sink: sink.clone(),
+            started: Instant::now(),
+            armed: true,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.event.id
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn event(&mut self) -> &mut UsageEvent {
+        &mut self.event
+    }
+
+    /// Moves the pending event into a new recorder (for a response stream that outlives the
+    /// handler); this one will send nothing.
+    pub fn take(&mut self) -> Recorder {
+        self.armed = false;
+        Recorder {
+            event: self.event.clone(),
+            sink: self.sink.clone(),
+            started: self.started,
+            armed: true,
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.armed = false;
+        let endpoint = self.event.endpoint;
+        let mut event = std::mem::replace(&mut self.event, UsageEvent::new(endpoint));
+        event.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.sink.record(event);
+    }
+}
+
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
