@@ -1,0 +1,303 @@
+//! Spawning the app against a fresh database, seeding a pool and a member key, and small
+//! utilities the tests share.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use freeway::config::Config;
+use freeway::crypto::{Keyring, Secret, api_key};
+use freeway::mock::MockUpstream;
+use freeway::startup::{Application, Signals};
+use freeway::store::{self, pool, tenancy};
+use freeway::usage::UsageStats;
+use sqlx::PgPool;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The server that tests create their databases on: `FREEWAY_TEST_DATABASE_URL`, else
+/// `DATABASE_URL`, else the local server. Its database part is replaced per test.
+pub fn server_url() -> String {
+    std::env::var("FREEWAY_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let name = format!("freeway_test_{}", Uuid::new_v4().simple());
+    let admin = PgPool::connect(&with_database(&server_url(), "postgres"))
+        .await
+        .expect("connect to the test Postgres server (set FREEWAY_TEST_DATABASE_URL)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    with_database(&server_url(), &name)
+}
+
+pub fn http() -> reqwest::Client {
+    freeway::startup::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: PgPool,
+    pub database_url: String,
+    pub config: Config,
+    pub key_file: PathBuf,
+    /// A working member key: `fw-...`.
+    pub api_key: String,
+    pub tenant: tenancy::Tenant,
+    pub member: tenancy::Member,
+    pub mocks: Vec<MockUpstream>,
+    pub client: reqwest::Client,
+    pub stats: Arc<UsageStats>,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// What the pool looks like: one provider per mock, in priority order, each serving
+/// `model` with one credential (`secret-<index>`).
+pub struct Spawn {
+    pub providers: usize,
+    pub model: String,
+    pub provider_timeout_ms: i32,
+    pub configure: Box<dyn FnOnce(&mut Config) + Send>,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Spawn {
+            providers: 1,
+            model: "mock-model".into(),
+            provider_timeout_ms: 5_000,
+            configure: Box::new(|_| {}),
+        }
+    }
+}
+
+pub const ACTOR: &str = "test";
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Spawn::default()).await
+}
+
+pub async fn spawn_with(spawn: Spawn) -> TestApp {
+    let database_url = fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("freeway-test-{}", Uuid::new_v4().simple()));
+    let key_file = dir.join("master.key");
+    Keyring::generate_file(&key_file).unwrap();
+
+    let mut config = Config {
+        database_url: database_url.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        master_key_file: Some(key_file.clone()),
+        workers: 1,
+        shutdown_timeout_secs: 5,
+        ..Config::default()
+    };
+    config.usage.flush_interval_ms = 50;
+    config.usage.drain_timeout_secs = 10;
+    (spawn.configure)(&mut config);
+
+    store::migrate::run(&database_url).await.unwrap();
+    let db = PgPool::connect(&database_url).await.unwrap();
+    let keyring = Keyring::load_file(&key_file).unwrap();
+
+    let mut mocks = Vec::new();
+    for index in 0..spawn.providers {
+        let mock = MockUpstream::start().await.unwrap();
+        let provider = pool::create_provider(
+            &db,
+            ACTOR,
+            pool::NewProvider {
+                name: &format!("mock{index}"),
+                base_url: &mock.base_url(),
+                keyless: false,
+                priority: 10 * (index as i32 + 1),
+                timeout_ms: spawn.provider_timeout_ms,
+            },
+        )
+        .await
+        .unwrap();
+        add_model(&db, &provider, &spawn.model).await;
+        pool::add_credential(
+            &db,
+            ACTOR,
+            &keyring,
+            &provider,
+            "",
+            &Secret::new(format!("secret-{index}")),
+            100,
+        )
+        .await
+        .unwrap();
+        mocks.push(mock);
+    }
+
+    let tenant = tenancy::create_tenant(&db, ACTOR, "team").await.unwrap();
+    let member = tenancy::create_member(&db, ACTOR, &tenant, "alice", None, "member")
+        .await
+        .unwrap();
+    let api_key = create_key(&db, &member, None, None).await;
+
+    let app = Application::build(config.clone(), Signals::Ignore)
+        .await
+        .unwrap();
+    let port = app.port();
+    let handle = app.handle();
+    let stats = app.usage_stats();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        database_url,
+        config,
+        key_file,
+        api_key,
+        tenant,
+        member,
+        mocks,
+        client: http(),
+        stats,
+        handle,
+        task,
+    }
+}
+
+pub async fn add_model(db: &PgPool, provider: &pool::ProviderRow, model: &str) {
+    pool::add_model(
+        db,
+        ACTOR,
+        provider,
+        pool::NewModel {
+            model_id: model,
+            modality: "chat",
+            supports_tools: true,
+            supports_vision: true,
+            supports_json: true,
+            context_window: None,
+            priority: 100,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Creates a key for `member` and returns the full token.
+pub async fn create_key(
+    db: &PgPool,
+    member: &tenancy::Member,
+    allowed_models: Option<Vec<String>>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let key = api_key::generate();
+    tenancy::create_api_key(
+        db,
+        ACTOR,
+        tenancy::NewKeyRow {
+            member,
+            name: "test",
+            key: &key,
+            allowed_models,
+            expires_at,
+        },
+    )
+    .await
+    .unwrap();
+    key.token.expose().to_string()
+}
+
+impl TestApp {
+    pub fn mock(&self, index: usize) -> &MockUpstream {
+        &self.mocks[index]
+    }
+
+    pub async fn chat(&self, body: serde_json::Value) -> reqwest::Response {
+        self.chat_with_key(&self.api_key, body).await
+    }
+
+    pub async fn chat_with_key(&self, key: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/chat/completions", self.address))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Rows in `usage_events`.
+    pub async fn usage_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM usage_events")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `usage_events` holds `n` rows (the writer batches every 50 ms).
+    pub async fn wait_for_usage(&self, n: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let count = self.usage_count().await;
+            if count >= n {
+                assert_eq!(count, n, "more usage events than requests");
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {count} of {n} usage events written"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Graceful stop, as on SIGTERM: waits for in-flight requests and the usage drain.
+    pub async fn stop(self) -> (PgPool, Arc<UsageStats>) {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        (self.db, self.stats)
+    }
+}
+
+/// A minimal chat body for `model`.
+pub fn chat_body(model: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// Polls `check` every 50 ms for up to 5 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

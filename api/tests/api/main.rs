@@ -1,0 +1,7 @@
+//! Integration tests: each spawns the real server on port 0 against a fresh database and a
+//! programmable mock upstream. One binary, so the helpers compile once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod health;
+mod helpers;
