@@ -1,0 +1,128 @@
+# Shared by run.sh, test.sh and build-ui.sh: sourced, not run.
+# Every helper installs or starts what is missing and skips what is present.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/freeway/target}"
+FREEWAY_DATA_DIR="${FREEWAY_DATA_DIR:-$ROOT/.freeway}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $*"; fi
+}
+
+# apt_install PKG...: installs the Debian packages that are missing.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+  log "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust from https://rustup.rs"
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# The wasm-bindgen CLI must match the wasm-bindgen library in Cargo.lock exactly.
+ensure_wasm_bindgen() {
+  local want have
+  want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
+  [ -n "$want" ] || die "wasm-bindgen is not in Cargo.lock"
+  have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" || true
+  if [ "$have" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want (once; a few minutes)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+build_ui() {
+  ensure_rust
+  ensure_wasm_bindgen
+  log "building the web UI (WASM)"
+  cargo build --manifest-path "$ROOT/Cargo.toml" -p freeway-web --target wasm32-unknown-unknown --profile wasm-release
+  local dist="$ROOT/web/dist" staging="$ROOT/web/dist.tmp"
+  rm -rf "$staging" && mkdir -p "$staging"
+  wasm-bindgen --target web --no-typescript --out-dir "$staging" --out-name freeway_web \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/freeway_web.wasm"
+  cp "$ROOT/web/index.html" "$ROOT/web/style.css" "$staging/"
+  # Replace only when something changed, so the server's build script sees a stable tree.
+  if ! diff -rq "$staging" "$dist" >/dev/null 2>&1; then
+    rm -rf "$dist" && mv "$staging" "$dist"
+  else
+    rm -rf "$staging"
+  fi
+}
+
+pg_answers() { pg_isready -q -h "$1" -p "$2" >/dev/null 2>&1; }
+
+# Sets DATABASE_URL (the server's database) and FREEWAY_PG_SERVER_URL (the server's
+# `postgres` database, for creating others): DATABASE_URL when set, else the server on
+# 127.0.0.1:5432, else a private cluster in $FREEWAY_DATA_DIR/pg from the machine's binaries.
+ensure_postgres() {
+  local dbname="${1:-freeway}"
+  command -v pg_isready >/dev/null && command -v psql >/dev/null || apt_install postgresql-client
+  if [ -n "${DATABASE_URL:-}" ]; then
+    psql "$DATABASE_URL" -qAtc 'select 1' >/dev/null 2>&1 \
+      || die "DATABASE_URL is set but that database does not answer"
+    FREEWAY_PG_SERVER_URL="${FREEWAY_PG_SERVER_URL:-$DATABASE_URL}"
+    export DATABASE_URL FREEWAY_PG_SERVER_URL
+    return
+  fi
+  local host=127.0.0.1 port=5432
+  if ! pg_answers "$host" "$port"; then
+    port="${FREEWAY_PG_PORT:-55432}"
+    start_private_postgres "$port"
+  fi
+  FREEWAY_PG_SERVER_URL="postgres://postgres@$host:$port/postgres"
+  DATABASE_URL="postgres://postgres@$host:$port/$dbname"
+  export DATABASE_URL FREEWAY_PG_SERVER_URL
+  if [ "$(psql "$FREEWAY_PG_SERVER_URL" -qAtc "select 1 from pg_database where datname = '$dbname'")" != 1 ]; then
+    log "creating database $dbname"
+    psql "$FREEWAY_PG_SERVER_URL" -qc "CREATE DATABASE \"$dbname\"" >/dev/null
+  fi
+}
+
+start_private_postgres() {
+  local port="$1" data="$FREEWAY_DATA_DIR/pg" bin
+  pg_answers 127.0.0.1 "$port" && return 0
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+  if [ -z "$bin" ]; then
+    apt_install postgresql
+    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  fi
+  local run=()
+  # initdb and pg_ctl refuse to run as root.
+  if [ "$(id -u)" = 0 ]; then run=(runuser -u postgres --); fi
+  mkdir -p "$data"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$data" && chmod 700 "$data"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initialising a private PostgreSQL cluster in $data"
+    "${run[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust >/dev/null
+  fi
+  log "starting the private PostgreSQL on 127.0.0.1:$port"
+  "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
+    -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null
+}
+
+# Makes sure a master key exists: FREEWAY_MASTER_KEY or FREEWAY_MASTER_KEY_FILE if set, else
+# a 0600 key file in the data folder, generated on first use by `freeway keys generate`.
+ensure_master_key() {
+  local freeway="$1"
+  [ -n "${FREEWAY_MASTER_KEY:-}" ] && return 0
+  export FREEWAY_MASTER_KEY_FILE="${FREEWAY_MASTER_KEY_FILE:-$FREEWAY_DATA_DIR/master.key}"
+  "$freeway" keys generate --file "$FREEWAY_MASTER_KEY_FILE" >&2
+}
