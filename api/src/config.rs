@@ -197,7 +197,8 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+// figment's Jail returns its own large error type.
+#[allow(clippy::unwrap_used, clippy::result_large_err)]
 mod tests {
     use super::*;
 

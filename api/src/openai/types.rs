@@ -25,7 +25,12 @@ pub struct ChatCompletionRequest {
 pub struct ChatMessage {
     pub role: String,
     /// A string, or an array of content parts (text, image_url, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // An explicit `null` (assistant messages with tool calls) is kept and forwarded as sent.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Object)]
     pub content: Option<Value>,
     #[serde(flatten)]
@@ -40,6 +45,12 @@ pub struct StreamOptions {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub extra: Map<String, Value>,
+}
+
+/// `Some` whenever the field is present, `null` included: plain `Option` would read `null`
+/// as absent and drop it from the forwarded body.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 impl ChatCompletionRequest {
@@ -151,7 +162,10 @@ mod tests {
             "messages": [{"role": "user", "content": [
                 {"type": "text", "text": "what is this?"},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
-            ], "name": "ann"}],
+            ], "name": "ann"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}],
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
             "response_format": {"type": "json_object"},
             "temperature": 0.25,

@@ -117,7 +117,7 @@ impl Backlog {
                 }
                 Err(error) => {
                     let failures = self.stats.failed_writes.fetch_add(1, Ordering::Relaxed);
-                    if failures % 20 == 0 {
+                    if failures.is_multiple_of(20) {
                         tracing::warn!(%error, held = self.events.len(),
                             "usage events not written yet; holding them and retrying");
                     }

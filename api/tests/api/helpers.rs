@@ -60,7 +60,6 @@ pub fn http() -> reqwest::Client {
 
 pub struct TestApp {
     pub address: String,
-    pub port: u16,
     pub db: PgPool,
     pub database_url: String,
     pub config: Config,
@@ -170,7 +169,6 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         db,
         database_url,
         config,

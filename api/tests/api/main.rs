@@ -3,5 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auth;
+mod chat;
+mod cli;
+mod crypto;
+mod errors;
+mod failover;
 mod health;
 mod helpers;
+mod migrations;
+mod pg_proxy;
+mod streaming;
+mod ui;
+mod usage;

@@ -10,12 +10,18 @@ fn chromium() -> String {
         .ok()
         .filter(|p| !p.is_empty())
         .or_else(|| {
-            ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-                .into_iter()
-                .find(|p| std::path::Path::new(p).exists())
-                .map(String::from)
+            [
+                "/usr/bin/chromium",
+                "/usr/bin/chromium-browser",
+                "/usr/bin/google-chrome",
+            ]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .map(String::from)
         })
-        .expect("Chromium not found: run scripts/test.sh, which installs it, or set FREEWAY_CHROMIUM")
+        .expect(
+            "Chromium not found: run scripts/test.sh, which installs it, or set FREEWAY_CHROMIUM",
+        )
 }
 
 /// The DOM after the page's scripts ran.
@@ -39,7 +45,11 @@ fn rendered_dom(url: &str) -> String {
         .output()
         .expect("start Chromium");
     let _ = std::fs::remove_dir_all(profile);
-    assert!(output.status.success(), "Chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "Chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -65,7 +75,10 @@ async fn the_wasm_ui_renders_the_version_and_a_sign_in_form() {
         freeway::wire::VERSION
     );
     assert!(dom.contains(&expected), "version not rendered:\n{dom}");
-    assert!(dom.contains("data-testid=\"login\""), "no sign-in section:\n{dom}");
+    assert!(
+        dom.contains("data-testid=\"login\""),
+        "no sign-in section:\n{dom}"
+    );
     assert!(dom.contains("type=\"password\""));
     app.stop().await;
 }
