@@ -213,29 +213,39 @@ async fn complete(
                 .insert_header((ATTEMPTS_HEADER, log.attempts().len().to_string()))
                 .body(bytes));
         }
-        match classify_status(status, retry_after) {
-            Disposition::Failover(failure) => {
-                log.failed(
-                    route,
-                    failure,
-                    Some(status),
-                    took,
-                    upstream_error_code(&bytes),
-                );
-            }
-            Disposition::ClientError => {
-                log.client_error(route, status, took);
-                let event = recorder.event();
-                fill_route(event, route);
-                event.status = status;
-                event.error_code = Some("upstream_rejected_request".into());
-                return Err(Outcome::Answer(client_error_answer(
-                    route, status, bytes, log,
-                )));
-            }
+        if let Some(answer) = rejected(route, status, retry_after, bytes, took, recorder, log) {
+            return Err(Outcome::Answer(answer));
         }
     }
     Err(Outcome::Exhausted)
+}
+
+/// A non-2xx answer from `route`. `None`: logged as a failure, try the next route. `Some`:
+/// the request itself was at fault, and this is the client's answer.
+pub(crate) fn rejected(
+    route: &Route,
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    bytes: web::Bytes,
+    took: std::time::Duration,
+    recorder: &mut Recorder,
+    log: &mut AttemptLog,
+) -> Option<HttpResponse> {
+    match classify_status(status, retry_after) {
+        Disposition::Failover(failure) => {
+            let code = upstream_error_code(&bytes);
+            log.failed(route, failure, Some(status), took, code);
+            None
+        }
+        Disposition::ClientError => {
+            log.client_error(route, status, took);
+            let event = recorder.event();
+            fill_route(event, route);
+            event.status = status;
+            event.error_code = Some("upstream_rejected_request".into());
+            Some(client_error_answer(route, status, bytes, log))
+        }
+    }
 }
 
 pub(crate) fn upstream_body(

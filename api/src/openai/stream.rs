@@ -17,15 +17,11 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::timeout_at;
 
-use super::chat::{
-    Outcome, client_error_answer, fill_route, read_upstream, transport_failure, upstream_body,
-    upstream_error_code,
-};
+use super::chat::{Outcome, fill_route, read_upstream, rejected, transport_failure, upstream_body};
 use super::types::{ChatCompletionRequest, usage_of};
 use super::{ATTEMPTS_HEADER, ROUTE_HEADER};
 use crate::providers::{Route, openai_compat};
-use crate::routing::outcome::Disposition;
-use crate::routing::{AttemptLog, Failure, classify_status, parse_retry_after};
+use crate::routing::{AttemptLog, Failure, parse_retry_after};
 use crate::state::AppState;
 use crate::usage::{Recorder, millis};
 
@@ -80,22 +76,10 @@ pub(crate) async fn run(
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-            match classify_status(status, retry_after) {
-                Disposition::Failover(failure) => {
-                    let code = upstream_error_code(&bytes);
-                    log.failed(route, failure, Some(status), started.elapsed(), code);
-                    continue;
-                }
-                Disposition::ClientError => {
-                    log.client_error(route, status, started.elapsed());
-                    let event = recorder.event();
-                    fill_route(event, route);
-                    event.status = status;
-                    event.error_code = Some("upstream_rejected_request".into());
-                    return Err(Outcome::Answer(client_error_answer(
-                        route, status, bytes, log,
-                    )));
-                }
+            let took = started.elapsed();
+            match rejected(route, status, retry_after, bytes, took, recorder, log) {
+                Some(answer) => return Err(Outcome::Answer(answer)),
+                None => continue,
             }
         }
         let is_sse = response
