@@ -105,8 +105,15 @@ start_private_postgres() {
     bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
   fi
   local run=()
-  # initdb and pg_ctl refuse to run as root.
-  if [ "$(id -u)" = 0 ]; then run=(runuser -u postgres --); fi
+  # initdb and pg_ctl refuse to run as root: run them as postgres, in a folder it can reach
+  # (a checkout under /root is not).
+  if [ "$(id -u)" = 0 ]; then
+    run=(runuser -u postgres --)
+    mkdir -p "$data"
+    if ! runuser -u postgres -- test -x "$data/.." 2>/dev/null; then
+      data="/var/lib/freeway/pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+    fi
+  fi
   mkdir -p "$data"
   [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$data" && chmod 700 "$data"
   if [ ! -f "$data/PG_VERSION" ]; then
