@@ -187,12 +187,15 @@ pub struct ModelArgs {
     modality: String,
     #[arg(long)]
     context_window: Option<i32>,
+    /// The model cannot call tools (requests with `tools` go elsewhere).
     #[arg(long)]
-    tools: bool,
+    no_tools: bool,
+    /// The model takes image input.
     #[arg(long)]
     vision: bool,
+    /// The model has no JSON mode (`response_format`).
     #[arg(long)]
-    json: bool,
+    no_json: bool,
     #[arg(long, default_value_t = 100)]
     priority: i32,
 }
@@ -234,6 +237,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<()> {
                     applied.join(", ")
                 );
             }
+            let db = store::connect(&config.database_url, 2).await?;
+            println!("Seeded the {}.", store::catalog::seed_builtin(&db).await?);
             Ok(())
         }
         Command::Openapi => {
@@ -263,7 +268,6 @@ async fn serve(config: Config) -> Result<()> {
     if app.first_start() {
         println!(
             "\nFirst start: no tenant yet. Bootstrap from another shell (same DATABASE_URL and master key):\n  \
-             freeway provider add groq --base-url https://api.groq.com/openai/v1 --model llama-3.1-8b-instant\n  \
              echo \"$GROQ_API_KEY\" | freeway credential add --provider groq\n  \
              freeway tenant create my-team\n  \
              freeway member create --tenant my-team alice\n  \
@@ -318,6 +322,7 @@ async fn keys(command: KeysCommand, config: &Config) -> Result<()> {
 async fn admin(command: Command, config: &Config) -> Result<()> {
     let db = store::connect(&config.database_url, 2).await?;
     store::migrate::run(&config.database_url).await?;
+    store::catalog::seed_builtin(&db).await?;
     let actor = actor();
     match command {
         Command::Tenant(TenantCommand::Create { name }) => {
@@ -443,9 +448,11 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                     pool::NewModel {
                         model_id: &model,
                         modality: "chat",
-                        supports_tools: false,
+                        // Most OpenAI-compatible chat models take tools and JSON mode;
+                        // `freeway model add --no-tools` declares one that does not.
+                        supports_tools: true,
                         supports_vision: false,
-                        supports_json: false,
+                        supports_json: true,
                         context_window: None,
                         priority: 100,
                     },
@@ -475,9 +482,9 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 pool::NewModel {
                     model_id: &args.model,
                     modality: &args.modality,
-                    supports_tools: args.tools,
+                    supports_tools: !args.no_tools,
                     supports_vision: args.vision,
-                    supports_json: args.json,
+                    supports_json: !args.no_json,
                     context_window: args.context_window,
                     priority: args.priority,
                 },

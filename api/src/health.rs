@@ -24,7 +24,7 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "The database is unreachable or migrations are missing", body = Health),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let applied = store::migrate::applied_version(&state.pool).await;
+    let applied = store::migrate::applied_version(&state.db).await;
     let database = applied.is_ok();
     let migrations = matches!(applied, Ok(Some(v)) if v >= store::migrate::latest_version());
     let body = Health {

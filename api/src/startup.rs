@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::crypto::{Keyring, KeyringError};
 use crate::providers::CatalogHandle;
+use crate::routing::pool::PoolState;
+use crate::routing::session::Sessions;
 use crate::state::{AppState, Live, ReloadError};
 use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
@@ -79,15 +81,21 @@ impl Application {
             tracing::info!(?applied, "migrations applied");
         }
         let pool = store::connect(&config.database_url, 16).await?;
+        let seeded = store::catalog::seed_builtin(&pool).await?;
+        if seeded.changed() || !seeded.conflicts.is_empty() {
+            tracing::info!("{seeded}");
+        }
         let first_start = store::tenancy::count_tenants(&pool).await? == 0;
 
         let live = Live {
-            pool: pool.clone(),
+            db: pool.clone(),
+            pool: Arc::new(PoolState::default()),
             keys: Arc::new(KeyCache::default()),
             catalog: Arc::new(CatalogHandle::default()),
             keyring: Arc::new(RwLock::new(keyring)),
         };
         live.reload().await?;
+        live.restore().await?;
 
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -121,7 +129,9 @@ impl Application {
         let shutdown_timeout = config.shutdown_timeout_secs;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
-            pool,
+            db: pool,
+            pool: live.pool.clone(),
+            sessions: Sessions::default(),
             keys: live.keys.clone(),
             catalog: live.catalog.clone(),
             keyring: live.keyring.clone(),

@@ -10,13 +10,19 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::crypto::{Keyring, KeyringError};
 use crate::providers::{self, CatalogHandle, PoolRows};
+use crate::routing::now_millis;
+use crate::routing::pool::{Cooldown, PoolState};
+use crate::routing::session::Sessions;
 use crate::store::{self, StoreError};
 use crate::tenancy::KeyCache;
 use crate::usage::UsageSink;
 
 pub struct AppState {
     pub config: Arc<Config>,
-    pub pool: PgPool,
+    pub db: PgPool,
+    /// Usage windows, cooldowns and health of every route, credential and provider.
+    pub pool: Arc<PoolState>,
+    pub sessions: Sessions,
     pub keys: Arc<KeyCache>,
     pub catalog: Arc<CatalogHandle>,
     pub keyring: Arc<RwLock<Keyring>>,
@@ -38,7 +44,8 @@ pub enum ReloadError {
 /// The parts of the state that reloads touch.
 #[derive(Clone)]
 pub struct Live {
-    pub pool: PgPool,
+    pub db: PgPool,
+    pub pool: Arc<PoolState>,
     pub keys: Arc<KeyCache>,
     pub catalog: Arc<CatalogHandle>,
     pub keyring: Arc<RwLock<Keyring>>,
@@ -46,13 +53,13 @@ pub struct Live {
 
 impl Live {
     pub async fn reload(&self) -> Result<(), ReloadError> {
-        let rows = store::tenancy::load_api_keys_for_auth(&self.pool).await?;
+        let rows = store::tenancy::load_api_keys_for_auth(&self.db).await?;
         self.keys.replace(rows);
         self.reload_catalog().await
     }
 
     async fn reload_catalog(&self) -> Result<(), ReloadError> {
-        let rows = PoolRows::fetch(&self.pool).await?;
+        let rows = PoolRows::fetch(&self.db).await?;
         // A rotation may have added a master-key version to the key file since start.
         let reloaded = {
             let keyring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
@@ -68,9 +75,61 @@ impl Live {
         }
         let catalog = {
             let keyring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
-            providers::build_catalog(rows, &keyring)
+            providers::build_catalog(rows, &keyring, &self.pool, now_millis())
         };
         self.catalog.set(catalog);
+        Ok(())
+    }
+}
+
+impl Live {
+    /// After a restart: cooldowns still running, and the last 24 hours of successful
+    /// requests replayed into the usage windows, so daily limits are not reset by a restart.
+    pub async fn restore(&self) -> Result<(), ReloadError> {
+        let now = now_millis();
+        let mut restored = 0;
+        for (key, until, reason) in store::pool::active_cooldowns(&self.db).await? {
+            let cooldown = Cooldown {
+                until: until.timestamp_millis(),
+                reason: reason.into(),
+            };
+            restored += usize::from(self.pool.restore_cooldown(&key, cooldown));
+        }
+        let catalog = self.catalog.get();
+        let mut replayed = 0;
+        for used in store::pool::recent_usage(&self.db).await? {
+            let Some(trail) = used.attempt_trail.as_array() else {
+                continue;
+            };
+            let Some(ok) = trail
+                .iter()
+                .find(|a| a.get("outcome").and_then(|o| o.as_str()) == Some("ok"))
+            else {
+                continue;
+            };
+            let text = |k: &str| {
+                ok.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let credential = ok
+                .get("credential_id")
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse().ok());
+            if let Some(slots) = catalog.slots_of(&text("provider"), &text("model"), credential) {
+                let tokens = used.prompt_tokens.unwrap_or(0).max(0) as u64
+                    + used.completion_tokens.unwrap_or(0).max(0) as u64;
+                self.pool
+                    .replay(&slots, tokens, used.created_at.timestamp_millis(), now);
+                replayed += 1;
+            }
+        }
+        tracing::info!(
+            cooldowns = restored,
+            requests = replayed,
+            "pool state restored"
+        );
         Ok(())
     }
 }
@@ -78,7 +137,7 @@ impl Live {
 /// Listens for change notifications and reloads; stops when `stop` flips to true.
 pub async fn keep_current(live: Live, mut stop: watch::Receiver<bool>) {
     loop {
-        let mut listener = match PgListener::connect_with(&live.pool).await {
+        let mut listener = match PgListener::connect_with(&live.db).await {
             Ok(mut listener) => match listener.listen(store::CHANGE_CHANNEL).await {
                 Ok(()) => Some(listener),
                 Err(error) => {

@@ -17,6 +17,11 @@ use crate::openai;
         crate::health::healthz,
         crate::health::readyz,
         openai::chat_completions,
+        openai::completions,
+        openai::embeddings,
+        openai::image_generations,
+        openai::speech,
+        openai::transcriptions,
         openai::list_models,
         openapi_json,
     ),
@@ -98,6 +103,11 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&openapi_json_pretty()).unwrap();
         for path in [
             "/v1/chat/completions",
+            "/v1/completions",
+            "/v1/embeddings",
+            "/v1/images/generations",
+            "/v1/audio/speech",
+            "/v1/audio/transcriptions",
             "/v1/models",
             "/healthz",
             "/readyz",

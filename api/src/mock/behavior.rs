@@ -3,7 +3,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// What the mock does with one request to a behaviour-consuming endpoint
-/// (`/v1/chat/completions`, `/v1/embeddings`).
+/// (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+/// `/v1/images/generations`, `/v1/audio/speech`, `/v1/audio/transcriptions`).
 ///
 /// Build one with a constructor ([`Behavior::ok`], [`Behavior::status`], ...)
 /// and refine it with the `with_*` builders; every field is public so tests can
@@ -38,9 +39,12 @@ pub struct Behavior {
     pub empty_stream: bool,
     /// Streaming: answer 200, then a single `data: {"error":...}` event.
     pub in_band_error: bool,
+    /// Embeddings: the length of each vector (the mock's default is 8).
+    pub dimensions: usize,
 }
 
 pub(crate) const DEFAULT_REPLY: &str = "Hello from the mock upstream.";
+pub(crate) const DEFAULT_DIMENSIONS: usize = 8;
 
 impl Default for Behavior {
     fn default() -> Self {
@@ -58,6 +62,7 @@ impl Default for Behavior {
             stall_after_chunks: None,
             empty_stream: false,
             in_band_error: false,
+            dimensions: DEFAULT_DIMENSIONS,
         }
     }
 }
@@ -173,6 +178,12 @@ impl Behavior {
     /// the stall replaces the finish chunk.
     pub fn stall_after(mut self, n: usize) -> Self {
         self.stall_after_chunks = Some(n);
+        self
+    }
+
+    /// Embeddings of `n` dimensions, e.g. the wrong size for the family a test declares.
+    pub fn with_dimensions(mut self, n: usize) -> Self {
+        self.dimensions = n;
         self
     }
 

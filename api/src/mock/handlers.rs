@@ -13,7 +13,12 @@ use super::{RecordedRequest, Shared};
 const HANG: Duration = Duration::from_secs(3600);
 
 const DEFAULT_MODEL: &str = "mock-model";
-const EMBEDDING_DIMENSIONS: usize = 8;
+/// What `/v1/images/generations` answers with.
+pub const IMAGE_URL: &str = "https://example.invalid/img.png";
+/// What `/v1/audio/speech` answers with (`audio/mpeg`).
+pub const SPEECH_BYTES: &[u8] = b"ID3\x04\0\0\0\0\0\0mock-mp3-frames";
+/// What `/v1/audio/transcriptions` answers with.
+pub const TRANSCRIPT: &str = "hello from the mock";
 
 /// Single entry point so every request is recorded, whatever its route.
 pub(crate) async fn dispatch(
@@ -27,12 +32,31 @@ pub(crate) async fn dispatch(
         (&Method::POST, "/v1/chat/completions") => {
             let body = recorded.body.clone();
             let behavior = shared.record_and_take(recorded);
-            chat_completions(&shared, body, behavior).await
+            completions(&shared, body, behavior, false).await
+        }
+        (&Method::POST, "/v1/completions") => {
+            let body = recorded.body.clone();
+            let behavior = shared.record_and_take(recorded);
+            completions(&shared, body, behavior, true).await
         }
         (&Method::POST, "/v1/embeddings") => {
             let body = recorded.body.clone();
             let behavior = shared.record_and_take(recorded);
             embeddings(body, behavior).await
+        }
+        (&Method::POST, "/v1/images/generations") => {
+            let behavior = shared.record_and_take(recorded);
+            images(behavior).await
+        }
+        (&Method::POST, "/v1/audio/speech") => {
+            let behavior = shared.record_and_take(recorded);
+            speech(behavior).await
+        }
+        (&Method::POST, "/v1/audio/transcriptions") => {
+            let mut recorded = recorded;
+            recorded.body = form_summary(&req, body).await;
+            let behavior = shared.record_and_take(recorded);
+            transcription(behavior).await
         }
         (&Method::GET, "/v1/models") => {
             shared.record(recorded);
@@ -99,7 +123,13 @@ async fn preamble(behavior: &Behavior) -> Result<HttpResponseBuilder, HttpRespon
     }
 }
 
-async fn chat_completions(shared: &Shared, body: Value, behavior: Behavior) -> HttpResponse {
+/// A chat completion, or with `legacy` a text completion (`/v1/completions`).
+async fn completions(
+    shared: &Shared,
+    body: Value,
+    behavior: Behavior,
+    legacy: bool,
+) -> HttpResponse {
     let mut builder = match preamble(&behavior).await {
         Ok(builder) => builder,
         Err(response) => return response,
@@ -109,7 +139,8 @@ async fn chat_completions(shared: &Shared, body: Value, behavior: Behavior) -> H
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_MODEL)
         .to_owned();
-    let id = format!("chatcmpl-mock-{}", shared.next_id());
+    let prefix = if legacy { "cmpl" } else { "chatcmpl" };
+    let id = format!("{prefix}-mock-{}", shared.next_id());
     let created = unix_now();
 
     if body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
@@ -122,6 +153,7 @@ async fn chat_completions(shared: &Shared, body: Value, behavior: Behavior) -> H
             created,
             model,
             include_usage,
+            legacy,
         };
         return builder
             .insert_header((header::CONTENT_TYPE, "text/event-stream"))
@@ -129,17 +161,32 @@ async fn chat_completions(shared: &Shared, body: Value, behavior: Behavior) -> H
             .streaming(sse::chat_stream(&behavior, &completion));
     }
 
-    let mut response = json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": behavior.reply},
-            "finish_reason": "stop",
-        }],
-    });
+    let mut response = if legacy {
+        json!({
+            "id": id,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "text": behavior.reply,
+                "logprobs": null,
+                "finish_reason": "stop",
+            }],
+        })
+    } else {
+        json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": behavior.reply},
+                "finish_reason": "stop",
+            }],
+        })
+    };
     if let Some((prompt, completion)) = behavior.usage {
         response["usage"] = sse::usage_json(prompt, completion);
     }
@@ -170,7 +217,7 @@ async fn embeddings(body: Value, behavior: Behavior) -> HttpResponse {
             json!({
                 "object": "embedding",
                 "index": index,
-                "embedding": embed(input),
+                "embedding": embed(input, behavior.dimensions),
             })
         })
         .collect();
@@ -186,6 +233,66 @@ async fn embeddings(body: Value, behavior: Behavior) -> HttpResponse {
     }))
 }
 
+async fn images(behavior: Behavior) -> HttpResponse {
+    match preamble(&behavior).await {
+        Ok(mut builder) => builder.json(json!({
+            "created": unix_now(),
+            "data": [{"url": IMAGE_URL}],
+        })),
+        Err(response) => response,
+    }
+}
+
+async fn speech(behavior: Behavior) -> HttpResponse {
+    match preamble(&behavior).await {
+        Ok(mut builder) => builder
+            .insert_header((header::CONTENT_TYPE, "audio/mpeg"))
+            .body(SPEECH_BYTES),
+        Err(response) => response,
+    }
+}
+
+async fn transcription(behavior: Behavior) -> HttpResponse {
+    match preamble(&behavior).await {
+        Ok(mut builder) => builder.json(json!({"text": TRANSCRIPT})),
+        Err(response) => response,
+    }
+}
+
+/// A multipart form as JSON: each text field by name, and each file as
+/// `{"filename", "content_type", "size"}`; `Null` when the body is no form.
+async fn form_summary(req: &HttpRequest, body: web::Bytes) -> Value {
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok());
+    let Some(boundary) = boundary else {
+        return Value::Null;
+    };
+    let whole = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(whole, boundary);
+    let mut summary = serde_json::Map::new();
+    while let Ok(Some(field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
+        let Ok(data) = field.bytes().await else {
+            return Value::Null;
+        };
+        let value = match filename {
+            Some(filename) => json!({
+                "filename": filename,
+                "content_type": content_type,
+                "size": data.len(),
+            }),
+            None => Value::String(String::from_utf8_lossy(&data).into_owned()),
+        };
+        summary.insert(name, value);
+    }
+    Value::Object(summary)
+}
+
 fn invalid_input() -> HttpResponse {
     let mut body = default_error_body(400);
     body["error"]["message"] = json!("'input' must be a string or an array of strings.");
@@ -195,11 +302,11 @@ fn invalid_input() -> HttpResponse {
 
 /// A unit vector seeded by FNV-1a of the input and expanded with splitmix64:
 /// stable across runs and platforms, so tests can compare exact values.
-pub(crate) fn embed(input: &str) -> Vec<f64> {
+pub(crate) fn embed(input: &str, dimensions: usize) -> Vec<f64> {
     let mut state = input.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
-    let raw: Vec<f64> = (0..EMBEDDING_DIMENSIONS)
+    let raw: Vec<f64> = (0..dimensions)
         .map(|_| {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
             let mut z = state;

@@ -1,10 +1,13 @@
 //! A programmable OpenAI-compatible upstream for integration tests and
 //! benchmarks.
 //!
-//! Each request to `/v1/chat/completions` or `/v1/embeddings` consumes the
-//! next queued [`Behavior`] (FIFO), falling back to the default behaviour when
-//! the queue is empty. `/v1/models` never consumes one. Every request, whatever
-//! its answer, is recorded and can be inspected with [`MockUpstream::requests`].
+//! Each request to `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+//! `/v1/images/generations`, `/v1/audio/speech` or `/v1/audio/transcriptions`
+//! consumes the next queued [`Behavior`] (FIFO), falling back to the default
+//! behaviour when the queue is empty. `/v1/models` never consumes one. Every
+//! request, whatever its answer, is recorded and can be inspected with
+//! [`MockUpstream::requests`]; a transcription's form is recorded as JSON (text
+//! fields by name, the file as its name, content type and size).
 
 mod behavior;
 mod handlers;
@@ -24,6 +27,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use behavior::{Behavior, default_error_body};
+pub use handlers::{IMAGE_URL, SPEECH_BYTES, TRANSCRIPT};
 
 /// Bodies are buffered whole; benchmarks send large prompts, so the actix
 /// default (256 KiB) is far too small.
@@ -37,7 +41,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// In arrival order, names lowercase; repeated headers appear repeatedly.
     pub headers: Vec<(String, String)>,
-    /// The parsed JSON body, or `Null` when the body is not JSON.
+    /// The parsed JSON body, or `Null` when the body is not JSON; for a
+    /// transcription, a summary of its form.
     pub body: Value,
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct Completion {
     pub created: u64,
     pub model: String,
     pub include_usage: bool,
+    /// Legacy `/v1/completions` chunks (`text_completion`, `choices[].text`).
+    pub legacy: bool,
 }
 
 enum Step {
@@ -34,7 +36,7 @@ struct Plan {
     started: bool,
 }
 
-/// The SSE body for a streamed chat completion under `behavior`.
+/// The SSE body for a streamed chat (or legacy text) completion under `behavior`.
 pub(crate) fn chat_stream(
     behavior: &Behavior,
     completion: &Completion,
@@ -87,11 +89,13 @@ fn plan_steps(behavior: &Behavior, completion: &Completion) -> VecDeque<Step> {
         return steps;
     }
 
-    steps.push_back(chunk(
-        completion,
-        json!({"role": "assistant", "content": ""}),
-        None,
-    ));
+    if !completion.legacy {
+        steps.push_back(chunk(
+            completion,
+            json!({"role": "assistant", "content": ""}),
+            None,
+        ));
+    }
     let pieces = behavior.pieces();
     // The earlier of the two interruptions wins.
     let cut = [
@@ -127,11 +131,20 @@ fn plan_steps(behavior: &Behavior, completion: &Completion) -> VecDeque<Step> {
 }
 
 fn chunk(completion: &Completion, delta: Value, finish_reason: Option<&str>) -> Step {
-    let choices = json!([{
-        "index": 0,
-        "delta": delta,
-        "finish_reason": finish_reason,
-    }]);
+    let choices = if completion.legacy {
+        json!([{
+            "index": 0,
+            "text": delta.get("content").and_then(Value::as_str).unwrap_or(""),
+            "logprobs": null,
+            "finish_reason": finish_reason,
+        }])
+    } else {
+        json!([{
+            "index": 0,
+            "delta": delta,
+            "finish_reason": finish_reason,
+        }])
+    };
     let mut body = envelope(completion, choices);
     // OpenAI sends an explicit null usage on every chunk but the last once
     // usage was requested; gateways must cope with it.
@@ -144,7 +157,7 @@ fn chunk(completion: &Completion, delta: Value, finish_reason: Option<&str>) -> 
 fn envelope(completion: &Completion, choices: Value) -> Value {
     json!({
         "id": completion.id,
-        "object": "chat.completion.chunk",
+        "object": if completion.legacy { "text_completion" } else { "chat.completion.chunk" },
         "created": completion.created,
         "model": completion.model,
         "choices": choices,

@@ -2,39 +2,44 @@
 
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use chrono::Utc;
 use serde_json::Value;
 
 use super::body::{read_limited, require_json};
+use super::dispatch::{
+    self, MAX_UPSTREAM_BODY, authenticate, check_allowed, explain, failed, fill_route, plan_chain,
+    read_upstream, rejected, reserve, settle, transport_failure, unknown_model,
+};
 use super::error::ApiError;
 use super::types::{ChatCompletionRequest, usage_of};
-use super::{ATTEMPTS_HEADER, ROUTE_HEADER, request_id_header, stream};
-use crate::providers::{Route, openai_compat};
-use crate::routing::outcome::Disposition;
-use crate::routing::{AttemptLog, Failure, classify_status, parse_retry_after};
+use super::{SESSION_HEADER, request_id_header, stream};
+use crate::providers::{Modality, Route, openai_compat};
+use crate::routing::chain::Needs;
+use crate::routing::handoff::{estimate_tokens, hand_off};
+use crate::routing::session::{Pin, session_id};
+use crate::routing::{AttemptLog, Failure, now_millis, parse_retry_after};
 use crate::state::AppState;
 use crate::usage::{Recorder, millis};
 
-/// Upstream bodies larger than this are treated as broken answers.
-pub(crate) const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+/// Completion tokens reserved when the request sets no `max_tokens`.
+const DEFAULT_COMPLETION_RESERVE: u64 = 512;
 
 #[utoipa::path(
     post,
     path = "/v1/chat/completions",
     tag = "openai",
     request_body = ChatCompletionRequest,
+    params(("x-session-id" = Option<String>, Header, description = "Keeps a conversation on one route; without it the opening messages identify the session")),
     responses(
-        (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` when `stream` is true"),
-        (status = 400, description = "Malformed JSON or a missing field", body = super::error::ErrorEnvelope),
+        (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-session` explain it"),
+        (status = 400, description = "Malformed JSON, a missing field, a capability no route offers, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 403, description = "The key may not use this model", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown model", body = super::error::ErrorEnvelope),
         (status = 413, description = "Body over the size limit", body = super::error::ErrorEnvelope),
         (status = 415, description = "Not `application/json`", body = super::error::ErrorEnvelope),
-        (status = 429, description = "Every route is rate limited; see `Retry-After`", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The pool is exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream answered", body = super::error::ErrorEnvelope),
         (status = 503, description = "No credential can serve the model", body = super::error::ErrorEnvelope),
     ),
@@ -60,76 +65,202 @@ pub async fn chat_completions(
     response
 }
 
+/// A parsed request with what routing needs to know about it.
+pub(crate) struct Prepared {
+    pub request: ChatCompletionRequest,
+    pub messages: Vec<Value>,
+    pub needs: Needs,
+    pub completion_reserve: u64,
+    pub session: String,
+    pub pin: Option<Pin>,
+    /// The chain hands conversations off between models.
+    pub handoff: bool,
+}
+
+impl Prepared {
+    /// The body for one route: its model id, and a handed-off conversation when a sticky
+    /// session moves to another model. `None` when the conversation cannot fit the route.
+    pub fn body_for(&self, route: &Route) -> Result<Option<Vec<u8>>, ApiError> {
+        let moving = self.handoff && self.pin.is_some_and(|p| p.model != route.info.id);
+        let fitted;
+        let request = if moving {
+            let Some(messages) = hand_off(
+                &self.messages,
+                route.info.context_window,
+                self.completion_reserve,
+            ) else {
+                return Ok(None);
+            };
+            let mut copy = self.request.clone();
+            copy.messages = serde_json::from_value(Value::Array(messages)).map_err(|e| {
+                ApiError::invalid("invalid_request", format!("Invalid messages: {e}."))
+            })?;
+            fitted = copy;
+            &fitted
+        } else {
+            &self.request
+        };
+        request.upstream_body(&route.model).map(Some).map_err(|e| {
+            ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
+        })
+    }
+
+    pub fn pin_route(&self, state: &AppState, route: &Route) {
+        let pin = Pin {
+            model: route.info.id,
+            credential: route.credential.as_ref().map(|c| c.id),
+        };
+        state.sessions.pin(&self.session, pin, now_millis());
+    }
+}
+
+fn needs_of(request: &ChatCompletionRequest, messages: &[Value]) -> (Needs, u64) {
+    let non_empty = |key: &str| match request.extra.get(key) {
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
+    let tools = non_empty("tools") || non_empty("functions");
+    let vision = messages.iter().any(|m| {
+        m.get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|parts| {
+                parts.iter().any(|p| {
+                    matches!(
+                        p.get("type").and_then(Value::as_str),
+                        Some("image_url" | "input_image" | "image")
+                    )
+                })
+            })
+    });
+    let json = matches!(
+        request
+            .extra
+            .get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str),
+        Some("json_object" | "json_schema")
+    );
+    let tool_tokens = request
+        .extra
+        .get("tools")
+        .map_or(0, |t| t.to_string().len() as u64 / 4);
+    let prompt = estimate_tokens(messages) + tool_tokens;
+    let completion = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| request.extra.get(*k).and_then(Value::as_u64))
+        .unwrap_or(DEFAULT_COMPLETION_RESERVE);
+    (
+        Needs {
+            tools,
+            vision,
+            json,
+            prompt_tokens: prompt,
+            reserve_tokens: prompt + completion,
+        },
+        completion,
+    )
+}
+
+fn text_of(message: Option<&Value>) -> String {
+    match message.and_then(|m| m.get("content")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     recorder: &mut Recorder,
 ) -> Result<HttpResponse, ApiError> {
-    let authorization = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = state.keys.authenticate(authorization, Utc::now())?;
-    {
-        let event = recorder.event();
-        event.tenant_id = Some(caller.tenant_id);
-        event.member_id = Some(caller.member_id);
-        event.api_key_id = Some(caller.api_key_id);
-    }
+    let caller = authenticate(req, state, recorder)?;
     require_json(req)?;
     let body = read_limited(req, payload, state.config.max_body_bytes).await?;
     let request = ChatCompletionRequest::parse(&body)?;
     recorder.event().requested_model = Some(request.model.clone());
     recorder.event().stream = request.wants_stream();
-    if !caller.may_use(&request.model) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "model_not_allowed",
-            format!("This API key may not use the model `{}`.", request.model),
-        )
-        .with_param("model"));
-    }
+    check_allowed(&caller, &request.model)?;
     let catalog = state.catalog.get();
-    let chain: Vec<Route> = catalog
-        .routes_for(&request.model)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found_error",
-                "model_not_found",
-                format!(
-                    "The model `{}` does not exist on this Freeway. GET /v1/models lists the models you can use.",
-                    request.model
-                ),
-            )
-            .with_param("model")
-        })?
-        .to_vec();
+    let resolved = catalog
+        .resolve(Modality::Chat, &request.model)
+        .ok_or_else(|| unknown_model(&request.model, Modality::Chat))?;
+
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .filter_map(|m| serde_json::to_value(m).ok())
+        .collect();
+    let (needs, completion_reserve) = needs_of(&request, &messages);
+    let system: Vec<String> = messages
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+        .map(|m| text_of(Some(m)))
+        .collect();
+    let first_user = messages
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let header = req
+        .headers()
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok());
+    let prepared_model = request.model.clone();
+    let session = session_id(
+        caller.api_key_id,
+        header,
+        &prepared_model,
+        &system.join("\n"),
+        &text_of(first_user),
+    );
+    recorder.event().session_id = Some(session.clone());
+    let pin = state.sessions.get(&session, now_millis());
+    let prepared = Prepared {
+        request,
+        messages,
+        needs,
+        completion_reserve,
+        session,
+        pin,
+        handoff: resolved.handoff,
+    };
+
     let mut log = AttemptLog::new(state.config.request_budget(), state.config.max_attempts);
-    let result = if request.wants_stream() {
-        stream::run(state, &request, &chain, recorder, &mut log).await
+    let fit_context = prepared.handoff && prepared.pin.is_some();
+    let plan = match plan_chain(
+        state,
+        resolved.routes,
+        &prepared.needs,
+        prepared.pin,
+        fit_context,
+        &mut log,
+    ) {
+        Ok(plan) => plan,
+        Err(error) => {
+            recorder.event().attempts = log.attempts().to_vec();
+            return Err(error);
+        }
+    };
+    let chain_len = resolved.routes.len();
+    let result = if prepared.request.wants_stream() {
+        stream::run(state, &prepared, &plan.candidates, recorder, &mut log).await
     } else {
-        complete(state, &request, &chain, recorder, &mut log).await
+        complete(state, &prepared, &plan.candidates, recorder, &mut log).await
     };
     recorder.event().attempts = log.attempts().to_vec();
-    result.or_else(|error| match error {
-        Outcome::Answer(response) => Ok(response),
-        Outcome::Error(error) => Err(error),
-        Outcome::Exhausted => {
-            let exhausted = log.exhausted(chain.len());
-            let kind = if exhausted.status == 429 {
-                "rate_limit_error"
-            } else {
-                "upstream_error"
-            };
-            let status = StatusCode::from_u16(exhausted.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut error = ApiError::new(status, kind, exhausted.code, exhausted.message);
-            error.retry_after = exhausted.retry_after;
-            Err(error)
-        }
-    })
+    let mut response = match result {
+        Ok(response) => response,
+        Err(Outcome::Answer(response)) => response,
+        Err(Outcome::Error(error)) => return Err(error),
+        Err(Outcome::Exhausted) => return Err(dispatch::exhausted(&log, chain_len)),
+    };
+    if let Ok(value) = HeaderValue::from_str(&prepared.session) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(SESSION_HEADER), value);
+    }
+    Ok(response)
 }
 
 /// How an attempt loop ended without a successful answer.
@@ -149,16 +280,26 @@ impl From<ApiError> for Outcome {
 
 async fn complete(
     state: &AppState,
-    request: &ChatCompletionRequest,
-    chain: &[Route],
+    prepared: &Prepared,
+    chain: &[&Route],
     recorder: &mut Recorder,
     log: &mut AttemptLog,
 ) -> Result<HttpResponse, Outcome> {
-    for route in chain {
+    for &route in chain {
         if !log.may_try_another() {
             break;
         }
-        let body = upstream_body(request, route)?;
+        let Some(body) = prepared.body_for(route)? else {
+            log.skipped(
+                route,
+                "the conversation does not fit its context window".into(),
+                None,
+            );
+            continue;
+        };
+        let Some(reservation) = reserve(state, route, prepared.needs.reserve_tokens, log) else {
+            continue;
+        };
         let started = Instant::now();
         let timeout = route.provider.timeout.min(log.remaining());
         let exchange = tokio::time::timeout(timeout, async {
@@ -166,175 +307,89 @@ async fn complete(
                 .send()
                 .await?;
             let status = response.status().as_u16();
-            let retry_after = parse_retry_after(
-                response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()),
-            );
+            let headers = response.headers().clone();
             let bytes = read_upstream(response, MAX_UPSTREAM_BODY).await?;
-            Ok::<_, reqwest::Error>((status, retry_after, bytes))
+            Ok::<_, reqwest::Error>((status, headers, bytes))
         })
         .await;
         let took = started.elapsed();
-        let (status, retry_after, bytes) = match exchange {
+        let (status, headers, bytes) = match exchange {
             Err(_) => {
-                log.failed(route, Failure::Timeout, None, took, None);
+                failed(state, log, route, Failure::Timeout, None, took, &[]);
                 continue;
             }
             Ok(Err(error)) => {
-                log.failed(route, transport_failure(&error), None, took, None);
+                failed(
+                    state,
+                    log,
+                    route,
+                    transport_failure(&error),
+                    None,
+                    took,
+                    &[],
+                );
                 continue;
             }
             Ok(Ok(exchange)) => exchange,
         };
+        dispatch::learn(state, route, &headers);
         if (200..300).contains(&status) {
             let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
             let usable = parsed
                 .as_ref()
                 .is_some_and(|v| v.get("error").is_none() && v.get("choices").is_some());
             let Some(value) = parsed.filter(|_| usable) else {
-                log.failed(route, Failure::BadResponse, Some(status), took, None);
+                failed(
+                    state,
+                    log,
+                    route,
+                    Failure::BadResponse,
+                    Some(status),
+                    took,
+                    &bytes,
+                );
                 continue;
             };
             log.succeeded(route, status, took);
+            let usage = usage_of(&value);
+            settle(state, route, reservation, usage.map(|(p, c)| p + c), took);
+            prepared.pin_route(state, route);
             let ttft = millis(recorder.elapsed());
             let event = recorder.event();
             fill_route(event, route);
             event.status = 200;
-            if let Some((prompt, completion)) = usage_of(&value) {
+            if let Some((prompt, completion)) = usage {
                 event.prompt_tokens = Some(prompt);
                 event.completion_tokens = Some(completion);
+            } else {
+                // No usage from the provider: record the estimate rather than nothing.
+                event.prompt_tokens = Some(prepared.needs.prompt_tokens);
             }
             event.ttft_ms = Some(ttft);
-            return Ok(HttpResponse::Ok()
+            let mut response = HttpResponse::Ok()
                 .insert_header((CONTENT_TYPE, "application/json"))
-                .insert_header((ROUTE_HEADER, route.label()))
-                .insert_header((ATTEMPTS_HEADER, log.attempts().len().to_string()))
-                .body(bytes));
+                .body(bytes);
+            explain(&mut response, route, log);
+            return Ok(response);
         }
-        if let Some(answer) = rejected(route, status, retry_after, bytes, took, recorder, log) {
+        let retry_after = parse_retry_after(
+            headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        drop(reservation);
+        if let Some(answer) = rejected(
+            state,
+            route,
+            status,
+            retry_after,
+            bytes,
+            took,
+            recorder,
+            log,
+        ) {
             return Err(Outcome::Answer(answer));
         }
     }
     Err(Outcome::Exhausted)
-}
-
-/// A non-2xx answer from `route`. `None`: logged as a failure, try the next route. `Some`:
-/// the request itself was at fault, and this is the client's answer.
-pub(crate) fn rejected(
-    route: &Route,
-    status: u16,
-    retry_after: Option<std::time::Duration>,
-    bytes: web::Bytes,
-    took: std::time::Duration,
-    recorder: &mut Recorder,
-    log: &mut AttemptLog,
-) -> Option<HttpResponse> {
-    match classify_status(status, retry_after) {
-        Disposition::Failover(failure) => {
-            let code = upstream_error_code(&bytes);
-            log.failed(route, failure, Some(status), took, code);
-            None
-        }
-        Disposition::ClientError => {
-            log.client_error(route, status, took);
-            let event = recorder.event();
-            fill_route(event, route);
-            event.status = status;
-            event.error_code = Some("upstream_rejected_request".into());
-            Some(client_error_answer(route, status, bytes, log))
-        }
-    }
-}
-
-pub(crate) fn upstream_body(
-    request: &ChatCompletionRequest,
-    route: &Route,
-) -> Result<Vec<u8>, ApiError> {
-    request
-        .upstream_body(&route.model)
-        .map_err(|e| ApiError::invalid("invalid_request", format!("Invalid request body: {e}.")))
-}
-
-pub(crate) fn fill_route(event: &mut crate::usage::UsageEvent, route: &Route) {
-    event.provider = Some(route.provider.name.clone());
-    event.model = Some(route.model.clone());
-    event.credential_id = route.credential.as_ref().map(|c| c.id);
-}
-
-pub(crate) fn transport_failure(error: &reqwest::Error) -> Failure {
-    if error.is_timeout() {
-        Failure::Timeout
-    } else if error.is_connect() {
-        Failure::Connect
-    } else {
-        Failure::StreamBroken
-    }
-}
-
-/// The provider's own error code, from its structured body, for the attempt trail.
-pub(crate) fn upstream_error_code(bytes: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(bytes).ok()?;
-    let error = value.get("error")?;
-    let code = error.get("code").or_else(|| error.get("type"))?;
-    match code {
-        Value::String(s) => Some(s.chars().take(100).collect()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A 4xx that is the request's fault: the provider's structured error is passed on; anything
-/// else is replaced by our own error in the same shape.
-pub(crate) fn client_error_answer(
-    route: &Route,
-    status: u16,
-    bytes: web::Bytes,
-    log: &AttemptLog,
-) -> HttpResponse {
-    let structured = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .is_some_and(|v| v.get("error").is_some_and(Value::is_object));
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = if structured {
-        HttpResponse::build(code)
-            .insert_header((CONTENT_TYPE, "application/json"))
-            .body(bytes)
-    } else {
-        ApiError::new(
-            code,
-            "invalid_request_error",
-            "upstream_rejected_request",
-            format!("The provider rejected the request (HTTP {status})."),
-        )
-        .error_response()
-    };
-    let headers = response.headers_mut();
-    if let Ok(value) = route.label().try_into() {
-        headers.insert(
-            actix_web::http::header::HeaderName::from_static(ROUTE_HEADER),
-            value,
-        );
-    }
-    headers.insert(
-        actix_web::http::header::HeaderName::from_static(ATTEMPTS_HEADER),
-        log.attempts().len().into(),
-    );
-    response
-}
-
-pub(crate) async fn read_upstream(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<web::Bytes, reqwest::Error> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            // Treated like a broken answer by the caller: an empty body is not valid JSON.
-            return Ok(web::Bytes::new());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

@@ -70,7 +70,7 @@ impl ApiError {
             "not_found_error",
             "unknown_url",
             format!(
-                "Unknown request URL: {path}. Freeway serves /v1/chat/completions and /v1/models."
+                "Unknown request URL: {path}. Freeway serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions and /v1/models."
             ),
         )
     }

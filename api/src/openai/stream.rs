@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
@@ -17,11 +18,14 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::timeout_at;
 
-use super::chat::{Outcome, fill_route, read_upstream, rejected, transport_failure, upstream_body};
-use super::types::{ChatCompletionRequest, usage_of};
-use super::{ATTEMPTS_HEADER, ROUTE_HEADER};
+use super::chat::{Outcome, Prepared};
+use super::dispatch::{
+    self, explain, failed, fill_route, read_upstream, rejected, reserve, transport_failure,
+};
+use super::types::usage_of;
 use crate::providers::{Route, openai_compat};
-use crate::routing::{AttemptLog, Failure, parse_retry_after};
+use crate::routing::pool::{PoolState, Reservation, RouteSlots};
+use crate::routing::{AttemptLog, Failure, now_millis, parse_retry_after};
 use crate::state::AppState;
 use crate::usage::{Recorder, millis};
 
@@ -29,16 +33,26 @@ type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::
 
 pub(crate) async fn run(
     state: &AppState,
-    request: &ChatCompletionRequest,
-    chain: &[Route],
+    prepared: &Prepared,
+    chain: &[&Route],
     recorder: &mut Recorder,
     log: &mut AttemptLog,
 ) -> Result<HttpResponse, Outcome> {
-    for route in chain {
+    for &route in chain {
         if !log.may_try_another() {
             break;
         }
-        let body = upstream_body(request, route)?;
+        let Some(body) = prepared.body_for(route)? else {
+            log.skipped(
+                route,
+                "the conversation does not fit its context window".into(),
+                None,
+            );
+            continue;
+        };
+        let Some(reservation) = reserve(state, route, prepared.needs.reserve_tokens, log) else {
+            continue;
+        };
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + route.provider.timeout.min(log.remaining());
         let sent = timeout_at(
@@ -48,22 +62,33 @@ pub(crate) async fn run(
         .await;
         let response = match sent {
             Err(_) => {
-                log.failed(route, Failure::Timeout, None, started.elapsed(), None);
+                failed(
+                    state,
+                    log,
+                    route,
+                    Failure::Timeout,
+                    None,
+                    started.elapsed(),
+                    &[],
+                );
                 continue;
             }
             Ok(Err(error)) => {
-                log.failed(
+                failed(
+                    state,
+                    log,
                     route,
                     transport_failure(&error),
                     None,
                     started.elapsed(),
-                    None,
+                    &[],
                 );
                 continue;
             }
             Ok(Ok(response)) => response,
         };
         let status = response.status().as_u16();
+        dispatch::learn(state, route, response.headers());
         if !(200..300).contains(&status) {
             let retry_after = parse_retry_after(
                 response
@@ -76,8 +101,18 @@ pub(crate) async fn run(
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
+            drop(reservation);
             let took = started.elapsed();
-            match rejected(route, status, retry_after, bytes, took, recorder, log) {
+            match rejected(
+                state,
+                route,
+                status,
+                retry_after,
+                bytes,
+                took,
+                recorder,
+                log,
+            ) {
                 Some(answer) => return Err(Outcome::Answer(answer)),
                 None => continue,
             }
@@ -88,12 +123,14 @@ pub(crate) async fn run(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         if !is_sse {
-            log.failed(
+            failed(
+                state,
+                log,
                 route,
                 Failure::BadResponse,
                 Some(status),
                 started.elapsed(),
-                None,
+                &[],
             );
             continue;
         }
@@ -123,11 +160,20 @@ pub(crate) async fn run(
             }
         };
         if let Some(failure) = failure {
-            log.failed(route, failure, Some(status), started.elapsed(), None);
+            failed(
+                state,
+                log,
+                route,
+                failure,
+                Some(status),
+                started.elapsed(),
+                &[],
+            );
             continue;
         }
 
         log.succeeded(route, status, started.elapsed());
+        prepared.pin_route(state, route);
         let ttft = millis(recorder.elapsed());
         let event = recorder.event();
         fill_route(event, route);
@@ -138,19 +184,36 @@ pub(crate) async fn run(
             events,
             held,
             recorder: recorder.take(),
-            wants_usage: request.wants_usage_chunk(),
+            wants_usage: prepared.request.wants_usage_chunk(),
             idle_timeout: route.provider.timeout,
             saw_finish: false,
             done: false,
+            settle: Some(Settle {
+                pool: state.pool.clone(),
+                route: route.slots,
+                reservation,
+                started,
+                estimated_prompt: prepared.needs.prompt_tokens,
+            }),
+            tokens: None,
         };
-        return Ok(HttpResponse::Ok()
+        let mut response = HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "text/event-stream"))
             .insert_header((CACHE_CONTROL, "no-cache"))
-            .insert_header((ROUTE_HEADER, route.label()))
-            .insert_header((ATTEMPTS_HEADER, log.attempts().len().to_string()))
-            .streaming(relay.into_stream()));
+            .streaming(relay.into_stream());
+        explain(&mut response, route, log);
+        return Ok(response);
     }
     Err(Outcome::Exhausted)
+}
+
+/// What the ledger needs when the stream ends.
+struct Settle {
+    pool: Arc<PoolState>,
+    route: RouteSlots,
+    reservation: Reservation,
+    started: Instant,
+    estimated_prompt: u64,
 }
 
 /// Whether a chunk carries something the client will show: text, a tool call, a refusal or
@@ -193,6 +256,9 @@ struct Relay {
     idle_timeout: Duration,
     saw_finish: bool,
     done: bool,
+    settle: Option<Settle>,
+    /// Prompt and completion tokens, from the usage chunk.
+    tokens: Option<(u64, u64)>,
 }
 
 impl Relay {
@@ -258,6 +324,7 @@ impl Relay {
                 return Some(frame(&data));
             }
             if let Some((prompt, completion)) = usage_of(&value) {
+                self.tokens = Some((prompt, completion));
                 let event = self.recorder.event();
                 event.prompt_tokens = Some(prompt);
                 event.completion_tokens = Some(completion);
@@ -291,6 +358,22 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if !self.done {
             self.recorder.event().error_code = Some("client_disconnected".into());
+        }
+        // The provider served (part of) this request: it counts, with the real tokens when
+        // the usage chunk arrived, else the estimate.
+        if let Some(settle) = self.settle.take() {
+            let actual = self
+                .tokens
+                .map(|(p, c)| p + c)
+                .unwrap_or_else(|| settle.reservation.tokens());
+            if self.tokens.is_none() {
+                self.recorder.event().prompt_tokens = Some(settle.estimated_prompt);
+            }
+            settle.reservation.settle(actual, now_millis());
+            settle.pool.succeeded(
+                &settle.route,
+                u64::try_from(settle.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            );
         }
     }
 }

@@ -1,16 +1,21 @@
 //! Providers as the request path sees them: an in-memory catalog of routes with their
-//! credentials already decrypted, rebuilt whenever the pool changes.
+//! credentials already decrypted and their slots in the pool state, rebuilt whenever the
+//! pool changes.
 
+pub mod builtin;
 pub mod openai_compat;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::crypto::{self, Keyring, Secret};
+use crate::routing::limits::Limits;
+use crate::routing::pool::{PoolState, RouteSlots, Scope};
 use crate::store::{self, StoreError};
 
 #[derive(Debug)]
@@ -27,16 +32,87 @@ pub struct CredentialInfo {
     pub secret: Secret,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Modality {
+    Chat,
+    Embedding,
+    Image,
+    Speech,
+    Transcription,
+}
+
+impl Modality {
+    fn parse(text: &str) -> Option<Modality> {
+        Some(match text {
+            "chat" | "completion" => Modality::Chat,
+            "embedding" => Modality::Embedding,
+            "image" => Modality::Image,
+            "speech" => Modality::Speech,
+            "transcription" => Modality::Transcription,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub id: Uuid,
+    pub modality: Modality,
+    pub tools: bool,
+    pub vision: bool,
+    pub json: bool,
+    pub context_window: Option<u64>,
+    pub family: Option<String>,
+    pub dimensions: Option<u64>,
+}
+
 /// One candidate for a request: a provider's model, called with one credential (or none,
 /// for keyless providers).
 #[derive(Debug, Clone)]
 pub struct Route {
     pub provider: Arc<ProviderInfo>,
     pub model: String,
+    pub info: Arc<ModelInfo>,
     pub credential: Option<Arc<CredentialInfo>>,
+    pub slots: RouteSlots,
+    /// Admin priority: model, provider, credential; lower first.
+    pub priority: (i32, i32, i32),
+}
+
+impl ModelInfo {
+    /// A chat model with no declared capabilities or window.
+    pub fn chat(id: Uuid) -> Self {
+        ModelInfo {
+            id,
+            modality: Modality::Chat,
+            tools: false,
+            vision: false,
+            json: false,
+            context_window: None,
+            family: None,
+            dimensions: None,
+        }
+    }
 }
 
 impl Route {
+    /// A route outside any catalog, for tests and benchmarks.
+    pub fn detached(provider: &str, model: &str, info: ModelInfo, slots: RouteSlots) -> Route {
+        Route {
+            provider: Arc::new(ProviderInfo {
+                id: Uuid::new_v4(),
+                name: provider.into(),
+                base_url: "http://127.0.0.1:9/v1".into(),
+                timeout: Duration::from_secs(60),
+            }),
+            model: model.into(),
+            info: Arc::new(info),
+            credential: None,
+            slots,
+            priority: (100, 100, 100),
+        }
+    }
+
     /// `provider/model`, as shown in `x-freeway-route`.
     pub fn label(&self) -> String {
         format!("{}/{}", self.provider.name, self.model)
@@ -50,22 +126,60 @@ pub struct ListedModel {
     pub created: i64,
 }
 
+/// What a requested name resolved to.
+#[derive(Debug, Clone)]
+pub struct Resolved<'a> {
+    pub routes: &'a [Route],
+    /// Whether a conversation moving between this chain's models gets a handoff.
+    pub handoff: bool,
+    /// For embeddings: the family every route shares.
+    pub family: Option<(String, u64)>,
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
-    /// Requested name (a model id, or `provider/model`) → candidates in preference order.
-    routes: BTreeMap<String, Vec<Route>>,
+    /// (modality, requested name: a model id, `provider/model`, an alias or an embedding
+    /// family) → candidates in preference order.
+    routes: HashMap<(Modality, String), Vec<Route>>,
+    handoff: HashMap<String, bool>,
+    families: HashMap<String, (String, u64)>,
+    by_attempt: HashMap<(String, String, Option<Uuid>), RouteSlots>,
     listed: Vec<ListedModel>,
 }
 
+/// The alias every chat model answers to.
+pub const AUTO: &str = "auto";
+
 impl Catalog {
-    /// `None` when no enabled provider serves the name; an empty chain when one does but
-    /// has no usable credential.
+    /// `None` when nothing of `modality` answers to `name`; an empty chain when something
+    /// does but has no usable credential.
+    pub fn resolve(&self, modality: Modality, name: &str) -> Option<Resolved<'_>> {
+        let routes = self.routes.get(&(modality, name.to_string()))?;
+        Some(Resolved {
+            routes,
+            handoff: self.handoff.get(name).copied().unwrap_or(false),
+            family: self.families.get(name).cloned(),
+        })
+    }
+
     pub fn routes_for(&self, requested: &str) -> Option<&[Route]> {
-        self.routes.get(requested).map(Vec::as_slice)
+        self.resolve(Modality::Chat, requested).map(|r| r.routes)
     }
 
     pub fn listed_models(&self) -> &[ListedModel] {
         &self.listed
+    }
+
+    /// The slots of the route an attempt trail names, to replay recent usage.
+    pub fn slots_of(
+        &self,
+        provider: &str,
+        model: &str,
+        credential: Option<Uuid>,
+    ) -> Option<RouteSlots> {
+        self.by_attempt
+            .get(&(provider.to_string(), model.to_string(), credential))
+            .copied()
     }
 }
 
@@ -94,6 +208,8 @@ pub struct PoolRows {
     pub providers: Vec<store::pool::ProviderRow>,
     pub models: Vec<store::pool::ModelRow>,
     pub credentials: Vec<store::pool::CredentialRow>,
+    pub route_limits: Vec<store::pool::RouteLimitRow>,
+    pub profiles: Vec<store::pool::ProfileRow>,
 }
 
 impl PoolRows {
@@ -102,6 +218,8 @@ impl PoolRows {
             providers: store::pool::list_providers(pool).await?,
             models: store::pool::list_models(pool).await?,
             credentials: store::pool::list_credentials(pool).await?,
+            route_limits: store::pool::list_route_limits(pool).await?,
+            profiles: store::pool::list_profiles(pool).await?,
         })
     }
 
@@ -113,90 +231,250 @@ impl PoolRows {
     }
 }
 
-/// Builds the catalog and decrypts the credentials. A credential that does not decrypt is
-/// left out and logged; it never takes the rest down with it.
-pub fn build_catalog(rows: PoolRows, keyring: &Keyring) -> Catalog {
+fn cred_limits(row: &store::pool::CredentialRow) -> Limits {
+    let small = |v: Option<i64>| v.and_then(|v| i32::try_from(v).ok());
+    Limits::from_columns(
+        small(row.limits[0]),
+        small(row.limits[1]),
+        small(row.limits[2]),
+        row.limits[3],
+        row.limits[4],
+    )
+}
+
+/// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`.
+/// A credential that does not decrypt is left out and logged; it never takes the rest down.
+pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: i64) -> Catalog {
     let PoolRows {
         providers,
         models,
         credentials,
+        route_limits,
+        profiles,
     } = rows;
 
-    let mut secrets: BTreeMap<Uuid, Vec<Arc<CredentialInfo>>> = BTreeMap::new();
+    let mut secrets: BTreeMap<Uuid, Vec<(Arc<CredentialInfo>, i32, Limits)>> = BTreeMap::new();
     for credential in credentials.iter().filter(|c| c.enabled) {
         match crypto::open(keyring, credential.id, &credential.sealed) {
-            Ok(secret) => secrets
-                .entry(credential.provider_id)
-                .or_default()
-                .push(Arc::new(CredentialInfo {
+            Ok(secret) => secrets.entry(credential.provider_id).or_default().push((
+                Arc::new(CredentialInfo {
                     id: credential.id,
                     secret,
-                })),
+                }),
+                credential.priority,
+                cred_limits(credential),
+            )),
             Err(error) => tracing::error!(credential = %credential.id, %error,
                 "credential left out of the pool"),
         }
     }
+    let overrides: HashMap<(Uuid, Uuid), Limits> = route_limits
+        .iter()
+        .map(|r| {
+            (
+                (r.model_id, r.credential_id),
+                Limits::from_columns(r.rpm, r.rph, r.rpd, r.tpm, r.tpd),
+            )
+        })
+        .collect();
 
-    let providers: BTreeMap<Uuid, (store::pool::ProviderRow, Arc<ProviderInfo>)> = providers
+    struct P {
+        row: store::pool::ProviderRow,
+        info: Arc<ProviderInfo>,
+        tz: Tz,
+        slot: usize,
+    }
+    let providers: HashMap<Uuid, P> = providers
         .into_iter()
         .filter(|p| p.enabled)
         .map(|p| {
+            let tz: Tz = p.daily_reset_tz.parse().unwrap_or(Tz::UTC);
+            let limits = Limits::from_columns(p.rpm, p.rph, p.rpd, p.tpm, p.tpd);
+            let slot = state.slot(Scope::Provider { id: p.id }, limits, tz, now);
             let info = Arc::new(ProviderInfo {
                 id: p.id,
                 name: p.name.clone(),
                 base_url: p.base_url.clone(),
                 timeout: Duration::from_millis(u64::try_from(p.timeout_ms).unwrap_or(60_000)),
             });
-            (p.id, (p, info))
+            (
+                p.id,
+                P {
+                    row: p,
+                    info,
+                    tz,
+                    slot,
+                },
+            )
         })
         .collect();
 
-    // Preference: model priority, then provider priority, then credential priority; ties
-    // by creation order, so the order is stable across reloads.
     let mut candidates: Vec<_> = models
         .iter()
-        .filter(|m| m.enabled && m.modality == "chat")
-        .filter_map(|m| {
-            providers
-                .get(&m.provider_id)
-                .map(|(row, info)| (m, row, info))
-        })
+        .filter(|m| m.enabled)
+        .filter_map(|m| providers.get(&m.provider_id).map(|p| (m, p)))
+        .filter_map(|(m, p)| Modality::parse(&m.modality).map(|modality| (m, p, modality)))
         .collect();
-    candidates.sort_by_key(|(m, p, _)| (m.priority, p.priority, p.created_at, m.created_at));
+    // Admin priority first; ties by creation order so the order is stable across reloads.
+    candidates
+        .sort_by_key(|(m, p, _)| (m.priority, p.row.priority, p.row.created_at, m.created_at));
 
     let mut catalog = Catalog::default();
-    for (model, provider, info) in candidates {
-        let routes: Vec<Route> = if provider.keyless {
-            vec![Route {
-                provider: info.clone(),
-                model: model.model_id.clone(),
-                credential: None,
-            }]
+    let mut by_model: HashMap<Uuid, Vec<Route>> = HashMap::new();
+    for (model, provider, modality) in candidates {
+        let info = Arc::new(ModelInfo {
+            id: model.id,
+            modality,
+            tools: model.supports_tools,
+            vision: model.supports_vision,
+            json: model.supports_json,
+            context_window: model.context_window.and_then(|c| u64::try_from(c).ok()),
+            family: model.embedding_family.clone(),
+            dimensions: model
+                .embedding_dimensions
+                .and_then(|d| u64::try_from(d).ok()),
+        });
+        let model_limits =
+            Limits::from_columns(model.rpm, model.rph, model.rpd, model.tpm, model.tpd);
+        let model_slot = state.slot(
+            Scope::Model { id: model.id },
+            Limits::default(),
+            provider.tz,
+            now,
+        );
+        let keyless = provider.row.keyless;
+        let credentials: Vec<Option<&(Arc<CredentialInfo>, i32, Limits)>> = if keyless {
+            vec![None]
         } else {
             secrets
-                .get(&provider.id)
+                .get(&provider.row.id)
                 .into_iter()
                 .flatten()
-                .map(|credential| Route {
-                    provider: info.clone(),
-                    model: model.model_id.clone(),
-                    credential: Some(credential.clone()),
-                })
+                .map(Some)
                 .collect()
         };
-        let pinned = format!("{}/{}", provider.name, model.model_id);
-        catalog
-            .routes
-            .entry(model.model_id.clone())
-            .or_default()
-            .extend(routes.iter().cloned());
-        catalog.routes.entry(pinned).or_default().extend(routes);
+        let mut routes = Vec::new();
+        for credential in credentials {
+            let credential_id = credential.map(|c| c.0.id);
+            let route_limits = match credential_id.and_then(|c| overrides.get(&(model.id, c))) {
+                Some(o) => model_limits.overridden_by(*o),
+                None => model_limits,
+            };
+            let slots = RouteSlots {
+                route: state.slot(
+                    Scope::Route {
+                        model: model.id,
+                        credential: credential_id,
+                    },
+                    route_limits,
+                    provider.tz,
+                    now,
+                ),
+                credential: credential.map(|(c, _, limits)| {
+                    state.slot(Scope::Credential { id: c.id }, *limits, provider.tz, now)
+                }),
+                provider: provider.slot,
+                model: model_slot,
+            };
+            let route = Route {
+                provider: provider.info.clone(),
+                model: model.model_id.clone(),
+                info: info.clone(),
+                credential: credential.map(|c| c.0.clone()),
+                slots,
+                priority: (
+                    model.priority,
+                    provider.row.priority,
+                    credential.map_or(0, |c| c.1),
+                ),
+            };
+            catalog.by_attempt.insert(
+                (
+                    provider.row.name.clone(),
+                    model.model_id.clone(),
+                    credential_id,
+                ),
+                slots,
+            );
+            routes.push(route);
+        }
+        // Credentials of one model in their own priority order.
+        routes.sort_by_key(|r| r.priority.2);
+        if routes.is_empty() {
+            continue;
+        }
+        let pinned = format!("{}/{}", provider.row.name, model.model_id);
+        let mut names = vec![model.model_id.clone(), pinned];
+        if let (Some(family), Some(dims)) = (&model.embedding_family, info.dimensions) {
+            catalog
+                .families
+                .insert(family.clone(), (family.clone(), dims));
+            catalog
+                .families
+                .insert(model.model_id.clone(), (family.clone(), dims));
+            catalog.families.insert(
+                format!("{}/{}", provider.row.name, model.model_id),
+                (family.clone(), dims),
+            );
+            names.push(family.clone());
+        }
+        for name in names {
+            catalog
+                .routes
+                .entry((modality, name))
+                .or_default()
+                .extend(routes.iter().cloned());
+        }
         if !catalog.listed.iter().any(|l| l.id == model.model_id) {
             catalog.listed.push(ListedModel {
                 id: model.model_id.clone(),
-                owned_by: provider.name.clone(),
+                owned_by: provider.row.name.clone(),
                 created: model.created_at.timestamp(),
             });
+        }
+        by_model.entry(model.id).or_default().extend(routes);
+    }
+
+    // Aliases: admin profiles, and `auto` (every chat route by priority) unless an admin
+    // defined it.
+    for profile in &profiles {
+        // The profile's order is the admin's priority for this alias.
+        let routes: Vec<Route> = profile
+            .models
+            .iter()
+            .enumerate()
+            .flat_map(|(position, m)| {
+                let position = i32::try_from(position).unwrap_or(i32::MAX);
+                by_model
+                    .get(m)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |mut r| {
+                        r.priority.0 = position;
+                        r
+                    })
+            })
+            .collect();
+        let modality = routes.first().map_or(Modality::Chat, |r| r.info.modality);
+        catalog
+            .routes
+            .insert((modality, profile.name.clone()), routes);
+        catalog
+            .handoff
+            .insert(profile.name.clone(), profile.context_handoff);
+    }
+    if !profiles.iter().any(|p| p.name == AUTO) {
+        let mut auto: Vec<Route> = by_model
+            .values()
+            .flatten()
+            .filter(|r| r.info.modality == Modality::Chat)
+            .cloned()
+            .collect();
+        auto.sort_by_key(|r| (r.priority, r.info.id, r.credential.as_ref().map(|c| c.id)));
+        if !auto.is_empty() {
+            catalog.routes.insert((Modality::Chat, AUTO.into()), auto);
+            catalog.handoff.insert(AUTO.into(), true);
         }
     }
     catalog.listed.sort_by(|a, b| a.id.cmp(&b.id));
@@ -209,16 +487,18 @@ mod tests {
 
     #[test]
     fn route_label_names_provider_and_model() {
-        let route = Route {
-            provider: Arc::new(ProviderInfo {
-                id: Uuid::new_v4(),
-                name: "groq".into(),
-                base_url: "https://api.groq.com/openai/v1".into(),
-                timeout: Duration::from_secs(60),
-            }),
-            model: "llama-3.1-8b-instant".into(),
+        let slots = RouteSlots {
+            route: 0,
             credential: None,
+            provider: 0,
+            model: 0,
         };
+        let route = Route::detached(
+            "groq",
+            "llama-3.1-8b-instant",
+            ModelInfo::chat(Uuid::new_v4()),
+            slots,
+        );
         assert_eq!(route.label(), "groq/llama-3.1-8b-instant");
         assert!(Catalog::default().routes_for("x").is_none());
     }

@@ -12,6 +12,11 @@ pub struct AttemptLog {
     max_attempts: usize,
     attempts: Vec<Attempt>,
     failures: Vec<Failure>,
+    tried: usize,
+    /// When passed-over routes regain capacity (unix ms).
+    waits: Vec<i64>,
+    /// Passed over for a reason that time does not fix (capability, context window).
+    unfit: usize,
 }
 
 /// Every route failed or the bounds were reached.
@@ -31,7 +36,30 @@ impl AttemptLog {
             max_attempts,
             attempts: Vec::new(),
             failures: Vec::new(),
+            tried: 0,
+            waits: Vec::new(),
+            unfit: 0,
         }
+    }
+
+    /// A route passed over without a call; `until` is when it can take requests again.
+    pub fn skipped(&mut self, route: &Route, reason: String, until: Option<i64>) {
+        self.attempts.push(attempt(
+            route,
+            "skipped",
+            None,
+            Duration::ZERO,
+            Some(reason),
+        ));
+        match until {
+            Some(at) => self.waits.push(at),
+            None => self.unfit += 1,
+        }
+    }
+
+    /// Calls made, the answering one included (skips not counted).
+    pub fn tried(&self) -> usize {
+        self.tried
     }
 
     /// Time left in the budget; zero when spent.
@@ -40,10 +68,11 @@ impl AttemptLog {
     }
 
     pub fn may_try_another(&self) -> bool {
-        self.attempts.len() < self.max_attempts && !self.remaining().is_zero()
+        self.tried < self.max_attempts && !self.remaining().is_zero()
     }
 
     pub fn succeeded(&mut self, route: &Route, status: u16, took: Duration) {
+        self.tried += 1;
         self.attempts
             .push(attempt(route, "ok", Some(status), took, None));
     }
@@ -58,6 +87,7 @@ impl AttemptLog {
     ) {
         tracing::info!(route = %route.label(), outcome = failure.outcome(), ?status,
             "attempt failed; trying the next route");
+        self.tried += 1;
         self.attempts
             .push(attempt(route, failure.outcome(), status, took, detail));
         self.failures.push(failure);
@@ -65,6 +95,7 @@ impl AttemptLog {
 
     /// A non-retryable upstream answer ends the loop; it is still part of the trail.
     pub fn client_error(&mut self, route: &Route, status: u16, took: Duration) {
+        self.tried += 1;
         self.attempts
             .push(attempt(route, "client_error", Some(status), took, None));
     }
@@ -77,9 +108,10 @@ impl AttemptLog {
         self.attempts
     }
 
-    /// The answer when no attempt succeeded: 429 with the earliest `Retry-After` if every
-    /// route was rate limited, else 502 naming what each route did.
-    pub fn exhausted(&self, chain_len: usize) -> Exhausted {
+    /// The answer when no attempt succeeded: 429 with `Retry-After` set to the earliest time
+    /// capacity returns when every route was rate limited, cooling down or out of headroom;
+    /// else 502 naming what each route did; 503 when the chain was empty.
+    pub fn exhausted(&self, chain_len: usize, now_ms: i64) -> Exhausted {
         if self.attempts.is_empty() {
             return Exhausted {
                 status: 503,
@@ -91,12 +123,18 @@ impl AttemptLog {
         let trail: Vec<String> = self
             .attempts
             .iter()
-            .map(|a| match a.status {
-                Some(status) => format!("{}/{}: {} ({status})", a.provider, a.model, a.outcome),
-                None => format!("{}/{}: {}", a.provider, a.model, a.outcome),
+            .map(|a| match (&a.detail, a.status) {
+                (Some(detail), _) if a.outcome == "skipped" => {
+                    format!("{}/{}: skipped ({detail})", a.provider, a.model)
+                }
+                (_, Some(status)) => {
+                    format!("{}/{}: {} ({status})", a.provider, a.model, a.outcome)
+                }
+                (_, None) => format!("{}/{}: {}", a.provider, a.model, a.outcome),
             })
             .collect();
-        let untried = chain_len.saturating_sub(self.attempts.len());
+        let listed = self.attempts.len();
+        let untried = chain_len.saturating_sub(listed);
         let bound = if untried > 0 {
             format!(" ({untried} more not tried: attempt or time budget spent)")
         } else {
@@ -106,21 +144,29 @@ impl AttemptLog {
             .failures
             .iter()
             .all(|f| matches!(f, Failure::RateLimited { .. }));
-        if all_limited && !self.failures.is_empty() {
-            let retry_after = self
-                .failures
-                .iter()
-                .filter_map(|f| match f {
-                    Failure::RateLimited { retry_after } => *retry_after,
-                    _ => None,
-                })
-                .min()
-                .map_or(60, |d| d.as_secs().max(1));
+        if all_limited && self.unfit == 0 {
+            let from_upstream = self.failures.iter().filter_map(|f| match f {
+                Failure::RateLimited { retry_after } => {
+                    Some(retry_after.map_or(60, |d| d.as_secs().max(1)))
+                }
+                _ => None,
+            });
+            let from_pool = self.waits.iter().map(|at| {
+                u64::try_from((at - now_ms).max(0))
+                    .unwrap_or(0)
+                    .div_ceil(1000)
+                    .max(1)
+            });
+            let retry_after = from_upstream.chain(from_pool).min().unwrap_or(60);
             return Exhausted {
                 status: 429,
-                code: "upstream_rate_limited",
+                code: if self.waits.is_empty() {
+                    "upstream_rate_limited"
+                } else {
+                    "pool_exhausted"
+                },
                 message: format!(
-                    "Every route for this model is rate limited; retry after {retry_after} s. Tried: {}{bound}.",
+                    "Every route for this model is rate limited or cooling down; capacity returns in {retry_after} s. {}{bound}.",
                     trail.join("; ")
                 ),
                 retry_after: Some(retry_after),
@@ -155,24 +201,23 @@ fn attempt(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use uuid::Uuid;
 
     use super::*;
-    use crate::providers::ProviderInfo;
 
     fn route(name: &str) -> Route {
-        Route {
-            provider: Arc::new(ProviderInfo {
-                id: Uuid::new_v4(),
-                name: name.into(),
-                base_url: "http://x".into(),
-                timeout: Duration::from_secs(1),
-            }),
-            model: "m".into(),
+        let slots = crate::routing::pool::RouteSlots {
+            route: 0,
             credential: None,
-        }
+            provider: 0,
+            model: 0,
+        };
+        Route::detached(
+            name,
+            "m",
+            crate::providers::ModelInfo::chat(Uuid::new_v4()),
+            slots,
+        )
     }
 
     #[test]
@@ -183,7 +228,7 @@ mod tests {
         };
         log.failed(&route("a"), limited(30), Some(429), Duration::ZERO, None);
         log.failed(&route("b"), limited(5), Some(429), Duration::ZERO, None);
-        let answer = log.exhausted(2);
+        let answer = log.exhausted(2, 0);
         assert_eq!(answer.status, 429);
         assert_eq!(answer.retry_after, Some(5));
         assert!(answer.message.contains("a/m: rate_limited (429)"));
@@ -200,11 +245,26 @@ mod tests {
             Duration::ZERO,
             None,
         );
-        let answer = log.exhausted(3);
+        let answer = log.exhausted(3, 0);
         assert_eq!(answer.status, 502);
         assert!(answer.message.contains("a/m: timeout"));
         assert!(answer.message.contains("b/m: server_error (500)"));
         assert!(answer.message.contains("1 more not tried"));
+    }
+
+    #[test]
+    fn a_pool_out_of_headroom_is_429_with_the_earliest_return() {
+        let mut log = AttemptLog::new(Duration::from_secs(10), 20);
+        log.skipped(&route("a"), "route rpm limit reached".into(), Some(30_500));
+        log.skipped(&route("b"), "credential cooling down".into(), Some(90_000));
+        let answer = log.exhausted(2, 10_000);
+        assert_eq!((answer.status, answer.retry_after), (429, Some(21)));
+        assert!(
+            answer
+                .message
+                .contains("a/m: skipped (route rpm limit reached)")
+        );
+        assert_eq!(log.tried(), 0);
     }
 
     #[test]
@@ -214,6 +274,9 @@ mod tests {
         log.failed(&route("a"), Failure::Connect, None, Duration::ZERO, None);
         assert!(!log.may_try_another());
         assert!(!AttemptLog::new(Duration::ZERO, 5).may_try_another());
-        assert_eq!(AttemptLog::new(Duration::ZERO, 5).exhausted(0).status, 503);
+        assert_eq!(
+            AttemptLog::new(Duration::ZERO, 5).exhausted(0, 0).status,
+            503
+        );
     }
 }

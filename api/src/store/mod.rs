@@ -1,6 +1,7 @@
 //! All SQL lives here. Other folders call these functions and never see `sqlx` errors.
 
 pub mod audit;
+pub mod catalog;
 pub mod migrate;
 pub mod pool;
 pub mod tenancy;

@@ -18,6 +18,12 @@ pub struct ProviderRow {
     pub enabled: bool,
     pub priority: i32,
     pub timeout_ms: i32,
+    pub rpm: Option<i32>,
+    pub rph: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+    pub daily_reset_tz: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -31,6 +37,13 @@ pub struct ModelRow {
     pub supports_vision: bool,
     pub supports_json: bool,
     pub context_window: Option<i32>,
+    pub embedding_family: Option<String>,
+    pub embedding_dimensions: Option<i32>,
+    pub rpm: Option<i32>,
+    pub rph: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
     pub enabled: bool,
     pub priority: i32,
     pub created_at: DateTime<Utc>,
@@ -46,6 +59,7 @@ pub struct CredentialRow {
     pub last4: String,
     pub enabled: bool,
     pub priority: i32,
+    pub limits: [Option<i64>; 5],
     pub created_at: DateTime<Utc>,
 }
 
@@ -60,6 +74,11 @@ struct CredentialDbRow {
     last4: String,
     enabled: bool,
     priority: i32,
+    rpm: Option<i32>,
+    rph: Option<i32>,
+    rpd: Option<i32>,
+    tpm: Option<i64>,
+    tpd: Option<i64>,
     created_at: DateTime<Utc>,
 }
 
@@ -77,17 +96,25 @@ impl From<CredentialDbRow> for CredentialRow {
             last4: row.last4,
             enabled: row.enabled,
             priority: row.priority,
+            limits: [
+                row.rpm.map(i64::from),
+                row.rph.map(i64::from),
+                row.rpd.map(i64::from),
+                row.tpm,
+                row.tpd,
+            ],
             created_at: row.created_at,
         }
     }
 }
 
-const PROVIDER_COLUMNS: &str =
-    "id, name, base_url, keyless, enabled, priority, timeout_ms, created_at";
+const PROVIDER_COLUMNS: &str = "id, name, base_url, keyless, enabled, priority, timeout_ms,
+    rpm, rph, rpd, tpm, tpd, daily_reset_tz, created_at";
 const MODEL_COLUMNS: &str = "id, provider_id, model_id, modality, supports_tools, supports_vision,
-    supports_json, context_window, enabled, priority, created_at";
+    supports_json, context_window, embedding_family, embedding_dimensions,
+    rpm, rph, rpd, tpm, tpd, enabled, priority, created_at";
 const CREDENTIAL_COLUMNS: &str = "id, provider_id, name, ciphertext, wrapped_key, key_version,
-    last4, enabled, priority, created_at";
+    last4, enabled, priority, rpm, rph, rpd, tpm, tpd, created_at";
 
 pub struct NewProvider<'a> {
     pub name: &'a str,
@@ -301,6 +328,111 @@ pub async fn add_credential(
     Ok(row.into())
 }
 
+/// Limit overrides on single routes.
+#[derive(Debug, Clone, FromRow)]
+pub struct RouteLimitRow {
+    pub model_id: Uuid,
+    pub credential_id: Uuid,
+    pub rpm: Option<i32>,
+    pub rph: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+}
+
+pub async fn list_route_limits(pool: &PgPool) -> Result<Vec<RouteLimitRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT model_id, credential_id, rpm, rph, rpd, tpm, tpd FROM route_limits")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// A routing profile (an alias such as `auto`) and its models in order.
+#[derive(Debug, Clone)]
+pub struct ProfileRow {
+    pub name: String,
+    pub context_handoff: bool,
+    pub models: Vec<Uuid>,
+}
+
+pub async fn list_profiles(pool: &PgPool) -> Result<Vec<ProfileRow>, StoreError> {
+    let rows: Vec<(String, bool, Option<Uuid>)> = sqlx::query_as(
+        "SELECT p.name, p.context_handoff, e.model_id
+         FROM routing_profiles p LEFT JOIN routing_profile_entries e ON e.profile_id = p.id
+         ORDER BY p.name, e.position",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut profiles: Vec<ProfileRow> = Vec::new();
+    for (name, handoff, model) in rows {
+        if profiles.last().is_none_or(|p| p.name != name) {
+            profiles.push(ProfileRow {
+                name: name.clone(),
+                context_handoff: handoff,
+                models: Vec::new(),
+            });
+        }
+        if let (Some(profile), Some(model)) = (profiles.last_mut(), model) {
+            profile.models.push(model);
+        }
+    }
+    Ok(profiles)
+}
+
+/// Creates or replaces a routing profile with `models` (their row ids) in order.
+pub async fn put_profile(
+    pool: &PgPool,
+    actor: &str,
+    name: &str,
+    context_handoff: bool,
+    models: &[Uuid],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO routing_profiles (id, name, context_handoff) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET context_handoff = $3, updated_at = now()
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(context_handoff)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM routing_profile_entries WHERE profile_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for (position, model) in models.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO routing_profile_entries (profile_id, position, model_id) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(i32::try_from(position).unwrap_or(i32::MAX))
+        .bind(model)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor,
+            action: "routing_profile.put",
+            target_kind: "routing_profile",
+            target_id: Some(id.to_string()),
+            tenant_id: None,
+            before: None,
+            after: Some(
+                json!({ "name": name, "context_handoff": context_handoff, "models": models }),
+            ),
+        },
+    )
+    .await?;
+    notify_change(&mut *tx, "pool").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn list_credentials(pool: &PgPool) -> Result<Vec<CredentialRow>, StoreError> {
     let rows: Vec<CredentialDbRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY priority, created_at"
@@ -390,4 +522,166 @@ mod tests {
             assert!(validate_base_url(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// Limit columns as stored: `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LimitColumns {
+    pub rpm: Option<i32>,
+    pub rph: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+}
+
+/// Which rows carry limits.
+#[derive(Debug, Clone, Copy)]
+pub enum LimitTarget {
+    Provider(Uuid),
+    Model(Uuid),
+    Credential(Uuid),
+    Route { model: Uuid, credential: Uuid },
+}
+
+/// Sets the limits of a provider account, a model (the default for its routes), a
+/// credential, or one route.
+pub async fn set_limits(
+    pool: &PgPool,
+    actor: &str,
+    target: LimitTarget,
+    limits: LimitColumns,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let (kind, id, result) = match target {
+        LimitTarget::Route { model, credential } => {
+            let result = sqlx::query(
+                "INSERT INTO route_limits (model_id, credential_id, rpm, rph, rpd, tpm, tpd)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (model_id, credential_id)
+                 DO UPDATE SET rpm = $3, rph = $4, rpd = $5, tpm = $6, tpd = $7",
+            )
+            .bind(model)
+            .bind(credential)
+            .bind(limits.rpm)
+            .bind(limits.rph)
+            .bind(limits.rpd)
+            .bind(limits.tpm)
+            .bind(limits.tpd)
+            .execute(&mut *tx)
+            .await?;
+            ("route", format!("{model}:{credential}"), result)
+        }
+        LimitTarget::Provider(id) | LimitTarget::Model(id) | LimitTarget::Credential(id) => {
+            let (kind, table) = match target {
+                LimitTarget::Provider(_) => ("provider", "providers"),
+                LimitTarget::Model(_) => ("model", "models"),
+                _ => ("credential", "credentials"),
+            };
+            let result = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {table} SET rpm = $2, rph = $3, rpd = $4, tpm = $5, tpd = $6,
+                    updated_at = now() WHERE id = $1"
+            )))
+            .bind(id)
+            .bind(limits.rpm)
+            .bind(limits.rph)
+            .bind(limits.rpd)
+            .bind(limits.tpm)
+            .bind(limits.tpd)
+            .execute(&mut *tx)
+            .await?;
+            (kind, id.to_string(), result)
+        }
+    };
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("{kind} {id}")));
+    }
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor,
+            action: "limits.set",
+            target_kind: kind,
+            target_id: Some(id),
+            tenant_id: None,
+            before: None,
+            after: Some(json!(limits)),
+        },
+    )
+    .await?;
+    notify_change(&mut *tx, "pool").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a model as an embedding model of `family` with `dimensions`.
+pub async fn set_embedding_family(
+    pool: &PgPool,
+    model: Uuid,
+    family: &str,
+    dimensions: i32,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE models SET modality = 'embedding', embedding_family = $2,
+            embedding_dimensions = $3, updated_at = now() WHERE id = $1",
+    )
+    .bind(model)
+    .bind(family)
+    .bind(dimensions)
+    .execute(&mut *tx)
+    .await?;
+    notify_change(&mut *tx, "pool").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Persisted cooldowns, so that a restart does not hammer a benched key.
+pub async fn save_cooldown(
+    pool: &PgPool,
+    scope: &str,
+    scope_key: &str,
+    until: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cooldowns (scope, scope_key, until, reason) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (scope, scope_key) DO UPDATE
+         SET until = greatest(cooldowns.until, $3), reason = $4, strikes = cooldowns.strikes + 1",
+    )
+    .bind(scope)
+    .bind(scope_key)
+    .bind(until)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn active_cooldowns(
+    pool: &PgPool,
+) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT scope_key, until, reason FROM cooldowns WHERE until > now()")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Requests of the last 24 hours, to rebuild the usage windows after a restart.
+#[derive(Debug, Clone, FromRow)]
+pub struct RecentUse {
+    pub created_at: DateTime<Utc>,
+    pub attempt_trail: serde_json::Value,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+}
+
+pub async fn recent_usage(pool: &PgPool) -> Result<Vec<RecentUse>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT created_at, attempt_trail, prompt_tokens, completion_tokens FROM usage_events
+         WHERE created_at > now() - interval '24 hours' AND attempts > 0
+         ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await?)
 }

@@ -271,6 +271,59 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts a new one on the same database, keys and mocks: what a
+    /// restart keeps is what Postgres holds.
+    pub async fn restart(mut self) -> TestApp {
+        self.handle.stop(true).await;
+        (&mut self.task).await.unwrap().unwrap();
+        let app = Application::build(self.config.clone(), Signals::Ignore)
+            .await
+            .unwrap();
+        let port = app.port();
+        self.handle = app.handle();
+        self.stats = app.usage_stats();
+        self.task = tokio::spawn(app.run_until_stopped());
+        self.address = format!("http://127.0.0.1:{port}");
+        self
+    }
+
+    /// The `models` row id of `model` at provider `provider`.
+    pub async fn model_row(&self, provider: &str, model: &str) -> Uuid {
+        sqlx::query_scalar(
+            "SELECT m.id FROM models m JOIN providers p ON p.id = m.provider_id
+             WHERE p.name = $1 AND m.model_id = $2",
+        )
+        .bind(provider)
+        .bind(model)
+        .fetch_one(&self.db)
+        .await
+        .unwrap()
+    }
+
+    /// The credentials row id of the first credential of `provider`.
+    pub async fn credential_row(&self, provider: &str) -> Uuid {
+        sqlx::query_scalar(
+            "SELECT c.id FROM credentials c JOIN providers p ON p.id = c.provider_id
+             WHERE p.name = $1 ORDER BY c.created_at LIMIT 1",
+        )
+        .bind(provider)
+        .fetch_one(&self.db)
+        .await
+        .unwrap()
+    }
+
+    /// The attempt trail of the newest usage event, once written.
+    pub async fn last_trail(&self, expected_events: i64) -> Vec<serde_json::Value> {
+        self.wait_for_usage(expected_events).await;
+        let trail: serde_json::Value = sqlx::query_scalar(
+            "SELECT attempt_trail FROM usage_events ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_one(&self.db)
+        .await
+        .unwrap();
+        trail.as_array().cloned().unwrap_or_default()
+    }
+
     /// Graceful stop, as on SIGTERM: waits for in-flight requests and the usage drain.
     pub async fn stop(self) -> (PgPool, Arc<UsageStats>) {
         self.handle.stop(true).await;

@@ -255,8 +255,8 @@ async fn embeddings_are_deterministic() {
     assert_eq!(body["data"][1]["index"], 1);
     let first = body["data"][0]["embedding"].as_array().unwrap();
     assert_eq!(first.len(), 8);
-    assert_eq!(body["data"][0]["embedding"], json!(embed("one two")));
-    assert_ne!(embed("one two"), embed("three"));
+    assert_eq!(body["data"][0]["embedding"], json!(embed("one two", 8)));
+    assert_ne!(embed("one two", 8), embed("three", 8));
     let single: Value = client()
         .post(&url)
         .json(&json!({"input": "three"}))
@@ -283,6 +283,139 @@ async fn embeddings_are_deterministic() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn embedding_dimensions_follow_the_behaviour() {
+    let mock = MockUpstream::start().await.unwrap();
+    mock.push(Behavior::ok().with_dimensions(3));
+    let url = format!("{}/embeddings", mock.base_url());
+    for expected in [3, 8] {
+        let body: Value = client()
+            .post(&url)
+            .json(&json!({"input": "x"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let vector = body["data"][0]["embedding"].as_array().unwrap();
+        assert_eq!(vector.len(), expected);
+    }
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn legacy_completions_plain_and_streamed() {
+    let mock = MockUpstream::start().await.unwrap();
+    let url = format!("{}/completions", mock.base_url());
+    mock.push(Behavior::reply("Once upon").with_usage(Some((2, 3))));
+    let body: Value = client()
+        .post(&url)
+        .json(&json!({"model": "m", "prompt": "Say"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["object"], "text_completion");
+    assert!(body["id"].as_str().unwrap().starts_with("cmpl-mock-"));
+    assert_eq!(body["choices"][0]["text"], "Once upon");
+    assert_eq!(body["usage"]["total_tokens"], 5);
+
+    mock.push(Behavior::ok().with_chunks(["Once", " upon"]));
+    let text = client()
+        .post(&url)
+        .json(&json!({"model": "m", "prompt": "Say", "stream": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let chunks: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let pieces: Vec<&str> = chunks
+        .iter()
+        .map(|c| c["choices"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(pieces, ["Once", " upon", ""]);
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn images_speech_and_transcriptions() {
+    let mock = MockUpstream::start().await.unwrap();
+    let base = mock.base_url();
+    let image: Value = client()
+        .post(format!("{base}/images/generations"))
+        .json(&json!({"model": "img", "prompt": "a cat"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(image["data"][0]["url"], super::IMAGE_URL);
+
+    let audio = client()
+        .post(format!("{base}/audio/speech"))
+        .json(&json!({"model": "tts", "input": "hi", "voice": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.headers()["content-type"], "audio/mpeg");
+    assert_eq!(audio.bytes().await.unwrap(), super::SPEECH_BYTES);
+
+    let form = reqwest::multipart::Form::new()
+        .text("model", "whisper")
+        .text("language", "en")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![7_u8; 1000])
+                .file_name("clip.mp3")
+                .mime_str("audio/mpeg")
+                .unwrap(),
+        );
+    mock.push(Behavior::status(503));
+    let failed = client()
+        .post(format!("{base}/audio/transcriptions"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 503);
+    let recorded = mock.requests().pop().unwrap();
+    assert_eq!(
+        recorded.body,
+        json!({"model": "whisper", "language": "en", "file": {
+            "filename": "clip.mp3", "content_type": "audio/mpeg", "size": 1000}})
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("model", "whisper")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![1_u8; 10]).file_name("a.wav"),
+        );
+    let text: Value = client()
+        .post(format!("{base}/audio/transcriptions"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(text["text"], super::TRANSCRIPT);
     mock.stop().await;
 }
 

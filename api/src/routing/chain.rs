@@ -1,0 +1,195 @@
+//! The chain for one request: the resolved routes, minus those that lack a needed
+//! capability, whose context window is too small, that are cooling down or have no
+//! headroom; ordered by admin priority, then recent health, with a session's pinned route
+//! first. Deterministic for a given state, so every decision can be explained.
+
+use super::pool::{PoolState, Skip};
+
+use super::session::Pin;
+use super::window::Millis;
+use crate::providers::Route;
+
+/// What a request needs of a route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub tools: bool,
+    pub vision: bool,
+    pub json: bool,
+    /// Estimated prompt tokens.
+    pub prompt_tokens: u64,
+    /// Estimated prompt and completion tokens, reserved on the ledger.
+    pub reserve_tokens: u64,
+}
+
+/// Why a route is not a candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Passed {
+    Lacks(&'static str),
+    Context { window: u64, needed: u64 },
+    Pool(Skip),
+}
+
+impl Passed {
+    pub fn describe(&self) -> String {
+        match self {
+            Passed::Lacks(capability) => format!("does not support {capability}"),
+            Passed::Context { window, needed } => {
+                format!("context window {window} tokens < {needed} needed")
+            }
+            Passed::Pool(skip) => skip.describe(),
+        }
+    }
+
+    pub fn until(&self) -> Option<Millis> {
+        match self {
+            Passed::Pool(skip) => skip.until(),
+            _ => None,
+        }
+    }
+}
+
+/// The request cannot be served by any route of its chain, whatever the pool's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unfit {
+    Capability(&'static str),
+    Context { needed: u64, largest: u64 },
+}
+
+/// Borrowed from the catalog: planning copies nothing but references.
+#[derive(Debug, Default)]
+pub struct Plan<'a> {
+    pub candidates: Vec<&'a Route>,
+    pub passed: Vec<(&'a Route, Passed)>,
+}
+
+impl Plan<'_> {
+    /// The earliest time a passed-over route regains capacity.
+    pub fn earliest(&self) -> Option<Millis> {
+        self.passed.iter().filter_map(|(_, p)| p.until()).min()
+    }
+}
+
+/// `(unpinned, priority, health rank, position)` as one integer that sorts the same way.
+/// Priorities are clamped to 16 bits and positions to 65535: far beyond any real chain.
+fn sort_key(unpinned: bool, priority: (i32, i32, i32), rank: (u32, u32), position: usize) -> u128 {
+    let p = |v: i32| u128::from((v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) + 32768) as u16);
+    let r = |v: u32| u128::from(v.min(255) as u8);
+    (u128::from(unpinned) << 80)
+        | (p(priority.0) << 64)
+        | (p(priority.1) << 48)
+        | (p(priority.2) << 32)
+        | (r(rank.0) << 24)
+        | (r(rank.1) << 16)
+        | (position.min(0xffff) as u128)
+}
+
+fn lacks(route: &Route, needs: &Needs) -> Option<&'static str> {
+    let info = &route.info;
+    if needs.tools && !info.tools {
+        Some("tools")
+    } else if needs.vision && !info.vision {
+        Some("vision (image input)")
+    } else if needs.json && !info.json {
+        Some("json output (response_format)")
+    } else {
+        None
+    }
+}
+
+/// Plans one request. `fit_context`: a handoff will fit the conversation into a smaller
+/// window, so small windows are not passed over.
+pub fn plan<'a>(
+    routes: &'a [Route],
+    state: &PoolState,
+    needs: &Needs,
+    pin: Option<Pin>,
+    fit_context: bool,
+    now: Millis,
+) -> Result<Plan<'a>, Unfit> {
+    let mut plan = Plan {
+        candidates: Vec::with_capacity(routes.len()),
+        passed: Vec::with_capacity(routes.len()),
+    };
+    let mut usable: Vec<&'a Route> = Vec::with_capacity(routes.len());
+    for route in routes {
+        if let Some(capability) = lacks(route, needs) {
+            plan.passed.push((route, Passed::Lacks(capability)));
+            continue;
+        }
+        if let Some(window) = route.info.context_window
+            && !fit_context
+            && window < needs.prompt_tokens
+        {
+            plan.passed.push((
+                route,
+                Passed::Context {
+                    window,
+                    needed: needs.prompt_tokens,
+                },
+            ));
+            continue;
+        }
+        usable.push(route);
+    }
+    if usable.is_empty() && !routes.is_empty() {
+        if let Some(capability) = routes.iter().find_map(|r| lacks(r, needs)) {
+            return Err(Unfit::Capability(capability));
+        }
+        let largest = routes
+            .iter()
+            .filter_map(|r| r.info.context_window)
+            .max()
+            .unwrap_or(0);
+        return Err(Unfit::Context {
+            needed: needs.prompt_tokens,
+            largest,
+        });
+    }
+
+    let mut verdicts = state.assess(usable.iter().map(|r| &r.slots), needs.reserve_tokens, now);
+    let pinned = |route: &Route| {
+        pin.is_some_and(|p| {
+            p.model == route.info.id && p.credential == route.credential.as_ref().map(|c| c.id)
+        })
+    };
+    // Pinned first; then admin priority; then health; then the catalog's own order. The
+    // keys are packed into integers so that sorting a chain of 100 takes a microsecond.
+    let mut order: Vec<u128> = usable
+        .iter()
+        .zip(&verdicts)
+        .enumerate()
+        .map(|(i, (route, (rank, _)))| sort_key(!pinned(route), route.priority, *rank, i))
+        .collect();
+    order.sort_unstable();
+    for key in order {
+        let i = (key & 0xffff) as usize;
+        let route = usable[i];
+        match verdicts[i].1.take() {
+            None => plan.candidates.push(route),
+            Some(skip) => plan.passed.push((route, Passed::Pool(skip))),
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_order_like_their_tuples() {
+        let tuples = [
+            (false, (1, 5, 0), (0, 0), 3),
+            (true, (-5, 0, 0), (0, 0), 0),
+            (false, (1, 5, 0), (1, 0), 1),
+            (false, (1, 4, 9), (9, 9), 2),
+            (false, (-1, 0, 0), (0, 7), 4),
+            (false, (1, 5, 0), (0, 0), 5),
+        ];
+        let mut by_tuple = tuples.to_vec();
+        by_tuple.sort();
+        let mut by_key = tuples.to_vec();
+        by_key.sort_by_key(|&(a, b, c, d)| sort_key(a, b, c, d));
+        assert_eq!(by_tuple, by_key);
+    }
+}

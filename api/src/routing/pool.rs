@@ -1,0 +1,626 @@
+//! The live state of the pool, in memory: per scope (route, credential, provider account,
+//! model) its usage windows, cooldown and recent health. One lock keeps reservations exact:
+//! two requests can never both take the last unit of a limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono_tz::Tz;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::limits::Limits;
+use super::window::{Exceeded, Millis, Window};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    Route {
+        model: Uuid,
+        credential: Option<Uuid>,
+    },
+    Credential {
+        id: Uuid,
+    },
+    Provider {
+        id: Uuid,
+    },
+    Model {
+        id: Uuid,
+    },
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Route {
+                model,
+                credential: Some(c),
+            } => write!(f, "route:{model}:{c}"),
+            Scope::Route {
+                model,
+                credential: None,
+            } => write!(f, "route:{model}:keyless"),
+            Scope::Credential { id } => write!(f, "credential:{id}"),
+            Scope::Provider { id } => write!(f, "provider:{id}"),
+            Scope::Model { id } => write!(f, "model:{id}"),
+        }
+    }
+}
+
+impl Scope {
+    /// The column `cooldowns.scope`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Route { .. } => "route",
+            Scope::Credential { .. } => "credential",
+            Scope::Provider { .. } => "provider",
+            Scope::Model { .. } => "model",
+        }
+    }
+}
+
+/// The slots of one route: indices into the pool state, fixed when the catalog is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSlots {
+    pub route: usize,
+    pub credential: Option<usize>,
+    pub provider: usize,
+    pub model: usize,
+}
+
+impl RouteSlots {
+    /// Windows that count a request, tightest scope first.
+    fn counted(&self) -> impl Iterator<Item = usize> {
+        [Some(self.route), self.credential, Some(self.provider)]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Scopes whose cooldown benches the route.
+    fn cooling(&self) -> impl Iterator<Item = usize> {
+        [
+            Some(self.route),
+            self.credential,
+            Some(self.provider),
+            Some(self.model),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cooldown {
+    pub until: Millis,
+    /// Shared, so that explaining a skip copies no text.
+    pub reason: Arc<str>,
+}
+
+/// Why a route was passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    Cooling {
+        scope: Scope,
+        until: Millis,
+        reason: Arc<str>,
+    },
+    Limited {
+        scope: Scope,
+        limit: &'static str,
+        until: Option<Millis>,
+    },
+}
+
+impl Skip {
+    pub fn until(&self) -> Option<Millis> {
+        match self {
+            Skip::Cooling { until, .. } => Some(*until),
+            Skip::Limited { until, .. } => *until,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Skip::Cooling { scope, reason, .. } => {
+                format!("{} cooling down: {reason}", scope.kind())
+            }
+            Skip::Limited {
+                scope,
+                limit,
+                until: Some(_),
+            } => format!("{} {limit} limit reached", scope.kind()),
+            Skip::Limited {
+                scope,
+                limit,
+                until: None,
+            } => {
+                format!("request larger than the {} {limit} limit", scope.kind())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Health {
+    /// Exponentially weighted success rate, 0..=1.
+    success: f64,
+    /// Exponentially weighted latency of successes, in ms.
+    latency_ms: f64,
+}
+
+const HEALTH_WEIGHT: f64 = 0.2;
+
+fn health_rank(health: &Health) -> (u32, u32) {
+    let failing = ((1.0 - health.success) * 10.0).round() as u32;
+    let slow = (health.latency_ms / 500.0).round() as u32;
+    (failing, slow)
+}
+
+#[derive(Debug)]
+struct Slot {
+    scope: Scope,
+    window: Window,
+    cooldown: Option<Cooldown>,
+    /// 429s in the last hour, for the escalation ladder.
+    strikes: VecDeque<Millis>,
+    /// Failures in the last 15 minutes, for benching a model.
+    failures: VecDeque<Millis>,
+    health: Health,
+}
+
+#[derive(Default)]
+struct Inner {
+    index: HashMap<Scope, usize>,
+    slots: Vec<Slot>,
+    next_id: u64,
+}
+
+#[derive(Default)]
+pub struct PoolState {
+    inner: Mutex<Inner>,
+}
+
+/// A reservation on every window a route counts against. Dropped without `settle`, it is
+/// given back: a failed or cancelled request never leaks capacity.
+pub struct Reservation {
+    state: Arc<PoolState>,
+    slots: RouteSlots,
+    id: u64,
+    at: Millis,
+    tokens: u64,
+    open: bool,
+}
+
+impl Reservation {
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    /// Replaces the estimate with the real token count.
+    pub fn settle(mut self, actual: u64, now: Millis) {
+        self.open = false;
+        let mut inner = self.state.lock();
+        for i in self.slots.counted() {
+            if let Some(slot) = inner.slots.get_mut(i) {
+                slot.window
+                    .settle(self.id, self.at, self.tokens, actual, now);
+            }
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut inner = self.state.lock();
+        for i in self.slots.counted() {
+            if let Some(slot) = inner.slots.get_mut(i) {
+                slot.window.release(self.id, self.at, self.tokens, now);
+            }
+        }
+    }
+}
+
+/// One row of what the pool state holds, for explanations and admins.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotView {
+    pub scope: Scope,
+    pub limits: Limits,
+    pub learned: Limits,
+    pub requests_last_minute: u64,
+    pub tokens_last_minute: u64,
+    pub requests_last_hour: u64,
+    pub requests_today: u64,
+    pub tokens_today: u64,
+    pub cooldown: Option<Cooldown>,
+    pub success_rate: f64,
+    pub latency_ms: f64,
+}
+
+impl PoolState {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The slot of `scope`, created on first sight; its limits are replaced on every call
+    /// (catalog reloads) while its usage, cooldown and health are kept.
+    pub fn slot(&self, scope: Scope, limits: Limits, tz: Tz, now: Millis) -> usize {
+        let mut inner = self.lock();
+        if let Some(&i) = inner.index.get(&scope) {
+            if let Some(slot) = inner.slots.get_mut(i) {
+                slot.window.set_limits(limits);
+                slot.window.tz = tz;
+            }
+            return i;
+        }
+        let i = inner.slots.len();
+        inner.slots.push(Slot {
+            scope,
+            window: Window::new(limits, tz, now),
+            cooldown: None,
+            strikes: VecDeque::new(),
+            failures: VecDeque::new(),
+            health: Health {
+                success: 1.0,
+                latency_ms: 0.0,
+            },
+        });
+        inner.index.insert(scope, i);
+        i
+    }
+
+    fn blocked(inner: &mut Inner, slots: &RouteSlots, tokens: u64, now: Millis) -> Option<Skip> {
+        for i in slots.cooling() {
+            let Some(slot) = inner.slots.get_mut(i) else {
+                continue;
+            };
+            match &slot.cooldown {
+                Some(c) if c.until > now => {
+                    return Some(Skip::Cooling {
+                        scope: slot.scope,
+                        until: c.until,
+                        reason: c.reason.clone(),
+                    });
+                }
+                Some(_) => slot.cooldown = None,
+                None => {}
+            }
+        }
+        for i in slots.counted() {
+            let Some(slot) = inner.slots.get_mut(i) else {
+                continue;
+            };
+            if let Err(Exceeded { limit, until }) = slot.window.check(tokens, now) {
+                return Some(Skip::Limited {
+                    scope: slot.scope,
+                    limit,
+                    until,
+                });
+            }
+        }
+        None
+    }
+
+    /// For each route, under one lock: its health rank and whether it could take a request
+    /// of `tokens` now.
+    pub fn assess<'a>(
+        &self,
+        routes: impl Iterator<Item = &'a RouteSlots>,
+        tokens: u64,
+        now: Millis,
+    ) -> Vec<((u32, u32), Option<Skip>)> {
+        let mut inner = self.lock();
+        routes
+            .map(|slots| {
+                let rank = inner
+                    .slots
+                    .get(slots.route)
+                    .map_or((0, 0), |slot| health_rank(&slot.health));
+                (rank, Self::blocked(&mut inner, slots, tokens, now))
+            })
+            .collect()
+    }
+
+    /// Whether the route could take a request of `tokens` now.
+    pub fn check(&self, slots: &RouteSlots, tokens: u64, now: Millis) -> Result<(), Skip> {
+        match Self::blocked(&mut self.lock(), slots, tokens, now) {
+            Some(skip) => Err(skip),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks and counts in one step, under one lock.
+    pub fn reserve(
+        self: &Arc<Self>,
+        slots: &RouteSlots,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<Reservation, Skip> {
+        let mut inner = self.lock();
+        if let Some(skip) = Self::blocked(&mut inner, slots, tokens, now) {
+            return Err(skip);
+        }
+        inner.next_id += 1;
+        let id = inner.next_id;
+        for i in slots.counted() {
+            if let Some(slot) = inner.slots.get_mut(i) {
+                slot.window.add(id, tokens, now, now);
+            }
+        }
+        Ok(Reservation {
+            state: self.clone(),
+            slots: *slots,
+            id,
+            at: now,
+            tokens,
+            open: true,
+        })
+    }
+
+    /// Counts a past request (rebuilding the windows from recent usage after a restart).
+    pub fn replay(&self, slots: &RouteSlots, tokens: u64, at: Millis, now: Millis) {
+        let mut inner = self.lock();
+        for i in slots.counted() {
+            if let Some(slot) = inner.slots.get_mut(i) {
+                slot.window.add(0, tokens, at, now);
+            }
+        }
+    }
+
+    pub fn succeeded(&self, slots: &RouteSlots, latency_ms: u64) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(slots.route) {
+            let h = &mut slot.health;
+            h.success += HEALTH_WEIGHT * (1.0 - h.success);
+            h.latency_ms = if h.latency_ms == 0.0 {
+                latency_ms as f64
+            } else {
+                h.latency_ms + HEALTH_WEIGHT * (latency_ms as f64 - h.latency_ms)
+            };
+        }
+    }
+
+    /// Ordering key from recent health: higher success first, then lower latency, in
+    /// coarse buckets so that noise does not reshuffle the chain on every request.
+    pub fn health_rank(&self, slots: &RouteSlots) -> (u32, u32) {
+        let inner = self.lock();
+        inner
+            .slots
+            .get(slots.route)
+            .map_or((0, 0), |slot| health_rank(&slot.health))
+    }
+
+    /// Sets a cooldown on one scope, keeping a longer one already in place.
+    pub fn cool(&self, slot: usize, cooldown: Cooldown) -> Option<(Scope, Cooldown)> {
+        let mut inner = self.lock();
+        let slot = inner.slots.get_mut(slot)?;
+        if slot
+            .cooldown
+            .as_ref()
+            .is_some_and(|c| c.until >= cooldown.until)
+        {
+            return None;
+        }
+        slot.cooldown = Some(cooldown.clone());
+        Some((slot.scope, cooldown))
+    }
+
+    /// Restores a persisted cooldown (after a restart) by its scope key.
+    pub fn restore_cooldown(&self, scope_key: &str, cooldown: Cooldown) -> bool {
+        let mut inner = self.lock();
+        match inner
+            .slots
+            .iter_mut()
+            .find(|s| s.scope.to_string() == scope_key)
+        {
+            Some(slot) => {
+                slot.cooldown = Some(cooldown);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn clear_cooldowns(&self) {
+        for slot in &mut self.lock().slots {
+            slot.cooldown = None;
+        }
+    }
+
+    /// Records a 429 on the route and returns how many it had within the last hour.
+    pub fn strike(&self, slot: usize, now: Millis) -> usize {
+        let mut inner = self.lock();
+        let Some(slot) = inner.slots.get_mut(slot) else {
+            return 0;
+        };
+        slot.strikes.retain(|at| *at > now - super::window::HOUR);
+        slot.strikes.push_back(now);
+        slot.strikes.len()
+    }
+
+    /// Records a failure; returns how many the slot had within `within` ms.
+    pub fn failure(&self, slot: usize, now: Millis, within: Millis) -> usize {
+        let mut inner = self.lock();
+        let Some(slot) = inner.slots.get_mut(slot) else {
+            return 0;
+        };
+        slot.health.success -= HEALTH_WEIGHT * slot.health.success;
+        slot.failures.retain(|at| *at > now - within);
+        slot.failures.push_back(now);
+        slot.failures.len()
+    }
+
+    pub fn day_end(&self, slot: usize) -> Option<Millis> {
+        self.lock().slots.get(slot).map(|s| s.window.day_end())
+    }
+
+    /// Tightens a slot's limits with what the provider said about itself.
+    pub fn learn(&self, slot: usize, learned: Limits) -> bool {
+        let mut inner = self.lock();
+        let Some(slot) = inner.slots.get_mut(slot) else {
+            return false;
+        };
+        slot.window.learn(learned)
+    }
+
+    pub fn scope_of(&self, slot: usize) -> Option<Scope> {
+        self.lock().slots.get(slot).map(|s| s.scope)
+    }
+
+    pub fn view(&self, now: Millis) -> Vec<SlotView> {
+        let mut inner = self.lock();
+        inner
+            .slots
+            .iter_mut()
+            .map(|slot| SlotView {
+                scope: slot.scope,
+                limits: slot.window.limits(),
+                learned: slot.window.learned(),
+                requests_last_minute: slot.window.requests_last_minute(now),
+                tokens_last_minute: slot.window.tokens_last_minute(now),
+                requests_last_hour: slot.window.requests_last_hour(now),
+                requests_today: slot.window.day_requests,
+                tokens_today: slot.window.day_tokens,
+                cooldown: slot.cooldown.clone().filter(|c| c.until > now),
+                success_rate: slot.health.success,
+                latency_ms: slot.health.latency_ms,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Millis = 1_790_000_000_000;
+
+    fn route(state: &PoolState, credential_limits: Limits) -> RouteSlots {
+        let (model, credential, provider) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        RouteSlots {
+            route: state.slot(
+                Scope::Route {
+                    model,
+                    credential: Some(credential),
+                },
+                Limits::default(),
+                Tz::UTC,
+                T0,
+            ),
+            credential: Some(state.slot(
+                Scope::Credential { id: credential },
+                credential_limits,
+                Tz::UTC,
+                T0,
+            )),
+            provider: state.slot(
+                Scope::Provider { id: provider },
+                Limits::default(),
+                Tz::UTC,
+                T0,
+            ),
+            model: state.slot(Scope::Model { id: model }, Limits::default(), Tz::UTC, T0),
+        }
+    }
+
+    #[test]
+    fn two_hundred_concurrent_reservations_on_50_rpm_admit_exactly_50() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(
+            &state,
+            Limits {
+                rpm: Some(50),
+                ..Limits::default()
+            },
+        );
+        let admitted: Vec<Reservation> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..200)
+                .map(|_| {
+                    let state = state.clone();
+                    scope.spawn(move || state.reserve(&slots, 10, T0).ok())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(admitted.len(), 50);
+        let Err(Skip::Limited {
+            scope,
+            limit,
+            until,
+        }) = state.check(&slots, 10, T0)
+        else {
+            panic!("the 51st request must be refused");
+        };
+        assert_eq!(
+            (scope.kind(), limit, until),
+            ("credential", "rpm", Some(T0 + 60_000))
+        );
+        // Settled reservations keep counting; the window frees itself after a minute.
+        for reservation in admitted {
+            reservation.settle(12, T0 + 1);
+        }
+        assert!(state.check(&slots, 10, T0 + 2).is_err());
+        assert!(state.check(&slots, 10, T0 + 60_001).is_ok());
+    }
+
+    #[test]
+    fn a_dropped_reservation_is_given_back() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(
+            &state,
+            Limits {
+                rpm: Some(1),
+                tpm: Some(100),
+                ..Limits::default()
+            },
+        );
+        let now = chrono::Utc::now().timestamp_millis();
+        let reservation = state.reserve(&slots, 80, now).unwrap();
+        assert!(state.check(&slots, 10, now).is_err());
+        drop(reservation);
+        assert!(state.check(&slots, 80, now).is_ok());
+        let view = state.view(now);
+        assert!(
+            view.iter()
+                .all(|v| v.requests_last_minute == 0 && v.tokens_last_minute == 0)
+        );
+    }
+
+    #[test]
+    fn cooldowns_bench_the_route_and_keep_the_longer_one() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(&state, Limits::default());
+        let cool = |until| Cooldown {
+            until,
+            reason: "test".into(),
+        };
+        assert!(state.cool(slots.route, cool(T0 + 1000)).is_some());
+        assert!(state.cool(slots.route, cool(T0 + 500)).is_none());
+        assert!(
+            matches!(state.check(&slots, 0, T0), Err(Skip::Cooling { until, .. }) if until == T0 + 1000)
+        );
+        assert!(state.check(&slots, 0, T0 + 1000).is_ok());
+        let key = state
+            .scope_of(slots.credential.unwrap())
+            .unwrap()
+            .to_string();
+        assert!(state.restore_cooldown(&key, cool(T0 + 5000)));
+        assert!(matches!(
+            state.check(&slots, 0, T0 + 2000),
+            Err(Skip::Cooling {
+                scope: Scope::Credential { .. },
+                ..
+            })
+        ));
+    }
+}

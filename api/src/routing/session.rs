@@ -1,0 +1,119 @@
+//! Session stickiness: a conversation keeps the route that answered it, for 30 minutes
+//! after its last request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::window::Millis;
+
+pub const TTL: Millis = 30 * 60 * 1000;
+/// Past this many sessions, expired ones are swept before inserting.
+const SWEEP_AT: usize = 10_000;
+
+/// The route a session is pinned to: its model row and credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pin {
+    pub model: Uuid,
+    pub credential: Option<Uuid>,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    pins: Mutex<HashMap<String, (Pin, Millis)>>,
+}
+
+/// The session id: the client's `X-Session-Id`, else a digest of the requested model and the
+/// conversation's opening (system prompt and first user message). Both are scoped to the
+/// api key, so two tenants who open with "hi" never share a session.
+pub fn session_id(
+    api_key: Uuid,
+    header: Option<&str>,
+    model: &str,
+    system: &str,
+    first_user: &str,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(api_key.as_bytes());
+    match header.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(header) => {
+            hasher.update(b"\0header\0");
+            hasher.update(header.as_bytes());
+        }
+        None => {
+            hasher.update(b"\0opening\0");
+            hasher.update(model.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(system.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(first_user.as_bytes());
+        }
+    }
+    let digest = hasher.finalize();
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Sessions {
+    pub fn get(&self, id: &str, now: Millis) -> Option<Pin> {
+        let pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.get(id)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(pin, _)| *pin)
+    }
+
+    pub fn pin(&self, id: &str, pin: Pin, now: Millis) {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        if pins.len() >= SWEEP_AT {
+            pins.retain(|_, (_, expires)| *expires > now);
+        }
+        pins.insert(id.to_string(), (pin, now + TTL));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_scoped_to_the_key() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_ne!(
+            session_id(a, None, "m", "", "hi"),
+            session_id(b, None, "m", "", "hi")
+        );
+        assert_eq!(
+            session_id(a, None, "m", "s", "hi"),
+            session_id(a, None, "m", "s", "hi")
+        );
+        assert_ne!(
+            session_id(a, None, "m", "s", "hi"),
+            session_id(a, None, "m", "t", "hi")
+        );
+        assert_ne!(
+            session_id(a, None, "m", "s", "hi"),
+            session_id(a, None, "n", "s", "hi")
+        );
+        assert_ne!(
+            session_id(a, Some("x"), "m", "", ""),
+            session_id(b, Some("x"), "m", "", "")
+        );
+        assert_eq!(
+            session_id(a, Some("x"), "m", "s", "1"),
+            session_id(a, Some("x"), "n", "t", "2")
+        );
+    }
+
+    #[test]
+    fn pins_expire_after_the_ttl() {
+        let sessions = Sessions::default();
+        let pin = Pin {
+            model: Uuid::new_v4(),
+            credential: None,
+        };
+        sessions.pin("s", pin, 0);
+        assert_eq!(sessions.get("s", TTL - 1), Some(pin));
+        assert_eq!(sessions.get("s", TTL), None);
+    }
+}
