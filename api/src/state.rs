@@ -95,6 +95,12 @@ impl Live {
             };
             restored += usize::from(self.pool.restore_cooldown(&key, cooldown));
         }
+        for row in store::pool::learned_limits(&self.db).await? {
+            let learned = crate::routing::limits::Limits::from_columns(
+                row.rpm, row.rph, row.rpd, row.tpm, row.tpd,
+            );
+            self.pool.learn_by_key(&row.scope_key, learned);
+        }
         let catalog = self.catalog.get();
         let mut replayed = 0;
         for used in store::pool::recent_usage(&self.db).await? {

@@ -41,6 +41,8 @@ pub struct Behavior {
     pub in_band_error: bool,
     /// Embeddings: the length of each vector (the mock's default is 8).
     pub dimensions: usize,
+    /// Extra response headers (rate-limit headers, for instance).
+    pub headers: Vec<(String, String)>,
 }
 
 pub(crate) const DEFAULT_REPLY: &str = "Hello from the mock upstream.";
@@ -52,6 +54,7 @@ impl Default for Behavior {
             status: 200,
             latency: Duration::ZERO,
             retry_after: None,
+            headers: Vec::new(),
             error_body: None,
             reply: DEFAULT_REPLY.to_owned(),
             usage: Some((10, 7)),
@@ -131,6 +134,12 @@ impl Behavior {
 
     pub fn with_latency(mut self, d: Duration) -> Self {
         self.latency = d;
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 

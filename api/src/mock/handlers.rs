@@ -116,6 +116,9 @@ async fn preamble(behavior: &Behavior) -> Result<HttpResponseBuilder, HttpRespon
     if let Some(secs) = behavior.retry_after {
         builder.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
+    for (name, value) in &behavior.headers {
+        builder.append_header((name.as_str(), value.as_str()));
+    }
     if status.is_success() {
         Ok(builder)
     } else {

@@ -190,6 +190,20 @@ pub(crate) fn learn(state: &AppState, route: &Route, headers: &reqwest::header::
     });
     if !lesson.learned.is_unlimited() && state.pool.learn(route.slots.route, lesson.learned) {
         tracing::info!(route = %route.label(), learned = ?lesson.learned, "learned tighter limits from the provider");
+        if let (Some(scope), Some(learned)) = (
+            state.pool.scope_of(route.slots.route),
+            state.pool.learned(route.slots.route),
+        ) {
+            let db = state.db.clone();
+            let columns = learned.to_columns();
+            tokio::spawn(async move {
+                if let Err(error) =
+                    store::pool::save_learned(&db, scope.kind(), &scope.to_string(), columns).await
+                {
+                    tracing::warn!(%error, "learned limits not persisted");
+                }
+            });
+        }
     }
     if let Some(ms) = lesson.exhausted_for {
         let cooldown = crate::routing::pool::Cooldown {

@@ -18,7 +18,7 @@ use crate::routing::limits::Limits;
 use crate::routing::pool::{PoolState, RouteSlots, Scope};
 use crate::store::{self, StoreError};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProviderInfo {
     pub id: Uuid,
     pub name: String,

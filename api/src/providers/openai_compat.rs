@@ -1,9 +1,38 @@
 //! The adapter for OpenAI-compatible providers: the request body is forwarded as it came,
 //! with only the model id and streaming options set by Freeway.
+//!
+//! One quirk is handled here: a base URL with an `{account_id}` placeholder (Cloudflare)
+//! takes a secret of the form `account_id:token`; the account goes into the URL and only the
+//! token is sent as the bearer.
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 
 use super::Route;
+
+const ACCOUNT_PLACEHOLDER: &str = "{account_id}";
+
+/// `{base}{path}` and the bearer token for `route`.
+fn target<'a>(route: &'a Route, path: &str) -> (String, Option<&'a str>) {
+    let secret = route.credential.as_ref().map(|c| c.secret.expose());
+    let base = &route.provider.base_url;
+    if base.contains(ACCOUNT_PLACEHOLDER)
+        && let Some((account, token)) = secret.and_then(|s| s.split_once(':'))
+    {
+        return (
+            format!("{}{path}", base.replace(ACCOUNT_PLACEHOLDER, account)),
+            Some(token),
+        );
+    }
+    (format!("{base}{path}"), secret)
+}
+
+fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        // reqwest marks the header sensitive, so it is never printed by `Debug`.
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
 
 /// Starts `POST {base}/chat/completions`. The caller bounds it with a timeout.
 pub fn chat_request(
@@ -12,27 +41,17 @@ pub fn chat_request(
     body: Vec<u8>,
     stream: bool,
 ) -> reqwest::RequestBuilder {
-    let url = format!("{}/chat/completions", route.provider.base_url);
     let accept = if stream {
         "text/event-stream"
     } else {
         "application/json"
     };
-    let mut request = client
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(ACCEPT, HeaderValue::from_static(accept))
-        .body(body);
-    if let Some(credential) = &route.credential {
-        // reqwest marks the header sensitive, so it is never printed by `Debug`.
-        request = request.bearer_auth(credential.secret.expose());
-    }
-    request
+    post_json(client, route, "/chat/completions", body, accept)
 }
 
-/// Starts `POST {base}{path}` with a JSON body, for the endpoints other than chat
-/// (`/embeddings`, `/completions`, `/images/generations`, `/audio/speech`). The caller
-/// bounds it with a timeout.
+/// Starts `POST {base}{path}` with a JSON body (`/chat/completions`, `/embeddings`,
+/// `/completions`, `/images/generations`, `/audio/speech`). The caller bounds it with a
+/// timeout.
 pub fn post_json(
     client: &reqwest::Client,
     route: &Route,
@@ -40,12 +59,13 @@ pub fn post_json(
     body: Vec<u8>,
     accept: &'static str,
 ) -> reqwest::RequestBuilder {
+    let (url, token) = target(route, path);
     let request = client
-        .post(format!("{}{path}", route.provider.base_url))
+        .post(url)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(ACCEPT, HeaderValue::from_static(accept))
         .body(body);
-    authorized(request, route)
+    authorized(request, token)
 }
 
 /// Starts `POST {base}{path}` with a `multipart/form-data` body, which reqwest streams to
@@ -56,15 +76,63 @@ pub fn post_multipart(
     path: &str,
     form: reqwest::multipart::Form,
 ) -> reqwest::RequestBuilder {
-    let request = client
-        .post(format!("{}{path}", route.provider.base_url))
-        .multipart(form);
-    authorized(request, route)
+    let (url, token) = target(route, path);
+    authorized(client.post(url).multipart(form), token)
 }
 
-fn authorized(request: reqwest::RequestBuilder, route: &Route) -> reqwest::RequestBuilder {
-    match &route.credential {
-        Some(credential) => request.bearer_auth(credential.secret.expose()),
-        None => request,
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::crypto::Secret;
+    use crate::providers::{CredentialInfo, ModelInfo};
+    use crate::routing::pool::RouteSlots;
+
+    fn route(base: &str, secret: Option<&str>) -> Route {
+        let slots = RouteSlots {
+            route: 0,
+            credential: None,
+            provider: 0,
+            model: 0,
+        };
+        let mut route = Route::detached("p", "m", ModelInfo::chat(Uuid::new_v4()), slots);
+        let mut provider = (*route.provider).clone();
+        provider.base_url = base.into();
+        route.provider = Arc::new(provider);
+        route.credential = secret.map(|s| {
+            Arc::new(CredentialInfo {
+                id: Uuid::new_v4(),
+                secret: Secret::new(s),
+            })
+        });
+        route
+    }
+
+    #[test]
+    fn cloudflare_accounts_go_into_the_url_and_only_the_token_is_sent() {
+        let cf = route(
+            "https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1",
+            Some("abc123:tok"),
+        );
+        assert_eq!(
+            target(&cf, "/embeddings"),
+            (
+                "https://api.cloudflare.com/client/v4/accounts/abc123/ai/v1/embeddings".into(),
+                Some("tok")
+            )
+        );
+        let plain = route("https://api.groq.com/openai/v1", Some("gsk:with:colons"));
+        assert_eq!(
+            target(&plain, "/chat/completions"),
+            (
+                "https://api.groq.com/openai/v1/chat/completions".into(),
+                Some("gsk:with:colons")
+            )
+        );
+        let keyless = route("https://gen.pollinations.ai/v1", None);
+        assert_eq!(target(&keyless, "/x").1, None);
     }
 }

@@ -46,6 +46,19 @@ impl Limits {
         }
     }
 
+    /// As stored: `None` is no limit; values beyond the column types are clamped.
+    pub fn to_columns(self) -> crate::store::pool::LimitColumns {
+        let small = |v: Option<u64>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        let big = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        crate::store::pool::LimitColumns {
+            rpm: small(self.rpm),
+            rph: small(self.rph),
+            rpd: small(self.rpd),
+            tpm: big(self.tpm),
+            tpd: big(self.tpd),
+        }
+    }
+
     pub fn from_columns(
         rpm: Option<i32>,
         rph: Option<i32>,

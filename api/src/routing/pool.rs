@@ -470,6 +470,27 @@ impl PoolState {
         slot.window.learn(learned)
     }
 
+    /// Restores learned limits (after a restart) by scope key.
+    pub fn learn_by_key(&self, scope_key: &str, learned: Limits) -> bool {
+        let mut inner = self.lock();
+        match inner
+            .slots
+            .iter_mut()
+            .find(|s| s.scope.to_string() == scope_key)
+        {
+            Some(slot) => {
+                slot.window.learn(learned);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The learned limits of a slot.
+    pub fn learned(&self, slot: usize) -> Option<Limits> {
+        self.lock().slots.get(slot).map(|s| s.window.learned())
+    }
+
     pub fn scope_of(&self, slot: usize) -> Option<Scope> {
         self.lock().slots.get(slot).map(|s| s.scope)
     }

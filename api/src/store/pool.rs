@@ -685,3 +685,46 @@ pub async fn recent_usage(pool: &PgPool) -> Result<Vec<RecentUse>, StoreError> {
     .fetch_all(pool)
     .await?)
 }
+
+/// Saves what the router learned about a scope's limits.
+pub async fn save_learned(
+    pool: &PgPool,
+    scope: &str,
+    scope_key: &str,
+    limits: LimitColumns,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO learned_limits (scope, scope_key, rpm, rph, rpd, tpm, tpd) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (scope, scope_key) DO UPDATE
+         SET rpm = $3, rph = $4, rpd = $5, tpm = $6, tpd = $7, learned_at = now()",
+    )
+    .bind(scope)
+    .bind(scope_key)
+    .bind(limits.rpm)
+    .bind(limits.rph)
+    .bind(limits.rpd)
+    .bind(limits.tpm)
+    .bind(limits.tpd)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LearnedRow {
+    pub scope_key: String,
+    pub rpm: Option<i32>,
+    pub rph: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+    pub learned_at: DateTime<Utc>,
+}
+
+pub async fn learned_limits(pool: &PgPool) -> Result<Vec<LearnedRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT scope_key, rpm, rph, rpd, tpm, tpd, learned_at FROM learned_limits ORDER BY scope_key",
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -461,3 +461,85 @@ async fn auto_and_profiles_resolve_to_chains() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rate_limit_headers_teach_limits_and_a_spent_budget_cools_the_route() {
+    let app = two_providers().await;
+    // Groq-style headers: 14 400 requests a day, 6 000 tokens a minute, none left today.
+    app.mock(0).push(
+        Behavior::ok()
+            .with_header("x-ratelimit-limit-requests", "14400")
+            .with_header("x-ratelimit-remaining-requests", "0")
+            .with_header("x-ratelimit-reset-requests", "2h30m")
+            .with_header("x-ratelimit-limit-tokens", "6000")
+            .with_header("x-ratelimit-reset-tokens", "7.66s"),
+    );
+    let first = app.chat(chat_body("mock-model")).await;
+    assert_eq!(
+        header(&first, "x-freeway-route").as_deref(),
+        Some("mock0/mock-model")
+    );
+    let second = app
+        .chat(json!({"model": "mock-model", "messages": [{"role": "user", "content": "next"}]}))
+        .await;
+    assert_eq!(
+        header(&second, "x-freeway-route").as_deref(),
+        Some("mock1/mock-model")
+    );
+    assert_eq!(app.mock(0).request_count(), 1);
+
+    // What was learned is kept in Postgres, where `freeway routes` shows it.
+    crate::helpers::eventually("the learned limits to be saved", || {
+        let db = app.db.clone();
+        async move {
+            sqlx::query("SELECT 1 FROM learned_limits WHERE scope = 'route'")
+                .fetch_optional(&db)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    })
+    .await;
+    let learned: (Option<i32>, Option<i64>) =
+        sqlx::query_as("SELECT rpd, tpm FROM learned_limits WHERE scope = 'route'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(learned, (Some(14400), Some(6000)));
+    let cooldown: String = sqlx::query_scalar("SELECT reason FROM cooldowns WHERE scope = 'route'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(cooldown.contains("no capacity left"), "{cooldown}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keyless_providers_are_called_without_a_credential() {
+    let app = spawn_with(Spawn::default()).await;
+    let mock = freeway::mock::MockUpstream::start().await.unwrap();
+    let provider = pool::create_provider(
+        &app.db,
+        "test",
+        pool::NewProvider {
+            name: "open",
+            base_url: &mock.base_url(),
+            keyless: true,
+            priority: 1,
+            timeout_ms: 5000,
+        },
+    )
+    .await
+    .unwrap();
+    crate::helpers::add_model(&app.db, &provider, "free-model").await;
+    let app = app.restart().await;
+    let response = app.chat(chat_body("free-model")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-freeway-route").as_deref(),
+        Some("open/free-model")
+    );
+    assert_eq!(mock.requests()[0].header("authorization"), None);
+    app.stop().await;
+    mock.stop().await;
+}

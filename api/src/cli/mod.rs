@@ -4,6 +4,8 @@
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout)]
 
+mod routes;
+
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +65,14 @@ pub enum Command {
     /// Provider secrets, stored envelope-encrypted.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Every route with its limits, what the router learned from providers, and cooldowns.
+    Routes,
+    /// Limits of providers, models, credentials and single routes.
+    #[command(subcommand)]
+    Limits(routes::LimitsCommand),
+    /// Routing profiles: aliases such as `auto` that try models in order.
+    #[command(subcommand)]
+    Profile(routes::ProfileCommand),
     /// Run the mock OpenAI-compatible upstream used by the tests and benchmarks.
     #[command(hide = true)]
     MockUpstream {
@@ -537,6 +547,9 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 );
             }
         }
+        Command::Routes => routes::list(&db).await?,
+        Command::Limits(command) => routes::limits(&db, &actor, command).await?,
+        Command::Profile(command) => routes::profile(&db, &actor, command).await?,
         Command::Serve
         | Command::Migrate
         | Command::Openapi

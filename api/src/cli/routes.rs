@@ -1,0 +1,223 @@
+//! `freeway routes`, `freeway limits set` and `freeway profile set`: the router as admins see
+//! and steer it from the command line.
+
+// A command-line tool prints its results.
+#![allow(clippy::print_stdout)]
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::store::pool::{self, LimitColumns, LimitTarget};
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Requests per minute.
+    #[arg(long)]
+    rpm: Option<i32>,
+    /// Requests per hour.
+    #[arg(long)]
+    rph: Option<i32>,
+    /// Requests per day (the day ends at the provider's own midnight).
+    #[arg(long)]
+    rpd: Option<i32>,
+    /// Tokens per minute.
+    #[arg(long)]
+    tpm: Option<i64>,
+    /// Tokens per day.
+    #[arg(long)]
+    tpd: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    /// Set the limits of a provider account (`--provider`), a model's routes (`--provider
+    /// --model`), a credential (`--credential`), or one route (`--model` and `--credential`).
+    /// Limits not given are cleared.
+    Set {
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// A credential id, as `freeway credential list` shows it.
+        #[arg(long)]
+        credential: Option<Uuid>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Create or replace a routing profile: an alias that tries models in the given order.
+    /// `auto` is one too: defining it replaces the default (every chat model by priority).
+    Set {
+        name: String,
+        /// `provider/model`, in the order to try them (repeatable).
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+        /// Do not hand conversations off between the profile's models.
+        #[arg(long)]
+        no_handoff: bool,
+    },
+}
+
+async fn model_row(db: &PgPool, pinned: &str) -> Result<Uuid> {
+    let (provider, model) = pinned
+        .split_once('/')
+        .with_context(|| format!("{pinned:?}: expected provider/model"))?;
+    let provider = pool::find_provider(db, provider).await?;
+    let models = pool::list_models(db).await?;
+    models
+        .iter()
+        .find(|m| m.provider_id == provider.id && m.model_id == model)
+        .map(|m| m.id)
+        .with_context(|| format!("provider {} has no model {model:?}", provider.name))
+}
+
+pub async fn limits(db: &PgPool, actor: &str, command: LimitsCommand) -> Result<()> {
+    let LimitsCommand::Set {
+        provider,
+        model,
+        credential,
+        limits,
+    } = command;
+    let columns = LimitColumns {
+        rpm: limits.rpm,
+        rph: limits.rph,
+        rpd: limits.rpd,
+        tpm: limits.tpm,
+        tpd: limits.tpd,
+    };
+    let target = match (provider.as_deref(), model.as_deref(), credential) {
+        (Some(p), None, None) => LimitTarget::Provider(pool::find_provider(db, p).await?.id),
+        (Some(p), Some(m), None) => LimitTarget::Model(model_row(db, &format!("{p}/{m}")).await?),
+        (None, Some(m), Some(c)) => LimitTarget::Route {
+            model: model_row(db, m).await?,
+            credential: c,
+        },
+        (None, None, Some(c)) => LimitTarget::Credential(c),
+        _ => bail!(
+            "name one target: --provider P, --provider P --model M, --credential ID, or --model P/M --credential ID"
+        ),
+    };
+    pool::set_limits(db, actor, target, columns).await?;
+    println!("Limits set: {target:?} {columns:?}");
+    Ok(())
+}
+
+pub async fn profile(db: &PgPool, actor: &str, command: ProfileCommand) -> Result<()> {
+    let ProfileCommand::Set {
+        name,
+        models,
+        no_handoff,
+    } = command;
+    let mut ids = Vec::new();
+    for model in &models {
+        ids.push(model_row(db, model).await?);
+    }
+    pool::put_profile(db, actor, &name, !no_handoff, &ids).await?;
+    println!(
+        "Profile {name} tries {} (context handoff {})",
+        models.join(", "),
+        if no_handoff { "off" } else { "on" }
+    );
+    Ok(())
+}
+
+fn show(limits: [Option<i64>; 5]) -> String {
+    let names = ["rpm", "rph", "rpd", "tpm", "tpd"];
+    let set: Vec<String> = names
+        .iter()
+        .zip(limits)
+        .filter_map(|(n, v)| v.map(|v| format!("{n} {v}")))
+        .collect();
+    if set.is_empty() {
+        "-".into()
+    } else {
+        set.join(", ")
+    }
+}
+
+/// Every route with its configured limits, what the router learned, and its cooldowns.
+pub async fn list(db: &PgPool) -> Result<()> {
+    let providers = pool::list_providers(db).await?;
+    let models = pool::list_models(db).await?;
+    let credentials = pool::list_credentials(db).await?;
+    let learned: HashMap<String, pool::LearnedRow> = pool::learned_limits(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.scope_key.clone(), r))
+        .collect();
+    let cooldowns: HashMap<String, (chrono::DateTime<chrono::Utc>, String)> =
+        pool::active_cooldowns(db)
+            .await?
+            .into_iter()
+            .map(|(key, until, reason)| (key, (until, reason)))
+            .collect();
+    println!("route\tcredential\tmodality\tlimits\tlearned\tcooldown");
+    for provider in providers.iter().filter(|p| p.enabled) {
+        let creds: Vec<Option<&pool::CredentialRow>> = if provider.keyless {
+            vec![None]
+        } else {
+            credentials
+                .iter()
+                .filter(|c| c.provider_id == provider.id && c.enabled)
+                .map(Some)
+                .collect()
+        };
+        for model in models
+            .iter()
+            .filter(|m| m.provider_id == provider.id && m.enabled)
+        {
+            for credential in &creds {
+                let key = match credential {
+                    Some(c) => format!("route:{}:{}", model.id, c.id),
+                    None => format!("route:{}:keyless", model.id),
+                };
+                let configured = [
+                    model.rpm.map(i64::from),
+                    model.rph.map(i64::from),
+                    model.rpd.map(i64::from),
+                    model.tpm,
+                    model.tpd,
+                ];
+                let learned = learned
+                    .get(&key)
+                    .map(|l| {
+                        show([
+                            l.rpm.map(i64::from),
+                            l.rph.map(i64::from),
+                            l.rpd.map(i64::from),
+                            l.tpm,
+                            l.tpd,
+                        ])
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let cooling = [
+                    Some(key.clone()),
+                    credential.map(|c| format!("credential:{}", c.id)),
+                    Some(format!("model:{}", model.id)),
+                ]
+                .into_iter()
+                .flatten()
+                .find_map(|k| cooldowns.get(&k))
+                .map_or("-".into(), |(until, reason)| {
+                    format!("until {} ({reason})", until.to_rfc3339())
+                });
+                println!(
+                    "{}/{}\t{}\t{}\t{}\t{learned}\t{cooling}",
+                    provider.name,
+                    model.model_id,
+                    credential.map_or("keyless".into(), |c| format!("…{} {}", c.last4, c.id)),
+                    model.modality,
+                    show(configured),
+                );
+            }
+        }
+    }
+    Ok(())
+}
