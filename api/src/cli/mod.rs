@@ -206,6 +206,12 @@ pub struct ModelArgs {
     /// The model has no JSON mode (`response_format`).
     #[arg(long)]
     no_json: bool,
+    /// For embedding models: the family its vectors belong to (e.g. `bge-m3`).
+    #[arg(long, requires = "dimensions")]
+    family: Option<String>,
+    /// For embedding models: the vectors' length.
+    #[arg(long, requires = "family")]
+    dimensions: Option<i32>,
     #[arg(long, default_value_t = 100)]
     priority: i32,
 }
@@ -500,6 +506,9 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 },
             )
             .await?;
+            if let (Some(family), Some(dimensions)) = (&args.family, args.dimensions) {
+                pool::set_embedding_family(&db, model.id, family, dimensions).await?;
+            }
             println!("Added model {} to {}", model.model_id, provider.name);
         }
         Command::Model(ModelCommand::List) => {

@@ -579,7 +579,9 @@ pub async fn set_limits(
             };
             let result = sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {table} SET rpm = $2, rph = $3, rpd = $4, tpm = $5, tpd = $6,
-                    updated_at = now() WHERE id = $1"
+                    {edited} updated_at = now() WHERE id = $1",
+                // An admin's limits on a built-in row survive catalog upgrades.
+                edited = if table == "credentials" { "" } else { "edited = true," }
             )))
             .bind(id)
             .bind(limits.rpm)
@@ -623,7 +625,7 @@ pub async fn set_embedding_family(
     let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE models SET modality = 'embedding', embedding_family = $2,
-            embedding_dimensions = $3, updated_at = now() WHERE id = $1",
+            embedding_dimensions = $3, edited = true, updated_at = now() WHERE id = $1",
     )
     .bind(model)
     .bind(family)
