@@ -581,7 +581,11 @@ pub async fn set_limits(
                 "UPDATE {table} SET rpm = $2, rph = $3, rpd = $4, tpm = $5, tpd = $6,
                     {edited} updated_at = now() WHERE id = $1",
                 // An admin's limits on a built-in row survive catalog upgrades.
-                edited = if table == "credentials" { "" } else { "edited = true," }
+                edited = if table == "credentials" {
+                    ""
+                } else {
+                    "edited = true,"
+                }
             )))
             .bind(id)
             .bind(limits.rpm)
