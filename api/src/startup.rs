@@ -19,7 +19,7 @@ use crate::routing::session::Sessions;
 use crate::state::{AppState, Live, ReloadError};
 use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
-use crate::tenancy::KeyCache;
+use crate::tenancy::{KeyCache, QuotaLedger};
 use crate::usage::{UsageStats, UsageWriter};
 use crate::{admin, health, openai, ui};
 
@@ -91,6 +91,7 @@ impl Application {
             db: pool.clone(),
             pool: Arc::new(PoolState::default()),
             keys: Arc::new(KeyCache::default()),
+            quotas: Arc::new(QuotaLedger::default()),
             catalog: Arc::new(CatalogHandle::default()),
             keyring: Arc::new(RwLock::new(keyring)),
         };
@@ -133,6 +134,7 @@ impl Application {
             pool: live.pool.clone(),
             sessions: Sessions::default(),
             keys: live.keys.clone(),
+            quotas: live.quotas.clone(),
             catalog: live.catalog.clone(),
             keyring: live.keyring.clone(),
             http,

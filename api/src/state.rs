@@ -14,7 +14,7 @@ use crate::routing::now_millis;
 use crate::routing::pool::{Cooldown, PoolState};
 use crate::routing::session::Sessions;
 use crate::store::{self, StoreError};
-use crate::tenancy::KeyCache;
+use crate::tenancy::{KeyCache, QuotaLedger, QuotaRule, ScopeUsage};
 use crate::usage::UsageSink;
 
 pub struct AppState {
@@ -24,6 +24,8 @@ pub struct AppState {
     pub pool: Arc<PoolState>,
     pub sessions: Sessions,
     pub keys: Arc<KeyCache>,
+    /// Tenant, member and api key quotas and their usage.
+    pub quotas: Arc<QuotaLedger>,
     pub catalog: Arc<CatalogHandle>,
     pub keyring: Arc<RwLock<Keyring>>,
     pub http: reqwest::Client,
@@ -47,6 +49,7 @@ pub struct Live {
     pub db: PgPool,
     pub pool: Arc<PoolState>,
     pub keys: Arc<KeyCache>,
+    pub quotas: Arc<QuotaLedger>,
     pub catalog: Arc<CatalogHandle>,
     pub keyring: Arc<RwLock<Keyring>>,
 }
@@ -55,6 +58,9 @@ impl Live {
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let rows = store::tenancy::load_api_keys_for_auth(&self.db).await?;
         self.keys.replace(rows);
+        let quotas = store::tenancy::load_quotas(&self.db).await?;
+        self.quotas
+            .replace(quotas.iter().filter_map(QuotaRule::from_row).collect());
         self.reload_catalog().await
     }
 
@@ -131,7 +137,14 @@ impl Live {
                 replayed += 1;
             }
         }
+        let usage: Vec<ScopeUsage> = store::tenancy::quota_usage(&self.db)
+            .await?
+            .iter()
+            .filter_map(ScopeUsage::from_row)
+            .collect();
+        self.quotas.restore(&usage, now);
         tracing::info!(
+            quota_scopes = usage.len(),
             cooldowns = restored,
             requests = replayed,
             "pool state restored"

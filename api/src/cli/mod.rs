@@ -56,6 +56,9 @@ pub enum Command {
     /// Members' api keys for /v1.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Quotas of a tenant, a member or an api key, enforced on /v1.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Upstream providers (any OpenAI-compatible base URL).
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -146,6 +149,43 @@ pub enum KeyCommand {
     /// Revoke a key by its prefix (`fw-<public id>`).
     Revoke { prefix: String },
     /// List a tenant's keys (prefixes only).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set (replace) the quota of a tenant, or of one of its members or api keys. Limits
+    /// left out are unlimited.
+    Set {
+        #[arg(long)]
+        tenant: String,
+        /// The member's quota instead of the tenant's.
+        #[arg(long, conflicts_with = "key")]
+        member: Option<String>,
+        /// The api key's quota (`fw-<public id>`) instead of the tenant's.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        rpm: Option<u32>,
+        #[arg(long)]
+        rpd: Option<u32>,
+        #[arg(long)]
+        tpm: Option<u64>,
+        #[arg(long)]
+        tpd: Option<u64>,
+        #[arg(long)]
+        tokens_per_month: Option<u64>,
+        /// Allow only these models (repeatable); all models when absent.
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// The quota expires after this many days; then /v1 refuses the scope.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List the quotas of a tenant, its members and api keys.
     List {
         #[arg(long)]
         tenant: String,
@@ -433,6 +473,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 );
             }
         }
+        Command::Quota(command) => quota(&db, &actor, command).await?,
         Command::Provider(ProviderCommand::Add {
             name,
             base_url,
@@ -566,6 +607,87 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         | Command::MockUpstream { .. } => {}
     }
     Ok(())
+}
+
+async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<()> {
+    match command {
+        QuotaCommand::Set {
+            tenant,
+            member,
+            key,
+            rpm,
+            rpd,
+            tpm,
+            tpd,
+            tokens_per_month,
+            models,
+            expires_in_days,
+        } => {
+            let tenant = tenancy::find_tenant(db, &tenant).await?;
+            let (scope, scope_id, label) = match (member, key) {
+                (Some(member), _) => {
+                    let member = tenancy::find_member(db, &tenant, &member).await?;
+                    ("member", member.id, format!("member {}", member.name))
+                }
+                (None, Some(key)) => {
+                    let key = tenancy::find_api_key(db, &tenant, &key).await?;
+                    ("api_key", key.id, format!("api key {}", key.display_prefix))
+                }
+                (None, None) => ("tenant", tenant.id, format!("tenant {}", tenant.name)),
+            };
+            let big = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+            let small = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+            let row = tenancy::set_quota(
+                db,
+                actor,
+                scope,
+                scope_id,
+                tenancy::QuotaColumns {
+                    rpm: small(rpm),
+                    rpd: small(rpd),
+                    tpm: big(tpm),
+                    tpd: big(tpd),
+                    tokens_per_month: big(tokens_per_month),
+                    allowed_models: (!models.is_empty()).then_some(models),
+                    expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
+                },
+            )
+            .await?;
+            println!("Set the quota of {label}: {}", describe_quota(&row));
+        }
+        QuotaCommand::List { tenant } => {
+            let tenant = tenancy::find_tenant(db, &tenant).await?;
+            for row in tenancy::list_quotas(db, &tenant).await? {
+                println!("{}\t{}\t{}", row.scope, row.scope_id, describe_quota(&row));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe_quota(row: &tenancy::QuotaRow) -> String {
+    let mut parts = Vec::new();
+    let mut add = |name: &str, value: Option<i64>| {
+        if let Some(v) = value {
+            parts.push(format!("{name} {v}"));
+        }
+    };
+    add("rpm", row.rpm.map(i64::from));
+    add("rpd", row.rpd.map(i64::from));
+    add("tpm", row.tpm);
+    add("tpd", row.tpd);
+    add("tokens/month", row.tokens_per_month);
+    if let Some(models) = &row.allowed_models {
+        parts.push(format!("models {}", models.join(",")));
+    }
+    if let Some(at) = row.expires_at {
+        parts.push(format!("expires {}", at.to_rfc3339()));
+    }
+    if parts.is_empty() {
+        "unlimited".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn read_secret() -> Result<Secret> {

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::body::{read_limited, require_json};
 use super::dispatch::{
     self, MAX_UPSTREAM_BODY, authenticate, check_allowed, explain, failed, fill_route, plan_chain,
-    read_upstream, rejected, reserve, settle, transport_failure, unknown_model,
+    read_upstream, rejected, reserve, reserve_quota, settle, settle_quota, transport_failure,
+    unknown_model,
 };
 use super::error::ApiError;
 use super::types::{ChatCompletionRequest, usage_of};
@@ -35,11 +36,11 @@ const DEFAULT_COMPLETION_RESERVE: u64 = 512;
         (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-session` explain it"),
         (status = 400, description = "Malformed JSON, a missing field, a capability no route offers, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
-        (status = 403, description = "The key may not use this model", body = super::error::ErrorEnvelope),
+        (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown model", body = super::error::ErrorEnvelope),
         (status = 413, description = "Body over the size limit", body = super::error::ErrorEnvelope),
         (status = 415, description = "Not `application/json`", body = super::error::ErrorEnvelope),
-        (status = 429, description = "The pool is exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The pool is exhausted, or a tenant, member or api key quota is used up (`quota_exceeded`, the message names the quota); `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream answered", body = super::error::ErrorEnvelope),
         (status = 503, description = "No credential can serve the model", body = super::error::ErrorEnvelope),
     ),
@@ -194,6 +195,13 @@ async fn handle(
         .filter_map(|m| serde_json::to_value(m).ok())
         .collect();
     let (needs, completion_reserve) = needs_of(&request, &messages);
+    // Taken by a committed stream, which settles it when the stream ends.
+    let mut quota = Some(reserve_quota(
+        state,
+        &caller,
+        &request.model,
+        needs.reserve_tokens,
+    )?);
     let system: Vec<String> = messages
         .iter()
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
@@ -244,11 +252,22 @@ async fn handle(
     };
     let chain_len = resolved.routes.len();
     let result = if prepared.request.wants_stream() {
-        stream::run(state, &prepared, &plan.candidates, recorder, &mut log).await
+        stream::run(
+            state,
+            &prepared,
+            &plan.candidates,
+            recorder,
+            &mut log,
+            &mut quota,
+        )
+        .await
     } else {
         complete(state, &prepared, &plan.candidates, recorder, &mut log).await
     };
     recorder.event().attempts = log.attempts().to_vec();
+    if let Some(quota) = quota.take() {
+        settle_quota(quota, recorder.event());
+    }
     let mut response = match result {
         Ok(response) => response,
         Err(Outcome::Answer(response)) => response,

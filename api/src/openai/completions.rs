@@ -22,7 +22,7 @@ use super::body::{read_limited, require_json};
 use super::chat::Outcome;
 use super::dispatch::{
     self, authenticate, explain, failed, fill_route, read_upstream, rejected, reserve,
-    transport_failure, unknown_model,
+    reserve_quota, settle_quota, transport_failure, unknown_model,
 };
 use super::embeddings::{missing, require_model};
 use super::error::ApiError;
@@ -33,6 +33,7 @@ use crate::routing::chain::Needs;
 use crate::routing::pool::{PoolState, Reservation, RouteSlots};
 use crate::routing::{AttemptLog, Failure, now_millis, parse_retry_after};
 use crate::state::AppState;
+use crate::tenancy::QuotaReservation;
 use crate::usage::{Recorder, millis};
 
 /// Completion tokens reserved without `max_tokens`: the legacy endpoint's own default.
@@ -124,9 +125,9 @@ impl CompletionRequest {
         (status = 200, description = "The provider's text completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts` explain it"),
         (status = 400, description = "Malformed JSON, a missing `model` or `prompt`, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
-        (status = 403, description = "The key may not use this model", body = super::error::ErrorEnvelope),
+        (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown model", body = super::error::ErrorEnvelope),
-        (status = 429, description = "The pool is exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The pool is exhausted, or a tenant, member or api key quota is used up (`quota_exceeded`, the message names the quota); `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream answered", body = super::error::ErrorEnvelope),
     ),
     security(("api_key" = []))
@@ -148,41 +149,56 @@ pub async fn completions(
             .resolve(Modality::Chat, &request.model)
             .ok_or_else(|| unknown_model(&request.model, Modality::Chat))?;
         let needs = request.needs();
-        if request.wants_stream() {
-            return passthrough::chain(
+        // Taken by a committed stream, which settles it when the stream ends.
+        let mut quota = Some(reserve_quota(
+            &state,
+            &caller,
+            &request.model,
+            needs.reserve_tokens,
+        )?);
+        let result = if request.wants_stream() {
+            passthrough::chain(
                 &state,
                 resolved.routes,
                 &needs,
                 recorder,
                 async |candidates, recorder, log| {
-                    stream(&state, &request, &needs, candidates, recorder, log).await
+                    stream(
+                        &state, &request, &needs, candidates, recorder, log, &mut quota,
+                    )
+                    .await
                 },
             )
-            .await;
+            .await
+        } else {
+            passthrough::run(
+                &state,
+                resolved.routes,
+                &needs,
+                recorder,
+                |route| {
+                    let body = request.upstream_body(&route.model)?;
+                    Ok(openai_compat::post_json(
+                        &state.http,
+                        route,
+                        "/completions",
+                        body,
+                        "application/json",
+                    ))
+                },
+                check,
+                |_, answer| {
+                    HttpResponse::Ok()
+                        .insert_header((CONTENT_TYPE, "application/json"))
+                        .body(answer.bytes)
+                },
+            )
+            .await
+        };
+        if let Some(quota) = quota.take() {
+            settle_quota(quota, recorder.event());
         }
-        passthrough::run(
-            &state,
-            resolved.routes,
-            &needs,
-            recorder,
-            |route| {
-                let body = request.upstream_body(&route.model)?;
-                Ok(openai_compat::post_json(
-                    &state.http,
-                    route,
-                    "/completions",
-                    body,
-                    "application/json",
-                ))
-            },
-            check,
-            |_, answer| {
-                HttpResponse::Ok()
-                    .insert_header((CONTENT_TYPE, "application/json"))
-                    .body(answer.bytes)
-            },
-        )
-        .await
+        result
     })
     .await
 }
@@ -208,6 +224,7 @@ async fn stream(
     chain: &[&Route],
     recorder: &mut Recorder,
     log: &mut AttemptLog,
+    quota: &mut Option<QuotaReservation>,
 ) -> Result<HttpResponse, Outcome> {
     for &route in chain {
         if !log.may_try_another() {
@@ -354,6 +371,7 @@ async fn stream(
                 pool: state.pool.clone(),
                 slots: route.slots,
                 reservation,
+                quota: quota.take(),
                 started,
                 estimated_prompt: needs.prompt_tokens,
             }),
@@ -388,6 +406,8 @@ struct Settle {
     pool: Arc<PoolState>,
     slots: RouteSlots,
     reservation: Reservation,
+    /// The caller's quotas, settled with the same count as the pool.
+    quota: Option<QuotaReservation>,
     started: Instant,
     estimated_prompt: u64,
 }
@@ -511,6 +531,9 @@ impl Drop for Relay {
                 self.recorder.event().prompt_tokens = Some(settle.estimated_prompt);
             }
             settle.reservation.settle(actual, now_millis());
+            if let Some(quota) = settle.quota {
+                quota.settle(actual);
+            }
             let took = u64::try_from(settle.started.elapsed().as_millis()).unwrap_or(u64::MAX);
             settle.pool.succeeded(&settle.slots, took);
         }

@@ -21,7 +21,7 @@ use crate::routing::session::Pin;
 use crate::routing::{AttemptLog, Failure, classify_status, now_millis};
 use crate::state::AppState;
 use crate::store;
-use crate::tenancy::Caller;
+use crate::tenancy::{Caller, QuotaError, QuotaReservation};
 use crate::usage::{Recorder, UsageEvent};
 
 /// Upstream bodies larger than this are treated as broken answers.
@@ -56,6 +56,62 @@ pub(crate) fn check_allowed(caller: &Caller, model: &str) -> Result<(), ApiError
         format!("This API key may not use the model `{model}`."),
     )
     .with_param("model"))
+}
+
+/// Checks and counts the caller's tenant, member and api key quotas, with the same estimate
+/// the pool reservation uses; before routing, so a refused request reaches no provider.
+pub(crate) fn reserve_quota(
+    state: &AppState,
+    caller: &Caller,
+    model: &str,
+    tokens: u64,
+) -> Result<QuotaReservation, ApiError> {
+    state
+        .quotas
+        .reserve(caller, model, tokens, now_millis())
+        .map_err(|refused| {
+            let message = refused.message(model);
+            match refused {
+                QuotaError::Exceeded {
+                    retry_after_secs, ..
+                } => {
+                    let mut error = ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limit_error",
+                        "quota_exceeded",
+                        message,
+                    );
+                    error.retry_after = retry_after_secs;
+                    error
+                }
+                QuotaError::ModelNotAllowed { .. } => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "permission_error",
+                    "model_not_allowed",
+                    message,
+                )
+                .with_param("model"),
+                QuotaError::Expired { .. } => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "permission_error",
+                    "quota_expired",
+                    message,
+                ),
+            }
+        })
+}
+
+/// Ends a quota reservation when the request is over: a served request counts with its
+/// real tokens (the estimate when the provider reported none); anything else is given back.
+pub(crate) fn settle_quota(quota: QuotaReservation, event: &UsageEvent) {
+    if !(200..300).contains(&event.status) {
+        return;
+    }
+    let tokens = match (event.prompt_tokens, event.completion_tokens) {
+        (None, None) => quota.tokens(),
+        (prompt, completion) => prompt.unwrap_or(0) + completion.unwrap_or(0),
+    };
+    quota.settle(tokens);
 }
 
 pub(crate) fn unknown_model(model: &str, modality: Modality) -> ApiError {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::body::{read_limited, require_json};
-use super::dispatch::{authenticate, unknown_model};
+use super::dispatch::{authenticate, reserve_quota, settle_quota, unknown_model};
 use super::error::ApiError;
 use super::passthrough::{self, Answer, Verdict, allow, estimate};
 use crate::providers::{Modality, Route, openai_compat};
@@ -132,10 +132,10 @@ fn inputs(input: &Value) -> Option<(usize, u64)> {
         (status = 200, description = "The provider's embeddings, passed through unchanged once every vector is checked against the family's dimensions. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-embedding-family` explain it"),
         (status = 400, description = "Malformed JSON or a missing or malformed `model` or `input`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
-        (status = 403, description = "The key may not use this model", body = super::error::ErrorEnvelope),
+        (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
         (status = 404, description = "No embedding model or family of that name", body = super::error::ErrorEnvelope),
         (status = 413, description = "Body over the size limit", body = super::error::ErrorEnvelope),
-        (status = 429, description = "The family's routes are exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The family's routes are exhausted, or a tenant, member or api key quota is used up (`quota_exceeded`, the message names the quota); `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream of the family answered with vectors of its dimensions", body = super::error::ErrorEnvelope),
     ),
     security(("api_key" = []))
@@ -186,7 +186,8 @@ pub async fn embeddings(
             Some(asked) => Some(asked),
             None => family.as_ref().map(|(_, d)| *d),
         };
-        passthrough::run(
+        let quota = reserve_quota(&state, &caller, &request.model, needs.reserve_tokens)?;
+        let result = passthrough::run(
             &state,
             &routes,
             &needs,
@@ -216,7 +217,9 @@ pub async fn embeddings(
                 response
             },
         )
-        .await
+        .await;
+        settle_quota(quota, recorder.event());
+        result
     })
     .await
 }

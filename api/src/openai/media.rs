@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::body::{read_limited, require_json};
-use super::dispatch::{authenticate, unknown_model};
+use super::dispatch::{authenticate, reserve_quota, settle_quota, unknown_model};
 use super::embeddings::{missing, require_model};
 use super::error::ApiError;
 use super::passthrough::{self, Answer, Verdict, allow, estimate};
@@ -59,7 +59,8 @@ pub struct TranscriptionForm {
         (status = 400, description = "Malformed JSON or a missing `model`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown image model", body = super::error::ErrorEnvelope),
-        (status = 429, description = "The pool is exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
+        (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The pool is exhausted, or a tenant, member or api key quota is used up (`quota_exceeded`, the message names the quota); `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream answered", body = super::error::ErrorEnvelope),
     ),
     security(("api_key" = []))
@@ -85,7 +86,8 @@ pub async fn image_generations(
         (status = 400, description = "Malformed JSON or a missing `model`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown speech model", body = super::error::ErrorEnvelope),
-        (status = 429, description = "The pool is exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
+        (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The pool is exhausted, or a tenant, member or api key quota is used up (`quota_exceeded`, the message names the quota); `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream answered", body = super::error::ErrorEnvelope),
     ),
     security(("api_key" = []))
@@ -113,7 +115,8 @@ pub async fn speech(
         (status = 404, description = "Unknown transcription model", body = super::error::ErrorEnvelope),
         (status = 413, description = "Upload over the size limit", body = super::error::ErrorEnvelope),
         (status = 415, description = "Not `multipart/form-data`", body = super::error::ErrorEnvelope),
-        (status = 429, description = "The pool is exhausted; `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
+        (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
+        (status = 429, description = "The pool is exhausted, or a tenant, member or api key quota is used up (`quota_exceeded`, the message names the quota); `Retry-After` is when capacity returns", body = super::error::ErrorEnvelope),
         (status = 502, description = "No upstream answered", body = super::error::ErrorEnvelope),
     ),
     security(("api_key" = []))
@@ -137,7 +140,8 @@ pub async fn transcriptions(
             reserve_tokens: 1,
             ..Needs::default()
         };
-        passthrough::run(
+        let quota = reserve_quota(&state, &caller, &upload.model, needs.reserve_tokens)?;
+        let result = passthrough::run(
             &state,
             resolved.routes,
             &needs,
@@ -154,7 +158,9 @@ pub async fn transcriptions(
             not_empty,
             |_, answer| pass(answer, "application/json"),
         )
-        .await
+        .await;
+        settle_quota(quota, recorder.event());
+        result
     })
     .await
 }
@@ -215,7 +221,8 @@ async fn json_media(
         reserve_tokens: tokens,
         ..Needs::default()
     };
-    passthrough::run(
+    let quota = reserve_quota(state, &caller, &request.model, needs.reserve_tokens)?;
+    let result = passthrough::run(
         state,
         resolved.routes,
         &needs,
@@ -237,7 +244,9 @@ async fn json_media(
         kind.check,
         |_, answer| pass(answer, kind.content_type),
     )
-    .await
+    .await;
+    settle_quota(quota, recorder.event());
+    result
 }
 
 fn pass(answer: Answer, fallback: &'static str) -> HttpResponse {

@@ -27,6 +27,7 @@ use crate::providers::{Route, openai_compat};
 use crate::routing::pool::{PoolState, Reservation, RouteSlots};
 use crate::routing::{AttemptLog, Failure, now_millis, parse_retry_after};
 use crate::state::AppState;
+use crate::tenancy::QuotaReservation;
 use crate::usage::{Recorder, millis};
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
@@ -37,6 +38,7 @@ pub(crate) async fn run(
     chain: &[&Route],
     recorder: &mut Recorder,
     log: &mut AttemptLog,
+    quota: &mut Option<QuotaReservation>,
 ) -> Result<HttpResponse, Outcome> {
     for &route in chain {
         if !log.may_try_another() {
@@ -192,6 +194,7 @@ pub(crate) async fn run(
                 pool: state.pool.clone(),
                 route: route.slots,
                 reservation,
+                quota: quota.take(),
                 started,
                 estimated_prompt: prepared.needs.prompt_tokens,
             }),
@@ -212,6 +215,8 @@ struct Settle {
     pool: Arc<PoolState>,
     route: RouteSlots,
     reservation: Reservation,
+    /// The caller's quotas, settled with the same count as the pool.
+    quota: Option<QuotaReservation>,
     started: Instant,
     estimated_prompt: u64,
 }
@@ -370,6 +375,9 @@ impl Drop for Relay {
                 self.recorder.event().prompt_tokens = Some(settle.estimated_prompt);
             }
             settle.reservation.settle(actual, now_millis());
+            if let Some(quota) = settle.quota {
+                quota.settle(actual);
+            }
             settle.pool.succeeded(
                 &settle.route,
                 u64::try_from(settle.started.elapsed().as_millis()).unwrap_or(u64::MAX),

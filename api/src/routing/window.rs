@@ -131,6 +131,11 @@ impl Window {
         }
     }
 
+    /// Moves the windows to `now`: entries that slid out are dropped, a new day starts empty.
+    pub fn roll_to(&mut self, now: Millis) {
+        self.roll(now);
+    }
+
     pub fn requests_last_minute(&mut self, now: Millis) -> u64 {
         self.roll(now);
         self.minute.len() as u64

@@ -273,6 +273,31 @@ pub async fn list_api_keys(pool: &PgPool, tenant: &Tenant) -> Result<Vec<ApiKeyI
     .await?)
 }
 
+/// The key of `tenant` whose display prefix (`fw-<public id>`) or public id is given.
+pub async fn find_api_key(
+    pool: &PgPool,
+    tenant: &Tenant,
+    prefix_or_id: &str,
+) -> Result<ApiKeyInfo, StoreError> {
+    let public_id = prefix_or_id
+        .strip_prefix(crate::crypto::api_key::PREFIX)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .unwrap_or(prefix_or_id);
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {KEY_INFO_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND public_id = $2"
+    )))
+    .bind(tenant.id)
+    .bind(public_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "api key {prefix_or_id:?} in tenant {:?}",
+            tenant.name
+        ))
+    })
+}
+
 /// Every key with what authentication needs, revoked ones included so that their holders
 /// are told the key was revoked rather than unknown.
 pub async fn load_api_keys_for_auth(pool: &PgPool) -> Result<Vec<ApiKeyAuthRow>, StoreError> {
@@ -283,6 +308,184 @@ pub async fn load_api_keys_for_auth(pool: &PgPool) -> Result<Vec<ApiKeyAuthRow>,
          FROM api_keys k
          JOIN tenants t ON t.id = k.tenant_id
          JOIN members m ON m.id = k.member_id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The limits of one quota as stored: `None` is no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuotaColumns {
+    pub rpm: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+    pub tokens_per_month: Option<i64>,
+    pub allowed_models: Option<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct QuotaRow {
+    pub id: Uuid,
+    pub scope: String,
+    pub scope_id: Uuid,
+    pub rpm: Option<i32>,
+    pub rpd: Option<i32>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+    pub tokens_per_month: Option<i64>,
+    pub allowed_models: Option<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const QUOTA_COLUMNS: &str = "id, scope, scope_id, rpm, rpd, tpm, tpd, tokens_per_month,
+    allowed_models, expires_at, created_at, updated_at";
+
+fn quota_json(row: &QuotaRow) -> serde_json::Value {
+    json!({
+        "scope": row.scope,
+        "scope_id": row.scope_id,
+        "rpm": row.rpm,
+        "rpd": row.rpd,
+        "tpm": row.tpm,
+        "tpd": row.tpd,
+        "tokens_per_month": row.tokens_per_month,
+        "allowed_models": row.allowed_models,
+        "expires_at": row.expires_at,
+    })
+}
+
+/// Sets the quota of a tenant, member or api key (`scope` is `tenant`, `member` or
+/// `api_key`), replacing any it had. Every instance applies it within a second.
+pub async fn set_quota(
+    pool: &PgPool,
+    actor: &str,
+    scope: &str,
+    scope_id: Uuid,
+    columns: QuotaColumns,
+) -> Result<QuotaRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    // The tenant the scope belongs to, which also proves the scope exists.
+    let tenant_id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT CASE $1
+             WHEN 'tenant' THEN (SELECT id FROM tenants WHERE id = $2)
+             WHEN 'member' THEN (SELECT tenant_id FROM members WHERE id = $2)
+             WHEN 'api_key' THEN (SELECT tenant_id FROM api_keys WHERE id = $2)
+         END",
+    )
+    .bind(scope)
+    .bind(scope_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(tenant_id) = tenant_id else {
+        return Err(StoreError::NotFound(format!("{scope} {scope_id}")));
+    };
+    let before: Option<QuotaRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {QUOTA_COLUMNS} FROM quotas WHERE scope = $1 AND scope_id = $2 FOR UPDATE"
+    )))
+    .bind(scope)
+    .bind(scope_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let row: QuotaRow = sqlx::query_as(AssertSqlSafe(format!(
+        "INSERT INTO quotas (id, scope, scope_id, rpm, rpd, tpm, tpd, tokens_per_month,
+                             allowed_models, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (scope, scope_id) DO UPDATE
+         SET rpm = $4, rpd = $5, tpm = $6, tpd = $7, tokens_per_month = $8,
+             allowed_models = $9, expires_at = $10, updated_at = now()
+         RETURNING {QUOTA_COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(scope)
+    .bind(scope_id)
+    .bind(columns.rpm)
+    .bind(columns.rpd)
+    .bind(columns.tpm)
+    .bind(columns.tpd)
+    .bind(columns.tokens_per_month)
+    .bind(&columns.allowed_models)
+    .bind(columns.expires_at)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor,
+            action: "quota.set",
+            target_kind: "quota",
+            target_id: Some(row.id.to_string()),
+            tenant_id: Some(tenant_id),
+            before: before.as_ref().map(quota_json),
+            after: Some(quota_json(&row)),
+        },
+    )
+    .await?;
+    notify_change(&mut *tx, "quotas").await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The quotas of a tenant, its members and their api keys.
+pub async fn list_quotas(pool: &PgPool, tenant: &Tenant) -> Result<Vec<QuotaRow>, StoreError> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {QUOTA_COLUMNS} FROM quotas
+         WHERE (scope = 'tenant' AND scope_id = $1)
+            OR (scope = 'member' AND scope_id IN (SELECT id FROM members WHERE tenant_id = $1))
+            OR (scope = 'api_key' AND scope_id IN (SELECT id FROM api_keys WHERE tenant_id = $1))
+         ORDER BY CASE scope WHEN 'tenant' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, created_at"
+    )))
+    .bind(tenant.id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Every quota, for the in-memory ledger.
+pub async fn load_quotas(pool: &PgPool) -> Result<Vec<QuotaRow>, StoreError> {
+    Ok(
+        sqlx::query_as(AssertSqlSafe(format!("SELECT {QUOTA_COLUMNS} FROM quotas")))
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// What one tenant, member or api key used of the current UTC day and month.
+#[derive(Debug, Clone, FromRow)]
+pub struct QuotaUsageRow {
+    pub scope: String,
+    pub scope_id: Uuid,
+    pub day_requests: i64,
+    pub day_tokens: i64,
+    pub month_tokens: i64,
+}
+
+/// Usage per scope since the start of the UTC month, aggregated by Postgres: what the quota
+/// ledger replays after a restart. Only requests that were served count, as in the ledger.
+pub async fn quota_usage(pool: &PgPool) -> Result<Vec<QuotaUsageRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "WITH bounds AS (
+             SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month,
+                    date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day
+         ), served AS (
+             SELECT e.tenant_id, e.member_id, e.api_key_id, e.created_at >= b.day AS today,
+                    coalesce(e.prompt_tokens, 0)::bigint
+                        + coalesce(e.completion_tokens, 0)::bigint AS tokens
+             FROM usage_events e, bounds b
+             WHERE e.created_at >= b.month AND e.status BETWEEN 200 AND 299
+         ), scoped AS (
+             SELECT 'tenant' AS scope, tenant_id AS scope_id, today, tokens FROM served
+             UNION ALL SELECT 'member', member_id, today, tokens FROM served
+             UNION ALL SELECT 'api_key', api_key_id, today, tokens FROM served
+         )
+         SELECT scope, scope_id,
+                count(*) FILTER (WHERE today) AS day_requests,
+                coalesce(sum(tokens) FILTER (WHERE today), 0)::bigint AS day_tokens,
+                coalesce(sum(tokens), 0)::bigint AS month_tokens
+         FROM scoped WHERE scope_id IS NOT NULL
+         GROUP BY scope, scope_id",
     )
     .fetch_all(pool)
     .await?)

@@ -15,6 +15,7 @@ mod helpers;
 mod media;
 mod migrations;
 mod pg_proxy;
+mod quotas;
 mod routing;
 mod streaming;
 mod ui;
