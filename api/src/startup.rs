@@ -53,6 +53,7 @@ pub struct Application {
     stop_reloader: watch::Sender<bool>,
     reloader: JoinHandle<()>,
     first_start: bool,
+    first_admin: Option<(String, String)>,
 }
 
 /// Whether the process's own signal handlers stop the server (the binary) or only
@@ -86,6 +87,9 @@ impl Application {
             tracing::info!("{seeded}");
         }
         let first_start = store::tenancy::count_tenants(&pool).await? == 0;
+        let first_admin = crate::admin::session::bootstrap_first_admin(&pool)
+            .await
+            .map_err(|e| StartupError::Store(StoreError::Database(e.message)))?;
 
         let live = Live {
             db: pool.clone(),
@@ -133,6 +137,7 @@ impl Application {
             db: pool,
             pool: live.pool.clone(),
             sessions: Sessions::default(),
+            login_throttle: Default::default(),
             keys: live.keys.clone(),
             quotas: live.quotas.clone(),
             catalog: live.catalog.clone(),
@@ -171,6 +176,7 @@ impl Application {
             stop_reloader,
             reloader,
             first_start,
+            first_admin,
         })
     }
 
@@ -185,6 +191,11 @@ impl Application {
 
     pub fn usage_stats(&self) -> Arc<UsageStats> {
         self.stats.clone()
+    }
+
+    /// The first instance admin's username and one-time password, when this start created it.
+    pub fn first_admin(&self) -> Option<&(String, String)> {
+        self.first_admin.as_ref()
     }
 
     /// True when the database held no tenant at start.

@@ -23,6 +23,7 @@ pub struct AppState {
     /// Usage windows, cooldowns and health of every route, credential and provider.
     pub pool: Arc<PoolState>,
     pub sessions: Sessions,
+    pub login_throttle: crate::admin::auth::LoginThrottle,
     pub keys: Arc<KeyCache>,
     /// Tenant, member and api key quotas and their usage.
     pub quotas: Arc<QuotaLedger>,

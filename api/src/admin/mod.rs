@@ -1,6 +1,11 @@
-//! `/admin/v1`: for now the OpenAPI document of every HTTP endpoint.
+//! `/admin/v1`: the admin REST API, its one error shape, and the OpenAPI document of every
+//! HTTP endpoint.
 
-use actix_web::{HttpResponse, web};
+pub mod auth;
+pub mod error;
+pub mod session;
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -24,6 +29,12 @@ use crate::openai;
         openai::transcriptions,
         openai::list_models,
         openapi_json,
+        session::login,
+        session::me,
+        session::change_password,
+        session::create_token,
+        session::list_tokens,
+        session::revoke_token,
     ),
     modifiers(&ApiKeyScheme),
     tags(
@@ -51,6 +62,18 @@ impl Modify for ApiKeyScheme {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format(
+                        "JWT from /admin/v1/auth/login, or an admin token fwa-<public id>-<secret>",
+                    )
+                    .description(Some("An admin's access token or API token."))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -72,7 +95,33 @@ pub async fn openapi_json() -> HttpResponse {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/v1/openapi.json", web::get().to(openapi_json));
+    cfg.service(
+        web::scope("/admin/v1")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1024 * 1024)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .route("/openapi.json", web::get().to(openapi_json))
+            .route("/auth/login", web::post().to(session::login))
+            .route("/auth/password", web::post().to(session::change_password))
+            .route("/me", web::get().to(session::me))
+            .route("/tokens", web::post().to(session::create_token))
+            .route("/tokens", web::get().to(session::list_tokens))
+            .route("/tokens/{id}", web::delete().to(session::revoke_token))
+            .default_service(web::to(unknown)),
+    );
+}
+
+/// Anything else under `/admin/v1`, in the admin error shape.
+async fn unknown(req: HttpRequest) -> HttpResponse {
+    error::AdminError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("No admin endpoint {} {}.", req.method(), req.path()),
+    )
+    .error_response()
 }
 
 #[cfg(test)]

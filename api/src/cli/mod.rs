@@ -70,6 +70,9 @@ pub enum Command {
     Credential(CredentialCommand),
     /// Every route with its limits, what the router learned from providers, and cooldowns.
     Routes,
+    /// Admin users of the admin API and UI.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Limits of providers, models, credentials and single routes.
     #[command(subcommand)]
     Limits(routes::LimitsCommand),
@@ -98,6 +101,22 @@ pub enum KeysCommand {
         /// Re-wrap under the newest version already in the keyring instead of adding one.
         #[arg(long)]
         no_new_version: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin user; a one-time password is printed.
+    Create {
+        username: String,
+        #[arg(long, default_value = "instance_admin", value_parser = ["instance_admin", "tenant_admin", "member"])]
+        role: String,
+        /// For tenant admins and members: their tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// For members: who they are in the tenant.
+        #[arg(long)]
+        member: Option<String>,
     },
 }
 
@@ -321,6 +340,13 @@ async fn serve(config: Config) -> Result<()> {
         "Freeway {} is serving on {url} (UI at {url}/, OpenAI API at {url}/v1).",
         crate::wire::VERSION
     );
+    if let Some((username, password)) = app.first_admin() {
+        println!(
+            "\nFirst start: created the instance admin `{username}` with the one-time password\n  {password}\n\
+             Log in with POST {url}/admin/v1/auth/login and change it (POST /admin/v1/auth/password).\n\
+             This password is not shown again; `freeway admin create` makes more admins."
+        );
+    }
     if app.first_start() {
         println!(
             "\nFirst start: no tenant yet. Bootstrap from another shell (same DATABASE_URL and master key):\n  \
@@ -598,6 +624,43 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             }
         }
         Command::Routes => routes::list(&db).await?,
+        Command::Admin(AdminCommand::Create {
+            username,
+            role,
+            tenant,
+            member,
+        }) => {
+            let tenant = match &tenant {
+                Some(name) => Some(tenancy::find_tenant(&db, name).await?),
+                None if role != "instance_admin" => bail!("--tenant is required for role {role}"),
+                None => None,
+            };
+            let member = match (&tenant, &member) {
+                (Some(t), Some(name)) => Some(tenancy::find_member(&db, t, name).await?),
+                (_, None) if role == "member" => bail!("--member is required for role member"),
+                _ => None,
+            };
+            let password = crate::admin::auth::random_password();
+            let hash = crate::admin::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let user = store::admin::create_user(
+                &db,
+                &actor,
+                store::admin::NewAdminUser {
+                    username: &username,
+                    password_hash: &hash,
+                    role: &role,
+                    tenant_id: tenant.as_ref().map(|t| t.id),
+                    member_id: member.as_ref().map(|m| m.id),
+                    must_change_password: true,
+                },
+            )
+            .await?;
+            println!(
+                "Created {} `{}`. One-time password (shown once):\n{password}",
+                user.role, user.username
+            );
+        }
         Command::Limits(command) => routes::limits(&db, &actor, command).await?,
         Command::Profile(command) => routes::profile(&db, &actor, command).await?,
         Command::Serve

@@ -1,5 +1,6 @@
 //! All SQL lives here. Other folders call these functions and never see `sqlx` errors.
 
+pub mod admin;
 pub mod audit;
 pub mod catalog;
 pub mod migrate;

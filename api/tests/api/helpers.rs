@@ -71,6 +71,8 @@ pub struct TestApp {
     pub mocks: Vec<MockUpstream>,
     pub client: reqwest::Client,
     pub stats: Arc<UsageStats>,
+    /// The first instance admin and its one-time password, created at first start.
+    pub first_admin: Option<(String, String)>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -166,8 +168,10 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
     let port = app.port();
     let handle = app.handle();
     let stats = app.usage_stats();
+    let first_admin = app.first_admin().cloned();
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
+        first_admin,
         address: format!("http://127.0.0.1:{port}"),
         db,
         database_url,
@@ -285,6 +289,54 @@ impl TestApp {
         self.task = tokio::spawn(app.run_until_stopped());
         self.address = format!("http://127.0.0.1:{port}");
         self
+    }
+
+    /// Logs in as the first instance admin and returns its access token.
+    pub async fn admin_token(&self) -> String {
+        let (username, password) = self
+            .first_admin
+            .clone()
+            .expect("a fresh database gets a first admin");
+        self.login(&username, &password).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .client
+            .post(format!("{}/admin/v1/auth/login", self.address))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login as {username}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `GET`/`POST`/... on the admin API with `token`; returns the status and JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// The `models` row id of `model` at provider `provider`.
