@@ -3,7 +3,11 @@
 
 pub mod auth;
 pub mod error;
+pub mod page;
+pub mod pool;
 pub mod session;
+pub mod tenants;
+pub mod usage;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -79,7 +83,10 @@ impl Modify for ApiKeyScheme {
 
 /// The document as committed at `openapi/openapi.json`.
 pub fn openapi_json_pretty() -> String {
-    let mut doc = ApiDoc::openapi();
+    let mut doc = ApiDoc::openapi()
+        .merge_from(tenants::Doc::openapi())
+        .merge_from(pool::Doc::openapi())
+        .merge_from(usage::Doc::openapi());
     doc.info.version = crate::wire::VERSION.to_string();
     let mut text = doc.to_pretty_json().unwrap_or_default();
     text.push('\n');
@@ -95,8 +102,10 @@ pub async fn openapi_json() -> HttpResponse {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let scope = web::scope("/admin/v1");
+    let scope = usage::routes(pool::routes(tenants::routes(scope)));
     cfg.service(
-        web::scope("/admin/v1")
+        scope
             .app_data(
                 web::JsonConfig::default()
                     .limit(1024 * 1024)
