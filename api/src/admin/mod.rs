@@ -101,7 +101,15 @@ pub async fn openapi_json() -> HttpResponse {
         .body(openapi_json_pretty())
 }
 
+/// The interactive API browser. Its assets are vendored into the binary: an admin's browser
+/// may be offline.
+pub const DOCS_PATH: &str = "/admin/docs/";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        utoipa_swagger_ui::SwaggerUi::new("/admin/docs/{_:.*}")
+            .config(utoipa_swagger_ui::Config::from("/admin/v1/openapi.json")),
+    );
     let scope = web::scope("/admin/v1");
     let scope = usage::routes(pool::routes(tenants::routes(scope)));
     cfg.service(

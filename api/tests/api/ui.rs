@@ -121,3 +121,35 @@ async fn ui_assets_have_their_content_types_and_unknown_paths_fall_back_to_the_a
     assert!(spec["paths"]["/v1/chat/completions"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_api_browser_is_served_by_the_binary_and_renders_the_document_offline() {
+    let app = spawn_app().await;
+    let page = app
+        .client
+        .get(format!("{}/admin/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("cdn") && !html.contains("unpkg"),
+        "no CDN: {html}"
+    );
+    let address = format!("{}/admin/docs/", app.address);
+    let dom = tokio::task::spawn_blocking(move || rendered_dom(&address))
+        .await
+        .unwrap();
+    // Swagger UI fetched /admin/v1/openapi.json and rendered its title and operations.
+    assert!(
+        dom.contains("Freeway"),
+        "the document's title is not rendered:\n{}",
+        &dom[..dom.len().min(3000)]
+    );
+    assert!(
+        dom.contains("/v1/chat/completions"),
+        "operations are not rendered"
+    );
+    app.stop().await;
+}
