@@ -252,9 +252,11 @@ async fn handle(
     };
     let chain_len = resolved.routes.len();
     let result = if prepared.request.wants_stream() {
+        let body_for = |route: &Route| prepared.body_for(route);
+        let on_commit = |route: &Route| prepared.pin_route(state, route);
         stream::run(
             state,
-            &prepared,
+            prepared.stream_call(&body_for, &on_commit),
             &plan.candidates,
             recorder,
             &mut log,

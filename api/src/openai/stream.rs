@@ -22,6 +22,7 @@ use super::chat::{Outcome, Prepared};
 use super::dispatch::{
     self, explain, failed, fill_route, read_upstream, rejected, reserve, transport_failure,
 };
+use super::error::ApiError;
 use super::types::usage_of;
 use crate::providers::{Route, openai_compat};
 use crate::routing::pool::{PoolState, Reservation, RouteSlots};
@@ -32,9 +33,41 @@ use crate::usage::{Recorder, millis};
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
+/// What a streaming endpoint (chat, legacy completions) brings to the shared relay.
+pub(crate) struct StreamCall<'a> {
+    /// Appended to the provider's base URL.
+    pub path: &'static str,
+    /// The body for one route; `None` when the request cannot fit it.
+    pub body_for: &'a dyn Fn(&Route) -> Result<Option<Vec<u8>>, ApiError>,
+    /// Called once a route has committed (the session pins it).
+    pub on_commit: &'a dyn Fn(&Route),
+    pub reserve_tokens: u64,
+    pub estimated_prompt: u64,
+    /// The client asked for the usage chunk.
+    pub wants_usage: bool,
+}
+
+impl Prepared {
+    /// A chat request as a stream call.
+    pub(crate) fn stream_call<'a>(
+        &'a self,
+        body_for: &'a dyn Fn(&Route) -> Result<Option<Vec<u8>>, ApiError>,
+        on_commit: &'a dyn Fn(&Route),
+    ) -> StreamCall<'a> {
+        StreamCall {
+            path: "/chat/completions",
+            body_for,
+            on_commit,
+            reserve_tokens: self.needs.reserve_tokens,
+            estimated_prompt: self.needs.prompt_tokens,
+            wants_usage: self.request.wants_usage_chunk(),
+        }
+    }
+}
+
 pub(crate) async fn run(
     state: &AppState,
-    prepared: &Prepared,
+    call: StreamCall<'_>,
     chain: &[&Route],
     recorder: &mut Recorder,
     log: &mut AttemptLog,
@@ -44,7 +77,7 @@ pub(crate) async fn run(
         if !log.may_try_another() {
             break;
         }
-        let Some(body) = prepared.body_for(route)? else {
+        let Some(body) = (call.body_for)(route)? else {
             log.skipped(
                 route,
                 "the conversation does not fit its context window".into(),
@@ -52,14 +85,15 @@ pub(crate) async fn run(
             );
             continue;
         };
-        let Some(reservation) = reserve(state, route, prepared.needs.reserve_tokens, log) else {
+        let Some(reservation) = reserve(state, route, call.reserve_tokens, log) else {
             continue;
         };
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + route.provider.timeout.min(log.remaining());
         let sent = timeout_at(
             deadline,
-            openai_compat::chat_request(&state.http, route, body, true).send(),
+            openai_compat::post_json(&state.http, route, call.path, body, "text/event-stream")
+                .send(),
         )
         .await;
         let response = match sent {
@@ -175,7 +209,7 @@ pub(crate) async fn run(
         }
 
         log.succeeded(route, status, started.elapsed());
-        prepared.pin_route(state, route);
+        (call.on_commit)(route);
         let ttft = millis(recorder.elapsed());
         let event = recorder.event();
         fill_route(event, route);
@@ -186,7 +220,7 @@ pub(crate) async fn run(
             events,
             held,
             recorder: recorder.take(),
-            wants_usage: prepared.request.wants_usage_chunk(),
+            wants_usage: call.wants_usage,
             idle_timeout: route.provider.timeout,
             saw_finish: false,
             done: false,
@@ -196,7 +230,7 @@ pub(crate) async fn run(
                 reservation,
                 quota: quota.take(),
                 started,
-                estimated_prompt: prepared.needs.prompt_tokens,
+                estimated_prompt: call.estimated_prompt,
             }),
             tokens: None,
         };
