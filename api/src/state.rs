@@ -189,6 +189,10 @@ pub async fn keep_current(live: Live, mut stop: watch::Receiver<bool>) {
                 received = wait => match received {
                     // Timed out: the periodic safety reload.
                     None => {}
+                    // An admin cleared the cooldowns on another instance.
+                    Some(Ok(notification)) if notification.payload() == "cooldowns" => {
+                        live.pool.clear_cooldowns();
+                    }
                     Some(Ok(_)) => {}
                     // The listener connection broke: reconnect, then reload.
                     Some(Err(_)) => break,

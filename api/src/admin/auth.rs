@@ -2,12 +2,10 @@
 //! admin API token (`fwa-<public id>-<secret>`, stored as a SHA-256 digest) for automation.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -164,28 +162,49 @@ pub fn random_password() -> String {
         .collect()
 }
 
+/// What [`pre_authenticate`] found, kept in the request's extensions.
+#[derive(Clone)]
+struct Authenticated(Result<Principal, AdminError>);
+
+/// Middleware on `/admin/v1`: checks the credential before any handler runs, so that a
+/// caller without a valid one learns nothing about the input a handler would have checked
+/// (actix extracts a handler's arguments concurrently, and a body error could win the race).
+pub async fn pre_authenticate(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let (Some(header), Some(state)) = (header, req.app_data::<web::Data<AppState>>().cloned()) {
+        let result = match header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+        {
+            Some(token) => authenticate(&state, token.trim()).await,
+            None => Err(AdminError::unauthorized(
+                "Use `Authorization: Bearer <token>`.",
+            )),
+        };
+        req.extensions_mut().insert(Authenticated(result));
+    }
+    next.call(req)
+        .await
+        .map(|response| response.map_into_boxed_body())
+}
+
 impl FromRequest for Principal {
     type Error = AdminError;
-    type Future = Pin<Box<dyn Future<Output = Result<Principal, AdminError>>>>;
+    type Future = std::future::Ready<Result<Principal, AdminError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| AdminError::unauthorized("No application state."))?;
-            let header = header.ok_or_else(|| {
-                AdminError::unauthorized("Missing `Authorization: Bearer <token>`.")
-            })?;
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .ok_or_else(|| AdminError::unauthorized("Use `Authorization: Bearer <token>`."))?
-                .trim();
-            authenticate(&state, token).await
+        std::future::ready(match req.extensions().get::<Authenticated>() {
+            Some(Authenticated(result)) => result.clone(),
+            None => Err(AdminError::unauthorized(
+                "Missing `Authorization: Bearer <token>`.",
+            )),
         })
     }
 }

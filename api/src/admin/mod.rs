@@ -114,6 +114,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let scope = usage::routes(pool::routes(tenants::routes(scope)));
     cfg.service(
         scope
+            .wrap(actix_web::middleware::from_fn(auth::pre_authenticate))
             .app_data(
                 web::JsonConfig::default()
                     .limit(1024 * 1024)

@@ -214,15 +214,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commit_point_is_the_first_text() {
-        assert!(!has_text(&json!({"choices": [{"text": "", "index": 0}]})));
-        assert!(!has_text(
-            &json!({"choices": [], "usage": {"prompt_tokens": 1}})
-        ));
-        assert!(has_text(&json!({"choices": [{"text": "Hi", "index": 0}]})));
-    }
-
-    #[test]
     fn prompt_and_max_tokens_are_reserved() {
         let request = CompletionRequest::parse(
             br#"{"model":"m","prompt":["abcdefgh",[1,2,3]],"max_tokens":10,"echo":true}"#,

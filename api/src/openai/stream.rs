@@ -33,12 +33,14 @@ use crate::usage::{Recorder, millis};
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
+/// Builds the body for one route; `None` when the request cannot fit it.
+pub(crate) type BodyFor<'a> = dyn Fn(&Route) -> Result<Option<Vec<u8>>, ApiError> + 'a;
+
 /// What a streaming endpoint (chat, legacy completions) brings to the shared relay.
 pub(crate) struct StreamCall<'a> {
     /// Appended to the provider's base URL.
     pub path: &'static str,
-    /// The body for one route; `None` when the request cannot fit it.
-    pub body_for: &'a dyn Fn(&Route) -> Result<Option<Vec<u8>>, ApiError>,
+    pub body_for: &'a BodyFor<'a>,
     /// Called once a route has committed (the session pins it).
     pub on_commit: &'a dyn Fn(&Route),
     pub reserve_tokens: u64,
@@ -51,7 +53,7 @@ impl Prepared {
     /// A chat request as a stream call.
     pub(crate) fn stream_call<'a>(
         &'a self,
-        body_for: &'a dyn Fn(&Route) -> Result<Option<Vec<u8>>, ApiError>,
+        body_for: &'a BodyFor<'a>,
         on_commit: &'a dyn Fn(&Route),
     ) -> StreamCall<'a> {
         StreamCall {
@@ -447,6 +449,13 @@ mod tests {
         ));
         assert!(!has_content(
             &json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+        ));
+        // Legacy completions commit on their first text.
+        assert!(!has_content(
+            &json!({"choices": [{"text": "", "index": 0}]})
+        ));
+        assert!(has_content(
+            &json!({"choices": [{"text": "Hi", "index": 0}]})
         ));
     }
 }

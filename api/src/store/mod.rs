@@ -1,6 +1,9 @@
 //! All SQL lives here. Other folders call these functions and never see `sqlx` errors.
 
 pub mod admin;
+pub mod admin_pool;
+pub mod admin_tenancy;
+pub mod analytics;
 pub mod audit;
 pub mod catalog;
 pub mod migrate;

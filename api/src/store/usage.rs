@@ -5,16 +5,18 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use super::StoreError;
 use crate::usage::UsageEvent;
 
-/// Inserts `events` in one statement and marks their api keys as used.
-/// Idempotent: an event already written (same id and time) is skipped, so a batch whose
-/// commit was lost can be retried safely.
+/// Inserts `events` in one statement, adds them to the hourly and daily rollups, and marks
+/// their api keys as used.
+/// Idempotent: an event already written (same id and time) is skipped, and only the rows
+/// actually inserted are counted in the rollups, so a batch whose commit was lost can be
+/// retried safely.
 pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO usage_events (id, created_at, endpoint, tenant_id, member_id, api_key_id,
+        "WITH inserted AS (INSERT INTO usage_events (id, created_at, endpoint, tenant_id, member_id, api_key_id,
             requested_model, provider, model, credential_id, status, error_code, stream,
             prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts, attempt_trail,
             session_id) ",
@@ -41,7 +43,11 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
             .push_bind(sqlx::types::Json(&e.attempts))
             .push_bind(&e.session_id);
     });
-    query.push(" ON CONFLICT DO NOTHING");
+    query.push(
+        " ON CONFLICT DO NOTHING RETURNING created_at, tenant_id, member_id, api_key_id,
+            provider, model, status, error_code, prompt_tokens, completion_tokens, latency_ms) ",
+    );
+    query.push(ROLLUP_UPSERT);
     query.build().execute(&mut *tx).await?;
 
     let mut used: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = events
@@ -72,6 +78,28 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
     tx.commit().await?;
     Ok(())
 }
+
+/// Adds the rows of `inserted` to the hourly and daily rollups. Buckets are UTC. An error is
+/// a request that did not end cleanly: an error status, or a stream broken after its start
+/// (status 200 with an error code). Rows are upserted in key order so that two writers
+/// touching the same buckets cannot deadlock.
+const ROLLUP_UPSERT: &str = "
+    INSERT INTO usage_rollups AS r (bucket, granularity, tenant_id, member_id, api_key_id,
+        provider, model, requests, errors, prompt_tokens, completion_tokens, latency_ms_sum)
+    SELECT date_trunc(g.granularity, i.created_at, 'UTC'), g.granularity, i.tenant_id,
+        i.member_id, i.api_key_id, i.provider, i.model, count(*),
+        count(*) FILTER (WHERE i.status >= 400 OR i.status = 0 OR i.error_code IS NOT NULL),
+        coalesce(sum(i.prompt_tokens), 0), coalesce(sum(i.completion_tokens), 0),
+        sum(i.latency_ms)
+    FROM inserted i CROSS JOIN (VALUES ('hour'), ('day')) AS g(granularity)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    ORDER BY 2, 1, 3, 4, 5, 6, 7
+    ON CONFLICT (granularity, bucket, tenant_id, member_id, api_key_id, provider, model)
+    DO UPDATE SET requests = r.requests + EXCLUDED.requests,
+        errors = r.errors + EXCLUDED.errors,
+        prompt_tokens = r.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = r.completion_tokens + EXCLUDED.completion_tokens,
+        latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum";
 
 fn clamp_i32(value: u64) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)

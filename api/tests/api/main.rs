@@ -4,6 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_auth;
+mod admin_flow;
+mod admin_matrix;
+mod admin_pool;
+mod admin_tenants;
+mod admin_usage;
 mod auth;
 mod catalog;
 mod chat;

@@ -1,0 +1,459 @@
+//! A provider's credentials. The secret is write-only: it is sealed on arrival, and
+//! responses and the audit log show only its last four characters.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{LimitSet, check_priority, deleted, provider, row_id};
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::page::{Page, PageQuery};
+use crate::crypto::{self, Secret};
+use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route, openai_compat};
+use crate::routing::pool::RouteSlots;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::admin_pool::{self, CredentialFields, CredentialRecord, ProviderRecord};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialView {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    #[schema(example = "groq")]
+    pub provider: String,
+    pub name: String,
+    /// The last four characters of the secret; the secret itself is never shown.
+    #[schema(example = "x9Qz")]
+    pub last4: String,
+    pub enabled: bool,
+    pub priority: i32,
+    /// Overrides of this credential's limits.
+    pub limits: LimitSet,
+    /// The master-key version that seals it.
+    pub key_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn view(provider: &str, row: CredentialRecord) -> CredentialView {
+    CredentialView {
+        limits: LimitSet::from_columns(row.limits()),
+        id: row.id,
+        provider_id: row.provider_id,
+        provider: provider.to_string(),
+        name: row.name,
+        last4: row.last4,
+        enabled: row.enabled,
+        priority: row.priority,
+        key_version: row.key_version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// No `Debug`: it holds the secret.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// A label to tell credentials apart, e.g. whose account it is.
+    #[serde(default)]
+    #[schema(example = "alice's free tier")]
+    pub name: String,
+    /// The provider's API key; write-only. At least 8 characters. For Cloudflare,
+    /// `account_id:token`.
+    #[schema(example = "gsk_...")]
+    pub secret: String,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default 100.
+    pub priority: Option<i32>,
+    pub limits: Option<LimitSet>,
+}
+
+/// Fields left out are unchanged; `limits`, when given, replaces all five overrides. The
+/// secret cannot be changed: add a new credential and delete this one.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialPatch {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub priority: Option<i32>,
+    pub limits: Option<LimitSet>,
+}
+
+/// The outcome of one real call made with the credential.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialTest {
+    /// The provider answered with a 2xx status.
+    pub ok: bool,
+    /// The provider's HTTP status; absent when it could not be reached.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// `chat_completion` (one token from the provider's first chat model) or `list_models`.
+    pub probe: String,
+    pub model: Option<String>,
+    /// The reply, the number of models, or the provider's error message; never the secret.
+    pub message: String,
+}
+
+fn check_name(name: &str) -> Result<String, AdminError> {
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "name",
+            "`name` is at most 100 printable characters.",
+        ));
+    }
+    Ok(name.trim().to_string())
+}
+
+fn check_secret(secret: &str) -> Result<Secret, AdminError> {
+    let secret = secret.trim();
+    let count = secret.chars().count();
+    if !(8..=4096).contains(&count) || secret.chars().any(char::is_control) {
+        // Never echo the value.
+        return Err(AdminError::invalid(
+            "secret",
+            "`secret` must be 8 to 4096 printable characters.",
+        ));
+    }
+    Ok(Secret::new(secret))
+}
+
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}/credentials", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name"), PageQuery),
+    responses(
+        (status = 200, description = "The provider's credentials in creation order, without secrets", body = Page<CredentialView>),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path).await?;
+    let limit = query.limit()?;
+    let rows =
+        admin_pool::list_credentials(&state.db, provider.id, query.cursor, i64::from(limit) + 1)
+            .await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    Ok(HttpResponse::Ok().json(Page {
+        data: page
+            .data
+            .into_iter()
+            .map(|r| view(&provider.name, r))
+            .collect::<Vec<_>>(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/credentials", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name")),
+    request_body = NewCredential,
+    responses(
+        (status = 201, description = "Sealed and stored; only the last four characters are shown", body = CredentialView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+        (status = 503, description = "The master key is unavailable", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<NewCredential>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path).await?;
+    let body = body.into_inner();
+    let secret = check_secret(&body.secret)?;
+    let fields = CredentialFields {
+        name: check_name(&body.name)?,
+        enabled: body.enabled.unwrap_or(true),
+        priority: check_priority(body.priority.unwrap_or(100))?,
+        limits: body.limits.unwrap_or_default().columns("limits")?,
+    };
+    let id = Uuid::now_v7();
+    let sealed = {
+        let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
+        crypto::seal(&keyring, id, &secret).map_err(StoreError::from)?
+    };
+    let row = admin_pool::create_credential(
+        &state.db,
+        &principal.actor(),
+        &provider,
+        id,
+        &sealed,
+        &secret.last4(),
+        &fields,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(view(&provider.name, row)))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/providers/{provider}/credentials/{id}", tag = "admin",
+    params(
+        ("provider" = String, Path, description = "The provider's id or name"),
+        ("id" = Uuid, Path, description = "The credential's id"),
+    ),
+    request_body = CredentialPatch,
+    responses(
+        (status = 200, description = "The credential as it is now", body = CredentialView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<CredentialPatch>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path.0).await?;
+    let id = row_id(&path.1, "credential")?;
+    let patch = body.into_inner();
+    let row =
+        admin_pool::update_credential(&state.db, &principal.actor(), provider.id, id, |_, f| {
+            if let Some(name) = &patch.name {
+                f.name = check_name(name)?;
+            }
+            if let Some(enabled) = patch.enabled {
+                f.enabled = enabled;
+            }
+            if let Some(priority) = patch.priority {
+                f.priority = check_priority(priority)?;
+            }
+            if let Some(limits) = &patch.limits {
+                f.limits = limits.columns("limits")?;
+            }
+            Ok::<(), AdminError>(())
+        })
+        .await?
+        .ok_or_else(|| AdminError::not_found("credential"))?;
+    Ok(HttpResponse::Ok().json(view(&provider.name, row)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/providers/{provider}/credentials/{id}", tag = "admin",
+    params(
+        ("provider" = String, Path, description = "The provider's id or name"),
+        ("id" = Uuid, Path, description = "The credential's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, description = "No such provider", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path.0).await?;
+    let Ok(id) = row_id(&path.1, "credential") else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let result =
+        admin_pool::delete_credential(&state.db, &principal.actor(), provider.id, id).await?;
+    deleted(result, "credential")
+}
+
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/credentials/{id}/test", tag = "admin",
+    params(
+        ("provider" = String, Path, description = "The provider's id or name"),
+        ("id" = Uuid, Path, description = "The credential's id"),
+    ),
+    responses(
+        (status = 200, description = "What the provider answered to one minimal call (a one-token chat completion, or `GET /models` when the provider has no chat model)", body = CredentialTest),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 503, description = "The master key cannot open the secret", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn test(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path.0).await?;
+    let id = row_id(&path.1, "credential")?;
+    let sealed = admin_pool::sealed_secret(&state.db, provider.id, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found("credential"))?;
+    let secret = {
+        let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
+        crypto::open(&keyring, id, &sealed).map_err(StoreError::from)?
+    };
+    let models = admin_pool::list_models(&state.db, provider.id, None, 10_000).await?;
+    let chat_model = models
+        .iter()
+        .filter(|m| m.enabled && m.modality == "chat")
+        .min_by_key(|m| (m.priority, m.id));
+    let result = probe(
+        &state.http,
+        &provider,
+        chat_model.map(|m| (m.id, m.model_id.as_str())),
+        CredentialInfo { id, secret },
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// One call with the credential, bounded by the provider's timeout (at most 30 s).
+async fn probe(
+    client: &reqwest::Client,
+    provider: &ProviderRecord,
+    chat_model: Option<(Uuid, &str)>,
+    credential: CredentialInfo,
+) -> CredentialTest {
+    let timeout = Duration::from_millis(u64::try_from(provider.timeout_ms).unwrap_or(30_000))
+        .min(Duration::from_secs(30));
+    let secret = credential.secret.clone();
+    let slots = RouteSlots {
+        route: 0,
+        credential: None,
+        provider: 0,
+        model: 0,
+    };
+    let (model_row, model_id) = chat_model.unwrap_or((Uuid::nil(), ""));
+    let mut route = Route::detached(&provider.name, model_id, ModelInfo::chat(model_row), slots);
+    route.provider = Arc::new(ProviderInfo {
+        id: provider.id,
+        name: provider.name.clone(),
+        base_url: provider.base_url.clone(),
+        timeout,
+    });
+    route.credential = Some(Arc::new(credential));
+    let request = match chat_model {
+        Some((_, model)) => {
+            let body = json!({
+                "model": model,
+                "messages": [{"role": "user", "content": "Reply with one word."}],
+                "max_tokens": 1,
+                "stream": false,
+            });
+            openai_compat::chat_request(client, &route, body.to_string().into_bytes(), false)
+        }
+        None => models_request(client, &provider.base_url, &secret),
+    };
+    let probe = if chat_model.is_some() {
+        "chat_completion"
+    } else {
+        "list_models"
+    };
+    let started = Instant::now();
+    let outcome = request.timeout(timeout).send().await;
+    let (status, message) = match outcome {
+        Ok(response) => {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (Some(status.as_u16()), describe(status.is_success(), &body))
+        }
+        Err(error) if error.is_timeout() => (
+            None,
+            format!("No answer within {} ms.", timeout.as_millis()),
+        ),
+        Err(error) if error.is_connect() => (None, "Could not connect to the provider.".into()),
+        Err(_) => (None, "The request to the provider failed.".into()),
+    };
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    CredentialTest {
+        ok: status.is_some_and(|s| (200..300).contains(&s)),
+        status,
+        latency_ms,
+        probe: probe.into(),
+        model: chat_model.map(|(_, m)| m.to_string()),
+        message: redact(&message, &secret),
+    }
+}
+
+/// `GET {base}/models`; a base URL with `{account_id}` takes a secret `account_id:token`.
+fn models_request(
+    client: &reqwest::Client,
+    base: &str,
+    secret: &Secret,
+) -> reqwest::RequestBuilder {
+    let secret = secret.expose();
+    let (url, token) = match secret.split_once(':') {
+        Some((account, token)) if base.contains("{account_id}") => {
+            (base.replace("{account_id}", account), token)
+        }
+        _ => (base.to_string(), secret),
+    };
+    client.get(format!("{url}/models")).bearer_auth(token)
+}
+
+fn describe(success: bool, body: &Value) -> String {
+    let text = if success {
+        if let Some(content) = body["choices"][0]["message"]["content"].as_str() {
+            content.to_string()
+        } else if let Some(models) = body["data"].as_array() {
+            format!("{} models listed.", models.len())
+        } else {
+            "The provider answered.".to_string()
+        }
+    } else {
+        body["error"]["message"]
+            .as_str()
+            .or_else(|| body["message"].as_str())
+            .or_else(|| body["error"].as_str())
+            .unwrap_or("The provider refused the call.")
+            .to_string()
+    };
+    text.chars().take(300).collect()
+}
+
+/// A provider may quote the key it was sent; it is never passed on.
+fn redact(message: &str, secret: &Secret) -> String {
+    let mut text = message.to_string();
+    let whole = secret.expose();
+    let parts = whole.split(':').chain(std::iter::once(whole));
+    for part in parts.filter(|p| p.len() >= 4) {
+        text = text.replace(part, "<redacted>");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_checked_without_being_echoed_and_redacted_from_messages() {
+        let error = check_secret("short")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(!error.contains("short"));
+        assert!(check_secret("  gsk_0123456789  ").is_ok());
+        let secret = Secret::new("acct:tok_0123456789");
+        assert_eq!(
+            redact("bad key tok_0123456789 for acct", &secret),
+            "bad key <redacted> for <redacted>"
+        );
+        assert_eq!(
+            describe(false, &json!({"error": {"message": "Invalid API key"}})),
+            "Invalid API key"
+        );
+    }
+}

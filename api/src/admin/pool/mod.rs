@@ -1,0 +1,203 @@
+//! `/admin/v1` endpoints for the shared pool: providers, their models and credentials,
+//! routing profiles, the live routing state and cooldowns. Instance admins only.
+
+mod credentials;
+mod models;
+mod providers;
+mod routing;
+
+use actix_web::web;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::OpenApi;
+use uuid::Uuid;
+
+use super::error::AdminError;
+use crate::store::admin_pool::{self, Deleted, ProviderRecord};
+use crate::store::pool::LimitColumns;
+
+/// Adds this module's routes to the `/admin/v1` scope.
+pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
+    scope
+        .route("/providers", web::get().to(providers::list))
+        .route("/providers", web::post().to(providers::create))
+        .route("/providers/{provider}", web::get().to(providers::get))
+        .route("/providers/{provider}", web::patch().to(providers::update))
+        .route("/providers/{provider}", web::delete().to(providers::delete))
+        .route("/providers/{provider}/models", web::get().to(models::list))
+        .route(
+            "/providers/{provider}/models",
+            web::post().to(models::create),
+        )
+        .route(
+            "/providers/{provider}/models/{id}",
+            web::patch().to(models::update),
+        )
+        .route(
+            "/providers/{provider}/models/{id}",
+            web::delete().to(models::delete),
+        )
+        .route(
+            "/providers/{provider}/credentials",
+            web::get().to(credentials::list),
+        )
+        .route(
+            "/providers/{provider}/credentials",
+            web::post().to(credentials::create),
+        )
+        .route(
+            "/providers/{provider}/credentials/{id}",
+            web::patch().to(credentials::update),
+        )
+        .route(
+            "/providers/{provider}/credentials/{id}",
+            web::delete().to(credentials::delete),
+        )
+        .route(
+            "/providers/{provider}/credentials/{id}/test",
+            web::post().to(credentials::test),
+        )
+        .route("/routing/profiles", web::get().to(routing::list_profiles))
+        .route(
+            "/routing/profiles/{name}",
+            web::put().to(routing::put_profile),
+        )
+        .route(
+            "/routing/profiles/{name}",
+            web::delete().to(routing::delete_profile),
+        )
+        .route("/routing/state", web::get().to(routing::state))
+        .route("/cooldowns", web::get().to(routing::list_cooldowns))
+        .route("/cooldowns", web::delete().to(routing::clear_cooldowns))
+}
+
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    providers::list,
+    providers::create,
+    providers::get,
+    providers::update,
+    providers::delete,
+    models::list,
+    models::create,
+    models::update,
+    models::delete,
+    credentials::list,
+    credentials::create,
+    credentials::update,
+    credentials::delete,
+    credentials::test,
+    routing::list_profiles,
+    routing::put_profile,
+    routing::delete_profile,
+    routing::state,
+    routing::list_cooldowns,
+    routing::clear_cooldowns,
+))]
+pub struct Doc;
+
+/// Requests per minute, hour and day; tokens per minute and day. Absent or `null` is no
+/// limit; a value must be at least 1.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSet {
+    #[schema(example = 30)]
+    pub rpm: Option<u64>,
+    pub rph: Option<u64>,
+    #[schema(example = 14400)]
+    pub rpd: Option<u64>,
+    #[schema(example = 6000)]
+    pub tpm: Option<u64>,
+    pub tpd: Option<u64>,
+}
+
+impl LimitSet {
+    /// Checked and as stored; errors name `{field}.rpm` and so on.
+    fn columns(&self, field: &str) -> Result<LimitColumns, AdminError> {
+        let check = |name: &str, value: Option<u64>, max: u64| match value {
+            Some(v) if v == 0 || v > max => Err(AdminError::invalid(
+                &format!("{field}.{name}"),
+                format!("`{field}.{name}` must be between 1 and {max}, or null for no limit."),
+            )),
+            other => Ok(other),
+        };
+        let small = |name: &str, value: Option<u64>| {
+            check(name, value, i32::MAX as u64).map(|v| v.and_then(|v| i32::try_from(v).ok()))
+        };
+        let big = |name: &str, value: Option<u64>| {
+            check(name, value, i64::MAX as u64).map(|v| v.and_then(|v| i64::try_from(v).ok()))
+        };
+        Ok(LimitColumns {
+            rpm: small("rpm", self.rpm)?,
+            rph: small("rph", self.rph)?,
+            rpd: small("rpd", self.rpd)?,
+            tpm: big("tpm", self.tpm)?,
+            tpd: big("tpd", self.tpd)?,
+        })
+    }
+
+    fn from_columns(c: LimitColumns) -> LimitSet {
+        let small = |v: Option<i32>| v.and_then(|v| u64::try_from(v).ok());
+        let big = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+        LimitSet {
+            rpm: small(c.rpm),
+            rph: small(c.rph),
+            rpd: small(c.rpd),
+            tpm: big(c.tpm),
+            tpd: big(c.tpd),
+        }
+    }
+}
+
+/// For PATCH bodies: an absent field is `None` (unchanged), `null` is `Some(None)` (cleared).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A list that is never long enough to page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+}
+
+/// The provider named by the path: its id, or its name.
+async fn provider(db: &sqlx::PgPool, key: &str) -> Result<ProviderRecord, AdminError> {
+    admin_pool::find_provider(db, key)
+        .await?
+        .ok_or_else(|| AdminError::not_found("provider"))
+}
+
+/// A row id from the path; anything that is not a UUID names no row.
+fn row_id(text: &str, what: &str) -> Result<Uuid, AdminError> {
+    text.parse().map_err(|_| AdminError::not_found(what))
+}
+
+fn deleted(result: Deleted, what: &str) -> Result<actix_web::HttpResponse, AdminError> {
+    match result {
+        Deleted::Deleted | Deleted::Missing => Ok(actix_web::HttpResponse::NoContent().finish()),
+        Deleted::Builtin => Err(AdminError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "This {what} comes from the built-in catalog, which would bring it back at the \
+                 next start; disable it with PATCH {{\"enabled\": false}} instead."
+            ),
+        )),
+    }
+}
+
+/// A priority: lower is tried first.
+fn check_priority(priority: i32) -> Result<i32, AdminError> {
+    if (0..=1_000_000).contains(&priority) {
+        Ok(priority)
+    } else {
+        Err(AdminError::invalid(
+            "priority",
+            "`priority` must be between 0 and 1000000.",
+        ))
+    }
+}

@@ -1,0 +1,348 @@
+//! A provider's models: modality, capabilities, context window, embedding family, limits.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{LimitSet, check_priority, deleted, nullable, provider, row_id};
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::page::{Page, PageQuery};
+use crate::state::AppState;
+use crate::store::admin_pool::{self, ModelFields, ModelRecord};
+
+const MODALITIES: [&str; 6] = [
+    "chat",
+    "completion",
+    "embedding",
+    "image",
+    "speech",
+    "transcription",
+];
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelView {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    #[schema(example = "groq")]
+    pub provider: String,
+    /// The provider's own model id, sent upstream unchanged.
+    #[schema(example = "llama-3.3-70b-versatile")]
+    pub model_id: String,
+    /// `chat`, `completion`, `embedding`, `image`, `speech` or `transcription`.
+    pub modality: String,
+    pub supports_tools: bool,
+    pub supports_vision: bool,
+    pub supports_json: bool,
+    pub context_window: Option<i32>,
+    pub embedding_family: Option<String>,
+    pub embedding_dimensions: Option<i32>,
+    /// Default limits of each route (this model with one credential).
+    pub limits: LimitSet,
+    pub enabled: bool,
+    pub priority: i32,
+    pub origin: String,
+    pub edited: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn view(provider: &str, row: ModelRecord) -> ModelView {
+    ModelView {
+        limits: LimitSet::from_columns(row.limits()),
+        id: row.id,
+        provider_id: row.provider_id,
+        provider: provider.to_string(),
+        model_id: row.model_id,
+        modality: row.modality,
+        supports_tools: row.supports_tools,
+        supports_vision: row.supports_vision,
+        supports_json: row.supports_json,
+        context_window: row.context_window,
+        embedding_family: row.embedding_family,
+        embedding_dimensions: row.embedding_dimensions,
+        enabled: row.enabled,
+        priority: row.priority,
+        origin: row.origin,
+        edited: row.edited,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewModel {
+    #[schema(example = "llama-3.3-70b-versatile")]
+    pub model_id: String,
+    /// Default `chat`.
+    pub modality: Option<String>,
+    #[serde(default)]
+    pub supports_tools: bool,
+    #[serde(default)]
+    pub supports_vision: bool,
+    #[serde(default)]
+    pub supports_json: bool,
+    /// Tokens; requests that do not fit skip this model.
+    pub context_window: Option<u32>,
+    /// Embedding models only, together with `embedding_dimensions`: vectors of different
+    /// families are never mixed.
+    pub embedding_family: Option<String>,
+    pub embedding_dimensions: Option<u32>,
+    pub limits: Option<LimitSet>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default 100.
+    pub priority: Option<i32>,
+}
+
+/// Fields left out are unchanged; `null` clears a nullable one; `limits`, when given,
+/// replaces all five limits.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPatch {
+    pub modality: Option<String>,
+    pub supports_tools: Option<bool>,
+    pub supports_vision: Option<bool>,
+    pub supports_json: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub context_window: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub embedding_family: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub embedding_dimensions: Option<Option<u32>>,
+    pub limits: Option<LimitSet>,
+    pub enabled: Option<bool>,
+    pub priority: Option<i32>,
+}
+
+fn context_window(value: Option<u32>) -> Result<Option<i32>, AdminError> {
+    match value {
+        None => Ok(None),
+        Some(v) => match i32::try_from(v) {
+            Ok(v) if v > 0 => Ok(Some(v)),
+            _ => Err(AdminError::invalid(
+                "context_window",
+                "`context_window` must be a positive number of tokens, or null.",
+            )),
+        },
+    }
+}
+
+fn dimensions(value: Option<u32>) -> Result<Option<i32>, AdminError> {
+    match value {
+        None => Ok(None),
+        Some(v @ 1..=65_536) => Ok(i32::try_from(v).ok()),
+        Some(_) => Err(AdminError::invalid(
+            "embedding_dimensions",
+            "`embedding_dimensions` must be between 1 and 65536.",
+        )),
+    }
+}
+
+/// Checks a model as a whole, after a create or a patch.
+fn check(fields: &ModelFields) -> Result<(), AdminError> {
+    let id = &fields.model_id;
+    if id.is_empty() || id.chars().count() > 300 || id.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "model_id",
+            "`model_id` is 1 to 300 printable characters.",
+        ));
+    }
+    if !MODALITIES.contains(&fields.modality.as_str()) {
+        return Err(AdminError::invalid(
+            "modality",
+            format!("`modality` must be one of {}.", MODALITIES.join(", ")),
+        ));
+    }
+    match (&fields.embedding_family, fields.embedding_dimensions) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(AdminError::invalid(
+            "embedding_dimensions",
+            "`embedding_family` and `embedding_dimensions` go together.",
+        )),
+        (None, Some(_)) => Err(AdminError::invalid(
+            "embedding_family",
+            "`embedding_family` and `embedding_dimensions` go together.",
+        )),
+        (Some(family), Some(_)) => {
+            if family.trim().is_empty() || family.chars().count() > 100 {
+                Err(AdminError::invalid(
+                    "embedding_family",
+                    "`embedding_family` is 1 to 100 characters.",
+                ))
+            } else if fields.modality != "embedding" {
+                Err(AdminError::invalid(
+                    "embedding_family",
+                    "Only models of modality `embedding` have an embedding family.",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}/models", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name"), PageQuery),
+    responses(
+        (status = 200, description = "The provider's models in creation order", body = Page<ModelView>),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path).await?;
+    let limit = query.limit()?;
+    let rows =
+        admin_pool::list_models(&state.db, provider.id, query.cursor, i64::from(limit) + 1).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    Ok(HttpResponse::Ok().json(Page {
+        data: page
+            .data
+            .into_iter()
+            .map(|r| view(&provider.name, r))
+            .collect::<Vec<_>>(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/models", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name")),
+    request_body = NewModel,
+    responses(
+        (status = 201, description = "Created", body = ModelView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 409, description = "The provider already has this model", body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<NewModel>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path).await?;
+    let body = body.into_inner();
+    let fields = ModelFields {
+        model_id: body.model_id,
+        modality: body.modality.unwrap_or_else(|| "chat".into()),
+        supports_tools: body.supports_tools,
+        supports_vision: body.supports_vision,
+        supports_json: body.supports_json,
+        context_window: context_window(body.context_window)?,
+        embedding_family: body.embedding_family,
+        embedding_dimensions: dimensions(body.embedding_dimensions)?,
+        limits: body.limits.unwrap_or_default().columns("limits")?,
+        enabled: body.enabled.unwrap_or(true),
+        priority: check_priority(body.priority.unwrap_or(100))?,
+    };
+    check(&fields)?;
+    let row = admin_pool::create_model(&state.db, &principal.actor(), &provider, &fields).await?;
+    Ok(HttpResponse::Created().json(view(&provider.name, row)))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/providers/{provider}/models/{id}", tag = "admin",
+    params(
+        ("provider" = String, Path, description = "The provider's id or name"),
+        ("id" = Uuid, Path, description = "The model's row id"),
+    ),
+    request_body = ModelPatch,
+    responses(
+        (status = 200, description = "The model as it is now", body = ModelView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<ModelPatch>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path.0).await?;
+    let id = row_id(&path.1, "model")?;
+    let patch = body.into_inner();
+    let row = admin_pool::update_model(&state.db, &principal.actor(), provider.id, id, |_, f| {
+        if let Some(modality) = &patch.modality {
+            f.modality = modality.clone();
+        }
+        if let Some(v) = patch.supports_tools {
+            f.supports_tools = v;
+        }
+        if let Some(v) = patch.supports_vision {
+            f.supports_vision = v;
+        }
+        if let Some(v) = patch.supports_json {
+            f.supports_json = v;
+        }
+        if let Some(window) = patch.context_window {
+            f.context_window = context_window(window)?;
+        }
+        if let Some(family) = &patch.embedding_family {
+            f.embedding_family = family.clone();
+        }
+        if let Some(dims) = patch.embedding_dimensions {
+            f.embedding_dimensions = dimensions(dims)?;
+        }
+        if let Some(limits) = &patch.limits {
+            f.limits = limits.columns("limits")?;
+        }
+        if let Some(enabled) = patch.enabled {
+            f.enabled = enabled;
+        }
+        if let Some(priority) = patch.priority {
+            f.priority = check_priority(priority)?;
+        }
+        check(f)
+    })
+    .await?
+    .ok_or_else(|| AdminError::not_found("model"))?;
+    Ok(HttpResponse::Ok().json(view(&provider.name, row)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/providers/{provider}/models/{id}", tag = "admin",
+    params(
+        ("provider" = String, Path, description = "The provider's id or name"),
+        ("id" = Uuid, Path, description = "The model's row id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, description = "No such provider", body = AdminErrorEnvelope),
+        (status = 409, description = "A built-in model: disable it instead", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path.0).await?;
+    let Ok(id) = row_id(&path.1, "model") else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let result = admin_pool::delete_model(&state.db, &principal.actor(), provider.id, id).await?;
+    deleted(result, "model")
+}

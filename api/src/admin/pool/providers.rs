@@ -1,0 +1,343 @@
+//! Providers: base URL, keyless or not, account-wide limits, the zone whose midnight resets
+//! daily limits.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{LimitSet, check_priority, deleted, provider};
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::page::{Page, PageQuery};
+use crate::state::AppState;
+use crate::store::admin_pool::{self, ProviderFields, ProviderRecord};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    pub id: Uuid,
+    #[schema(example = "groq")]
+    pub name: String,
+    pub display_name: String,
+    #[schema(example = "https://api.groq.com/openai/v1")]
+    pub base_url: String,
+    /// Called without a credential.
+    pub keyless: bool,
+    pub enabled: bool,
+    /// Lower is tried first.
+    pub priority: i32,
+    pub timeout_ms: i32,
+    /// Account-wide limits, shared by every credential of the provider.
+    pub limits: LimitSet,
+    /// IANA zone whose midnight resets the daily limits.
+    #[schema(example = "UTC")]
+    pub daily_reset_tz: String,
+    /// `builtin` (from the shipped catalog) or `custom`.
+    pub origin: String,
+    /// A built-in row an admin changed: catalog upgrades leave it alone.
+    pub edited: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProviderRecord> for ProviderView {
+    fn from(row: ProviderRecord) -> Self {
+        ProviderView {
+            limits: LimitSet::from_columns(row.limits()),
+            id: row.id,
+            name: row.name,
+            display_name: row.display_name,
+            base_url: row.base_url,
+            keyless: row.keyless,
+            enabled: row.enabled,
+            priority: row.priority,
+            timeout_ms: row.timeout_ms,
+            daily_reset_tz: row.daily_reset_tz,
+            origin: row.origin,
+            edited: row.edited,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProvider {
+    /// Lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit; at
+    /// most 63 characters. Clients pin it as `provider/model`.
+    #[schema(example = "my-vllm")]
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// http(s) URL of the OpenAI-compatible API, e.g. ending in `/v1`.
+    #[schema(example = "http://10.0.0.5:8000/v1")]
+    pub base_url: String,
+    #[serde(default)]
+    pub keyless: bool,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default 100.
+    pub priority: Option<i32>,
+    /// Default 60000.
+    pub timeout_ms: Option<u32>,
+    pub limits: Option<LimitSet>,
+    /// Default `UTC`.
+    pub daily_reset_tz: Option<String>,
+}
+
+/// Fields left out are unchanged; `limits`, when given, replaces all five limits.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderPatch {
+    /// Custom providers only: a built-in provider keeps its name.
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub base_url: Option<String>,
+    pub keyless: Option<bool>,
+    pub enabled: Option<bool>,
+    pub priority: Option<i32>,
+    pub timeout_ms: Option<u32>,
+    pub limits: Option<LimitSet>,
+    pub daily_reset_tz: Option<String>,
+}
+
+fn check_name(name: &str) -> Result<String, AdminError> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if first_ok && rest_ok && name.len() <= 63 {
+        Ok(name.to_string())
+    } else {
+        Err(AdminError::invalid(
+            "name",
+            "A provider name is 1 to 63 lowercase letters, digits, '.', '_' or '-', starting \
+             with a letter or digit.",
+        ))
+    }
+}
+
+fn check_display_name(name: &str) -> Result<String, AdminError> {
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "display_name",
+            "`display_name` is at most 100 printable characters.",
+        ));
+    }
+    Ok(name.trim().to_string())
+}
+
+fn check_base_url(url: &str) -> Result<String, AdminError> {
+    crate::store::pool::validate_base_url(url).map_err(|_| {
+        AdminError::invalid(
+            "base_url",
+            "`base_url` must be an http:// or https:// URL with a host.",
+        )
+    })
+}
+
+fn check_timeout(ms: u32) -> Result<i32, AdminError> {
+    match i32::try_from(ms) {
+        Ok(ms) if (1..=600_000).contains(&ms) => Ok(ms),
+        _ => Err(AdminError::invalid(
+            "timeout_ms",
+            "`timeout_ms` must be between 1 and 600000.",
+        )),
+    }
+}
+
+fn check_tz(tz: &str) -> Result<String, AdminError> {
+    tz.parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_string())
+        .map_err(|_| {
+            AdminError::invalid(
+                "daily_reset_tz",
+                "`daily_reset_tz` must be an IANA time zone such as `UTC` or `America/Los_Angeles`.",
+            )
+        })
+}
+
+#[utoipa::path(get, path = "/admin/v1/providers", tag = "admin",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Providers in creation order", body = Page<ProviderView>),
+        (status = 400, description = "Bad query", body = AdminErrorEnvelope),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Not an instance admin", body = AdminErrorEnvelope),
+        (status = 422, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let limit = query.limit()?;
+    let rows = admin_pool::list_providers(&state.db, query.cursor, i64::from(limit) + 1).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    Ok(HttpResponse::Ok().json(Page {
+        data: page
+            .data
+            .into_iter()
+            .map(ProviderView::from)
+            .collect::<Vec<_>>(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/v1/providers", tag = "admin",
+    request_body = NewProvider,
+    responses(
+        (status = 201, description = "Created", body = ProviderView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 409, description = "A provider of that name exists", body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<NewProvider>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let body = body.into_inner();
+    let fields = ProviderFields {
+        name: check_name(&body.name)?,
+        display_name: check_display_name(body.display_name.as_deref().unwrap_or_default())?,
+        base_url: check_base_url(&body.base_url)?,
+        keyless: body.keyless,
+        enabled: body.enabled.unwrap_or(true),
+        priority: check_priority(body.priority.unwrap_or(100))?,
+        timeout_ms: check_timeout(body.timeout_ms.unwrap_or(60_000))?,
+        limits: body.limits.unwrap_or_default().columns("limits")?,
+        daily_reset_tz: check_tz(body.daily_reset_tz.as_deref().unwrap_or("UTC"))?,
+    };
+    let row = admin_pool::create_provider(&state.db, &principal.actor(), &fields).await?;
+    Ok(HttpResponse::Created().json(ProviderView::from(row)))
+}
+
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name")),
+    responses(
+        (status = 200, body = ProviderView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let row = provider(&state.db, &path).await?;
+    Ok(HttpResponse::Ok().json(ProviderView::from(row)))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/providers/{provider}", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name")),
+    request_body = ProviderPatch,
+    responses(
+        (status = 200, description = "The provider as it is now", body = ProviderView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 409, description = "The new name is taken", body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ProviderPatch>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let id = provider(&state.db, &path).await?.id;
+    let patch = body.into_inner();
+    let row = admin_pool::update_provider(&state.db, &principal.actor(), id, |row, f| {
+        if let Some(name) = &patch.name {
+            let name = check_name(name)?;
+            if row.origin == "builtin" && name != row.name {
+                return Err(AdminError::invalid(
+                    "name",
+                    "A built-in provider keeps its name.",
+                ));
+            }
+            f.name = name;
+        }
+        if let Some(name) = &patch.display_name {
+            f.display_name = check_display_name(name)?;
+        }
+        if let Some(url) = &patch.base_url {
+            f.base_url = check_base_url(url)?;
+        }
+        if let Some(keyless) = patch.keyless {
+            f.keyless = keyless;
+        }
+        if let Some(enabled) = patch.enabled {
+            f.enabled = enabled;
+        }
+        if let Some(priority) = patch.priority {
+            f.priority = check_priority(priority)?;
+        }
+        if let Some(ms) = patch.timeout_ms {
+            f.timeout_ms = check_timeout(ms)?;
+        }
+        if let Some(limits) = &patch.limits {
+            f.limits = limits.columns("limits")?;
+        }
+        if let Some(tz) = &patch.daily_reset_tz {
+            f.daily_reset_tz = check_tz(tz)?;
+        }
+        Ok(())
+    })
+    .await?
+    .ok_or_else(|| AdminError::not_found("provider"))?;
+    Ok(HttpResponse::Ok().json(ProviderView::from(row)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/providers/{provider}", tag = "admin",
+    params(("provider" = String, Path, description = "The provider's id or name")),
+    responses(
+        (status = 204, description = "Deleted with its models and credentials, or there was none (idempotent)"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 409, description = "A built-in provider: disable it instead", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let Some(row) = admin_pool::find_provider(&state.db, &path).await? else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let result = admin_pool::delete_provider(&state.db, &principal.actor(), row.id).await?;
+    deleted(result, "provider")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_database_rule() {
+        for good in ["groq", "my-vllm", "a", "0.x_y-z"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Groq", "-x", "a/b", "a b", &"x".repeat(64)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_tz("Europe/Paris").is_ok());
+        assert!(check_tz("Mars/Olympus").is_err());
+        assert!(check_timeout(0).is_err());
+    }
+}

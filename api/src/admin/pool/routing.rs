@@ -1,0 +1,363 @@
+//! Routing profiles, the live state of the router on this instance, and cooldowns.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{LimitSet, List};
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::routing::limits::Limits;
+use crate::routing::now_millis;
+use crate::state::AppState;
+use crate::store::{admin_pool, pool};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileView {
+    /// The name clients request as `model`.
+    #[schema(example = "auto")]
+    pub name: String,
+    /// `provider/model`, in the order they are tried.
+    #[schema(example = json!(["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"]))]
+    pub models: Vec<String>,
+    /// Whether a conversation may be handed off between the profile's models.
+    pub context_handoff: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    /// `provider/model`, in the order to try them: 1 to 100, no repeats.
+    #[schema(example = json!(["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"]))]
+    pub models: Vec<String>,
+    /// Default true.
+    pub context_handoff: Option<bool>,
+}
+
+/// Ids of the pool's rows and how admins read them: `provider`, `provider/model`,
+/// `provider …last4`.
+struct Names {
+    providers: HashMap<Uuid, String>,
+    models: HashMap<Uuid, String>,
+    credentials: HashMap<Uuid, String>,
+}
+
+impl Names {
+    async fn load(db: &sqlx::PgPool) -> Result<Names, AdminError> {
+        let providers: HashMap<Uuid, String> = pool::list_providers(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect();
+        let name = |id: &Uuid| providers.get(id).cloned().unwrap_or_default();
+        let models = pool::list_models(db)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, format!("{}/{}", name(&m.provider_id), m.model_id)))
+            .collect();
+        let credentials = pool::list_credentials(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, format!("{} …{}", name(&c.provider_id), c.last4)))
+            .collect();
+        Ok(Names {
+            providers,
+            models,
+            credentials,
+        })
+    }
+
+    /// What a scope key (`route:<model>:<credential>`, `credential:<id>`, ...) names.
+    fn label(&self, key: &str) -> Option<String> {
+        let mut parts = key.split(':');
+        let kind = parts.next()?;
+        let id: Uuid = parts.next()?.parse().ok()?;
+        match kind {
+            "route" => {
+                let model = self.models.get(&id)?;
+                let via = match parts.next()? {
+                    "keyless" => "keyless".to_string(),
+                    credential => {
+                        let id: Uuid = credential.parse().ok()?;
+                        let label = self.credentials.get(&id)?;
+                        label.rsplit(' ').next().unwrap_or_default().to_string()
+                    }
+                };
+                Some(format!("{model} via {via}"))
+            }
+            "credential" => self.credentials.get(&id).cloned(),
+            "provider" => self.providers.get(&id).cloned(),
+            "model" => self.models.get(&id).cloned(),
+            _ => None,
+        }
+    }
+}
+
+fn check_profile_name(name: &str) -> Result<(), AdminError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::invalid(
+            "name",
+            "A profile name is 1 to 100 letters, digits, '.', '_', ':' or '-'.",
+        ))
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/routing/profiles", tag = "admin",
+    responses(
+        (status = 200, description = "Every routing profile", body = List<ProfileView>),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list_profiles(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let names = Names::load(&state.db).await?;
+    let data: Vec<ProfileView> = pool::list_profiles(&state.db)
+        .await?
+        .into_iter()
+        .map(|p| ProfileView {
+            models: p
+                .models
+                .iter()
+                .filter_map(|m| names.models.get(m).cloned())
+                .collect(),
+            name: p.name,
+            context_handoff: p.context_handoff,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(List { data }))
+}
+
+#[utoipa::path(put, path = "/admin/v1/routing/profiles/{name}", tag = "admin",
+    params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain")),
+    request_body = ProfileBody,
+    responses(
+        (status = 200, description = "Created or replaced", body = ProfileView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 422, description = "A bad name or an unknown `provider/model`", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn put_profile(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ProfileBody>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let name = path.into_inner();
+    check_profile_name(&name)?;
+    let body = body.into_inner();
+    if body.models.is_empty() || body.models.len() > 100 {
+        return Err(AdminError::invalid(
+            "models",
+            "A profile tries 1 to 100 models.",
+        ));
+    }
+    let names = Names::load(&state.db).await?;
+    let by_name: HashMap<&str, Uuid> = names
+        .models
+        .iter()
+        .map(|(id, label)| (label.as_str(), *id))
+        .collect();
+    let mut ids = Vec::with_capacity(body.models.len());
+    for model in &body.models {
+        let id = by_name.get(model.as_str()).copied().ok_or_else(|| {
+            AdminError::invalid(
+                "models",
+                format!("No model {model:?}: name models as `provider/model`."),
+            )
+        })?;
+        if ids.contains(&id) {
+            return Err(AdminError::invalid(
+                "models",
+                format!("{model:?} is listed twice."),
+            ));
+        }
+        ids.push(id);
+    }
+    let handoff = body.context_handoff.unwrap_or(true);
+    pool::put_profile(&state.db, &principal.actor(), &name, handoff, &ids).await?;
+    Ok(HttpResponse::Ok().json(ProfileView {
+        name,
+        models: body.models,
+        context_handoff: handoff,
+    }))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/routing/profiles/{name}", tag = "admin",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn delete_profile(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    admin_pool::delete_profile(&state.db, &principal.actor(), &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CooldownState {
+    pub until: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// One scope the router tracks on this instance.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScopeState {
+    /// `route:<model id>:<credential id or keyless>`, `credential:<id>`, `provider:<id>` or
+    /// `model:<id>`.
+    pub scope: String,
+    /// `route`, `credential`, `provider` or `model`.
+    pub kind: String,
+    /// What the scope is, e.g. `groq/llama-3.3-70b-versatile via …x9Qz`.
+    pub label: Option<String>,
+    /// Configured limits.
+    pub limits: LimitSet,
+    /// Limits the provider reported about itself (rate-limit headers).
+    pub learned: LimitSet,
+    pub requests_last_minute: u64,
+    pub tokens_last_minute: u64,
+    pub requests_last_hour: u64,
+    pub requests_today: u64,
+    pub tokens_today: u64,
+    pub cooldown: Option<CooldownState>,
+    /// Recent success rate, 0 to 1.
+    pub success_rate: f64,
+    /// Recent latency of successes.
+    pub latency_ms: f64,
+}
+
+fn limit_set(limits: Limits) -> LimitSet {
+    LimitSet {
+        rpm: limits.rpm,
+        rph: limits.rph,
+        rpd: limits.rpd,
+        tpm: limits.tpm,
+        tpd: limits.tpd,
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/routing/state", tag = "admin",
+    responses(
+        (status = 200, description = "Usage, limits, cooldowns and health of every scope, as this instance holds them in memory", body = List<ScopeState>),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn state(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let names = Names::load(&state.db).await?;
+    let mut data: Vec<ScopeState> = state
+        .pool
+        .view(now_millis())
+        .into_iter()
+        .map(|slot| {
+            let scope = slot.scope.to_string();
+            ScopeState {
+                label: names.label(&scope),
+                kind: slot.scope.kind().to_string(),
+                scope,
+                limits: limit_set(slot.limits),
+                learned: limit_set(slot.learned),
+                requests_last_minute: slot.requests_last_minute,
+                tokens_last_minute: slot.tokens_last_minute,
+                requests_last_hour: slot.requests_last_hour,
+                requests_today: slot.requests_today,
+                tokens_today: slot.tokens_today,
+                cooldown: slot.cooldown.and_then(|c| {
+                    DateTime::from_timestamp_millis(c.until).map(|until| CooldownState {
+                        until,
+                        reason: c.reason.to_string(),
+                    })
+                }),
+                success_rate: slot.success_rate,
+                latency_ms: slot.latency_ms,
+            }
+        })
+        .collect();
+    data.sort_by(|a, b| (&a.kind, &a.label, &a.scope).cmp(&(&b.kind, &b.label, &b.scope)));
+    Ok(HttpResponse::Ok().json(List { data }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CooldownView {
+    /// `route`, `credential`, `provider` or `model`.
+    pub scope: String,
+    pub scope_key: String,
+    pub label: Option<String>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    /// How many times it was cooled in a row.
+    pub strikes: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/cooldowns", tag = "admin",
+    responses(
+        (status = 200, description = "Cooldowns still running, longest first", body = List<CooldownView>),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list_cooldowns(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let names = Names::load(&state.db).await?;
+    let data: Vec<CooldownView> = admin_pool::active_cooldowns(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| CooldownView {
+            label: names.label(&c.scope_key),
+            scope: c.scope,
+            scope_key: c.scope_key,
+            until: c.until,
+            reason: c.reason,
+            strikes: c.strikes,
+            created_at: c.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(List { data }))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/cooldowns", tag = "admin",
+    responses(
+        (status = 204, description = "Every cooldown cleared; routes are tried again at once"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn clear_cooldowns(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    admin_pool::clear_cooldowns(&state.db, &principal.actor()).await?;
+    state.pool.clear_cooldowns();
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,176 @@
+//! Tenants: the instance admin creates, renames, disables and deletes them; a tenant's own
+//! admins and members may read it.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{fetch_limit, parse_id, valid_name, visible_tenant};
+use crate::admin::auth::{Principal, Role};
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::page::{Page, PageQuery};
+use crate::state::AppState;
+use crate::store::{admin_tenancy, tenancy};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantView {
+    pub id: Uuid,
+    #[schema(example = "research")]
+    pub name: String,
+    /// A disabled tenant's api keys are refused.
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<tenancy::Tenant> for TenantView {
+    fn from(t: tenancy::Tenant) -> Self {
+        TenantView {
+            id: t.id,
+            name: t.name,
+            disabled: t.disabled,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// 1 to 200 characters, unique.
+    #[schema(example = "research")]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// 1 to 200 characters, unique.
+    pub name: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants", tag = "admin",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Tenants in creation order; others than the instance admin see only their own", body = Page<TenantView>),
+        (status = 400, description = "A malformed query", body = AdminErrorEnvelope),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let (limit, fetch) = fetch_limit(&query)?;
+    let rows = match (principal.role, principal.tenant_id) {
+        (Role::InstanceAdmin, _) => {
+            admin_tenancy::list_tenants(&state.db, query.cursor, fetch).await?
+        }
+        (_, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
+            admin_tenancy::get_tenant(&state.db, own)
+                .await?
+                .into_iter()
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let rows = rows.into_iter().map(TenantView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |t: &TenantView| t.id)))
+}
+
+#[utoipa::path(post, path = "/admin/v1/tenants", tag = "admin",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "Created", body = TenantView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Only the instance admin creates tenants", body = AdminErrorEnvelope),
+        (status = 409, description = "A tenant of that name exists", body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let name = valid_name("name", &body.name, 200)?;
+    let tenant = tenancy::create_tenant(&state.db, &principal.actor(), name).await?;
+    Ok(HttpResponse::Created().json(TenantView::from(tenant)))
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{id}", tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 404, description = "No such tenant, or not yours", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = visible_tenant(&state, &principal, &id).await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/tenants/{id}", tag = "admin",
+    params(("id" = Uuid, Path)),
+    request_body = TenantPatch,
+    responses(
+        (status = 200, description = "Updated", body = TenantView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Only the instance admin changes tenants", body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 409, description = "A tenant of that name exists", body = AdminErrorEnvelope),
+        (status = 422, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<TenantPatch>,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = visible_tenant(&state, &principal, &id).await?;
+    principal.require_instance_admin()?;
+    let name = match &body.name {
+        Some(name) => Some(valid_name("name", name, 200)?),
+        None => None,
+    };
+    let tenant = admin_tenancy::update_tenant(
+        &state.db,
+        &principal.actor(),
+        tenant.id,
+        name,
+        body.disabled,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/tenants/{id}", tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted with its members, keys and quotas; also when it was already gone"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Only the instance admin deletes tenants", body = AdminErrorEnvelope),
+        (status = 404, description = "Another tenant than yours", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let id = parse_id(&id, "tenant")?;
+    principal.tenant_scope(id)?;
+    principal.require_instance_admin()?;
+    admin_tenancy::delete_tenant(&state.db, &principal.actor(), id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,270 @@
+//! A member's api keys: created with the secret shown once, listed without it, revoked,
+//! and rotated with an overlap during which both keys work. Members manage their own.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{fetch_limit, parse_id, valid_models, valid_name, visible_member};
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::page::{Page, PageQuery};
+use crate::crypto::api_key;
+use crate::state::AppState;
+use crate::store::admin_tenancy::{self, KeyRow, RotateRefusal};
+use crate::store::tenancy::NewKeyRow;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub member_id: Uuid,
+    #[schema(example = "laptop")]
+    pub name: String,
+    /// `fw-<public id>`: tells keys apart, useless to authenticate.
+    #[schema(example = "fw-0123456789abcdef")]
+    pub prefix: String,
+    /// Models this key may use; every model when absent.
+    pub allowed_models: Option<Vec<String>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The key that replaced this one in a rotation.
+    pub replaced_by: Option<Uuid>,
+}
+
+impl From<KeyRow> for KeyView {
+    fn from(k: KeyRow) -> Self {
+        KeyView {
+            id: k.id,
+            tenant_id: k.tenant_id,
+            member_id: k.member_id,
+            name: k.name,
+            prefix: k.display_prefix,
+            allowed_models: k.allowed_models,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+            revoked: k.revoked_at.is_some(),
+            revoked_at: k.revoked_at,
+            replaced_by: k.replaced_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub info: KeyView,
+    /// The whole key, `fw-<public id>-<secret>`. Shown once; only its digest is stored.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RotatedKey {
+    /// The old key, now expiring at the end of the overlap.
+    pub old: KeyView,
+    /// The new key, with its secret shown once.
+    pub new: CreatedKey,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// Up to 100 characters.
+    #[schema(example = "laptop")]
+    pub name: Option<String>,
+    /// Models the key may use; every model when absent.
+    pub allowed_models: Option<Vec<String>>,
+    /// When the key stops working; never when absent. Must be in the future.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    /// How long the old key keeps working, 0 to 2592000 seconds (30 days).
+    #[schema(example = 3600)]
+    pub overlap_seconds: i64,
+}
+
+const MAX_OVERLAP: i64 = 30 * 24 * 3600;
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "admin",
+    params(("tenant" = Uuid, Path), ("member" = Uuid, Path), PageQuery),
+    responses(
+        (status = 200, description = "The member's keys, without secrets, oldest first", body = Page<KeyView>),
+        (status = 400, body = AdminErrorEnvelope),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Another member's keys", body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let (limit, fetch) = fetch_limit(&query)?;
+    let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
+    let rows = admin_tenancy::list_keys(&state.db, &member, query.cursor, fetch).await?;
+    let rows = rows.into_iter().map(KeyView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |k: &KeyView| k.id)))
+}
+
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "admin",
+    params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "The key, with its secret shown once", body = CreatedKey),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Another member's keys", body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<NewKey>,
+) -> Result<HttpResponse, AdminError> {
+    let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
+    let name = match body.name.as_deref().map(str::trim) {
+        None | Some("") => "",
+        Some(name) => valid_name("name", name, 100)?,
+    };
+    valid_models("allowed_models", &body.allowed_models)?;
+    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(AdminError::invalid(
+            "expires_at",
+            "`expires_at` must be in the future.",
+        ));
+    }
+    let generated = api_key::generate();
+    let row = admin_tenancy::create_key(
+        &state.db,
+        &principal.actor(),
+        NewKeyRow {
+            member: &member,
+            name,
+            key: &generated,
+            allowed_models: body.allowed_models.clone(),
+            expires_at: body.expires_at,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(CreatedKey {
+        info: KeyView::from(row),
+        key: generated.token.expose().to_string(),
+    }))
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}", tag = "admin",
+    params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = KeyView),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
+    let id = parse_id(&path.2, "api key")?;
+    let key = admin_tenancy::get_key(&state.db, &member, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found("api key"))?;
+    Ok(HttpResponse::Ok().json(KeyView::from(key)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}", tag = "admin",
+    params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Revoked, on every instance within a second; also when already revoked"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn revoke(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
+    let id = parse_id(&path.2, "api key")?;
+    admin_tenancy::revoke_key(&state.db, &principal.actor(), &member, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found("api key"))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/rotate", tag = "admin",
+    params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
+    request_body = Rotate,
+    responses(
+        (status = 201, description = "The new key, with its secret shown once; the old one expires when the overlap ends", body = RotatedKey),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, body = AdminErrorEnvelope),
+        (status = 409, description = "The key is revoked or was already rotated", body = AdminErrorEnvelope),
+        (status = 422, description = "`overlap_seconds` out of range", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn rotate(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Rotate>,
+) -> Result<HttpResponse, AdminError> {
+    let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
+    let id = parse_id(&path.2, "api key")?;
+    if !(0..=MAX_OVERLAP).contains(&body.overlap_seconds) {
+        return Err(AdminError::invalid(
+            "overlap_seconds",
+            format!("`overlap_seconds` must be between 0 and {MAX_OVERLAP}."),
+        ));
+    }
+    let generated = api_key::generate();
+    let until = Utc::now() + Duration::seconds(body.overlap_seconds);
+    let outcome = admin_tenancy::rotate_key(
+        &state.db,
+        &principal.actor(),
+        &member,
+        id,
+        &generated,
+        until,
+    )
+    .await?;
+    let conflict = |message: &str| AdminError::new(StatusCode::CONFLICT, "conflict", message);
+    let (old, new) = match outcome {
+        Ok(pair) => pair,
+        Err(RotateRefusal::NotFound) => return Err(AdminError::not_found("api key")),
+        Err(RotateRefusal::Revoked) => {
+            return Err(conflict("A revoked key cannot be rotated."));
+        }
+        Err(RotateRefusal::AlreadyReplaced) => {
+            return Err(conflict(
+                "This key was already rotated; rotate its replacement.",
+            ));
+        }
+    };
+    Ok(HttpResponse::Created().json(RotatedKey {
+        old: KeyView::from(old),
+        new: CreatedKey {
+            info: KeyView::from(new),
+            key: generated.token.expose().to_string(),
+        },
+    }))
+}

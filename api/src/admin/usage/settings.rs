@@ -1,0 +1,137 @@
+//! Instance settings: named JSON values, changed by instance admins and audited.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::state::AppState;
+use crate::store::analytics::{self, Setting};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SettingEntry {
+    #[schema(example = "ui.title")]
+    pub key: String,
+    /// Any JSON value.
+    pub value: Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Setting> for SettingEntry {
+    fn from(setting: Setting) -> Self {
+        SettingEntry {
+            key: setting.key,
+            value: setting.value,
+            updated_at: setting.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingValue {
+    /// Any JSON value but null (delete the setting instead).
+    #[schema(example = json!("Freeway"))]
+    pub value: Value,
+}
+
+/// `[a-z0-9_.]{1,64}`.
+fn check_key(key: &str) -> Result<(), AdminError> {
+    let valid = (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err(AdminError::invalid(
+            "key",
+            "A setting key is 1 to 64 of a-z, 0-9, `_` and `.`.",
+        ))
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/settings", tag = "admin",
+    responses(
+        (status = 200, description = "Every setting, by key", body = Vec<SettingEntry>),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Instance admins only", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let settings: Vec<SettingEntry> = analytics::list_settings(&state.db)
+        .await?
+        .into_iter()
+        .map(SettingEntry::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+#[utoipa::path(put, path = "/admin/v1/settings/{key}", tag = "admin",
+    params(("key" = String, Path, description = "`[a-z0-9_.]{1,64}`", example = "ui.title")),
+    request_body = SettingValue,
+    responses(
+        (status = 200, description = "The setting as stored", body = SettingEntry),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Instance admins only", body = AdminErrorEnvelope),
+        (status = 422, description = "A bad key or value; `field` names it", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn put(
+    principal: Principal,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Json<SettingValue>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    check_key(&key)?;
+    if body.value.is_null() {
+        return Err(AdminError::invalid(
+            "value",
+            "A setting needs a value; delete it to unset it.",
+        ));
+    }
+    let setting = analytics::put_setting(&state.db, &principal.actor(), &key, &body.value).await?;
+    Ok(HttpResponse::Ok().json(SettingEntry::from(setting)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/settings/{key}", tag = "admin",
+    params(("key" = String, Path, description = "`[a-z0-9_.]{1,64}`")),
+    responses(
+        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 401, body = AdminErrorEnvelope),
+        (status = 403, description = "Instance admins only", body = AdminErrorEnvelope),
+        (status = 422, description = "A bad key", body = AdminErrorEnvelope),
+    ),
+    security(("admin" = [])))]
+pub async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    check_key(&key)?;
+    analytics::delete_setting(&state.db, &principal.actor(), &key).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_lowercase_dotted_names() {
+        for good in ["ui.title", "a", "usage.retention_days", &"x".repeat(64)] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "UI", "a-b", "a b", "ü", &"x".repeat(65)] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Reading usage back: totals and time series from `usage_rollups` (never from raw events),
+//! the request log from `usage_events`, the audit log, and instance settings.
+
+use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
+use serde_json::{Value, json};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::audit::{self, AuditEntry};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+
+    pub fn step(self) -> TimeDelta {
+        match self {
+            Granularity::Hour => Duration::hours(1),
+            Granularity::Day => Duration::days(1),
+        }
+    }
+
+    /// The start of the (UTC) bucket holding `at`.
+    pub fn floor(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at.duration_trunc(self.step()).unwrap_or(at)
+    }
+
+    /// The first bucket start at or after `at`.
+    pub fn ceil(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = self.floor(at);
+        if floor == at { at } else { floor + self.step() }
+    }
+}
+
+/// Rollup rows of one granularity whose bucket starts in `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub granularity: Granularity,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// The rollup rows that cover `[from, to)` exactly once, widened to whole hours: whole days
+/// from the daily rollups, the ragged edges from the hourly ones.
+pub fn spans(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Span> {
+    let (from, to) = (Granularity::Hour.floor(from), Granularity::Hour.ceil(to));
+    if from >= to {
+        return Vec::new();
+    }
+    let (day_from, day_to) = (Granularity::Day.ceil(from), Granularity::Day.floor(to));
+    if day_from >= day_to {
+        return vec![Span {
+            granularity: Granularity::Hour,
+            from,
+            to,
+        }];
+    }
+    [
+        (Granularity::Hour, from, day_from),
+        (Granularity::Day, day_from, day_to),
+        (Granularity::Hour, day_to, to),
+    ]
+    .into_iter()
+    .filter(|(_, from, to)| from < to)
+    .map(|(granularity, from, to)| Span {
+        granularity,
+        from,
+        to,
+    })
+    .collect()
+}
+
+/// Who and what to count; `None` is "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageFilter {
+    pub tenant_id: Option<Uuid>,
+    pub member_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+}
+
+impl UsageFilter {
+    /// Appends ` AND <alias>.<column> = $n` for each set field.
+    fn push(&self, query: &mut QueryBuilder<Postgres>, alias: &str) {
+        for (column, value) in [
+            ("tenant_id", self.tenant_id),
+            ("member_id", self.member_id),
+            ("api_key_id", self.api_key_id),
+        ] {
+            if let Some(value) = value {
+                query.push(format!(" AND {alias}.{column} = "));
+                query.push_bind(value);
+            }
+        }
+        for (column, value) in [("model", &self.model), ("provider", &self.provider)] {
+            if let Some(value) = value {
+                query.push(format!(" AND {alias}.{column} = "));
+                query.push_bind(value.clone());
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Tenant,
+    Member,
+    ApiKey,
+    Model,
+    Provider,
+}
+
+impl GroupBy {
+    pub fn parse(text: &str) -> Option<GroupBy> {
+        match text {
+            "tenant" => Some(GroupBy::Tenant),
+            "member" => Some(GroupBy::Member),
+            "api_key" => Some(GroupBy::ApiKey),
+            "model" => Some(GroupBy::Model),
+            "provider" => Some(GroupBy::Provider),
+            _ => None,
+        }
+    }
+
+    /// The rollup column grouped on, and how to name a group for people.
+    fn sql(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            GroupBy::Tenant => (
+                "r.tenant_id",
+                "l.name",
+                "LEFT JOIN tenants l ON l.id = g.key",
+            ),
+            GroupBy::Member => (
+                "r.member_id",
+                "l.name",
+                "LEFT JOIN members l ON l.id = g.key",
+            ),
+            GroupBy::ApiKey => (
+                "r.api_key_id",
+                "coalesce(nullif(l.name, ''), l.display_prefix)",
+                "LEFT JOIN api_keys l ON l.id = g.key",
+            ),
+            GroupBy::Model => ("r.model", "NULL::text", ""),
+            GroupBy::Provider => ("r.provider", "NULL::text", ""),
+        }
+    }
+}
+
+/// Sums over rollup rows; `key` and `label` name the group when grouped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromRow)]
+pub struct Totals {
+    pub key: Option<String>,
+    pub label: Option<String>,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub latency_ms_sum: i64,
+}
+
+const SUMS: &str = "coalesce(sum(r.requests), 0)::bigint AS requests,
+    coalesce(sum(r.errors), 0)::bigint AS errors,
+    coalesce(sum(r.prompt_tokens), 0)::bigint AS prompt_tokens,
+    coalesce(sum(r.completion_tokens), 0)::bigint AS completion_tokens,
+    coalesce(sum(r.latency_ms_sum), 0)::bigint AS latency_ms_sum";
+
+/// Totals over `spans`, one row per group (busiest first), or at most one row when
+/// `group_by` is `None`.
+pub async fn summary(
+    pool: &PgPool,
+    spans: &[Span],
+    filter: &UsageFilter,
+    group_by: Option<GroupBy>,
+) -> Result<Vec<Totals>, StoreError> {
+    if spans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (column, label, join) = group_by.map_or(("NULL::text", "NULL::text", ""), GroupBy::sql);
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT g.key::text AS key, {label} AS label, g.requests, g.errors, g.prompt_tokens,
+            g.completion_tokens, g.latency_ms_sum
+         FROM (SELECT {column} AS key, {SUMS} FROM usage_rollups r WHERE ("
+    ));
+    for (i, span) in spans.iter().enumerate() {
+        if i > 0 {
+            query.push(" OR ");
+        }
+        query.push("(r.granularity = ");
+        query.push_bind(span.granularity.as_str());
+        query.push(" AND r.bucket >= ");
+        query.push_bind(span.from);
+        query.push(" AND r.bucket < ");
+        query.push_bind(span.to);
+        query.push(")");
+    }
+    query.push(")");
+    filter.push(&mut query, "r");
+    query.push(format!(
+        " GROUP BY 1) g {join} ORDER BY g.requests DESC, g.key::text"
+    ));
+    Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Point {
+    pub bucket: DateTime<Utc>,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub latency_ms_sum: i64,
+}
+
+/// One point per bucket of `granularity` from `floor(from)` up to `to` (exclusive), empty
+/// buckets included, read from that granularity's rollups.
+pub async fn timeseries(
+    pool: &PgPool,
+    granularity: Granularity,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filter: &UsageFilter,
+) -> Result<Vec<Point>, StoreError> {
+    let from = granularity.floor(from);
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    // Fixed-length steps: a day is 24 hours in UTC whatever the session's time zone.
+    let step = match granularity {
+        Granularity::Hour => "1 hour",
+        Granularity::Day => "24 hours",
+    };
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT s.bucket, {SUMS}
+         FROM generate_series("
+    ));
+    query.push_bind(from);
+    query.push("::timestamptz, ");
+    query.push_bind(to);
+    query.push(format!(
+        "::timestamptz - interval '1 microsecond', interval '{step}') AS s(bucket)
+         LEFT JOIN usage_rollups r ON r.bucket = s.bucket AND r.granularity = "
+    ));
+    query.push_bind(granularity.as_str());
+    filter.push(&mut query, "r");
+    query.push(" GROUP BY s.bucket ORDER BY s.bucket");
+    Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+/// One `/v1` request with its attempt trail.
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub endpoint: String,
+    pub tenant_id: Option<Uuid>,
+    pub member_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub requested_model: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub credential_id: Option<Uuid>,
+    pub status: i16,
+    pub error_code: Option<String>,
+    pub stream: bool,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub latency_ms: i32,
+    pub ttft_ms: Option<i32>,
+    pub attempts: i16,
+    pub attempt_trail: Value,
+    pub session_id: Option<String>,
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.created_at, e.endpoint, e.tenant_id, e.member_id,
+    e.api_key_id, e.requested_model, e.provider, e.model, e.credential_id, e.status,
+    e.error_code, e.stream, e.prompt_tokens, e.completion_tokens, e.latency_ms, e.ttft_ms,
+    e.attempts, e.attempt_trail, e.session_id";
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub usage: UsageFilter,
+    pub status: Option<i16>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Newest first; `cursor` is the id of the last row of the previous page. Fetches
+/// `limit + 1` rows so that the caller can tell whether there is a next page.
+pub async fn list_events(
+    pool: &PgPool,
+    filter: &EventFilter,
+    cursor: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<EventRow>, StoreError> {
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM usage_events e WHERE true"
+    ));
+    filter.usage.push(&mut query, "e");
+    if let Some(status) = filter.status {
+        query.push(" AND e.status = ");
+        query.push_bind(status);
+    }
+    if let Some(from) = filter.from {
+        query.push(" AND e.created_at >= ");
+        query.push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        query.push(" AND e.created_at < ");
+        query.push_bind(to);
+    }
+    if let Some(cursor) = cursor {
+        query.push(" AND e.id < ");
+        query.push_bind(cursor);
+    }
+    query.push(" ORDER BY e.id DESC LIMIT ");
+    query.push_bind(i64::from(limit) + 1);
+    Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+pub async fn find_event(pool: &PgPool, id: Uuid) -> Result<Option<EventRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM usage_events e WHERE e.id = $1 LIMIT 1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: Option<String>,
+    pub tenant_id: Option<Uuid>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub tenant_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub target_kind: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Newest first, paged like [`list_events`].
+pub async fn list_audit(
+    pool: &PgPool,
+    filter: &AuditFilter,
+    cursor: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT id, at, actor, action, target_kind, target_id, tenant_id, before, after
+         FROM audit_log WHERE true",
+    );
+    if let Some(tenant) = filter.tenant_id {
+        query.push(" AND tenant_id = ");
+        query.push_bind(tenant);
+    }
+    if let Some(action) = &filter.action {
+        query.push(" AND action = ");
+        query.push_bind(action.clone());
+    }
+    if let Some(kind) = &filter.target_kind {
+        query.push(" AND target_kind = ");
+        query.push_bind(kind.clone());
+    }
+    if let Some(from) = filter.from {
+        query.push(" AND at >= ");
+        query.push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        query.push(" AND at < ");
+        query.push_bind(to);
+    }
+    if let Some(cursor) = cursor {
+        query.push(" AND id < ");
+        query.push_bind(cursor);
+    }
+    query.push(" ORDER BY id DESC LIMIT ");
+    query.push_bind(i64::from(limit) + 1);
+    Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct Setting {
+    pub key: String,
+    pub value: Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list_settings(pool: &PgPool) -> Result<Vec<Setting>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT key, value, updated_at FROM settings ORDER BY key")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Whether a setting's value must stay out of the audit log.
+fn secret_setting(key: &str) -> bool {
+    ["secret", "password", "token", "api_key", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+fn audited_value(key: &str, value: Option<Value>) -> Option<Value> {
+    value.map(|v| {
+        if secret_setting(key) {
+            json!({ "value": "[redacted]" })
+        } else {
+            json!({ "value": v })
+        }
+    })
+}
+
+/// Creates or replaces a setting, audited with its value before and after.
+pub async fn put_setting(
+    pool: &PgPool,
+    actor: &str,
+    key: &str,
+    value: &Value,
+) -> Result<Setting, StoreError> {
+    let mut tx = pool.begin().await?;
+    let before: Option<Value> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1 FOR UPDATE")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let setting: Setting = sqlx::query_as(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+         RETURNING key, value, updated_at",
+    )
+    .bind(key)
+    .bind(value)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor,
+            action: "setting.put",
+            target_kind: "setting",
+            target_id: Some(key.to_string()),
+            tenant_id: None,
+            before: audited_value(key, before),
+            after: audited_value(key, Some(value.clone())),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(setting)
+}
+
+/// Removes a setting; `false` when there was none (nothing is audited then).
+pub async fn delete_setting(pool: &PgPool, actor: &str, key: &str) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let before: Option<Value> =
+        sqlx::query_scalar("DELETE FROM settings WHERE key = $1 RETURNING value")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let deleted = before.is_some();
+    if deleted {
+        audit::record(
+            &mut *tx,
+            AuditEntry {
+                actor,
+                action: "setting.delete",
+                target_kind: "setting",
+                target_id: Some(key.to_string()),
+                tenant_id: None,
+                before: audited_value(key, before),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn spans_cover_whole_days_from_daily_rollups_and_edges_from_hourly_ones() {
+        assert_eq!(
+            spans(at("2025-03-01T10:30:00Z"), at("2025-03-03T05:10:00Z")),
+            vec![
+                Span {
+                    granularity: Granularity::Hour,
+                    from: at("2025-03-01T10:00:00Z"),
+                    to: at("2025-03-02T00:00:00Z"),
+                },
+                Span {
+                    granularity: Granularity::Day,
+                    from: at("2025-03-02T00:00:00Z"),
+                    to: at("2025-03-03T00:00:00Z"),
+                },
+                Span {
+                    granularity: Granularity::Hour,
+                    from: at("2025-03-03T00:00:00Z"),
+                    to: at("2025-03-03T06:00:00Z"),
+                },
+            ]
+        );
+        // Aligned on days: daily rollups only.
+        assert_eq!(
+            spans(at("2025-03-01T00:00:00Z"), at("2025-03-08T00:00:00Z")),
+            vec![Span {
+                granularity: Granularity::Day,
+                from: at("2025-03-01T00:00:00Z"),
+                to: at("2025-03-08T00:00:00Z"),
+            }]
+        );
+        // Within one day: hourly rollups only.
+        assert_eq!(
+            spans(at("2025-03-01T01:00:00Z"), at("2025-03-01T03:00:01Z")),
+            vec![Span {
+                granularity: Granularity::Hour,
+                from: at("2025-03-01T01:00:00Z"),
+                to: at("2025-03-01T04:00:00Z"),
+            }]
+        );
+        assert!(spans(at("2025-03-02T00:00:00Z"), at("2025-03-01T00:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn secret_settings_are_redacted_in_the_audit_log() {
+        assert_eq!(
+            audited_value("smtp.password", Some(json!("hunter2"))),
+            Some(json!({"value": "[redacted]"}))
+        );
+        assert_eq!(
+            audited_value("ui.title", Some(json!("Freeway"))),
+            Some(json!({"value": "Freeway"}))
+        );
+    }
+}
