@@ -273,9 +273,13 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     principal: Principal,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    if store::admin::revoke_token(&state.db, principal.user_id, *id).await? {
+    // Parsed here, not by the path extractor, so a malformed id is a 404 in our own shape.
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| AdminError::not_found("admin token"))?;
+    if store::admin::revoke_token(&state.db, principal.user_id, id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(AdminError::not_found("admin token"))
