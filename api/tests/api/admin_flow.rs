@@ -60,6 +60,22 @@ async fn log_in_create_a_tenant_member_key_and_quota_call_v1_and_read_the_usage_
     assert_eq!(status, 201, "{member}");
     let member_id = member["id"].as_str().unwrap().to_string();
 
+    // The quota first: once the key works, the reload that brought it brought the quota too.
+    documented(
+        &doc,
+        "put",
+        "/admin/v1/tenants/{tenant}/members/{member}/quota",
+    );
+    let (status, quota) = app
+        .admin(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{tenant_id}/members/{member_id}/quota"),
+            token,
+            Some(json!({"rpm": 2})),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {quota}");
+
     documented(
         &doc,
         "post",
@@ -76,22 +92,8 @@ async fn log_in_create_a_tenant_member_key_and_quota_call_v1_and_read_the_usage_
     assert_eq!(status, 201, "{key}");
     let api_key = key["key"].as_str().unwrap().to_string();
 
-    documented(
-        &doc,
-        "put",
-        "/admin/v1/tenants/{tenant}/members/{member}/quota",
-    );
-    let (status, quota) = app
-        .admin(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{tenant_id}/members/{member_id}/quota"),
-            token,
-            Some(json!({"rpm": 2})),
-        )
-        .await;
-    assert!(status == 200 || status == 201, "{status} {quota}");
-
-    // The running server picks the new key and quota up from Postgres notifications.
+    // The running server picks the new key and quota up from Postgres notifications; until
+    // then the key is unknown (401, recorded without a member).
     crate::helpers::eventually("the new key to work", || {
         let request = app.chat_with_key(&api_key, chat_body("mock-model"));
         async move { request.await.status() == 200 }
@@ -110,7 +112,20 @@ async fn log_in_create_a_tenant_member_key_and_quota_call_v1_and_read_the_usage_
     assert_eq!(refused["error"]["code"], "quota_exceeded");
 
     // Two served requests and one refusal, read back from the admin API.
-    app.wait_for_usage(3).await;
+    let member: uuid::Uuid = member_id.parse().unwrap();
+    crate::helpers::eventually("the member's three usage events", || {
+        let db = app.db.clone();
+        async move {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM usage_events WHERE member_id = $1")
+                    .bind(member)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            n == 3
+        }
+    })
+    .await;
     documented(&doc, "get", "/admin/v1/requests");
     let (status, log) = app
         .admin(
