@@ -9,7 +9,9 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEntry};
-use super::pool::{LimitColumns, ProviderRow};
+use super::pool::{LimitColumns, MODEL_COLUMNS, PROVIDER_COLUMNS};
+/// The rows of `store::pool`, which the admin API reads in full.
+pub use super::pool::{ModelRow as ModelRecord, ProviderRow as ProviderRecord};
 use super::{StoreError, notify_change};
 use crate::crypto::SealedSecret;
 
@@ -54,28 +56,6 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 
 // Providers ------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, FromRow)]
-pub struct ProviderRecord {
-    pub id: Uuid,
-    pub name: String,
-    pub display_name: String,
-    pub base_url: String,
-    pub keyless: bool,
-    pub enabled: bool,
-    pub priority: i32,
-    pub timeout_ms: i32,
-    pub rpm: Option<i32>,
-    pub rph: Option<i32>,
-    pub rpd: Option<i32>,
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
-    pub daily_reset_tz: String,
-    pub origin: String,
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 /// The columns an admin sets on a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderFields {
@@ -114,30 +94,7 @@ impl ProviderRecord {
             daily_reset_tz: self.daily_reset_tz.clone(),
         }
     }
-
-    /// As `store::pool` knows it.
-    pub fn to_row(&self) -> ProviderRow {
-        ProviderRow {
-            id: self.id,
-            name: self.name.clone(),
-            base_url: self.base_url.clone(),
-            keyless: self.keyless,
-            enabled: self.enabled,
-            priority: self.priority,
-            timeout_ms: self.timeout_ms,
-            rpm: self.rpm,
-            rph: self.rph,
-            rpd: self.rpd,
-            tpm: self.tpm,
-            tpd: self.tpd,
-            daily_reset_tz: self.daily_reset_tz.clone(),
-            created_at: self.created_at,
-        }
-    }
 }
-
-const PROVIDER_COLUMNS: &str = "id, name, display_name, base_url, keyless, enabled, priority,
-    timeout_ms, rpm, rph, rpd, tpm, tpd, daily_reset_tz, origin, edited, created_at, updated_at";
 
 fn provider_conflict(name: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     move |e| match StoreError::from(e) {
@@ -318,31 +275,6 @@ pub async fn delete_provider(pool: &PgPool, actor: &str, id: Uuid) -> Result<Del
 
 // Models ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, FromRow)]
-pub struct ModelRecord {
-    pub id: Uuid,
-    pub provider_id: Uuid,
-    pub model_id: String,
-    pub modality: String,
-    pub supports_tools: bool,
-    pub supports_vision: bool,
-    pub supports_json: bool,
-    pub context_window: Option<i32>,
-    pub embedding_family: Option<String>,
-    pub embedding_dimensions: Option<i32>,
-    pub rpm: Option<i32>,
-    pub rph: Option<i32>,
-    pub rpd: Option<i32>,
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
-    pub enabled: bool,
-    pub priority: i32,
-    pub origin: String,
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelFields {
     pub model_id: String,
@@ -385,10 +317,6 @@ impl ModelRecord {
         }
     }
 }
-
-const MODEL_COLUMNS: &str = "id, provider_id, model_id, modality, supports_tools, supports_vision,
-    supports_json, context_window, embedding_family, embedding_dimensions,
-    rpm, rph, rpd, tpm, tpd, enabled, priority, origin, edited, created_at, updated_at";
 
 pub async fn list_models(
     pool: &PgPool,

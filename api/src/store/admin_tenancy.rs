@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, FromRow, PgPool};
+use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEntry};
@@ -12,28 +12,12 @@ use super::tenancy::{Member, NewKeyRow, QuotaRow, Tenant};
 use super::{StoreError, notify_change};
 use crate::crypto::api_key::NewApiKey;
 
-const TENANT_COLUMNS: &str = "id, name, disabled, created_at";
-const MEMBER_COLUMNS: &str = "id, tenant_id, name, email, role, disabled, created_at";
-const KEY_COLUMNS: &str = "id, tenant_id, member_id, name, display_prefix, allowed_models,
-    expires_at, revoked_at, replaced_by, last_used_at, created_at";
+use super::tenancy::{KEY_INFO_COLUMNS as KEY_COLUMNS, MEMBER_COLUMNS, TENANT_COLUMNS};
 const QUOTA_COLUMNS: &str = "id, scope, scope_id, rpm, rpd, tpm, tpd, tokens_per_month,
     allowed_models, expires_at, created_at, updated_at";
 
 /// An api key as the admin API shows it: no secret, no digest.
-#[derive(Debug, Clone, FromRow)]
-pub struct KeyRow {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub member_id: Uuid,
-    pub name: String,
-    pub display_prefix: String,
-    pub allowed_models: Option<Vec<String>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub replaced_by: Option<Uuid>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
+pub use super::tenancy::ApiKeyInfo as KeyRow;
 
 fn tenant_json(t: &Tenant) -> serde_json::Value {
     json!({ "name": t.name, "disabled": t.disabled })

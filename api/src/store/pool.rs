@@ -13,6 +13,7 @@ use crate::crypto::{self, Keyring, SealedSecret, Secret};
 pub struct ProviderRow {
     pub id: Uuid,
     pub name: String,
+    pub display_name: String,
     pub base_url: String,
     pub keyless: bool,
     pub enabled: bool,
@@ -24,7 +25,12 @@ pub struct ProviderRow {
     pub tpm: Option<i64>,
     pub tpd: Option<i64>,
     pub daily_reset_tz: String,
+    /// `builtin` (from the shipped catalog) or `custom`.
+    pub origin: String,
+    /// An admin changed this built-in row; catalog upgrades leave it alone.
+    pub edited: bool,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -46,7 +52,10 @@ pub struct ModelRow {
     pub tpd: Option<i64>,
     pub enabled: bool,
     pub priority: i32,
+    pub origin: String,
+    pub edited: bool,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A credential as stored: sealed. `Debug` shows no key material.
@@ -108,11 +117,13 @@ impl From<CredentialDbRow> for CredentialRow {
     }
 }
 
-const PROVIDER_COLUMNS: &str = "id, name, base_url, keyless, enabled, priority, timeout_ms,
-    rpm, rph, rpd, tpm, tpd, daily_reset_tz, created_at";
-const MODEL_COLUMNS: &str = "id, provider_id, model_id, modality, supports_tools, supports_vision,
+pub(crate) const PROVIDER_COLUMNS: &str =
+    "id, name, display_name, base_url, keyless, enabled, priority,
+    timeout_ms, rpm, rph, rpd, tpm, tpd, daily_reset_tz, origin, edited, created_at, updated_at";
+pub(crate) const MODEL_COLUMNS: &str =
+    "id, provider_id, model_id, modality, supports_tools, supports_vision,
     supports_json, context_window, embedding_family, embedding_dimensions,
-    rpm, rph, rpd, tpm, tpd, enabled, priority, created_at";
+    rpm, rph, rpd, tpm, tpd, enabled, priority, origin, edited, created_at, updated_at";
 const CREDENTIAL_COLUMNS: &str = "id, provider_id, name, ciphertext, wrapped_key, key_version,
     last4, enabled, priority, rpm, rph, rpd, tpm, tpd, created_at";
 

@@ -39,6 +39,8 @@ pub struct ApiKeyInfo {
     pub allowed_models: Option<Vec<String>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set when the key was rotated: it expires at the end of the overlap.
+    pub replaced_by: Option<Uuid>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -176,8 +178,11 @@ pub struct NewKeyRow<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-const KEY_INFO_COLUMNS: &str = "id, tenant_id, member_id, name, display_prefix, allowed_models,
-    expires_at, revoked_at, last_used_at, created_at";
+pub(crate) const KEY_INFO_COLUMNS: &str =
+    "id, tenant_id, member_id, name, display_prefix, allowed_models,
+    expires_at, revoked_at, replaced_by, last_used_at, created_at";
+pub(crate) const TENANT_COLUMNS: &str = "id, name, disabled, created_at";
+pub(crate) const MEMBER_COLUMNS: &str = "id, tenant_id, name, email, role, disabled, created_at";
 
 pub async fn create_api_key(
     pool: &PgPool,
