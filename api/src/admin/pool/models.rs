@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{LimitSet, check_priority, deleted, nullable, provider, row_id};
 use crate::admin::auth::Principal;
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -201,7 +202,7 @@ pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{LimitSet, check_priority, deleted, provider};
 use crate::admin::auth::Principal;
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -199,7 +200,6 @@ fn check_tz(tz: &str) -> Result<String, AdminError> {
     params(PageQuery),
     responses(
         (status = 200, description = "Providers in creation order", body = Page<ProviderView>),
-        (status = 400, description = "Bad query", body = AdminErrorEnvelope),
         (status = 403, description = "Not an instance admin", body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
@@ -207,7 +207,7 @@ fn check_tz(tz: &str) -> Result<String, AdminError> {
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let limit = crate::admin::page::limit(&query)?;
@@ -286,7 +286,7 @@ pub async fn get(
         (status = 200, description = "The provider as it is now", body = ProviderView),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
-        (status = 409, description = "The new name is taken", body = AdminErrorEnvelope),
+        (status = 409, description = "The new name is taken, or the provider is built in and keeps its name", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]

@@ -150,7 +150,8 @@ pub async fn list_profiles(
     responses(
         (status = 200, description = "Created or replaced", body = ProfileView),
         (status = 403, body = AdminErrorEnvelope),
-        (status = 422, description = "A bad name or an unknown `provider/model`", body = AdminErrorEnvelope),
+        (status = 409, description = "A model the profile names is not in the pool (`unknown_model`)", body = AdminErrorEnvelope),
+        (status = 422, description = "A bad name, or a model listed twice", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_profile(
