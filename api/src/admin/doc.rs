@@ -211,16 +211,6 @@ fn state_bounds(doc: &mut Value) {
             json!({"minLength": 1, "maxLength": 100, "pattern": PRINTABLE}),
         ),
         (
-            "NewModel",
-            "modality",
-            json!({"enum": super::pool::MODALITIES}),
-        ),
-        (
-            "ModelPatch",
-            "modality",
-            json!({"enum": super::pool::MODALITIES}),
-        ),
-        (
             "NewProvider",
             "name",
             json!({"pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"}),
