@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::crypto::{self, Keyring, Secret};
 use crate::routing::limits::Limits;
 use crate::routing::pool::{PoolState, RouteSlots, Scope};
-use crate::store::{self, StoreError};
+use crate::store::{self, Cursor, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ProviderInfo {
@@ -205,21 +205,21 @@ impl CatalogHandle {
 
 /// The pool as stored, before decryption.
 pub struct PoolRows {
-    pub providers: Vec<store::pool::ProviderRow>,
-    pub models: Vec<store::pool::ModelRow>,
-    pub credentials: Vec<store::pool::CredentialRow>,
-    pub route_limits: Vec<store::pool::RouteLimitRow>,
-    pub profiles: Vec<store::pool::ProfileRow>,
+    pub providers: Vec<store::providers::ProviderRow>,
+    pub models: Vec<store::models::ModelRow>,
+    pub credentials: Vec<store::credentials::CredentialRow>,
+    pub route_limits: Vec<store::limits::RouteLimitRow>,
+    pub profiles: Vec<store::profiles::ProfileRow>,
 }
 
 impl PoolRows {
     pub async fn fetch(pool: &PgPool) -> Result<Self, StoreError> {
         Ok(PoolRows {
-            providers: store::pool::list_providers(pool).await?,
-            models: store::pool::list_models(pool).await?,
-            credentials: store::pool::list_credentials(pool).await?,
-            route_limits: store::pool::list_route_limits(pool).await?,
-            profiles: store::pool::list_profiles(pool).await?,
+            providers: store::providers::list(pool, Cursor::ALL).await?,
+            models: store::models::list(pool, None, Cursor::ALL).await?,
+            credentials: store::credentials::list(pool, None, Cursor::ALL).await?,
+            route_limits: store::limits::list_routes(pool).await?,
+            profiles: store::profiles::list(pool).await?,
         })
     }
 
@@ -231,15 +231,9 @@ impl PoolRows {
     }
 }
 
-fn cred_limits(row: &store::pool::CredentialRow) -> Limits {
-    let small = |v: Option<i64>| v.and_then(|v| i32::try_from(v).ok());
-    Limits::from_columns(
-        small(row.limits[0]),
-        small(row.limits[1]),
-        small(row.limits[2]),
-        row.limits[3],
-        row.limits[4],
-    )
+fn cred_limits(row: &store::credentials::CredentialRow) -> Limits {
+    let l = row.limits;
+    Limits::from_columns(l.rpm, l.rph, l.rpd, l.tpm, l.tpd)
 }
 
 /// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`.
@@ -279,7 +273,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .collect();
 
     struct P {
-        row: store::pool::ProviderRow,
+        row: store::providers::ProviderRow,
         info: Arc<ProviderInfo>,
         tz: Tz,
         slot: usize,

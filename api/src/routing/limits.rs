@@ -47,10 +47,10 @@ impl Limits {
     }
 
     /// As stored: `None` is no limit; values beyond the column types are clamped.
-    pub fn to_columns(self) -> crate::store::pool::LimitColumns {
+    pub fn to_columns(self) -> crate::store::limits::LimitColumns {
         let small = |v: Option<u64>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
         let big = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-        crate::store::pool::LimitColumns {
+        crate::store::limits::LimitColumns {
             rpm: small(self.rpm),
             rph: small(self.rph),
             rpd: small(self.rpd),

@@ -12,8 +12,9 @@ use utoipa::OpenApi;
 use uuid::Uuid;
 
 use super::error::AdminError;
-use crate::store::admin_pool::{self, Deleted, ProviderRecord};
-use crate::store::pool::LimitColumns;
+use crate::store::limits::LimitColumns;
+use crate::store::providers::{Deleted, ProviderRow as ProviderRecord};
+use crate::store::validate;
 
 /// Adds this module's routes to the `/admin/v1` scope.
 pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
@@ -166,7 +167,7 @@ pub struct List<T> {
 
 /// The provider named by the path: its id, or its name.
 async fn provider(db: &sqlx::PgPool, key: &str) -> Result<ProviderRecord, AdminError> {
-    admin_pool::find_provider(db, key)
+    crate::store::providers::find(db, key)
         .await?
         .ok_or_else(|| AdminError::not_found("provider"))
 }
@@ -192,12 +193,5 @@ fn deleted(result: Deleted, what: &str) -> Result<actix_web::HttpResponse, Admin
 
 /// A priority: lower is tried first.
 fn check_priority(priority: i32) -> Result<i32, AdminError> {
-    if (0..=1_000_000).contains(&priority) {
-        Ok(priority)
-    } else {
-        Err(AdminError::invalid(
-            "priority",
-            "`priority` must be between 0 and 1000000.",
-        ))
-    }
+    Ok(validate::priority(priority)?)
 }

@@ -11,7 +11,8 @@ use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::admin_pool::{self, ProviderFields, ProviderRecord};
+use crate::store::providers::{self, ProviderFields, ProviderRow as ProviderRecord};
+use crate::store::{Cursor, validate};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderView {
@@ -103,60 +104,23 @@ pub struct ProviderPatch {
 }
 
 fn check_name(name: &str) -> Result<String, AdminError> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-    if first_ok && rest_ok && name.len() <= 63 {
-        Ok(name.to_string())
-    } else {
-        Err(AdminError::invalid(
-            "name",
-            "A provider name is 1 to 63 lowercase letters, digits, '.', '_' or '-', starting \
-             with a letter or digit.",
-        ))
-    }
+    Ok(validate::provider_name(name)?)
 }
 
 fn check_display_name(name: &str) -> Result<String, AdminError> {
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AdminError::invalid(
-            "display_name",
-            "`display_name` is at most 100 printable characters.",
-        ));
-    }
-    Ok(name.trim().to_string())
+    Ok(validate::label("display_name", name, 100)?)
 }
 
 fn check_base_url(url: &str) -> Result<String, AdminError> {
-    crate::store::pool::validate_base_url(url).map_err(|_| {
-        AdminError::invalid(
-            "base_url",
-            "`base_url` must be an http:// or https:// URL with a host.",
-        )
-    })
+    Ok(validate::base_url(url)?)
 }
 
 fn check_timeout(ms: u32) -> Result<i32, AdminError> {
-    match i32::try_from(ms) {
-        Ok(ms) if (1..=600_000).contains(&ms) => Ok(ms),
-        _ => Err(AdminError::invalid(
-            "timeout_ms",
-            "`timeout_ms` must be between 1 and 600000.",
-        )),
-    }
+    Ok(validate::timeout_ms(i64::from(ms))?)
 }
 
 fn check_tz(tz: &str) -> Result<String, AdminError> {
-    tz.parse::<chrono_tz::Tz>()
-        .map(|tz| tz.name().to_string())
-        .map_err(|_| {
-            AdminError::invalid(
-                "daily_reset_tz",
-                "`daily_reset_tz` must be an IANA time zone such as `UTC` or `America/Los_Angeles`.",
-            )
-        })
+    Ok(validate::time_zone(tz)?)
 }
 
 #[utoipa::path(get, path = "/admin/v1/providers", tag = "admin",
@@ -176,7 +140,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let limit = query.limit()?;
-    let rows = admin_pool::list_providers(&state.db, query.cursor, i64::from(limit) + 1).await?;
+    let rows = providers::list(&state.db, Cursor::page(query.cursor, i64::from(limit) + 1)).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
         data: page
@@ -216,7 +180,7 @@ pub async fn create(
         limits: body.limits.unwrap_or_default().columns("limits")?,
         daily_reset_tz: check_tz(body.daily_reset_tz.as_deref().unwrap_or("UTC"))?,
     };
-    let row = admin_pool::create_provider(&state.db, &principal.actor(), &fields).await?;
+    let row = providers::create(&state.db, &principal.actor(), fields).await?;
     Ok(HttpResponse::Created().json(ProviderView::from(row)))
 }
 
@@ -260,7 +224,7 @@ pub async fn update(
     principal.require_instance_admin()?;
     let id = provider(&state.db, &path).await?.id;
     let patch = body.into_inner();
-    let row = admin_pool::update_provider(&state.db, &principal.actor(), id, |row, f| {
+    let row = providers::update(&state.db, &principal.actor(), id, |row, f| {
         if let Some(name) = &patch.name {
             let name = check_name(name)?;
             if row.origin == "builtin" && name != row.name {
@@ -317,10 +281,10 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    let Some(row) = admin_pool::find_provider(&state.db, &path).await? else {
+    let Some(row) = providers::find(&state.db, &path).await? else {
         return Ok(HttpResponse::NoContent().finish());
     };
-    let result = admin_pool::delete_provider(&state.db, &principal.actor(), row.id).await?;
+    let result = providers::delete(&state.db, &principal.actor(), row.id).await?;
     deleted(result, "provider")
 }
 

@@ -11,7 +11,8 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::{admin_tenancy, tenancy};
+use crate::store::Cursor;
+use crate::store::tenants::{self, Tenant};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantView {
@@ -23,8 +24,8 @@ pub struct TenantView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<tenancy::Tenant> for TenantView {
-    fn from(t: tenancy::Tenant) -> Self {
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
         TenantView {
             id: t.id,
             name: t.name,
@@ -67,13 +68,10 @@ pub async fn list(
     let (limit, fetch) = fetch_limit(&query)?;
     let rows = match (principal.role, principal.tenant_id) {
         (Role::InstanceAdmin, _) => {
-            admin_tenancy::list_tenants(&state.db, query.cursor, fetch).await?
+            tenants::list(&state.db, Cursor::page(query.cursor, fetch)).await?
         }
         (_, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
-            admin_tenancy::get_tenant(&state.db, own)
-                .await?
-                .into_iter()
-                .collect()
+            tenants::find(&state.db, own).await?.into_iter().collect()
         }
         _ => Vec::new(),
     };
@@ -98,7 +96,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let name = valid_name("name", &body.name, 200)?;
-    let tenant = tenancy::create_tenant(&state.db, &principal.actor(), name).await?;
+    let tenant = tenants::create(&state.db, &principal.actor(), name).await?;
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))
 }
 
@@ -143,7 +141,7 @@ pub async fn update(
         Some(name) => Some(valid_name("name", name, 200)?),
         None => None,
     };
-    let tenant = admin_tenancy::update_tenant(
+    let tenant = tenants::update(
         &state.db,
         &principal.actor(),
         tenant.id,
@@ -171,6 +169,6 @@ pub async fn delete(
     let id = parse_id(&id, "tenant")?;
     principal.tenant_scope(id)?;
     principal.require_instance_admin()?;
-    admin_tenancy::delete_tenant(&state.db, &principal.actor(), id).await?;
+    tenants::delete(&state.db, &principal.actor(), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

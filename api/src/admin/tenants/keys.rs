@@ -13,8 +13,8 @@ use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::api_key;
 use crate::state::AppState;
-use crate::store::admin_tenancy::{self, KeyRow, RotateRefusal};
-use crate::store::tenancy::NewKeyRow;
+use crate::store::Cursor;
+use crate::store::api_keys::{self, ApiKeyInfo as KeyRow, KeyRef, NewKeyRow, RotateRefusal};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
@@ -113,7 +113,8 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
-    let rows = admin_tenancy::list_keys(&state.db, &member, query.cursor, fetch).await?;
+    let cursor = Cursor::page(query.cursor, fetch);
+    let rows = api_keys::list(&state.db, member.tenant_id, Some(member.id), cursor).await?;
     let rows = rows.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |k: &KeyView| k.id)))
 }
@@ -148,7 +149,7 @@ pub async fn create(
         ));
     }
     let generated = api_key::generate();
-    let row = admin_tenancy::create_key(
+    let row = api_keys::create(
         &state.db,
         &principal.actor(),
         NewKeyRow {
@@ -182,9 +183,15 @@ pub async fn get(
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = admin_tenancy::get_key(&state.db, &member, id)
-        .await?
-        .ok_or_else(|| AdminError::not_found("api key"))?;
+    let key = api_keys::find(
+        &state.db,
+        KeyRef::Id {
+            member: &member,
+            id,
+        },
+    )
+    .await?
+    .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
@@ -204,7 +211,11 @@ pub async fn revoke(
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    admin_tenancy::revoke_key(&state.db, &principal.actor(), &member, id)
+    let key = KeyRef::Id {
+        member: &member,
+        id,
+    };
+    api_keys::revoke(&state.db, &principal.actor(), key)
         .await?
         .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok(HttpResponse::NoContent().finish())
@@ -238,7 +249,7 @@ pub async fn rotate(
     }
     let generated = api_key::generate();
     let until = Utc::now() + Duration::seconds(body.overlap_seconds);
-    let outcome = admin_tenancy::rotate_key(
+    let outcome = api_keys::rotate(
         &state.db,
         &principal.actor(),
         &member,

@@ -13,8 +13,8 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::admin_tenancy::{self, MemberPatch};
-use crate::store::tenancy;
+use crate::store::members::{self, MemberPatch, NewMember as NewMemberRow};
+use crate::store::{Cursor, validate};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
@@ -31,8 +31,8 @@ pub struct MemberView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<tenancy::Member> for MemberView {
-    fn from(m: tenancy::Member) -> Self {
+impl From<members::Member> for MemberView {
+    fn from(m: members::Member) -> Self {
         MemberView {
             id: m.id,
             tenant_id: m.tenant_id,
@@ -69,29 +69,12 @@ pub struct MemberPatchBody {
 }
 
 fn valid_role(role: &str) -> Result<&str, AdminError> {
-    match role {
-        "member" | "tenant_admin" => Ok(role),
-        _ => Err(AdminError::invalid(
-            "role",
-            "`role` is `member` or `tenant_admin`.",
-        )),
-    }
+    Ok(members::role(role)?)
 }
 
 /// Loosely: something@something, at most 320 characters.
 fn valid_email(email: &str) -> Result<&str, AdminError> {
-    let email = email.trim();
-    match email.split_once('@') {
-        Some((user, host))
-            if !user.is_empty() && !host.is_empty() && email.chars().count() <= 320 =>
-        {
-            Ok(email)
-        }
-        _ => Err(AdminError::invalid(
-            "email",
-            "`email` must look like an email address.",
-        )),
-    }
+    Ok(validate::email(email)?)
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members", tag = "admin",
@@ -114,13 +97,13 @@ pub async fn list(
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     let rows = match (principal.role, principal.member_id) {
         (Role::Member, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
-            admin_tenancy::get_member(&state.db, tenant.id, own)
+            members::find(&state.db, tenant.id, own)
                 .await?
                 .into_iter()
                 .collect()
         }
         (Role::Member, _) => Vec::new(),
-        _ => admin_tenancy::list_members(&state.db, tenant.id, query.cursor, fetch).await?,
+        _ => members::list(&state.db, tenant.id, Cursor::page(query.cursor, fetch)).await?,
     };
     let rows = rows.into_iter().map(MemberView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |m: &MemberView| m.id)))
@@ -149,8 +132,8 @@ pub async fn create(
     let name = valid_name("name", &body.name, 200)?;
     let email = body.email.as_deref().map(valid_email).transpose()?;
     let role = valid_role(body.role.as_deref().unwrap_or("member"))?;
-    let member =
-        tenancy::create_member(&state.db, &principal.actor(), &tenant, name, email, role).await?;
+    let new = NewMemberRow { name, email, role };
+    let member = members::create(&state.db, &principal.actor(), &tenant, new).await?;
     Ok(HttpResponse::Created().json(MemberView::from(member)))
 }
 
@@ -207,8 +190,7 @@ pub async fn update(
         disabled: body.disabled,
     };
     let member =
-        admin_tenancy::update_member(&state.db, &principal.actor(), tenant.id, member.id, patch)
-            .await?;
+        members::update(&state.db, &principal.actor(), tenant.id, member.id, patch).await?;
     Ok(HttpResponse::Ok().json(MemberView::from(member)))
 }
 
@@ -229,6 +211,6 @@ pub async fn delete(
     let tenant = visible_tenant(&state, &principal, &path.0).await?;
     let id = parse_id(&path.1, "member")?;
     require_tenant_admin(&principal)?;
-    admin_tenancy::delete_member(&state.db, &principal.actor(), tenant.id, id).await?;
+    members::delete(&state.db, &principal.actor(), tenant.id, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

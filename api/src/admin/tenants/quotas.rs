@@ -10,8 +10,9 @@ use super::{parse_id, require_tenant_admin, valid_models, visible_member, visibl
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::state::AppState;
-use crate::store::admin_tenancy;
-use crate::store::tenancy::{self, QuotaColumns, QuotaRow, Tenant};
+use crate::store::api_keys::{self, KeyRef};
+use crate::store::quotas::{self, QuotaColumns, QuotaRow};
+use crate::store::tenants::Tenant;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuotaView {
@@ -129,7 +130,7 @@ fn within(tenant: &QuotaRow, wanted: &QuotaColumns) -> Result<(), AdminError> {
 }
 
 async fn show(state: &AppState, scope: &str, id: Uuid) -> Result<HttpResponse, AdminError> {
-    let row = admin_tenancy::get_quota(&state.db, scope, id)
+    let row = quotas::find(&state.db, scope, id)
         .await?
         .ok_or_else(|| AdminError::not_found("quota"))?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
@@ -147,11 +148,11 @@ async fn put_capped(
     require_tenant_admin(principal)?;
     let wanted = columns(body)?;
     if principal.role == Role::TenantAdmin
-        && let Some(cap) = admin_tenancy::get_quota(&state.db, "tenant", tenant.id).await?
+        && let Some(cap) = quotas::find(&state.db, "tenant", tenant.id).await?
     {
         within(&cap, &wanted)?;
     }
-    let row = tenancy::set_quota(&state.db, &principal.actor(), scope, id, wanted).await?;
+    let row = quotas::set(&state.db, &principal.actor(), scope, id, wanted).await?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
 }
 
@@ -162,7 +163,7 @@ async fn remove(
     scope: &str,
     id: Uuid,
 ) -> Result<HttpResponse, AdminError> {
-    admin_tenancy::delete_quota(&state.db, &principal.actor(), tenant.id, scope, id).await?;
+    quotas::delete(&state.db, &principal.actor(), tenant.id, scope, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -203,8 +204,7 @@ pub async fn put_tenant(
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     principal.require_instance_admin()?;
     let wanted = columns(&body)?;
-    let row =
-        tenancy::set_quota(&state.db, &principal.actor(), "tenant", tenant.id, wanted).await?;
+    let row = quotas::set(&state.db, &principal.actor(), "tenant", tenant.id, wanted).await?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
 }
 
@@ -293,9 +293,15 @@ async fn key_scope(
 ) -> Result<(Tenant, Uuid), AdminError> {
     let (tenant, member) = visible_member(state, principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = admin_tenancy::get_key(&state.db, &member, id)
-        .await?
-        .ok_or_else(|| AdminError::not_found("api key"))?;
+    let key = api_keys::find(
+        &state.db,
+        KeyRef::Id {
+            member: &member,
+            id,
+        },
+    )
+    .await?
+    .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok((tenant, key.id))
 }
 

@@ -11,7 +11,7 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::admin::page::Page;
 use crate::state::AppState;
-use crate::store::analytics::{self, AuditFilter, AuditRow};
+use crate::store::audit::{self, AuditFilter, AuditRow};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -139,7 +139,7 @@ pub async fn list(
         from: parse_time("from", query.from.as_deref())?,
         to: parse_time("to", query.to.as_deref())?,
     };
-    let rows = analytics::list_audit(&state.db, &filter, cursor, limit).await?;
+    let rows = audit::list(&state.db, &filter, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
         data: page.data.into_iter().map(AuditRecord::from).collect(),
