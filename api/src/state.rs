@@ -103,9 +103,7 @@ impl Live {
             restored += usize::from(self.pool.restore_cooldown(&row.scope_key, cooldown));
         }
         for row in store::limits::list_learned(&self.db).await? {
-            let learned = crate::routing::limits::Limits::from_columns(
-                row.rpm, row.rph, row.rpd, row.tpm, row.tpd,
-            );
+            let learned = crate::routing::limits::Limits::from_columns(row.limits);
             self.pool.learn_by_key(&row.scope_key, learned);
         }
         let catalog = self.catalog.get();

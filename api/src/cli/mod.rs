@@ -691,11 +691,7 @@ async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<
                     ("member", member.id, format!("member {}", member.name))
                 }
                 (None, Some(key)) => {
-                    let prefix = KeyRef::Prefix {
-                        tenant: Some(tenant.id),
-                        prefix: &key,
-                    };
-                    let key = api_keys::find(db, prefix)
+                    let key = api_keys::find_by_prefix(db, Some(tenant.id), &key)
                         .await?
                         .or_not_found(|| format!("api key {key:?} in tenant {:?}", tenant.name))?;
                     ("api_key", key.id, format!("api key {}", key.display_prefix))

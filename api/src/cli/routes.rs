@@ -176,24 +176,10 @@ pub async fn list(db: &PgPool) -> Result<()> {
                     Some(c) => format!("route:{}:{}", model.id, c.id),
                     None => format!("route:{}:keyless", model.id),
                 };
-                let configured = [
-                    model.rpm.map(i64::from),
-                    model.rph.map(i64::from),
-                    model.rpd.map(i64::from),
-                    model.tpm,
-                    model.tpd,
-                ];
+                let configured = model.limits.values();
                 let learned = learned
                     .get(&key)
-                    .map(|l| {
-                        show([
-                            l.rpm.map(i64::from),
-                            l.rph.map(i64::from),
-                            l.rpd.map(i64::from),
-                            l.tpm,
-                            l.tpd,
-                        ])
-                    })
+                    .map(|l| show(l.limits.values()))
                     .unwrap_or_else(|| "-".into());
                 let cooling = [
                     Some(key.clone()),

@@ -231,11 +231,6 @@ impl PoolRows {
     }
 }
 
-fn cred_limits(row: &store::credentials::CredentialRow) -> Limits {
-    let l = row.limits;
-    Limits::from_columns(l.rpm, l.rph, l.rpd, l.tpm, l.tpd)
-}
-
 /// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`.
 /// A credential that does not decrypt is left out and logged; it never takes the rest down.
 pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: i64) -> Catalog {
@@ -256,7 +251,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                     secret,
                 }),
                 credential.priority,
-                cred_limits(credential),
+                Limits::from_columns(credential.limits),
             )),
             Err(error) => tracing::error!(credential = %credential.id, %error,
                 "credential left out of the pool"),
@@ -267,7 +262,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .map(|r| {
             (
                 (r.model_id, r.credential_id),
-                Limits::from_columns(r.rpm, r.rph, r.rpd, r.tpm, r.tpd),
+                Limits::from_columns(r.limits),
             )
         })
         .collect();
@@ -283,7 +278,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .filter(|p| p.enabled)
         .map(|p| {
             let tz: Tz = p.daily_reset_tz.parse().unwrap_or(Tz::UTC);
-            let limits = Limits::from_columns(p.rpm, p.rph, p.rpd, p.tpm, p.tpd);
+            let limits = Limits::from_columns(p.limits);
             let slot = state.slot(Scope::Provider { id: p.id }, limits, tz, now);
             let info = Arc::new(ProviderInfo {
                 id: p.id,
@@ -328,8 +323,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 .embedding_dimensions
                 .and_then(|d| u64::try_from(d).ok()),
         });
-        let model_limits =
-            Limits::from_columns(model.rpm, model.rph, model.rpd, model.tpm, model.tpd);
+        let model_limits = Limits::from_columns(model.limits);
         let model_slot = state.slot(
             Scope::Model { id: model.id },
             Limits::default(),

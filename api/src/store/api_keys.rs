@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
 use super::members::Member;
-use super::{Cursor, StoreError, validate};
+use super::{Cursor, StoreError, paged, validate};
 use crate::crypto::api_key::{NewApiKey, PREFIX};
 
 /// An api key as the admin sees it: no secret, no digest.
@@ -85,6 +85,11 @@ pub enum KeyRef<'a> {
 type KeyFilter<'a> = (Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<&'a str>);
 
 impl<'a> KeyRef<'a> {
+    /// The key `id` of `member`.
+    pub fn of(member: &'a Member, id: Uuid) -> Self {
+        KeyRef::Id { member, id }
+    }
+
     fn filter(self) -> Result<KeyFilter<'a>, StoreError> {
         Ok(match self {
             KeyRef::Id { member, id } => (Some(member.tenant_id), Some(member.id), Some(id), None),
@@ -118,9 +123,28 @@ async fn fetch(
     .await?)
 }
 
-pub async fn find(pool: &PgPool, key: KeyRef<'_>) -> Result<Option<ApiKeyInfo>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    fetch(&mut conn, key, "").await
+/// The key `id` of `member`: another member's key is not found.
+pub async fn find(
+    pool: &PgPool,
+    member: &Member,
+    id: Uuid,
+) -> Result<Option<ApiKeyInfo>, StoreError> {
+    fetch(&mut *pool.acquire().await?, KeyRef::of(member, id), "").await
+}
+
+/// The key whose display prefix (`fw-<public id>`) or public id is given, in `tenant` or
+/// anywhere.
+pub async fn find_by_prefix(
+    pool: &PgPool,
+    tenant: Option<Uuid>,
+    prefix: &str,
+) -> Result<Option<ApiKeyInfo>, StoreError> {
+    fetch(
+        &mut *pool.acquire().await?,
+        KeyRef::Prefix { tenant, prefix },
+        "",
+    )
+    .await
 }
 
 /// The keys of a tenant, or of one of its members, in id (creation) order.
@@ -130,18 +154,15 @@ pub async fn list(
     member_id: Option<Uuid>,
     cursor: Cursor,
 ) -> Result<Vec<ApiKeyInfo>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
+    let select = format!(
         "SELECT {COLUMNS} FROM api_keys
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR member_id = $2)
-           AND ($3::uuid IS NULL OR id > $3)
-         ORDER BY id LIMIT $4"
-    )))
-    .bind(tenant_id)
-    .bind(member_id)
-    .bind(cursor.after)
-    .bind(cursor.limit)
-    .fetch_all(pool)
-    .await?)
+         WHERE tenant_id = $3 AND ($4::uuid IS NULL OR member_id = $4)"
+    );
+    Ok(paged(&select, cursor)
+        .bind(tenant_id)
+        .bind(member_id)
+        .fetch_all(pool)
+        .await?)
 }
 
 async fn insert(conn: &mut PgConnection, new: &NewKeyRow<'_>) -> Result<ApiKeyInfo, StoreError> {
@@ -234,7 +255,7 @@ pub async fn rotate(
     old_expires_at: DateTime<Utc>,
 ) -> Result<Result<(ApiKeyInfo, ApiKeyInfo), RotateRefusal>, StoreError> {
     audited(pool, actor, async |conn| {
-        let old = match fetch(conn, KeyRef::Id { member, id }, "FOR UPDATE").await? {
+        let old = match fetch(conn, KeyRef::of(member, id), "FOR UPDATE").await? {
             None => return Ok(Outcome::Unchanged(Err(RotateRefusal::NotFound))),
             Some(k) if k.revoked_at.is_some() => {
                 return Ok(Outcome::Unchanged(Err(RotateRefusal::Revoked)));

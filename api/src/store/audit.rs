@@ -20,7 +20,8 @@ pub const NOTHING: &[&str] = &[];
 /// One audit row, and what to announce when it commits.
 #[derive(Debug, Clone)]
 pub struct Audit {
-    pub action: &'static str,
+    /// `<kind>.<verb>`, e.g. `provider.update`.
+    pub action: String,
     pub target_kind: &'static str,
     pub target_id: Option<String>,
     pub tenant_id: Option<Uuid>,
@@ -30,9 +31,13 @@ pub struct Audit {
 }
 
 impl Audit {
-    pub fn new(action: &'static str, target_kind: &'static str, target_id: impl ToString) -> Self {
+    pub fn new(
+        action: impl Into<String>,
+        target_kind: &'static str,
+        target_id: impl ToString,
+    ) -> Self {
         Audit {
-            action,
+            action: action.into(),
             target_kind,
             target_id: Some(target_id.to_string()),
             tenant_id: None,
@@ -106,7 +111,7 @@ async fn record(conn: &mut PgConnection, actor: &str, audit: &Audit) -> Result<(
     )
     .bind(Uuid::now_v7())
     .bind(actor)
-    .bind(audit.action)
+    .bind(&audit.action)
     .bind(audit.target_kind)
     .bind(&audit.target_id)
     .bind(audit.tenant_id)

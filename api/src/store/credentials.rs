@@ -8,9 +8,10 @@ use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited, to_json};
+use super::edit::{self, Deleted, Edit};
 use super::limits::LimitColumns;
-use super::providers::{Deleted, ProviderRow};
-use super::{Cursor, StoreError, validate};
+use super::providers::ProviderRow;
+use super::{Cursor, StoreError, paged, validate};
 use crate::crypto::{self, Keyring, SealedSecret};
 
 /// A credential as stored: sealed. `Debug` shows no key material.
@@ -39,11 +40,8 @@ struct DbRow {
     last4: String,
     enabled: bool,
     priority: i32,
-    rpm: Option<i32>,
-    rph: Option<i32>,
-    rpd: Option<i32>,
-    tpm: Option<i64>,
-    tpd: Option<i64>,
+    #[sqlx(flatten)]
+    limits: LimitColumns,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -62,13 +60,7 @@ impl From<DbRow> for CredentialRow {
             last4: row.last4,
             enabled: row.enabled,
             priority: row.priority,
-            limits: LimitColumns {
-                rpm: row.rpm,
-                rph: row.rph,
-                rpd: row.rpd,
-                tpm: row.tpm,
-                tpd: row.tpd,
-            },
+            limits: row.limits,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -100,8 +92,36 @@ impl CredentialRow {
     pub fn limits(&self) -> LimitColumns {
         self.limits
     }
+}
 
-    pub fn fields(&self) -> CredentialFields {
+impl Edit for CredentialRow {
+    /// The provider and the credential's id.
+    type Key = (Uuid, Uuid);
+    type Fields = CredentialFields;
+    const KIND: &'static str = "credential";
+    const TABLE: &'static str = "credentials";
+
+    fn id((_, id): (Uuid, Uuid)) -> Uuid {
+        id
+    }
+
+    async fn lock(conn: &mut PgConnection, key: (Uuid, Uuid)) -> Result<Option<Self>, StoreError> {
+        fetch(conn, key, "FOR UPDATE").await
+    }
+
+    /// The secret is not touched.
+    async fn save(
+        conn: &mut PgConnection,
+        (_, id): (Uuid, Uuid),
+        fields: &CredentialFields,
+    ) -> Result<Self, StoreError> {
+        let sql = "UPDATE credentials SET name = $2, enabled = $3, priority = $4, rpm = $5,
+                rph = $6, rpd = $7, tpm = $8, tpd = $9, updated_at = now()
+            WHERE id = $1";
+        write(conn, sql, id, fields, None).await
+    }
+
+    fn fields(&self) -> CredentialFields {
         CredentialFields {
             name: self.name.clone(),
             enabled: self.enabled,
@@ -110,8 +130,16 @@ impl CredentialRow {
         }
     }
 
-    /// For the audit log: the secret is never there, and says so.
-    fn audit(&self, fields: &CredentialFields) -> serde_json::Value {
+    fn checked(fields: CredentialFields) -> Result<CredentialFields, StoreError> {
+        fields.checked()
+    }
+
+    fn builtin(&self) -> bool {
+        false
+    }
+
+    /// The secret is never there, and says so.
+    fn audited(&self, fields: &CredentialFields) -> serde_json::Value {
         let mut value = to_json(fields);
         value["last4"] = json!(self.last4);
         value["secret"] = json!("<redacted>");
@@ -146,17 +174,28 @@ pub async fn list(
     provider: Option<Uuid>,
     cursor: Cursor,
 ) -> Result<Vec<CredentialRow>, StoreError> {
-    let rows: Vec<DbRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM credentials
-         WHERE ($1::uuid IS NULL OR provider_id = $1) AND ($2::uuid IS NULL OR id > $2)
-         ORDER BY id LIMIT $3"
-    )))
-    .bind(provider)
-    .bind(cursor.after)
-    .bind(cursor.limit)
-    .fetch_all(pool)
-    .await?;
+    let select =
+        format!("SELECT {COLUMNS} FROM credentials WHERE ($3::uuid IS NULL OR provider_id = $3)");
+    let rows: Vec<DbRow> = paged(&select, cursor)
+        .bind(provider)
+        .fetch_all(pool)
+        .await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+async fn fetch(
+    conn: &mut PgConnection,
+    (provider, id): (Uuid, Uuid),
+    lock: &str,
+) -> Result<Option<CredentialRow>, StoreError> {
+    let row: Option<DbRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM credentials WHERE id = $1 AND provider_id = $2 {lock}"
+    )))
+    .bind(id)
+    .bind(provider)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Into::into))
 }
 
 pub async fn find(
@@ -164,14 +203,7 @@ pub async fn find(
     provider: Uuid,
     id: Uuid,
 ) -> Result<Option<CredentialRow>, StoreError> {
-    let row: Option<DbRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM credentials WHERE id = $1 AND provider_id = $2"
-    )))
-    .bind(id)
-    .bind(provider)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(Into::into))
+    fetch(&mut *pool.acquire().await?, (provider, id), "").await
 }
 
 pub async fn create(
@@ -183,31 +215,11 @@ pub async fn create(
 ) -> Result<CredentialRow, StoreError> {
     let fields = fields.checked()?;
     audited(pool, actor, async |conn| {
-        let row: DbRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO credentials (id, provider_id, name, ciphertext, wrapped_key,
-                                      key_version, last4, enabled, priority, rpm, rph, rpd,
-                                      tpm, tpd)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING {COLUMNS}"
-        )))
-        .bind(secret.id)
-        .bind(provider.id)
-        .bind(&fields.name)
-        .bind(&secret.sealed.ciphertext)
-        .bind(&secret.sealed.wrapped_key)
-        .bind(secret.sealed.key_version)
-        .bind(&secret.last4)
-        .bind(fields.enabled)
-        .bind(fields.priority)
-        .bind(fields.limits.rpm)
-        .bind(fields.limits.rph)
-        .bind(fields.limits.rpd)
-        .bind(fields.limits.tpm)
-        .bind(fields.limits.tpd)
-        .fetch_one(&mut *conn)
-        .await?;
-        let row = CredentialRow::from(row);
-        let mut after = row.audit(&fields);
+        let sql = "INSERT INTO credentials (id, name, enabled, priority, rpm, rph, rpd, tpm, tpd,
+                                 provider_id, ciphertext, wrapped_key, key_version, last4)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+        let row = write(conn, sql, secret.id, &fields, Some((provider, secret))).await?;
+        let mut after = row.audited(&fields);
         after["provider"] = json!(provider.name);
         let audit = Audit::new("credential.create", "credential", row.id).after(after);
         Ok(Outcome::Changed(row, audit.notify(audit::POOL)))
@@ -215,19 +227,36 @@ pub async fn create(
     .await
 }
 
-async fn lock(
+/// Binds the fields as `$2` to `$9` after the id, then for an insert the provider and the
+/// sealed secret.
+async fn write(
     conn: &mut PgConnection,
-    provider: Uuid,
+    sql: &str,
     id: Uuid,
-) -> Result<Option<CredentialRow>, StoreError> {
-    let row: Option<DbRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM credentials WHERE id = $1 AND provider_id = $2 FOR UPDATE"
-    )))
-    .bind(id)
-    .bind(provider)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(Into::into))
+    fields: &CredentialFields,
+    new: Option<(&ProviderRow, &SealedCredential)>,
+) -> Result<CredentialRow, StoreError> {
+    let query = sqlx::query_as(AssertSqlSafe(format!("{sql} RETURNING {COLUMNS}")))
+        .bind(id)
+        .bind(&fields.name)
+        .bind(fields.enabled)
+        .bind(fields.priority)
+        .bind(fields.limits.rpm)
+        .bind(fields.limits.rph)
+        .bind(fields.limits.rpd)
+        .bind(fields.limits.tpm)
+        .bind(fields.limits.tpd);
+    let query = match new {
+        Some((provider, secret)) => query
+            .bind(provider.id)
+            .bind(&secret.sealed.ciphertext)
+            .bind(&secret.sealed.wrapped_key)
+            .bind(secret.sealed.key_version)
+            .bind(&secret.last4),
+        None => query,
+    };
+    let row: DbRow = query.fetch_one(conn).await?;
+    Ok(row.into())
 }
 
 /// As [`super::providers::update`], for a credential of `provider`; the secret is not
@@ -239,43 +268,7 @@ pub async fn update<E: From<StoreError>>(
     id: Uuid,
     apply: impl FnOnce(&CredentialRow, &mut CredentialFields) -> Result<(), E>,
 ) -> Result<Option<CredentialRow>, E> {
-    audited(pool, actor, async |conn| {
-        let Some(current) = lock(conn, provider, id).await? else {
-            return Ok(Outcome::Unchanged(None));
-        };
-        let before = current.fields();
-        let mut fields = before.clone();
-        apply(&current, &mut fields)?;
-        let fields = fields.checked()?;
-        if fields == before {
-            return Ok(Outcome::Unchanged(Some(current)));
-        }
-        let row: DbRow = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE credentials SET name = $2, enabled = $3, priority = $4, rpm = $5, rph = $6,
-                rpd = $7, tpm = $8, tpd = $9, updated_at = now()
-             WHERE id = $1 RETURNING {COLUMNS}"
-        )))
-        .bind(id)
-        .bind(&fields.name)
-        .bind(fields.enabled)
-        .bind(fields.priority)
-        .bind(fields.limits.rpm)
-        .bind(fields.limits.rph)
-        .bind(fields.limits.rpd)
-        .bind(fields.limits.tpm)
-        .bind(fields.limits.tpd)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
-        let audit = Audit::new("credential.update", "credential", id)
-            .before(current.audit(&before))
-            .after(current.audit(&fields));
-        Ok(Outcome::Changed(
-            Some(row.into()),
-            audit.notify(audit::POOL),
-        ))
-    })
-    .await
+    edit::update(pool, actor, (provider, id), apply).await
 }
 
 pub async fn delete(
@@ -284,25 +277,7 @@ pub async fn delete(
     provider: Uuid,
     id: Uuid,
 ) -> Result<Deleted, StoreError> {
-    audited(pool, actor, async |conn| {
-        let deleted: Option<DbRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "DELETE FROM credentials WHERE id = $1 AND provider_id = $2 RETURNING {COLUMNS}"
-        )))
-        .bind(id)
-        .bind(provider)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(current) = deleted.map(CredentialRow::from) else {
-            return Ok(Outcome::Unchanged(Deleted::Missing));
-        };
-        let audit = Audit::new("credential.delete", "credential", id)
-            .before(current.audit(&current.fields()));
-        Ok(Outcome::Changed(
-            Deleted::Deleted,
-            audit.notify(audit::POOL),
-        ))
-    })
-    .await
+    edit::delete::<CredentialRow>(pool, actor, (provider, id)).await
 }
 
 /// Re-wraps every data key not yet under the keyring's current master key, in small

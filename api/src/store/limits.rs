@@ -10,13 +10,26 @@ use super::audit::{self, Audit, Outcome, audited};
 use super::{StoreError, validate};
 
 /// Limit columns as stored: `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, FromRow)]
 pub struct LimitColumns {
     pub rpm: Option<i32>,
     pub rph: Option<i32>,
     pub rpd: Option<i32>,
     pub tpm: Option<i64>,
     pub tpd: Option<i64>,
+}
+
+impl LimitColumns {
+    /// RPM, RPH, RPD, TPM and TPD, in that order.
+    pub fn values(self) -> [Option<i64>; 5] {
+        [
+            self.rpm.map(i64::from),
+            self.rph.map(i64::from),
+            self.rpd.map(i64::from),
+            self.tpm,
+            self.tpd,
+        ]
+    }
 }
 
 /// Which rows carry limits.
@@ -96,11 +109,8 @@ pub async fn set(
 pub struct RouteLimitRow {
     pub model_id: Uuid,
     pub credential_id: Uuid,
-    pub rpm: Option<i32>,
-    pub rph: Option<i32>,
-    pub rpd: Option<i32>,
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
+    #[sqlx(flatten)]
+    pub limits: LimitColumns,
 }
 
 pub async fn list_routes(pool: &PgPool) -> Result<Vec<RouteLimitRow>, StoreError> {
@@ -138,11 +148,8 @@ pub async fn save_learned(
 #[derive(Debug, Clone, FromRow)]
 pub struct LearnedRow {
     pub scope_key: String,
-    pub rpm: Option<i32>,
-    pub rph: Option<i32>,
-    pub rpd: Option<i32>,
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
+    #[sqlx(flatten)]
+    pub limits: LimitColumns,
     pub learned_at: DateTime<Utc>,
 }
 

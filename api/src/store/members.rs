@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
 use super::tenants::Tenant;
-use super::{Cursor, ResultExt, StoreError, validate};
+use super::{Cursor, ResultExt, StoreError, paged, validate};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Member {
@@ -111,15 +111,11 @@ pub async fn list(
     tenant_id: Uuid,
     cursor: Cursor,
 ) -> Result<Vec<Member>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM members
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
-    )))
-    .bind(tenant_id)
-    .bind(cursor.after)
-    .bind(cursor.limit)
-    .fetch_all(pool)
-    .await?)
+    let select = format!("SELECT {COLUMNS} FROM members WHERE tenant_id = $3");
+    Ok(paged(&select, cursor)
+        .bind(tenant_id)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// Changes to a member; `None` leaves a field as it is, `email: Some(None)` clears it.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cooldowns;
 pub mod credentials;
+mod edit;
 mod error;
 pub mod limits;
 pub mod members;
@@ -32,6 +33,7 @@ use crate::config::redact_url;
 /// so that every instance reloads its in-memory view.
 pub const CHANGE_CHANNEL: &str = "freeway_changes";
 
+pub use edit::Deleted;
 pub use error::{Found, Pending, ResultExt, StoreError};
 
 /// One page of rows in id (creation) order: those after `after`, `limit` at most.
@@ -54,6 +56,22 @@ impl Cursor {
             limit: Some(limit),
         }
     }
+}
+
+/// `select` (a `SELECT ... WHERE <filter on $3, $4 ...>`) narrowed to one page: rows after
+/// the cursor (`$1`) in id order, at most its limit (`$2`). Bind the filter's values next.
+pub(crate) fn paged<'q, O>(
+    select: &str,
+    cursor: Cursor,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{select} AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    )))
+    .bind(cursor.after)
+    .bind(cursor.limit)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,10 @@ use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited, to_json};
+use super::edit::{self, Deleted, Edit};
 use super::limits::LimitColumns;
-use super::providers::{Deleted, ProviderRow};
-use super::{Cursor, ResultExt, StoreError, validate};
+use super::providers::ProviderRow;
+use super::{Cursor, ResultExt, StoreError, paged, validate};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ModelRow {
@@ -23,11 +24,8 @@ pub struct ModelRow {
     pub context_window: Option<i32>,
     pub embedding_family: Option<String>,
     pub embedding_dimensions: Option<i32>,
-    pub rpm: Option<i32>,
-    pub rph: Option<i32>,
-    pub rpd: Option<i32>,
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
+    #[sqlx(flatten)]
+    pub limits: LimitColumns,
     pub enabled: bool,
     pub priority: i32,
     pub origin: String,
@@ -138,16 +136,50 @@ impl ModelFields {
 
 impl ModelRow {
     pub fn limits(&self) -> LimitColumns {
-        LimitColumns {
-            rpm: self.rpm,
-            rph: self.rph,
-            rpd: self.rpd,
-            tpm: self.tpm,
-            tpd: self.tpd,
-        }
+        self.limits
+    }
+}
+
+impl Edit for ModelRow {
+    /// The provider and the model's row id.
+    type Key = (Uuid, Uuid);
+    type Fields = ModelFields;
+    const KIND: &'static str = "model";
+    const TABLE: &'static str = "models";
+
+    fn id((_, id): (Uuid, Uuid)) -> Uuid {
+        id
     }
 
-    pub fn fields(&self) -> ModelFields {
+    async fn lock(
+        conn: &mut PgConnection,
+        (provider, id): (Uuid, Uuid),
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM models WHERE id = $1 AND provider_id = $2 FOR UPDATE"
+        )))
+        .bind(id)
+        .bind(provider)
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// An edit of a built-in row marks it `edited`, so catalog upgrades keep it.
+    async fn save(
+        conn: &mut PgConnection,
+        (provider, id): (Uuid, Uuid),
+        fields: &ModelFields,
+    ) -> Result<Self, StoreError> {
+        let sql = "UPDATE models SET model_id = $3, modality = $4, supports_tools = $5,
+                supports_vision = $6, supports_json = $7, context_window = $8,
+                embedding_family = $9, embedding_dimensions = $10, rpm = $11, rph = $12,
+                rpd = $13, tpm = $14, tpd = $15, enabled = $16, priority = $17,
+                edited = edited OR origin = 'builtin', updated_at = now()
+            WHERE id = $1 AND provider_id = $2";
+        Ok(write(conn, sql, (provider, id), fields).await?)
+    }
+
+    fn fields(&self) -> ModelFields {
         ModelFields {
             model_id: self.model_id.clone(),
             modality: self.modality.clone(),
@@ -157,10 +189,18 @@ impl ModelRow {
             context_window: self.context_window,
             embedding_family: self.embedding_family.clone(),
             embedding_dimensions: self.embedding_dimensions,
-            limits: self.limits(),
+            limits: self.limits,
             enabled: self.enabled,
             priority: self.priority,
         }
+    }
+
+    fn checked(fields: ModelFields) -> Result<ModelFields, StoreError> {
+        fields.check().map(|()| fields)
+    }
+
+    fn builtin(&self) -> bool {
+        self.origin == "builtin"
     }
 }
 
@@ -170,16 +210,12 @@ pub async fn list(
     provider: Option<Uuid>,
     cursor: Cursor,
 ) -> Result<Vec<ModelRow>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM models
-         WHERE ($1::uuid IS NULL OR provider_id = $1) AND ($2::uuid IS NULL OR id > $2)
-         ORDER BY id LIMIT $3"
-    )))
-    .bind(provider)
-    .bind(cursor.after)
-    .bind(cursor.limit)
-    .fetch_all(pool)
-    .await?)
+    let select =
+        format!("SELECT {COLUMNS} FROM models WHERE ($3::uuid IS NULL OR provider_id = $3)");
+    Ok(paged(&select, cursor)
+        .bind(provider)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// The model `model_id` (the provider's own id) of `provider`.
@@ -197,24 +233,15 @@ pub async fn find(
     .await?)
 }
 
-pub async fn create(
-    pool: &PgPool,
-    actor: &str,
-    provider: &ProviderRow,
+async fn write(
+    conn: &mut PgConnection,
+    sql: &str,
+    (provider, id): (Uuid, Uuid),
     fields: &ModelFields,
-) -> Result<ModelRow, StoreError> {
-    fields.check()?;
-    audited(pool, actor, async |conn| {
-        let row: ModelRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO models (id, provider_id, model_id, modality, supports_tools,
-                                 supports_vision, supports_json, context_window,
-                                 embedding_family, embedding_dimensions, rpm, rph, rpd, tpm,
-                                 tpd, enabled, priority)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             RETURNING {COLUMNS}"
-        )))
-        .bind(Uuid::now_v7())
-        .bind(provider.id)
+) -> Result<ModelRow, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!("{sql} RETURNING {COLUMNS}")))
+        .bind(id)
+        .bind(provider)
         .bind(&fields.model_id)
         .bind(&fields.modality)
         .bind(fields.supports_tools)
@@ -230,34 +257,37 @@ pub async fn create(
         .bind(fields.limits.tpd)
         .bind(fields.enabled)
         .bind(fields.priority)
-        .fetch_one(&mut *conn)
+        .fetch_one(conn)
         .await
-        .on_constraint("models_provider_id_model_id_key", || {
-            StoreError::Conflict(format!(
-                "model {:?} of provider {:?}",
-                fields.model_id, provider.name
-            ))
-        })?;
+}
+
+pub async fn create(
+    pool: &PgPool,
+    actor: &str,
+    provider: &ProviderRow,
+    fields: &ModelFields,
+) -> Result<ModelRow, StoreError> {
+    fields.check()?;
+    audited(pool, actor, async |conn| {
+        let sql = "INSERT INTO models (id, provider_id, model_id, modality, supports_tools,
+                                 supports_vision, supports_json, context_window,
+                                 embedding_family, embedding_dimensions, rpm, rph, rpd, tpm,
+                                 tpd, enabled, priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+        let row = write(conn, sql, (provider.id, Uuid::now_v7()), fields)
+            .await
+            .on_constraint("models_provider_id_model_id_key", || {
+                StoreError::Conflict(format!(
+                    "model {:?} of provider {:?}",
+                    fields.model_id, provider.name
+                ))
+            })?;
         let mut after = to_json(fields);
         after["provider"] = json!(provider.name);
         let audit = Audit::new("model.create", "model", row.id).after(after);
         Ok(Outcome::Changed(row, audit.notify(audit::POOL)))
     })
     .await
-}
-
-async fn lock(
-    conn: &mut PgConnection,
-    provider: Uuid,
-    id: Uuid,
-) -> Result<Option<ModelRow>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM models WHERE id = $1 AND provider_id = $2 FOR UPDATE"
-    )))
-    .bind(id)
-    .bind(provider)
-    .fetch_optional(conn)
-    .await?)
 }
 
 /// As [`super::providers::update`], for a model of `provider`.
@@ -268,49 +298,7 @@ pub async fn update<E: From<StoreError>>(
     id: Uuid,
     apply: impl FnOnce(&ModelRow, &mut ModelFields) -> Result<(), E>,
 ) -> Result<Option<ModelRow>, E> {
-    audited(pool, actor, async |conn| {
-        let Some(current) = lock(conn, provider, id).await? else {
-            return Ok(Outcome::Unchanged(None));
-        };
-        let before = current.fields();
-        let mut fields = before.clone();
-        apply(&current, &mut fields)?;
-        fields.check()?;
-        if fields == before {
-            return Ok(Outcome::Unchanged(Some(current)));
-        }
-        let row: ModelRow = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE models SET modality = $2, supports_tools = $3, supports_vision = $4,
-                supports_json = $5, context_window = $6, embedding_family = $7,
-                embedding_dimensions = $8, rpm = $9, rph = $10, rpd = $11, tpm = $12, tpd = $13,
-                enabled = $14, priority = $15,
-                edited = edited OR origin = 'builtin', updated_at = now()
-             WHERE id = $1 RETURNING {COLUMNS}"
-        )))
-        .bind(id)
-        .bind(&fields.modality)
-        .bind(fields.supports_tools)
-        .bind(fields.supports_vision)
-        .bind(fields.supports_json)
-        .bind(fields.context_window)
-        .bind(&fields.embedding_family)
-        .bind(fields.embedding_dimensions)
-        .bind(fields.limits.rpm)
-        .bind(fields.limits.rph)
-        .bind(fields.limits.rpd)
-        .bind(fields.limits.tpm)
-        .bind(fields.limits.tpd)
-        .bind(fields.enabled)
-        .bind(fields.priority)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
-        let audit = Audit::new("model.update", "model", id)
-            .before(to_json(&before))
-            .after(to_json(&fields));
-        Ok(Outcome::Changed(Some(row), audit.notify(audit::POOL)))
-    })
-    .await
+    edit::update(pool, actor, (provider, id), apply).await
 }
 
 pub async fn delete(
@@ -319,23 +307,5 @@ pub async fn delete(
     provider: Uuid,
     id: Uuid,
 ) -> Result<Deleted, StoreError> {
-    audited(pool, actor, async |conn| {
-        let current = match lock(conn, provider, id).await? {
-            None => return Ok(Outcome::Unchanged(Deleted::Missing)),
-            Some(row) if row.origin == "builtin" => {
-                return Ok(Outcome::Unchanged(Deleted::Builtin));
-            }
-            Some(row) => row,
-        };
-        sqlx::query("DELETE FROM models WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        let audit = Audit::new("model.delete", "model", id).before(to_json(&current.fields()));
-        Ok(Outcome::Changed(
-            Deleted::Deleted,
-            audit.notify(audit::POOL),
-        ))
-    })
-    .await
+    edit::delete::<ModelRow>(pool, actor, (provider, id)).await
 }

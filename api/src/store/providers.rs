@@ -7,8 +7,9 @@ use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited, to_json};
+use super::edit::{self, Deleted, Edit};
 use super::limits::LimitColumns;
-use super::{Cursor, ResultExt, StoreError, validate};
+use super::{Cursor, ResultExt, StoreError, paged, validate};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ProviderRow {
@@ -20,11 +21,8 @@ pub struct ProviderRow {
     pub enabled: bool,
     pub priority: i32,
     pub timeout_ms: i32,
-    pub rpm: Option<i32>,
-    pub rph: Option<i32>,
-    pub rpd: Option<i32>,
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
+    #[sqlx(flatten)]
+    pub limits: LimitColumns,
     pub daily_reset_tz: String,
     /// `builtin` (from the shipped catalog) or `custom`.
     pub origin: String,
@@ -82,16 +80,44 @@ impl ProviderFields {
 
 impl ProviderRow {
     pub fn limits(&self) -> LimitColumns {
-        LimitColumns {
-            rpm: self.rpm,
-            rph: self.rph,
-            rpd: self.rpd,
-            tpm: self.tpm,
-            tpd: self.tpd,
-        }
+        self.limits
+    }
+}
+
+impl Edit for ProviderRow {
+    type Key = Uuid;
+    type Fields = ProviderFields;
+    const KIND: &'static str = "provider";
+    const TABLE: &'static str = "providers";
+
+    fn id(key: Uuid) -> Uuid {
+        key
     }
 
-    pub fn fields(&self) -> ProviderFields {
+    async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Self>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM providers WHERE id = $1 FOR UPDATE"
+        )))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// An edit of a built-in row marks it `edited`, so catalog upgrades keep it.
+    async fn save(
+        conn: &mut PgConnection,
+        id: Uuid,
+        fields: &ProviderFields,
+    ) -> Result<Self, StoreError> {
+        let sql = "UPDATE providers SET name = $2, display_name = $3, base_url = $4,
+                keyless = $5, enabled = $6, priority = $7, timeout_ms = $8, rpm = $9,
+                rph = $10, rpd = $11, tpm = $12, tpd = $13, daily_reset_tz = $14,
+                edited = edited OR origin = 'builtin', updated_at = now()
+            WHERE id = $1";
+        write(conn, sql, id, fields).await
+    }
+
+    fn fields(&self) -> ProviderFields {
         ProviderFields {
             name: self.name.clone(),
             display_name: self.display_name.clone(),
@@ -100,32 +126,24 @@ impl ProviderRow {
             enabled: self.enabled,
             priority: self.priority,
             timeout_ms: self.timeout_ms,
-            limits: self.limits(),
+            limits: self.limits,
             daily_reset_tz: self.daily_reset_tz.clone(),
         }
     }
-}
 
-/// What a delete did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deleted {
-    Deleted,
-    Missing,
-    /// A row of the shipped catalog: the next start would bring it back, so it is disabled
-    /// instead of deleted.
-    Builtin,
+    fn checked(fields: ProviderFields) -> Result<ProviderFields, StoreError> {
+        fields.checked()
+    }
+
+    fn builtin(&self) -> bool {
+        self.origin == "builtin"
+    }
 }
 
 /// Providers in creation order (ids are UUIDv7).
 pub async fn list(pool: &PgPool, cursor: Cursor) -> Result<Vec<ProviderRow>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM providers WHERE ($1::uuid IS NULL OR id > $1)
-         ORDER BY id LIMIT $2"
-    )))
-    .bind(cursor.after)
-    .bind(cursor.limit)
-    .fetch_all(pool)
-    .await?)
+    let select = format!("SELECT {COLUMNS} FROM providers WHERE true");
+    Ok(paged(&select, cursor).fetch_all(pool).await?)
 }
 
 /// A provider by id, or by name when `key` is not a UUID (or no provider has that id).
@@ -201,65 +219,10 @@ pub async fn update<E: From<StoreError>>(
     id: Uuid,
     apply: impl FnOnce(&ProviderRow, &mut ProviderFields) -> Result<(), E>,
 ) -> Result<Option<ProviderRow>, E> {
-    audited(pool, actor, async |conn| {
-        let Some(current) = lock(conn, id).await? else {
-            return Ok(Outcome::Unchanged(None));
-        };
-        let before = current.fields();
-        let mut fields = before.clone();
-        apply(&current, &mut fields)?;
-        let fields = fields.checked()?;
-        if fields == before {
-            return Ok(Outcome::Unchanged(Some(current)));
-        }
-        let row = write(
-            conn,
-            "UPDATE providers SET name = $2, display_name = $3, base_url = $4, keyless = $5,
-                enabled = $6, priority = $7, timeout_ms = $8, rpm = $9, rph = $10, rpd = $11,
-                tpm = $12, tpd = $13, daily_reset_tz = $14,
-                edited = edited OR origin = 'builtin', updated_at = now()
-             WHERE id = $1",
-            id,
-            &fields,
-        )
-        .await?;
-        let audit = Audit::new("provider.update", "provider", id)
-            .before(to_json(&before))
-            .after(to_json(&fields));
-        Ok(Outcome::Changed(Some(row), audit.notify(audit::POOL)))
-    })
-    .await
-}
-
-async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<ProviderRow>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM providers WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
+    edit::update(pool, actor, id, apply).await
 }
 
 /// Deletes a custom provider with its models and credentials.
 pub async fn delete(pool: &PgPool, actor: &str, id: Uuid) -> Result<Deleted, StoreError> {
-    audited(pool, actor, async |conn| {
-        let current = match lock(conn, id).await? {
-            None => return Ok(Outcome::Unchanged(Deleted::Missing)),
-            Some(row) if row.origin == "builtin" => {
-                return Ok(Outcome::Unchanged(Deleted::Builtin));
-            }
-            Some(row) => row,
-        };
-        sqlx::query("DELETE FROM providers WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        let audit =
-            Audit::new("provider.delete", "provider", id).before(to_json(&current.fields()));
-        Ok(Outcome::Changed(
-            Deleted::Deleted,
-            audit.notify(audit::POOL),
-        ))
-    })
-    .await
+    edit::delete::<ProviderRow>(pool, actor, id).await
 }

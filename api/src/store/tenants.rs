@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
-use super::{Cursor, ResultExt, StoreError, validate};
+use super::{Cursor, ResultExt, StoreError, paged, validate};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Tenant {
@@ -49,14 +49,8 @@ pub async fn create(pool: &PgPool, actor: &str, name: &str) -> Result<Tenant, St
 
 /// Tenants in id (creation) order.
 pub async fn list(pool: &PgPool, cursor: Cursor) -> Result<Vec<Tenant>, StoreError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM tenants WHERE ($1::uuid IS NULL OR id > $1)
-         ORDER BY id LIMIT $2"
-    )))
-    .bind(cursor.after)
-    .bind(cursor.limit)
-    .fetch_all(pool)
-    .await?)
+    let select = format!("SELECT {COLUMNS} FROM tenants WHERE true");
+    Ok(paged(&select, cursor).fetch_all(pool).await?)
 }
 
 pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {

@@ -12,8 +12,9 @@ use utoipa::OpenApi;
 use uuid::Uuid;
 
 use super::error::AdminError;
+use crate::store::Deleted;
 use crate::store::limits::LimitColumns;
-use crate::store::providers::{Deleted, ProviderRow as ProviderRecord};
+use crate::store::providers::ProviderRow as ProviderRecord;
 use crate::store::validate;
 
 /// Adds this module's routes to the `/admin/v1` scope.

@@ -183,15 +183,9 @@ pub async fn get(
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = api_keys::find(
-        &state.db,
-        KeyRef::Id {
-            member: &member,
-            id,
-        },
-    )
-    .await?
-    .ok_or_else(|| AdminError::not_found("api key"))?;
+    let key = api_keys::find(&state.db, &member, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
@@ -211,11 +205,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = KeyRef::Id {
-        member: &member,
-        id,
-    };
-    api_keys::revoke(&state.db, &principal.actor(), key)
+    api_keys::revoke(&state.db, &principal.actor(), KeyRef::of(&member, id))
         .await?
         .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok(HttpResponse::NoContent().finish())

@@ -10,7 +10,7 @@ use super::{parse_id, require_tenant_admin, valid_models, visible_member, visibl
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::state::AppState;
-use crate::store::api_keys::{self, KeyRef};
+use crate::store::api_keys;
 use crate::store::quotas::{self, QuotaColumns, QuotaRow};
 use crate::store::tenants::Tenant;
 
@@ -293,15 +293,9 @@ async fn key_scope(
 ) -> Result<(Tenant, Uuid), AdminError> {
     let (tenant, member) = visible_member(state, principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = api_keys::find(
-        &state.db,
-        KeyRef::Id {
-            member: &member,
-            id,
-        },
-    )
-    .await?
-    .ok_or_else(|| AdminError::not_found("api key"))?;
+    let key = api_keys::find(&state.db, &member, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok((tenant, key.id))
 }
 
