@@ -1,4 +1,7 @@
-//! All SQL lives here. Other folders call these functions and never see `sqlx` errors.
+//! All SQL lives here, one module per table group. The CLI and the admin API call the same
+//! function for each operation, so both doors validate alike (`validate`); every audited
+//! write goes through `audit::audited`; database errors become [`StoreError`]s in one place
+//! (`error`), constraint names translated with [`ResultExt::on_constraint`].
 
 pub mod admin_users;
 pub mod analytics;

@@ -69,13 +69,7 @@ pub struct QuotaBody {
 }
 
 fn count(field: &str, value: Option<i64>, max: i64) -> Result<Option<i64>, AdminError> {
-    match value {
-        Some(v) if !(0..=max).contains(&v) => Err(AdminError::invalid(
-            field,
-            format!("`{field}` must be between 0 and {max}."),
-        )),
-        other => Ok(other),
-    }
+    Ok(crate::store::validate::count(field, value, max)?)
 }
 
 fn columns(body: &QuotaBody) -> Result<QuotaColumns, AdminError> {
