@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
-use super::{StoreError, validate};
+use super::{ResultExt, StoreError, validate};
 
 /// Limit columns as stored: `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, FromRow)]
@@ -94,7 +94,14 @@ pub async fn set(
             .bind(limits.tpm)
             .bind(limits.tpd)
             .execute(&mut *conn)
-            .await?;
+            .await
+            // A route names a model and a credential that must exist.
+            .on_constraint("route_limits_model_id_fkey", || {
+                StoreError::NotFound(format!("model of route {id}"))
+            })
+            .on_constraint("route_limits_credential_id_fkey", || {
+                StoreError::NotFound(format!("credential of route {id}"))
+            })?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("{kind} {id}")));
         }

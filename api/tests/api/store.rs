@@ -2,12 +2,14 @@
 //! and a constraint violation reads as what the constraint guards, through the store
 //! functions (the CLI's path) and through `/admin/v1` alike.
 
+use freeway::store::limits::{LimitColumns, LimitTarget};
 use freeway::store::members::{self, NewMember};
 use freeway::store::providers::{self, ProviderFields};
 use freeway::store::{StoreError, settings, tenants};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::helpers::{ACTOR, fresh_database, spawn_app};
 
@@ -115,6 +117,27 @@ async fn a_constraint_violation_is_a_conflict_naming_the_thing() {
     assert_eq!(conflict(tenant), r#"tenant "team""#);
     assert_eq!(conflict(member), r#"member "bob" in tenant "team""#);
     assert_eq!(conflict(provider), r#"provider "mine""#);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn limits_on_a_route_whose_rows_do_not_exist_are_not_found() {
+    let db = migrated_database().await;
+    let route = LimitTarget::Route {
+        model: Uuid::now_v7(),
+        credential: Uuid::now_v7(),
+    };
+    let limits = LimitColumns {
+        rpm: Some(5),
+        ..LimitColumns::default()
+    };
+
+    let result = freeway::store::limits::set(&db, ACTOR, route, limits).await;
+
+    assert!(
+        matches!(&result, Err(StoreError::NotFound(what)) if what.starts_with("model of route")),
+        "{result:?}"
+    );
     db.close().await;
 }
 
