@@ -57,9 +57,9 @@ pub struct Live {
 
 impl Live {
     pub async fn reload(&self) -> Result<(), ReloadError> {
-        let rows = store::tenancy::load_api_keys_for_auth(&self.db).await?;
+        let rows = store::api_keys::load_for_auth(&self.db).await?;
         self.keys.replace(rows);
-        let quotas = store::tenancy::load_quotas(&self.db).await?;
+        let quotas = store::quotas::list(&self.db, None).await?;
         self.quotas
             .replace(quotas.iter().filter_map(QuotaRule::from_row).collect());
         self.reload_catalog().await
@@ -95,22 +95,20 @@ impl Live {
     pub async fn restore(&self) -> Result<(), ReloadError> {
         let now = now_millis();
         let mut restored = 0;
-        for (key, until, reason) in store::pool::active_cooldowns(&self.db).await? {
+        for row in store::cooldowns::active(&self.db).await? {
             let cooldown = Cooldown {
-                until: until.timestamp_millis(),
-                reason: reason.into(),
+                until: row.until.timestamp_millis(),
+                reason: row.reason.into(),
             };
-            restored += usize::from(self.pool.restore_cooldown(&key, cooldown));
+            restored += usize::from(self.pool.restore_cooldown(&row.scope_key, cooldown));
         }
-        for row in store::pool::learned_limits(&self.db).await? {
-            let learned = crate::routing::limits::Limits::from_columns(
-                row.rpm, row.rph, row.rpd, row.tpm, row.tpd,
-            );
+        for row in store::limits::list_learned(&self.db).await? {
+            let learned = crate::routing::limits::Limits::from_columns(row.limits);
             self.pool.learn_by_key(&row.scope_key, learned);
         }
         let catalog = self.catalog.get();
         let mut replayed = 0;
-        for used in store::pool::recent_usage(&self.db).await? {
+        for used in store::usage::recent(&self.db).await? {
             let Some(trail) = used.attempt_trail.as_array() else {
                 continue;
             };
@@ -138,7 +136,7 @@ impl Live {
                 replayed += 1;
             }
         }
-        let usage: Vec<ScopeUsage> = store::tenancy::quota_usage(&self.db)
+        let usage: Vec<ScopeUsage> = store::usage::quota_usage(&self.db)
             .await?
             .iter()
             .filter_map(ScopeUsage::from_row)

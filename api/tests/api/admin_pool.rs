@@ -3,7 +3,7 @@
 
 use freeway::admin::auth::hash_password;
 use freeway::mock::{Behavior, MockUpstream};
-use freeway::store::admin::{NewAdminUser, create_user};
+use freeway::store::admin_users::{NewAdminUser, create};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -483,7 +483,7 @@ async fn tenant_admins_and_members_are_forbidden_the_pool() {
         ("lead", "tenant_admin", None),
         ("bob", "member", Some(app.member.id)),
     ] {
-        create_user(
+        create(
             &app.db,
             "test",
             NewAdminUser {

@@ -35,10 +35,10 @@ fn id(body: &Value) -> String {
 async fn login_as(app: &TestApp, username: &str, role: &str, member_id: Option<Uuid>) -> String {
     let password = "a long enough passphrase";
     let hash = freeway::admin::auth::hash_password(password).unwrap();
-    freeway::store::admin::create_user(
+    freeway::store::admin_users::create(
         &app.db,
         "test",
-        freeway::store::admin::NewAdminUser {
+        freeway::store::admin_users::NewAdminUser {
             username,
             password_hash: &hash,
             role,

@@ -23,6 +23,7 @@ mod migrations;
 mod pg_proxy;
 mod quotas;
 mod routing;
+mod store;
 mod streaming;
 mod ui;
 mod usage;
