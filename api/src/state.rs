@@ -1,5 +1,6 @@
 //! What every request shares, and the task that keeps its in-memory parts current.
 
+use freeway_wire::usage::{AttemptEntry, AttemptOutcome};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -109,26 +110,13 @@ impl Live {
         let catalog = self.catalog.get();
         let mut replayed = 0;
         for used in store::usage::recent(&self.db).await? {
-            let Some(trail) = used.attempt_trail.as_array() else {
+            // The trail is the wire's attempt list; the one that answered is `ok`.
+            let trail: Vec<AttemptEntry> =
+                serde_json::from_value(used.attempt_trail).unwrap_or_default();
+            let Some(ok) = trail.iter().find(|a| a.outcome == AttemptOutcome::Ok) else {
                 continue;
             };
-            let Some(ok) = trail
-                .iter()
-                .find(|a| a.get("outcome").and_then(|o| o.as_str()) == Some("ok"))
-            else {
-                continue;
-            };
-            let text = |k: &str| {
-                ok.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let credential = ok
-                .get("credential_id")
-                .and_then(|v| v.as_str())
-                .and_then(|v| v.parse().ok());
-            if let Some(slots) = catalog.slots_of(&text("provider"), &text("model"), credential) {
+            if let Some(slots) = catalog.slots_of(&ok.provider, &ok.model, ok.credential_id) {
                 let tokens = used.prompt_tokens.unwrap_or(0).max(0) as u64
                     + used.completion_tokens.unwrap_or(0).max(0) as u64;
                 self.pool

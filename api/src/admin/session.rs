@@ -11,7 +11,7 @@ use freeway_wire::auth::{
 };
 use uuid::Uuid;
 
-use super::auth::{self, Principal, Role, TOKEN_PREFIX};
+use super::auth::{self, Principal, TOKEN_PREFIX};
 use super::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::crypto::api_key;
 use crate::state::AppState;
@@ -65,7 +65,7 @@ pub async fn login(
         return Err(AdminError::unauthorized(WRONG));
     };
     state.login_throttle.succeeded(&keys[0]);
-    let role = Role::parse(&user.role).ok_or_else(|| AdminError::unauthorized(WRONG))?;
+    let role = user.role;
     let principal = Principal {
         user_id: user.id,
         username: user.username,

@@ -6,6 +6,8 @@
 
 mod routes;
 
+use freeway_wire::auth::Role;
+use freeway_wire::tenants::MemberRole;
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,8 +118,8 @@ pub enum AdminCommand {
     /// Create an admin user; a one-time password is printed.
     Create {
         username: String,
-        #[arg(long, default_value = "instance_admin", value_parser = ["instance_admin", "tenant_admin", "member"])]
-        role: String,
+        #[arg(long, value_enum, default_value_t = Role::InstanceAdmin)]
+        role: Role,
         /// For tenant admins and members: their tenant.
         #[arg(long)]
         tenant: Option<String>,
@@ -145,8 +147,8 @@ pub enum MemberCommand {
         #[arg(long)]
         email: Option<String>,
         /// `member` or `tenant_admin`.
-        #[arg(long, default_value = "member", value_parser = ["member", "tenant_admin"])]
-        role: String,
+        #[arg(long, value_enum, default_value_t = MemberRole::Member)]
+        role: MemberRole,
     },
     /// List a tenant's members.
     List {
@@ -438,7 +440,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             let new = NewMember {
                 name: &name,
                 email: email.as_deref(),
-                role: &role,
+                role,
             };
             let member = members::create(&db, &actor, &tenant, new).await?;
             println!(
@@ -630,12 +632,14 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         }) => {
             let tenant = match &tenant {
                 Some(name) => Some(tenant_named(&db, name).await?),
-                None if role != "instance_admin" => bail!("--tenant is required for role {role}"),
+                None if role != Role::InstanceAdmin => {
+                    bail!("--tenant is required for role {role}")
+                }
                 None => None,
             };
             let member = match (&tenant, &member) {
                 (Some(t), Some(name)) => Some(member_named(&db, t, name).await?),
-                (_, None) if role == "member" => bail!("--member is required for role member"),
+                (_, None) if role == Role::Member => bail!("--member is required for role member"),
                 _ => None,
             };
             let password = crate::admin::auth::random_password();
@@ -647,7 +651,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 store::admin_users::NewAdminUser {
                     username: &username,
                     password_hash: &hash,
-                    role: &role,
+                    role,
                     tenant_id: tenant.as_ref().map(|t| t.id),
                     member_id: member.as_ref().map(|m| m.id),
                     must_change_password: true,

@@ -1,6 +1,7 @@
 //! Admin users and their API tokens.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::auth::Role;
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ pub struct AdminUser {
     pub id: Uuid,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub tenant_id: Option<Uuid>,
     pub member_id: Option<Uuid>,
     pub must_change_password: bool,
@@ -26,7 +27,7 @@ const USER_COLUMNS: &str = "id, username, password_hash, role, tenant_id, member
 pub struct NewAdminUser<'a> {
     pub username: &'a str,
     pub password_hash: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub tenant_id: Option<Uuid>,
     pub member_id: Option<Uuid>,
     pub must_change_password: bool,
@@ -41,16 +42,10 @@ pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {
 /// `instance_admin`, `tenant_admin` or `member`; the latter two belong to a tenant.
 fn check(new: &NewAdminUser<'_>) -> Result<(), StoreError> {
     validate::name("username", new.username, 200)?;
-    if !["instance_admin", "tenant_admin", "member"].contains(&new.role) {
-        return Err(StoreError::invalid(
-            "role",
-            "`role` is `instance_admin`, `tenant_admin` or `member`.",
-        ));
-    }
-    if new.role != "instance_admin" && new.tenant_id.is_none() {
+    if new.role != Role::InstanceAdmin && new.tenant_id.is_none() {
         return Err(StoreError::invalid(
             "tenant",
-            format!("A {} belongs to a tenant.", new.role),
+            format!("A {} belongs to a tenant.", new.role.as_str()),
         ));
     }
     Ok(())
@@ -114,7 +109,7 @@ pub async fn create_first(
         let new = NewAdminUser {
             username,
             password_hash,
-            role: "instance_admin",
+            role: Role::InstanceAdmin,
             tenant_id: None,
             member_id: None,
             must_change_password: true,

@@ -4,6 +4,7 @@
 //! built-in rows an admin has not edited are brought to the shipped values (an upgrade);
 //! edited rows and the admin's own (`custom`) rows are never touched.
 
+use freeway_wire::pool::Origin;
 use serde_json::json;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -79,7 +80,7 @@ impl Existing {
     fn from_row(row: &PgRow) -> Result<Self, StoreError> {
         Ok(Existing {
             id: row.try_get("id")?,
-            custom: row.try_get::<String, _>("origin")? != "builtin",
+            custom: row.try_get::<Origin, _>("origin")? != Origin::Builtin,
             edited: row.try_get("edited")?,
             differs: row.try_get("differs")?,
         })

@@ -1,6 +1,7 @@
 //! Members of a tenant.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::tenants::MemberRole;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
@@ -15,7 +16,7 @@ pub struct Member {
     pub tenant_id: Uuid,
     pub name: String,
     pub email: Option<String>,
-    pub role: String,
+    pub role: MemberRole,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -28,17 +29,6 @@ impl Member {
     }
 }
 
-/// `member` or `tenant_admin`.
-pub fn role(role: &str) -> Result<&str, StoreError> {
-    match role {
-        "member" | "tenant_admin" => Ok(role),
-        _ => Err(StoreError::invalid(
-            "role",
-            "`role` is `member` or `tenant_admin`.",
-        )),
-    }
-}
-
 fn conflict<'a>(name: &'a str, tenant: &'a str) -> impl FnOnce() -> StoreError + 'a {
     move || StoreError::Conflict(format!("member {name:?} in tenant {tenant:?}"))
 }
@@ -46,8 +36,7 @@ fn conflict<'a>(name: &'a str, tenant: &'a str) -> impl FnOnce() -> StoreError +
 pub struct NewMember<'a> {
     pub name: &'a str,
     pub email: Option<&'a str>,
-    /// `member` or `tenant_admin`.
-    pub role: &'a str,
+    pub role: MemberRole,
 }
 
 pub async fn create(
@@ -58,7 +47,7 @@ pub async fn create(
 ) -> Result<Member, StoreError> {
     let name = validate::name("name", new.name, 200)?;
     let email = new.email.map(validate::email).transpose()?;
-    let role = role(new.role)?;
+    let role = new.role;
     audited(pool, actor, async |conn| {
         let member: Member = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO members (id, tenant_id, name, email, role) VALUES ($1, $2, $3, $4, $5)
@@ -123,7 +112,7 @@ pub async fn list(
 pub struct MemberPatch<'a> {
     pub name: Option<&'a str>,
     pub email: Option<Option<&'a str>>,
-    pub role: Option<&'a str>,
+    pub role: Option<MemberRole>,
     pub disabled: Option<bool>,
 }
 
@@ -142,7 +131,7 @@ pub async fn update(
         Some(Some(email)) => Some(Some(validate::email(email)?)),
         other => other,
     };
-    let new_role = patch.role.map(role).transpose()?;
+    let new_role = patch.role;
     audited(pool, actor, async |conn| {
         let before: Member = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM members WHERE tenant_id = $1 AND id = $2 FOR UPDATE"

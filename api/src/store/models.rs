@@ -1,6 +1,7 @@
 //! A provider's models: modality, capabilities, context window, embedding family, limits.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::pool::Origin;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
@@ -28,7 +29,7 @@ pub struct ModelRow {
     pub limits: LimitColumns,
     pub enabled: bool,
     pub priority: i32,
-    pub origin: String,
+    pub origin: Origin,
     pub edited: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -200,7 +201,7 @@ impl Edit for ModelRow {
     }
 
     fn builtin(&self) -> bool {
-        self.origin == "builtin"
+        self.origin == Origin::Builtin
     }
 }
 

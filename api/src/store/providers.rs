@@ -2,6 +2,7 @@
 //! daily limits. Read-merge-write updates under a row lock, before and after in the audit log.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::pool::Origin;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -25,7 +26,7 @@ pub struct ProviderRow {
     pub limits: LimitColumns,
     pub daily_reset_tz: String,
     /// `builtin` (from the shipped catalog) or `custom`.
-    pub origin: String,
+    pub origin: Origin,
     /// An admin changed this built-in row; catalog upgrades leave it alone.
     pub edited: bool,
     pub created_at: DateTime<Utc>,
@@ -136,7 +137,7 @@ impl Edit for ProviderRow {
     }
 
     fn builtin(&self) -> bool {
-        self.origin == "builtin"
+        self.origin == Origin::Builtin
     }
 }
 

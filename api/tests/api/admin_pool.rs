@@ -489,7 +489,7 @@ async fn tenant_admins_and_members_are_forbidden_the_pool() {
             NewAdminUser {
                 username,
                 password_hash: &hash,
-                role,
+                role: freeway_wire::auth::Role::parse(role).unwrap(),
                 tenant_id: Some(app.tenant.id),
                 member_id: member,
                 must_change_password: false,

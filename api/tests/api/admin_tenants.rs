@@ -41,7 +41,7 @@ async fn login_as(app: &TestApp, username: &str, role: &str, member_id: Option<U
         freeway::store::admin_users::NewAdminUser {
             username,
             password_hash: &hash,
-            role,
+            role: freeway_wire::auth::Role::parse(role).unwrap(),
             tenant_id: Some(app.tenant.id),
             member_id,
             must_change_password: false,

@@ -38,7 +38,7 @@ async fn login_as(
         NewAdminUser {
             username,
             password_hash: &hash,
-            role,
+            role: freeway_wire::auth::Role::parse(role).unwrap(),
             tenant_id,
             member_id,
             must_change_password: false,

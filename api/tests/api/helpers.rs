@@ -221,7 +221,7 @@ pub async fn add_member(db: &PgPool, tenant: &str, member: &str) -> (Tenant, Mem
     let new = NewMember {
         name: member,
         email: None,
-        role: "member",
+        role: freeway_wire::tenants::MemberRole::Member,
     };
     let member = members::create(db, ACTOR, &tenant, new).await.unwrap();
     (tenant, member)

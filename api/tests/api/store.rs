@@ -38,7 +38,7 @@ fn member(name: &str) -> NewMember<'_> {
     NewMember {
         name,
         email: None,
-        role: "member",
+        role: freeway_wire::tenants::MemberRole::Member,
     }
 }
 

@@ -1,6 +1,7 @@
 //! A provider's credentials. The secret is write-only: it is sealed on arrival, and
 //! responses and the audit log show only its last four characters.
 
+use freeway_wire::pool::Modality;
 use freeway_wire::pool::{CredentialPatch, CredentialTest, CredentialView, NewCredential};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -234,7 +235,7 @@ pub async fn test(
     let models = models::list(&state.db, Some(provider.id), Cursor::ALL).await?;
     let chat_model = models
         .iter()
-        .filter(|m| m.enabled && m.modality == "chat")
+        .filter(|m| m.enabled && Modality::parse(&m.modality) == Some(Modality::Chat))
         .min_by_key(|m| (m.priority, m.id));
     let result = probe(
         &state.http,

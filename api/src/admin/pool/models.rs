@@ -1,7 +1,7 @@
 //! A provider's models: modality, capabilities, context window, embedding family, limits.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel, Origin};
+use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel};
 
 use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider, row_id};
@@ -29,7 +29,7 @@ fn view(provider: &str, row: ModelRecord) -> ModelView {
         embedding_dimensions: row.embedding_dimensions,
         enabled: row.enabled,
         priority: row.priority,
-        origin: Origin::parse(&row.origin).unwrap_or(Origin::Custom),
+        origin: row.origin,
         edited: row.edited,
         created_at: row.created_at,
         updated_at: row.updated_at,

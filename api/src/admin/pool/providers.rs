@@ -27,7 +27,7 @@ impl From<ProviderRecord> for ProviderView {
             priority: row.priority,
             timeout_ms: row.timeout_ms,
             daily_reset_tz: row.daily_reset_tz,
-            origin: Origin::parse(&row.origin).unwrap_or(Origin::Custom),
+            origin: row.origin,
             edited: row.edited,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -164,7 +164,7 @@ pub async fn update(
     let row = providers::update(&state.db, &principal.actor(), id, |row, f| {
         if let Some(name) = &patch.name {
             let name = check_name(name)?;
-            if row.origin == "builtin" && name != row.name {
+            if row.origin == Origin::Builtin && name != row.name {
                 return Err(AdminError {
                     field: Some("name".into()),
                     ..AdminError::new(

@@ -2,7 +2,7 @@
 //! only themselves.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberRole, MemberView, NewMember};
+use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberView, NewMember};
 
 use super::{
     fetch_limit, parse_id, require_tenant_admin, valid_name, visible_member, visible_tenant,
@@ -22,7 +22,7 @@ impl From<members::Member> for MemberView {
             tenant_id: m.tenant_id,
             name: m.name,
             email: m.email,
-            role: MemberRole::parse(&m.role).unwrap_or_default(),
+            role: m.role,
             disabled: m.disabled,
             created_at: m.created_at,
         }
@@ -90,7 +90,7 @@ pub async fn create(
     require_tenant_admin(&principal)?;
     let name = valid_name("name", &body.name, 200)?;
     let email = body.email.as_deref().map(valid_email).transpose()?;
-    let role = body.role.unwrap_or_default().as_str();
+    let role = body.role.unwrap_or_default();
     let new = NewMemberRow { name, email, role };
     let member = members::create(&state.db, &principal.actor(), &tenant, new).await?;
     Ok(HttpResponse::Created().json(MemberView::from(member)))
@@ -147,7 +147,7 @@ pub async fn update(
             Some("") => Some(None),
             Some(email) => Some(Some(valid_email(email)?)),
         },
-        role: body.role.map(MemberRole::as_str),
+        role: body.role,
         disabled: body.disabled,
     };
     let member =
