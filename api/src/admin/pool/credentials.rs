@@ -194,9 +194,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
-    let Ok(id) = row_id(&path.1, "credential") else {
-        return Ok(HttpResponse::NoContent().finish());
-    };
+    let id = row_id(&path.1, "credential")?;
     let result = credentials::delete(&state.db, &principal.actor(), provider.id, id).await?;
     deleted(result, "credential")
 }

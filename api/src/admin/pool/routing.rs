@@ -113,7 +113,7 @@ pub async fn list_profiles(
 ///
 /// An alias that tries models in the given order.
 #[utoipa::path(put, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_put",
-    params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain")),
+    params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain", pattern = r"^[A-Za-z0-9._:-]{1,100}$")),
     request_body = ProfileBody,
     responses(
         (status = 200, description = "Created or replaced", body = ProfileView),
@@ -177,7 +177,7 @@ pub async fn put_profile(
 
 /// Delete a routing profile
 #[utoipa::path(delete, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_delete",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, pattern = r"^[A-Za-z0-9._:-]{1,100}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, body = AdminErrorEnvelope),
