@@ -202,12 +202,12 @@ fn state_bounds(doc: &mut Value) {
         (
             "NewModel",
             "embedding_family",
-            json!({"minLength": 1, "maxLength": 100, "pattern": PRINTABLE}),
+            json!({"maxLength": 100, "pattern": freeway_wire::text::NAME_PATTERN}),
         ),
         (
             "ModelPatch",
             "embedding_family",
-            json!({"minLength": 1, "maxLength": 100, "pattern": PRINTABLE}),
+            json!({"maxLength": 100, "pattern": freeway_wire::text::NAME_PATTERN}),
         ),
         (
             "NewProvider",

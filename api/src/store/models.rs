@@ -1,7 +1,7 @@
 //! A provider's models: modality, capabilities, context window, embedding family, limits.
 
 use chrono::{DateTime, Utc};
-use freeway_wire::pool::Origin;
+use freeway_wire::pool::{Modality, Origin};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool};
@@ -38,15 +38,6 @@ pub struct ModelRow {
 const COLUMNS: &str = "id, provider_id, model_id, modality, supports_tools, supports_vision,
     supports_json, context_window, embedding_family, embedding_dimensions,
     rpm, rph, rpd, tpm, tpd, enabled, priority, origin, edited, created_at, updated_at";
-
-pub const MODALITIES: [&str; 6] = [
-    "chat",
-    "completion",
-    "embedding",
-    "image",
-    "speech",
-    "transcription",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelFields {
@@ -91,10 +82,10 @@ impl ModelFields {
                 "`model_id` is 1 to 300 printable characters.",
             ));
         }
-        if !MODALITIES.contains(&self.modality.as_str()) {
+        if Modality::parse(&self.modality).is_none() {
             return Err(StoreError::invalid(
                 "modality",
-                format!("`modality` must be one of {}.", MODALITIES.join(", ")),
+                "`modality` must be chat, completion, embedding, image, speech or transcription.",
             ));
         }
         if self.context_window.is_some_and(|w| w < 1) {
@@ -111,13 +102,8 @@ impl ModelFields {
             (Some(_), None) => Err(StoreError::invalid("embedding_dimensions", together)),
             (None, Some(_)) => Err(StoreError::invalid("embedding_family", together)),
             (Some(family), Some(dimensions)) => {
-                let family = validate::text("embedding_family", family)?;
-                if family.trim().is_empty() || family.chars().count() > 100 {
-                    Err(StoreError::invalid(
-                        "embedding_family",
-                        "`embedding_family` is 1 to 100 characters.",
-                    ))
-                } else if self.modality != "embedding" {
+                validate::name("embedding_family", family, 100)?;
+                if Modality::parse(&self.modality) != Some(Modality::Embedding) {
                     Err(StoreError::invalid(
                         "embedding_family",
                         "Only models of modality `embedding` have an embedding family.",
