@@ -1,0 +1,204 @@
+//! The OpenAPI document is a contract that real tools can use: it validates, clients
+//! generated from it (Python, TypeScript) drive the whole admin flow against the real server,
+//! and schemathesis finds no answer that disagrees with it. The tools are the pinned ones of
+//! `scripts/contract` (installed into a cache by `tools.sh`, which each test calls first).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs `command` with bash in the repository's root after sourcing
+/// `scripts/contract/tools.sh` (which installs the tools when they are missing) and asserts
+/// that it succeeds; its output (stdout and stderr, interleaved) is in the failure message.
+/// Returns the output.
+pub async fn contract(what: &str, command: &str, env: &[(&str, &str)]) -> String {
+    let script = format!(
+        "source scripts/contract/tools.sh >/dev/null && timeout --kill-after=10 900 {command} 2>&1"
+    );
+    let mut process = Command::new("bash");
+    process
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(root());
+    for (name, value) in env {
+        process.env(name, value);
+    }
+    let started = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || process.output())
+        .await
+        .unwrap()
+        .expect("run bash");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{what} failed ({}, after {:.0?}):\n{text}",
+        output.status,
+        started.elapsed()
+    );
+    println!("{what} passed in {:.0?}:\n{text}", started.elapsed());
+    text
+}
+
+/// The first admin's username and one-time password, as the flows' environment.
+fn flow_env(app: &TestApp) -> Vec<(&'static str, String)> {
+    let (username, password) = app.first_admin.clone().unwrap();
+    vec![
+        ("FREEWAY_URL", app.address.clone()),
+        ("FREEWAY_ADMIN_USER", username),
+        ("FREEWAY_ADMIN_PASSWORD", password),
+        ("FREEWAY_MODEL", "mock-model".into()),
+    ]
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn the_committed_and_the_served_documents_validate_with_zero_errors() {
+    let app = spawn_app().await;
+    let committed = contract(
+        "openapi-spec-validator on openapi/openapi.json",
+        "scripts/contract/validate.sh openapi/openapi.json",
+        &[],
+    )
+    .await;
+    assert!(committed.contains(": 0 error(s)"), "{committed}");
+    let served = contract(
+        "openapi-spec-validator on the served document",
+        &format!(
+            "scripts/contract/validate.sh {}/admin/v1/openapi.json",
+            app.address
+        ),
+        &[],
+    )
+    .await;
+    assert!(served.contains(": 0 error(s)"), "{served}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_python_client_generated_from_the_document_drives_the_whole_admin_flow() {
+    let app = spawn_app().await;
+    let env = flow_env(&app);
+    let output = contract(
+        "flow.py (openapi-python-client + openai SDK)",
+        r#""$FREEWAY_TOOLS_VENV/bin/python" scripts/contract/flow.py"#,
+        &borrowed(&env),
+    )
+    .await;
+    assert!(output.contains("FLOW PASSED"), "{output}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_typescript_client_generated_from_the_document_type_checks_and_drives_the_flow() {
+    let app = spawn_app().await;
+    let env = flow_env(&app);
+    let output = contract(
+        "flow-ts.sh (openapi-typescript + tsc --strict + openapi-fetch)",
+        "scripts/contract/flow-ts.sh",
+        &borrowed(&env),
+    )
+    .await;
+    assert!(output.contains("FLOW PASSED"), "{output}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_failure_with_an_instance_admin_token() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    contract(
+        "schemathesis as the instance admin (JWT)",
+        &format!(
+            "scripts/contract/schemathesis.sh {} \"$FREEWAY_CONTRACT_TOKEN\"",
+            app.address
+        ),
+        &[("FREEWAY_CONTRACT_TOKEN", &token)],
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_failure_with_a_members_admin_token() {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    let (status, tenant) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/tenants",
+            Some(&root),
+            Some(json!({"name": "fuzzed"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{tenant}");
+    let tenant_id: uuid::Uuid = tenant["id"].as_str().unwrap().parse().unwrap();
+    let (status, member) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/tenants/{tenant_id}/members"),
+            Some(&root),
+            Some(json!({"name": "mia"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{member}");
+    let member_id: uuid::Uuid = member["id"].as_str().unwrap().parse().unwrap();
+
+    // The member signs in with an admin user of their own, and makes an `fwa-` token.
+    let password = "a long enough passphrase";
+    let hash = freeway::admin::auth::hash_password(password).unwrap();
+    freeway::store::admin::create_user(
+        &app.db,
+        "test",
+        freeway::store::admin::NewAdminUser {
+            username: "mia",
+            password_hash: &hash,
+            role: "member",
+            tenant_id: Some(tenant_id),
+            member_id: Some(member_id),
+            must_change_password: false,
+        },
+    )
+    .await
+    .unwrap();
+    let jwt = app.login("mia", password).await;
+    let (status, created) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(&jwt),
+            Some(json!({"name": "fuzz"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("fwa-"), "{created}");
+
+    contract(
+        "schemathesis as a member (fwa- token)",
+        &format!(
+            "scripts/contract/schemathesis.sh {} \"$FREEWAY_CONTRACT_TOKEN\"",
+            app.address
+        ),
+        &[("FREEWAY_CONTRACT_TOKEN", &token)],
+    )
+    .await;
+    app.stop().await;
+}
