@@ -123,7 +123,9 @@ try {
   if (status !== 200) await fail(`${METHOD} ${PATH} answered ${status}, expected 200`);
 
   // What the page shows agrees.
-  const shown = operation.locator(".live-responses-table .response-col_status").first();
+  const shown = operation
+    .locator(".live-responses-table tr.response .response-col_status")
+    .first();
   await shown.waitFor();
   const shownStatus = (await shown.innerText()).trim();
   if (!shownStatus.startsWith("200")) await fail(`the page shows status ${shownStatus}`);
