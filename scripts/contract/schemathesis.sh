@@ -8,7 +8,7 @@
 #   scripts/contract/schemathesis.sh http://127.0.0.1:8080 "$TOKEN"
 #
 # Bounded to a few minutes: FREEWAY_SCHEMATHESIS_EXAMPLES (test cases per operation and phase,
-# default 8), FREEWAY_SCHEMATHESIS_TIMEOUT (hard limit for the whole run, default 240 s),
+# default 40), FREEWAY_SCHEMATHESIS_TIMEOUT (hard limit for the whole run, default 240 s),
 # FREEWAY_SCHEMATHESIS_SEED (default fixed, so a run repeats the previous one's cases; set
 # "random" for a new seed). Extra arguments after TOKEN go to `schemathesis run` as they are.
 #
@@ -36,7 +36,7 @@ args=(
   --exclude-path-regex '^/admin/v1/providers/\{provider\}/credentials/\{id\}/test$'
   --checks all
   --header "Authorization: Bearer $token"
-  --max-examples "${FREEWAY_SCHEMATHESIS_EXAMPLES:-8}"
+  --max-examples "${FREEWAY_SCHEMATHESIS_EXAMPLES:-40}"
   --request-timeout 10
   --workers 1
   --generation-database none

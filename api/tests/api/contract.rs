@@ -20,10 +20,11 @@ pub fn root() -> PathBuf {
 }
 
 /// Runs `command` with bash in the repository's root after sourcing
-/// `scripts/contract/tools.sh` (which installs the tools when they are missing) and asserts
-/// that it succeeds; its output (stdout and stderr, interleaved) is in the failure message.
-/// Returns the output.
-pub async fn contract(what: &str, command: &str, env: &[(&str, &str)]) -> String {
+/// `scripts/contract/tools.sh` (which installs the tools when they are missing); returns
+/// whether it succeeded and its output (stdout and stderr, interleaved), with what it was and
+/// how long it took. The output is also printed: `--nocapture` shows the tools' reports.
+#[allow(clippy::print_stdout)]
+pub async fn run(what: &str, command: &str, env: &[(&str, &str)]) -> (bool, String) {
     let script = format!(
         "source scripts/contract/tools.sh >/dev/null && timeout --kill-after=10 900 {command} 2>&1"
     );
@@ -39,18 +40,25 @@ pub async fn contract(what: &str, command: &str, env: &[(&str, &str)]) -> String
         .await
         .unwrap()
         .expect("run bash");
+    let verdict = if output.status.success() {
+        "passed".to_string()
+    } else {
+        format!("FAILED ({})", output.status)
+    };
     let text = format!(
-        "{}{}",
+        "{what} {verdict} after {:.0?}:\n{}{}",
+        started.elapsed(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        output.status.success(),
-        "{what} failed ({}, after {:.0?}):\n{text}",
-        output.status,
-        started.elapsed()
-    );
-    println!("{what} passed in {:.0?}:\n{text}", started.elapsed());
+    println!("{text}");
+    (output.status.success(), text)
+}
+
+/// [`run`], asserting that the command succeeds; returns its output.
+pub async fn contract(what: &str, command: &str, env: &[(&str, &str)]) -> String {
+    let (ok, text) = run(what, command, env).await;
+    assert!(ok, "{text}");
     text
 }
 
@@ -72,14 +80,13 @@ fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str
 #[tokio::test]
 async fn the_committed_and_the_served_documents_validate_with_zero_errors() {
     let app = spawn_app().await;
-    let committed = contract(
+    let (committed_ok, committed) = run(
         "openapi-spec-validator on openapi/openapi.json",
         "scripts/contract/validate.sh openapi/openapi.json",
         &[],
     )
     .await;
-    assert!(committed.contains(": 0 error(s)"), "{committed}");
-    let served = contract(
+    let (served_ok, served) = run(
         "openapi-spec-validator on the served document",
         &format!(
             "scripts/contract/validate.sh {}/admin/v1/openapi.json",
@@ -88,7 +95,13 @@ async fn the_committed_and_the_served_documents_validate_with_zero_errors() {
         &[],
     )
     .await;
-    assert!(served.contains(": 0 error(s)"), "{served}");
+    assert!(
+        committed_ok
+            && served_ok
+            && committed.contains(": 0 error(s)")
+            && served.contains(": 0 error(s)"),
+        "{committed}\n{served}"
+    );
     app.stop().await;
 }
 
