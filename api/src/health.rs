@@ -5,9 +5,12 @@ use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
 use crate::store;
-use crate::wire::{Health, VERSION};
+use freeway_wire::{Health, VERSION};
 
-#[utoipa::path(get, path = "/healthz", tag = "health",
+/// Liveness
+///
+/// Answers while the process runs, whatever the database does.
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "health_live",
     responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -18,7 +21,10 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health",
+/// Readiness
+///
+/// Whether the database answers and every migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "health_ready",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "The database is unreachable or migrations are missing", body = Health),

@@ -11,7 +11,7 @@ fn App() -> impl IntoView {
             <header>
                 <h1>"Freeway"</h1>
                 <p class="tagline">"Your team's pool of free-tier LLM keys, behind one OpenAI-compatible API."</p>
-                <p class="version" data-testid="version">"Version " {freeway::wire::VERSION}</p>
+                <p class="version" data-testid="version">"Version " {freeway_wire::VERSION}</p>
             </header>
             <section class="login" data-testid="login">
                 <h2>"Sign in"</h2>

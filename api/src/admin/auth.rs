@@ -24,27 +24,7 @@ pub const TOKEN_PREFIX: &str = "fwa";
 /// How long a login's access token lives.
 pub const ACCESS_TTL: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The pool and every tenant.
-    InstanceAdmin,
-    /// Their tenant's members, keys and quotas.
-    TenantAdmin,
-    /// Their own keys and usage.
-    Member,
-}
-
-impl Role {
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "instance_admin" => Some(Role::InstanceAdmin),
-            "tenant_admin" => Some(Role::TenantAdmin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-}
+pub use freeway_wire::auth::Role;
 
 /// The authenticated caller of an admin endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+pub use freeway_wire::error::{AdminErrorBody, AdminErrorEnvelope};
 
 use crate::store::StoreError;
 
@@ -15,22 +15,6 @@ pub struct AdminError {
     /// The input field at fault, for 400 and 422.
     pub field: Option<String>,
     pub retry_after: Option<u64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AdminErrorEnvelope {
-    pub error: AdminErrorBody,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AdminErrorBody {
-    /// Machine-readable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `invalid_field`, `invalid_json`, `too_many_attempts`, `database_unavailable`, ...
-    pub code: String,
-    pub message: String,
-    /// The input field at fault, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
 }
 
 impl AdminError {
@@ -91,7 +75,7 @@ impl ResponseError for AdminError {
         }
         response.json(AdminErrorEnvelope {
             error: AdminErrorBody {
-                code: self.code.into(),
+                code: self.code.to_string(),
                 message: self.message.clone(),
                 field: self.field.clone(),
             },
@@ -181,4 +165,89 @@ pub fn query_error(
         ..AdminError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
     }
     .into()
+}
+
+/// A JSON body on `/admin/v1`. Like `web::Json`, whose configuration (size, content type,
+/// error shape) it goes through, but it also takes `3.0` where an integer is expected: JSON
+/// Schema's `integer`, which the OpenAPI document promises, includes integral numbers
+/// written with a fraction.
+#[derive(Debug)]
+pub struct AdminJson<T>(pub T);
+
+impl<T> AdminJson<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for AdminJson<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for AdminJson<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let json = actix_web::web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let mut value = json.await?.into_inner();
+            integral_floats_to_integers(&mut value);
+            serde_json::from_value(value)
+                .map(AdminJson)
+                .map_err(|e| invalid_body(&e.to_string()).into())
+        })
+    }
+}
+
+/// A body whose fields do not fit: 422 naming the field (serde names it in backticks:
+/// "unknown field `x`", "missing field `y`").
+fn invalid_body(message: &str) -> AdminError {
+    AdminError {
+        field: message.split('`').nth(1).map(str::to_string),
+        ..AdminError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+    }
+}
+
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.007_199_254_740_992e15
+            {
+                // Exact: |f| < 2^53.
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *value = Value::from(i);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_become_integers_and_others_stay() {
+        let mut value = serde_json::json!({"a": 3.0, "b": [1.5, -2.0], "c": "4.0", "d": 1e300});
+        integral_floats_to_integers(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({"a": 3, "b": [1.5, -2], "c": "4.0", "d": 1e300})
+        );
+        let error = invalid_body("unknown field `nmae`, expected `name`");
+        assert_eq!(error.field.as_deref(), Some("nmae"));
+    }
 }

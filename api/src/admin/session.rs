@@ -4,57 +4,37 @@ use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{Duration, Utc};
+use freeway_wire::auth::{
+    CreatedToken, LoginRequest, LoginResponse, Me, NewToken, PASSWORD_MAX_CHARS,
+    PASSWORD_MIN_CHARS, PasswordChange, TOKEN_MAX_DAYS, TOKEN_NAME_MAX_CHARS, TokenInfo,
+};
 use uuid::Uuid;
 
 use super::auth::{self, Principal, Role, TOKEN_PREFIX};
-use super::error::{AdminError, AdminErrorEnvelope};
+use super::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::crypto::api_key;
 use crate::state::AppState;
 use crate::store;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    #[schema(example = "admin")]
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LoginResponse {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The password is a one-time one: change it with `POST /admin/v1/auth/password`.
-    pub must_change_password: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    pub id: Uuid,
-    pub username: String,
-    pub role: Role,
-    pub tenant_id: Option<Uuid>,
-    pub member_id: Option<Uuid>,
-}
-
 const WRONG: &str = "Wrong username or password.";
 
-#[utoipa::path(post, path = "/admin/v1/auth/login", tag = "admin",
+/// Sign in
+///
+/// Exchanges a username and password for a JWT access token that lives an hour. After 5
+/// wrong passwords in 15 minutes, per account and per address, further attempts wait.
+#[utoipa::path(post, path = "/admin/v1/auth/login", tag = "auth", operation_id = "auth_login",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "An access token", body = LoginResponse),
         (status = 401, description = "Wrong username or password", body = AdminErrorEnvelope),
-        (status = 429, description = "Too many wrong passwords for this account or address; see `Retry-After`", body = AdminErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords for this account or address", body = AdminErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: AdminJson<LoginRequest>,
 ) -> Result<HttpResponse, AdminError> {
     let address = req
         .peer_addr()
@@ -99,7 +79,7 @@ pub async fn login(
     };
     Ok(HttpResponse::Ok().json(LoginResponse {
         access_token: auth::issue(&key, &principal)?,
-        token_type: "Bearer",
+        token_type: "Bearer".to_string(),
         expires_in: auth::ACCESS_TTL.as_secs(),
         must_change_password: user.must_change_password,
     }))
@@ -108,9 +88,12 @@ pub async fn login(
 /// An argon2id hash of a random string, verified against when the username is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1dqD8QhKX0p4jHOrBpTqfMtjYzV6yOtfqCJgCUvZmOQ";
 
-#[utoipa::path(get, path = "/admin/v1/me", tag = "admin",
-    responses((status = 200, body = Me), (status = 401, body = AdminErrorEnvelope)),
-    security(("admin" = [])))]
+/// Who am I
+///
+/// The signed-in admin user, their role and, for tenant admins and members, their tenant.
+#[utoipa::path(get, path = "/admin/v1/me", tag = "auth", operation_id = "me_get",
+    responses((status = 200, description = "The signed-in admin user", body = Me)),
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn me(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(Me {
         id: principal.user_id,
@@ -121,27 +104,28 @@ pub async fn me(principal: Principal) -> HttpResponse {
     })
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    pub current_password: String,
-    /// At least 12 characters.
-    pub new_password: String,
-}
-
-#[utoipa::path(post, path = "/admin/v1/auth/password", tag = "admin",
+/// Change my password
+///
+/// Replaces the signed-in user's password, one-time or not; tokens already issued keep working.
+#[utoipa::path(post, path = "/admin/v1/auth/password", tag = "auth", operation_id = "auth_change_password",
     request_body = PasswordChange,
-    responses((status = 204, description = "Changed"), (status = 401, body = AdminErrorEnvelope), (status = 422, body = AdminErrorEnvelope)),
-    security(("admin" = [])))]
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, description = "The current password is wrong, or the new one is too short or too long; `field` names which", body = AdminErrorEnvelope),
+    ),
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn change_password(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<PasswordChange>,
+    body: AdminJson<PasswordChange>,
 ) -> Result<HttpResponse, AdminError> {
-    if body.new_password.chars().count() < 12 {
+    let chars = body.new_password.chars().count();
+    if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
         return Err(AdminError::invalid(
             "new_password",
-            "The new password needs at least 12 characters.",
+            format!(
+                "The new password needs {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters."
+            ),
         ));
     }
     let user = store::admin::find_user(&state.db, principal.user_id)
@@ -165,35 +149,6 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    #[schema(example = "ci")]
-    pub name: String,
-    /// Days until it expires; never when absent.
-    pub expires_in_days: Option<u32>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenInfo {
-    pub id: Uuid,
-    pub name: String,
-    /// `fwa-<public id>`: enough to tell tokens apart, useless to authenticate.
-    pub prefix: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedToken {
-    #[serde(flatten)]
-    pub info: TokenInfo,
-    /// The whole token. Shown once; only its digest is stored.
-    pub token: String,
-}
-
 fn info(token: store::admin::AdminToken) -> TokenInfo {
     TokenInfo {
         id: token.id,
@@ -206,22 +161,36 @@ fn info(token: store::admin::AdminToken) -> TokenInfo {
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/tokens", tag = "admin",
+/// Create an admin token
+///
+/// A long-lived token for automation, acting as the signed-in user. The whole token is in
+/// this answer only; Freeway keeps its SHA-256 digest.
+#[utoipa::path(post, path = "/admin/v1/tokens", tag = "tokens", operation_id = "tokens_create",
     request_body = NewToken,
-    responses((status = 201, description = "The token, shown once", body = CreatedToken), (status = 401, body = AdminErrorEnvelope), (status = 422, body = AdminErrorEnvelope)),
-    security(("admin" = [])))]
+    responses(
+        (status = 201, description = "The token, shown once", body = CreatedToken),
+        (status = 422, description = "`name` or `expires_in_days` is out of bounds", body = AdminErrorEnvelope),
+    ),
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create_token(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<NewToken>,
+    body: AdminJson<NewToken>,
 ) -> Result<HttpResponse, AdminError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(AdminError::invalid(
-            "name",
-            "A token needs a name of 1 to 100 characters.",
-        ));
-    }
+    let name = super::valid_name("name", &body.name, TOKEN_NAME_MAX_CHARS)?;
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days) if (1..=TOKEN_MAX_DAYS).contains(&days) => Some(super::after(
+            Utc::now(),
+            Duration::try_days(i64::from(days)),
+        )?),
+        Some(_) => {
+            return Err(AdminError::invalid(
+                "expires_in_days",
+                format!("`expires_in_days` must be between 1 and {TOKEN_MAX_DAYS}."),
+            ));
+        }
+    };
     let user = store::admin::find_user(&state.db, principal.user_id)
         .await?
         .ok_or_else(|| AdminError::unauthorized(WRONG))?;
@@ -233,9 +202,6 @@ pub async fn create_token(
         .next()
         .unwrap_or_default()
         .to_string();
-    let expires_at = body
-        .expires_in_days
-        .map(|d| Utc::now() + Duration::days(i64::from(d)));
     let stored = store::admin::create_token(
         &state.db,
         &user,
@@ -251,9 +217,12 @@ pub async fn create_token(
     }))
 }
 
-#[utoipa::path(get, path = "/admin/v1/tokens", tag = "admin",
-    responses((status = 200, description = "Your admin tokens", body = Vec<TokenInfo>), (status = 401, body = AdminErrorEnvelope)),
-    security(("admin" = [])))]
+/// List my admin tokens
+///
+/// The signed-in user's admin tokens, revoked ones included, without their secrets.
+#[utoipa::path(get, path = "/admin/v1/tokens", tag = "tokens", operation_id = "tokens_list",
+    responses((status = 200, description = "Your admin tokens, newest first", body = Vec<TokenInfo>)),
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_tokens(
     principal: Principal,
     state: web::Data<AppState>,
@@ -266,10 +235,16 @@ pub async fn list_tokens(
     Ok(HttpResponse::Ok().json(tokens))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tokens/{id}", tag = "admin",
-    params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Revoked (idempotent)"), (status = 404, body = AdminErrorEnvelope)),
-    security(("admin" = [])))]
+/// Revoke an admin token
+///
+/// The token stops working at once. Revoking a revoked token again is a no-op.
+#[utoipa::path(delete, path = "/admin/v1/tokens/{id}", tag = "tokens", operation_id = "tokens_revoke",
+    params(("id" = Uuid, Path, description = "The token's id")),
+    responses(
+        (status = 204, description = "Revoked; also when it already was"),
+        (status = 404, description = "No such token of yours", body = AdminErrorEnvelope),
+    ),
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn revoke_token(
     principal: Principal,
     state: web::Data<AppState>,

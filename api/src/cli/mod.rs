@@ -338,7 +338,7 @@ async fn serve(config: Config) -> Result<()> {
     tracing::info!(%url, "Freeway is serving");
     println!(
         "Freeway {} is serving on {url} (UI at {url}/, OpenAI API at {url}/v1).",
-        crate::wire::VERSION
+        freeway_wire::VERSION
     );
     if let Some((username, password)) = app.first_admin() {
         println!(

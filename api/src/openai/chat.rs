@@ -26,14 +26,19 @@ use crate::usage::{Recorder, millis};
 /// Completion tokens reserved when the request sets no `max_tokens`.
 const DEFAULT_COMPLETION_RESERVE: u64 = 512;
 
+/// Create a chat completion
+///
+/// OpenAI's chat completions, JSON or streamed, served by the pool with failover.
 #[utoipa::path(
     post,
     path = "/v1/chat/completions",
     tag = "openai",
+    operation_id = "chat_completions_create",
     request_body = ChatCompletionRequest,
     params(("x-session-id" = Option<String>, Header, description = "Keeps a conversation on one route; without it the opening messages identify the session")),
     responses(
-        (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-session` explain it"),
+        (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` of `ChatCompletionChunk` events when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-session` explain it",
+            content((freeway_wire::openai::ChatCompletion = "application/json"), (freeway_wire::openai::ChatCompletionChunk = "text/event-stream"))),
         (status = 400, description = "Malformed JSON, a missing field, a capability no route offers, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),

@@ -27,7 +27,7 @@ pub struct CompletionRequest {
     /// A chat model id from `GET /v1/models`, `provider/model`, or an alias.
     pub model: String,
     /// A string, an array of strings, or token arrays.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub prompt: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
@@ -35,7 +35,7 @@ pub struct CompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// Everything else (`max_tokens`, `temperature`, `suffix`, ...), forwarded as sent.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
@@ -99,13 +99,18 @@ impl CompletionRequest {
     }
 }
 
+/// Create a text completion
+///
+/// The legacy completions endpoint, JSON or streamed.
 #[utoipa::path(
     post,
     path = "/v1/completions",
     tag = "openai",
+    operation_id = "completions_create",
     request_body = CompletionRequest,
     responses(
-        (status = 200, description = "The provider's text completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts` explain it"),
+        (status = 200, description = "The provider's text completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+            content((freeway_wire::openai::Completion = "application/json"), (freeway_wire::openai::Completion = "text/event-stream"))),
         (status = 400, description = "Malformed JSON, a missing `model` or `prompt`, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),

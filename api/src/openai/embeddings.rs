@@ -26,14 +26,14 @@ pub struct EmbeddingRequest {
     /// An embedding model id, `provider/model`, or an embedding family such as `bge-m3`.
     pub model: String,
     /// A string, an array of strings, or token arrays.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub input: Value,
     /// `float` (the default) or `base64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding_format: Option<String>,
     /// Everything else (`dimensions`, `user`, ...), forwarded as sent.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
@@ -123,13 +123,17 @@ fn inputs(input: &Value) -> Option<(usize, u64)> {
     }
 }
 
+/// Create embeddings
+///
+/// By model or embedding family; failover never leaves the family.
 #[utoipa::path(
     post,
     path = "/v1/embeddings",
     tag = "openai",
+    operation_id = "embeddings_create",
     request_body = EmbeddingRequest,
     responses(
-        (status = 200, description = "The provider's embeddings, passed through unchanged once every vector is checked against the family's dimensions. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-embedding-family` explain it"),
+        (status = 200, description = "The provider's embeddings, passed through unchanged once every vector is checked against the family's dimensions. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-embedding-family` explain it", body = freeway_wire::openai::EmbeddingList),
         (status = 400, description = "Malformed JSON or a missing or malformed `model` or `input`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),

@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
 use crate::tenancy::AuthError;
 
@@ -17,21 +16,7 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorEnvelope {
-    pub error: ErrorBody,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub message: String,
-    /// `invalid_request_error`, `authentication_error`, `permission_error`,
-    /// `not_found_error`, `rate_limit_error`, `upstream_error`, `server_error`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub param: Option<String>,
-    pub code: String,
-}
+pub use freeway_wire::error::{OpenAiErrorBody as ErrorBody, OpenAiErrorEnvelope as ErrorEnvelope};
 
 impl ApiError {
     pub fn new(

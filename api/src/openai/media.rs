@@ -30,7 +30,7 @@ pub struct MediaRequest {
     /// Everything else (`prompt`, `size`, `input`, `voice`, `response_format`, ...), forwarded
     /// as sent.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
@@ -49,13 +49,15 @@ pub struct TranscriptionForm {
     language: Option<String>,
 }
 
+/// Generate images
 #[utoipa::path(
     post,
     path = "/v1/images/generations",
     tag = "openai",
+    operation_id = "images_generate",
     request_body = MediaRequest,
     responses(
-        (status = 200, description = "The provider's images, passed through unchanged. Headers `x-freeway-route`, `x-freeway-attempts` explain it"),
+        (status = 200, description = "The provider's images, passed through unchanged. Headers `x-freeway-route`, `x-freeway-attempts` explain it", body = freeway_wire::openai::ImagesResponse),
         (status = 400, description = "Malformed JSON or a missing `model`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown image model", body = super::error::ErrorEnvelope),
@@ -76,13 +78,16 @@ pub async fn image_generations(
     .await
 }
 
+/// Synthesize speech
 #[utoipa::path(
     post,
     path = "/v1/audio/speech",
     tag = "openai",
+    operation_id = "speech_create",
     request_body = MediaRequest,
     responses(
-        (status = 200, description = "The provider's audio, passed through with its content type. Headers `x-freeway-route`, `x-freeway-attempts` explain it", content_type = "audio/mpeg"),
+        (status = 200, description = "The provider's audio, passed through with its content type. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+            content((Vec<u8> = "audio/mpeg"), (Vec<u8> = "application/octet-stream"))),
         (status = 400, description = "Malformed JSON or a missing `model`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown speech model", body = super::error::ErrorEnvelope),
@@ -103,13 +108,18 @@ pub async fn speech(
     .await
 }
 
+/// Transcribe audio
+///
+/// A multipart upload, replayed to each provider tried.
 #[utoipa::path(
     post,
     path = "/v1/audio/transcriptions",
     tag = "openai",
+    operation_id = "transcriptions_create",
     request_body(content = TranscriptionForm, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The provider's transcription (JSON or text, per `response_format`), passed through. Headers `x-freeway-route`, `x-freeway-attempts` explain it"),
+        (status = 200, description = "The provider's transcription (JSON or text, per `response_format`), passed through. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+            content((freeway_wire::openai::Transcription = "application/json"), (String = "text/plain"))),
         (status = 400, description = "Not a readable form, or a missing `model` or `file`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown transcription model", body = super::error::ErrorEnvelope),

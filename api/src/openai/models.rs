@@ -2,33 +2,20 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::Utc;
-use serde::Serialize;
+use freeway_wire::openai::{ModelList, ModelObject};
 
 use super::request_id_header;
 use crate::state::AppState;
 use crate::usage::Recorder;
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ModelList {
-    /// Always `list`.
-    pub object: &'static str,
-    pub data: Vec<ModelObject>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ModelObject {
-    pub id: String,
-    /// Always `model`.
-    pub object: &'static str,
-    pub created: i64,
-    /// The provider that serves it (the first, when several do).
-    pub owned_by: String,
-}
-
+/// List models
+///
+/// The models this api key may use.
 #[utoipa::path(
     get,
     path = "/v1/models",
     tag = "openai",
+    operation_id = "openai_models_list",
     responses(
         (status = 200, description = "The models this api key may use", body = ModelList),
         (status = 401, description = "Missing or bad api key", body = super::error::ErrorEnvelope),
@@ -55,13 +42,13 @@ pub async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
                 .filter(|m| caller.may_use(&m.id))
                 .map(|m| ModelObject {
                     id: m.id.clone(),
-                    object: "model",
+                    object: "model".into(),
                     created: m.created,
                     owned_by: m.owned_by.clone(),
                 })
                 .collect();
             HttpResponse::Ok().json(ModelList {
-                object: "list",
+                object: "list".into(),
                 data,
             })
         }

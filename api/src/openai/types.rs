@@ -17,7 +17,7 @@ pub struct ChatCompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// Everything else (tools, response_format, temperature, ...), forwarded as sent.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
@@ -31,10 +31,10 @@ pub struct ChatMessage {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub content: Option<Value>,
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
@@ -43,7 +43,7 @@ pub struct StreamOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 

@@ -72,7 +72,7 @@ async fn the_wasm_ui_renders_the_version_and_a_sign_in_form() {
         .unwrap();
     let expected = format!(
         "data-testid=\"version\">Version {}</p>",
-        freeway::wire::VERSION
+        freeway_wire::VERSION
     );
     assert!(dom.contains(&expected), "version not rendered:\n{dom}");
     assert!(

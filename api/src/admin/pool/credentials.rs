@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{LimitSet, check_priority, deleted, provider, row_id};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::{self, Secret};
 use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route, openai_compat};
@@ -113,7 +113,6 @@ fn check_name(name: &str) -> Result<String, AdminError> {
 }
 
 fn check_secret(secret: &str) -> Result<Secret, AdminError> {
-    let secret = secret.trim();
     let count = secret.chars().count();
     if !(8..=4096).contains(&count) || secret.chars().any(char::is_control) {
         // Never echo the value.
@@ -125,16 +124,18 @@ fn check_secret(secret: &str) -> Result<Secret, AdminError> {
     Ok(Secret::new(secret))
 }
 
-#[utoipa::path(get, path = "/admin/v1/providers/{provider}/credentials", tag = "admin",
+/// List a provider's credentials
+///
+/// Never with their secrets.
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}/credentials", tag = "credentials", operation_id = "credentials_list",
     params(("provider" = String, Path, description = "The provider's id or name"), PageQuery),
     responses(
         (status = 200, description = "The provider's credentials in creation order, without secrets", body = Page<CredentialView>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -143,7 +144,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
-    let limit = query.limit()?;
+    let limit = crate::admin::page::limit(&query)?;
     let rows =
         admin_pool::list_credentials(&state.db, provider.id, query.cursor, i64::from(limit) + 1)
             .await?;
@@ -158,23 +159,25 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers/{provider}/credentials", tag = "admin",
+/// Add a credential
+///
+/// The secret is sealed with its own data key and never shown again.
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/credentials", tag = "credentials", operation_id = "credentials_create",
     params(("provider" = String, Path, description = "The provider's id or name")),
     request_body = NewCredential,
     responses(
         (status = 201, description = "Sealed and stored; only the last four characters are shown", body = CredentialView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
         (status = 503, description = "The master key is unavailable", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<NewCredential>,
+    body: AdminJson<NewCredential>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
@@ -204,7 +207,10 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&provider.name, row)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/providers/{provider}/credentials/{id}", tag = "admin",
+/// Change a credential
+///
+/// A new `secret` replaces the old one.
+#[utoipa::path(patch, path = "/admin/v1/providers/{provider}/credentials/{id}", tag = "credentials", operation_id = "credentials_update",
     params(
         ("provider" = String, Path, description = "The provider's id or name"),
         ("id" = Uuid, Path, description = "The credential's id"),
@@ -212,17 +218,16 @@ pub async fn create(
     request_body = CredentialPatch,
     responses(
         (status = 200, description = "The credential as it is now", body = CredentialView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<CredentialPatch>,
+    body: AdminJson<CredentialPatch>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
@@ -249,18 +254,18 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&provider.name, row)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/providers/{provider}/credentials/{id}", tag = "admin",
+/// Delete a credential
+#[utoipa::path(delete, path = "/admin/v1/providers/{provider}/credentials/{id}", tag = "credentials", operation_id = "credentials_delete",
     params(
         ("provider" = String, Path, description = "The provider's id or name"),
         ("id" = Uuid, Path, description = "The credential's id"),
     ),
     responses(
         (status = 204, description = "Deleted, or there was none (idempotent)"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, description = "No such provider", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
@@ -276,19 +281,21 @@ pub async fn delete(
     deleted(result, "credential")
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers/{provider}/credentials/{id}/test", tag = "admin",
+/// Test a credential
+///
+/// Makes one small call to the provider with it and says how it went.
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/credentials/{id}/test", tag = "credentials", operation_id = "credentials_test",
     params(
         ("provider" = String, Path, description = "The provider's id or name"),
         ("id" = Uuid, Path, description = "The credential's id"),
     ),
     responses(
         (status = 200, description = "What the provider answered to one minimal call (a one-token chat completion, or `GET /models` when the provider has no chat model)", body = CredentialTest),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 503, description = "The master key cannot open the secret", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn test(
     principal: Principal,
     state: web::Data<AppState>,

@@ -190,9 +190,13 @@ fn deleted(result: Deleted, what: &str) -> Result<actix_web::HttpResponse, Admin
     }
 }
 
+pub const MAX_PRIORITY: i32 = 1_000_000;
+pub use models::MODALITIES;
+pub use providers::BASE_URL_PATTERN;
+
 /// A priority: lower is tried first.
 fn check_priority(priority: i32) -> Result<i32, AdminError> {
-    if (0..=1_000_000).contains(&priority) {
+    if (0..=MAX_PRIORITY).contains(&priority) {
         Ok(priority)
     } else {
         Err(AdminError::invalid(

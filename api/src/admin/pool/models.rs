@@ -7,12 +7,12 @@ use uuid::Uuid;
 
 use super::{LimitSet, check_priority, deleted, nullable, provider, row_id};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
 use crate::store::admin_pool::{self, ModelFields, ModelRecord};
 
-const MODALITIES: [&str; 6] = [
+pub const MODALITIES: [&str; 6] = [
     "chat",
     "completion",
     "embedding",
@@ -187,16 +187,16 @@ fn check(fields: &ModelFields) -> Result<(), AdminError> {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/providers/{provider}/models", tag = "admin",
+/// List a provider's models
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}/models", tag = "models", operation_id = "models_list",
     params(("provider" = String, Path, description = "The provider's id or name"), PageQuery),
     responses(
         (status = 200, description = "The provider's models in creation order", body = Page<ModelView>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -205,7 +205,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
-    let limit = query.limit()?;
+    let limit = crate::admin::page::limit(&query)?;
     let rows =
         admin_pool::list_models(&state.db, provider.id, query.cursor, i64::from(limit) + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
@@ -219,23 +219,23 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers/{provider}/models", tag = "admin",
+/// Add a model to a provider
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/models", tag = "models", operation_id = "models_create",
     params(("provider" = String, Path, description = "The provider's id or name")),
     request_body = NewModel,
     responses(
         (status = 201, description = "Created", body = ModelView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 409, description = "The provider already has this model", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<NewModel>,
+    body: AdminJson<NewModel>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
@@ -258,7 +258,8 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&provider.name, row)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/providers/{provider}/models/{id}", tag = "admin",
+/// Change a model
+#[utoipa::path(patch, path = "/admin/v1/providers/{provider}/models/{id}", tag = "models", operation_id = "models_update",
     params(
         ("provider" = String, Path, description = "The provider's id or name"),
         ("id" = Uuid, Path, description = "The model's row id"),
@@ -266,17 +267,16 @@ pub async fn create(
     request_body = ModelPatch,
     responses(
         (status = 200, description = "The model as it is now", body = ModelView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<ModelPatch>,
+    body: AdminJson<ModelPatch>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
@@ -320,19 +320,21 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&provider.name, row)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/providers/{provider}/models/{id}", tag = "admin",
+/// Delete a custom model
+///
+/// Built-in models are disabled instead (409).
+#[utoipa::path(delete, path = "/admin/v1/providers/{provider}/models/{id}", tag = "models", operation_id = "models_delete",
     params(
         ("provider" = String, Path, description = "The provider's id or name"),
         ("id" = Uuid, Path, description = "The model's row id"),
     ),
     responses(
         (status = 204, description = "Deleted, or there was none (idempotent)"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, description = "No such provider", body = AdminErrorEnvelope),
         (status = 409, description = "A built-in model: disable it instead", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{LimitSet, check_priority, deleted, provider};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
 use crate::store::admin_pool::{self, ProviderFields, ProviderRecord};
@@ -129,8 +129,41 @@ fn check_display_name(name: &str) -> Result<String, AdminError> {
     Ok(name.trim().to_string())
 }
 
+/// What `base_url` must look like: http(s), a host of letters, digits, `.`, `-` and an
+/// optional port, then any path without spaces or control characters.
+pub const BASE_URL_PATTERN: &str =
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f-\x9f?#]*)?$";
+
+/// [`BASE_URL_PATTERN`], checked without a regex engine.
+fn fits_base_url_pattern(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && !path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+}
+
 fn check_base_url(url: &str) -> Result<String, AdminError> {
-    crate::store::pool::validate_base_url(url).map_err(|_| {
+    let checked = if fits_base_url_pattern(url) {
+        crate::store::pool::validate_base_url(url).ok()
+    } else {
+        None
+    };
+    checked.ok_or_else(|| {
         AdminError::invalid(
             "base_url",
             "`base_url` must be an http:// or https:// URL with a host.",
@@ -159,23 +192,25 @@ fn check_tz(tz: &str) -> Result<String, AdminError> {
         })
 }
 
-#[utoipa::path(get, path = "/admin/v1/providers", tag = "admin",
+/// List providers
+///
+/// Built-in and custom, by priority.
+#[utoipa::path(get, path = "/admin/v1/providers", tag = "providers", operation_id = "providers_list",
     params(PageQuery),
     responses(
         (status = 200, description = "Providers in creation order", body = Page<ProviderView>),
         (status = 400, description = "Bad query", body = AdminErrorEnvelope),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Not an instance admin", body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    let limit = query.limit()?;
+    let limit = crate::admin::page::limit(&query)?;
     let rows = admin_pool::list_providers(&state.db, query.cursor, i64::from(limit) + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
@@ -188,20 +223,22 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers", tag = "admin",
+/// Add a custom provider
+///
+/// Any OpenAI-compatible server (llama.cpp, vLLM, Ollama, ...).
+#[utoipa::path(post, path = "/admin/v1/providers", tag = "providers", operation_id = "providers_create",
     request_body = NewProvider,
     responses(
         (status = 201, description = "Created", body = ProviderView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 409, description = "A provider of that name exists", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<NewProvider>,
+    body: AdminJson<NewProvider>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let body = body.into_inner();
@@ -220,15 +257,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ProviderView::from(row)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/providers/{provider}", tag = "admin",
+/// Get a provider
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}", tag = "providers", operation_id = "providers_get",
     params(("provider" = String, Path, description = "The provider's id or name")),
     responses(
         (status = 200, body = ProviderView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -239,23 +276,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ProviderView::from(row)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/providers/{provider}", tag = "admin",
+/// Change a provider
+///
+/// A changed built-in provider is no longer updated by catalog upgrades.
+#[utoipa::path(patch, path = "/admin/v1/providers/{provider}", tag = "providers", operation_id = "providers_update",
     params(("provider" = String, Path, description = "The provider's id or name")),
     request_body = ProviderPatch,
     responses(
         (status = 200, description = "The provider as it is now", body = ProviderView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 409, description = "The new name is taken", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<ProviderPatch>,
+    body: AdminJson<ProviderPatch>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let id = provider(&state.db, &path).await?.id;
@@ -264,10 +303,14 @@ pub async fn update(
         if let Some(name) = &patch.name {
             let name = check_name(name)?;
             if row.origin == "builtin" && name != row.name {
-                return Err(AdminError::invalid(
-                    "name",
-                    "A built-in provider keeps its name.",
-                ));
+                return Err(AdminError {
+                    field: Some("name".into()),
+                    ..AdminError::new(
+                        actix_web::http::StatusCode::CONFLICT,
+                        "conflict",
+                        "A built-in provider keeps its name.",
+                    )
+                });
             }
             f.name = name;
         }
@@ -302,15 +345,17 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ProviderView::from(row)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/providers/{provider}", tag = "admin",
+/// Delete a custom provider
+///
+/// With its models and credentials. Built-in providers are disabled instead (409).
+#[utoipa::path(delete, path = "/admin/v1/providers/{provider}", tag = "providers", operation_id = "providers_delete",
     params(("provider" = String, Path, description = "The provider's id or name")),
     responses(
         (status = 204, description = "Deleted with its models and credentials, or there was none (idempotent)"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 409, description = "A built-in provider: disable it instead", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,

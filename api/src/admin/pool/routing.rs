@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{LimitSet, List};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::state::AppState;
@@ -112,13 +112,13 @@ fn check_profile_name(name: &str) -> Result<(), AdminError> {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/routing/profiles", tag = "admin",
+/// List routing profiles
+#[utoipa::path(get, path = "/admin/v1/routing/profiles", tag = "routing", operation_id = "profiles_list",
     responses(
         (status = 200, description = "Every routing profile", body = List<ProfileView>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_profiles(
     principal: Principal,
     state: web::Data<AppState>,
@@ -141,21 +141,23 @@ pub async fn list_profiles(
     Ok(HttpResponse::Ok().json(List { data }))
 }
 
-#[utoipa::path(put, path = "/admin/v1/routing/profiles/{name}", tag = "admin",
+/// Set a routing profile
+///
+/// An alias that tries models in the given order.
+#[utoipa::path(put, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_put",
     params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain")),
     request_body = ProfileBody,
     responses(
         (status = 200, description = "Created or replaced", body = ProfileView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 422, description = "A bad name or an unknown `provider/model`", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_profile(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<ProfileBody>,
+    body: AdminJson<ProfileBody>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let name = path.into_inner();
@@ -175,12 +177,18 @@ pub async fn put_profile(
         .collect();
     let mut ids = Vec::with_capacity(body.models.len());
     for model in &body.models {
-        let id = by_name.get(model.as_str()).copied().ok_or_else(|| {
-            AdminError::invalid(
-                "models",
-                format!("No model {model:?}: name models as `provider/model`."),
-            )
-        })?;
+        // Well-formed but naming nothing there is: a conflict with the pool, not bad input.
+        let id = by_name
+            .get(model.as_str())
+            .copied()
+            .ok_or_else(|| AdminError {
+                field: Some("models".into()),
+                ..AdminError::new(
+                    actix_web::http::StatusCode::CONFLICT,
+                    "unknown_model",
+                    format!("No model {model:?} in the pool: name models as `provider/model`."),
+                )
+            })?;
         if ids.contains(&id) {
             return Err(AdminError::invalid(
                 "models",
@@ -198,14 +206,14 @@ pub async fn put_profile(
     }))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/routing/profiles/{name}", tag = "admin",
+/// Delete a routing profile
+#[utoipa::path(delete, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_delete",
     params(("name" = String, Path)),
     responses(
         (status = 204, description = "Deleted, or there was none (idempotent)"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_profile(
     principal: Principal,
     state: web::Data<AppState>,
@@ -258,13 +266,15 @@ fn limit_set(limits: Limits) -> LimitSet {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/routing/state", tag = "admin",
+/// The live routing state
+///
+/// Every limit's use in the ledger and every cooldown, on this instance.
+#[utoipa::path(get, path = "/admin/v1/routing/state", tag = "routing", operation_id = "routing_state_get",
     responses(
         (status = 200, description = "Usage, limits, cooldowns and health of every scope, as this instance holds them in memory", body = List<ScopeState>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn state(
     principal: Principal,
     state: web::Data<AppState>,
@@ -316,13 +326,13 @@ pub struct CooldownView {
     pub created_at: DateTime<Utc>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/cooldowns", tag = "admin",
+/// List active cooldowns
+#[utoipa::path(get, path = "/admin/v1/cooldowns", tag = "routing", operation_id = "cooldowns_list",
     responses(
         (status = 200, description = "Cooldowns still running, longest first", body = List<CooldownView>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_cooldowns(
     principal: Principal,
     state: web::Data<AppState>,
@@ -345,13 +355,15 @@ pub async fn list_cooldowns(
     Ok(HttpResponse::Ok().json(List { data }))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/cooldowns", tag = "admin",
+/// Clear every cooldown
+///
+/// Every instance drops them within a second.
+#[utoipa::path(delete, path = "/admin/v1/cooldowns", tag = "routing", operation_id = "cooldowns_clear",
     responses(
         (status = 204, description = "Every cooldown cleared; routes are tried again at once"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn clear_cooldowns(
     principal: Principal,
     state: web::Data<AppState>,

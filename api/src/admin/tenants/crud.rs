@@ -2,26 +2,14 @@
 //! admins and members may read it.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use freeway_wire::tenants::{NewTenant, TenantPatch, TenantView};
 
 use super::{fetch_limit, parse_id, valid_name, visible_tenant};
 use crate::admin::auth::{Principal, Role};
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
 use crate::store::{admin_tenancy, tenancy};
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TenantView {
-    pub id: Uuid,
-    #[schema(example = "research")]
-    pub name: String,
-    /// A disabled tenant's api keys are refused.
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
 
 impl From<tenancy::Tenant> for TenantView {
     fn from(t: tenancy::Tenant) -> Self {
@@ -34,31 +22,17 @@ impl From<tenancy::Tenant> for TenantView {
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTenant {
-    /// 1 to 200 characters, unique.
-    #[schema(example = "research")]
-    pub name: String,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TenantPatch {
-    /// 1 to 200 characters, unique.
-    pub name: Option<String>,
-    pub disabled: Option<bool>,
-}
-
-#[utoipa::path(get, path = "/admin/v1/tenants", tag = "admin",
+/// List tenants
+///
+/// Tenants in creation order. A tenant admin or member sees only their own.
+#[utoipa::path(get, path = "/admin/v1/tenants", tag = "tenants", operation_id = "tenants_list",
     params(PageQuery),
     responses(
         (status = 200, description = "Tenants in creation order; others than the instance admin see only their own", body = Page<TenantView>),
         (status = 400, description = "A malformed query", body = AdminErrorEnvelope),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -81,20 +55,22 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |t: &TenantView| t.id)))
 }
 
-#[utoipa::path(post, path = "/admin/v1/tenants", tag = "admin",
+/// Create a tenant
+///
+/// Instance admins only.
+#[utoipa::path(post, path = "/admin/v1/tenants", tag = "tenants", operation_id = "tenants_create",
     request_body = NewTenant,
     responses(
         (status = 201, description = "Created", body = TenantView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Only the instance admin creates tenants", body = AdminErrorEnvelope),
         (status = 409, description = "A tenant of that name exists", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<NewTenant>,
+    body: AdminJson<NewTenant>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let name = valid_name("name", &body.name, 200)?;
@@ -102,14 +78,14 @@ pub async fn create(
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{id}", tag = "admin",
+/// Get a tenant
+#[utoipa::path(get, path = "/admin/v1/tenants/{id}", tag = "tenants", operation_id = "tenants_get",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = TenantView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 404, description = "No such tenant, or not yours", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -119,23 +95,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/tenants/{id}", tag = "admin",
+/// Rename, disable or enable a tenant
+///
+/// Instance admins only. A disabled tenant's api keys are refused on every instance within a second.
+#[utoipa::path(patch, path = "/admin/v1/tenants/{id}", tag = "tenants", operation_id = "tenants_update",
     params(("id" = Uuid, Path)),
     request_body = TenantPatch,
     responses(
         (status = 200, description = "Updated", body = TenantView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Only the instance admin changes tenants", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 409, description = "A tenant of that name exists", body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<TenantPatch>,
+    body: AdminJson<TenantPatch>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &id).await?;
     principal.require_instance_admin()?;
@@ -154,15 +132,17 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tenants/{id}", tag = "admin",
+/// Delete a tenant
+///
+/// Deletes its members, api keys and quotas too. Instance admins only.
+#[utoipa::path(delete, path = "/admin/v1/tenants/{id}", tag = "tenants", operation_id = "tenants_delete",
     params(("id" = Uuid, Path)),
     responses(
         (status = 204, description = "Deleted with its members, keys and quotas; also when it was already gone"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Only the instance admin deletes tenants", body = AdminErrorEnvelope),
         (status = 404, description = "Another tenant than yours", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,

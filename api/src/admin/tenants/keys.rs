@@ -3,39 +3,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use chrono::{Duration, Utc};
+use freeway_wire::tenants::{CreatedKey, KeyView, MAX_OVERLAP_SECONDS, NewKey, Rotate, RotatedKey};
 
-use super::{fetch_limit, parse_id, valid_models, valid_name, visible_member};
+use super::{fetch_limit, parse_id, valid_models, visible_member};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::api_key;
 use crate::state::AppState;
 use crate::store::admin_tenancy::{self, KeyRow, RotateRefusal};
 use crate::store::tenancy::NewKeyRow;
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct KeyView {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub member_id: Uuid,
-    #[schema(example = "laptop")]
-    pub name: String,
-    /// `fw-<public id>`: tells keys apart, useless to authenticate.
-    #[schema(example = "fw-0123456789abcdef")]
-    pub prefix: String,
-    /// Models this key may use; every model when absent.
-    pub allowed_models: Option<Vec<String>>,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked: bool,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// The key that replaced this one in a rotation.
-    pub replaced_by: Option<Uuid>,
-}
 
 impl From<KeyRow> for KeyView {
     fn from(k: KeyRow) -> Self {
@@ -56,55 +34,19 @@ impl From<KeyRow> for KeyView {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedKey {
-    #[serde(flatten)]
-    pub info: KeyView,
-    /// The whole key, `fw-<public id>-<secret>`. Shown once; only its digest is stored.
-    pub key: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RotatedKey {
-    /// The old key, now expiring at the end of the overlap.
-    pub old: KeyView,
-    /// The new key, with its secret shown once.
-    pub new: CreatedKey,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewKey {
-    /// Up to 100 characters.
-    #[schema(example = "laptop")]
-    pub name: Option<String>,
-    /// Models the key may use; every model when absent.
-    pub allowed_models: Option<Vec<String>>,
-    /// When the key stops working; never when absent. Must be in the future.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rotate {
-    /// How long the old key keeps working, 0 to 2592000 seconds (30 days).
-    #[schema(example = 3600)]
-    pub overlap_seconds: i64,
-}
-
-const MAX_OVERLAP: i64 = 30 * 24 * 3600;
-
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "admin",
+/// List a member's api keys
+///
+/// Without their secrets, oldest first.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "api_keys", operation_id = "member_keys_list",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), PageQuery),
     responses(
         (status = 200, description = "The member's keys, without secrets, oldest first", body = Page<KeyView>),
         (status = 400, body = AdminErrorEnvelope),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Another member's keys", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -118,27 +60,35 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |k: &KeyView| k.id)))
 }
 
-#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "admin",
+/// Create an api key
+///
+/// The whole key is in this answer only; Freeway keeps its SHA-256 digest.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "api_keys", operation_id = "member_keys_create",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     request_body = NewKey,
     responses(
         (status = 201, description = "The key, with its secret shown once", body = CreatedKey),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Another member's keys", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<NewKey>,
+    body: AdminJson<NewKey>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
-    let name = match body.name.as_deref().map(str::trim) {
-        None | Some("") => "",
-        Some(name) => valid_name("name", name, 100)?,
+    let name = match body.name.as_deref() {
+        None => "",
+        Some(name) => {
+            match freeway_wire::text::name(name, freeway_wire::tenants::KEY_NAME_MAX_CHARS) {
+                Ok(name) => name,
+                Err(freeway_wire::text::TextError::Blank) => "",
+                Err(e) => return Err(AdminError::invalid("name", e.message("name"))),
+            }
+        }
     };
     valid_models("allowed_models", &body.allowed_models)?;
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {
@@ -166,15 +116,17 @@ pub async fn create(
     }))
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}", tag = "admin",
+/// Get an api key
+///
+/// Without its secret.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}", tag = "api_keys", operation_id = "member_keys_get",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
     responses(
         (status = 200, body = KeyView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -188,15 +140,17 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}", tag = "admin",
+/// Revoke an api key
+///
+/// It stops working on every instance within a second. Revoking a revoked key again is a no-op.
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}", tag = "api_keys", operation_id = "member_keys_revoke",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
     responses(
         (status = 204, description = "Revoked, on every instance within a second; also when already revoked"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn revoke(
     principal: Principal,
     state: web::Data<AppState>,
@@ -210,34 +164,36 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/rotate", tag = "admin",
+/// Rotate an api key
+///
+/// Creates its replacement; the old key keeps working for `overlap_seconds`.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/rotate", tag = "api_keys", operation_id = "member_keys_rotate",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
     request_body = Rotate,
     responses(
         (status = 201, description = "The new key, with its secret shown once; the old one expires when the overlap ends", body = RotatedKey),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 409, description = "The key is revoked or was already rotated", body = AdminErrorEnvelope),
         (status = 422, description = "`overlap_seconds` out of range", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn rotate(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<Rotate>,
+    body: AdminJson<Rotate>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    if !(0..=MAX_OVERLAP).contains(&body.overlap_seconds) {
+    if !(0..=MAX_OVERLAP_SECONDS).contains(&body.overlap_seconds) {
         return Err(AdminError::invalid(
             "overlap_seconds",
-            format!("`overlap_seconds` must be between 0 and {MAX_OVERLAP}."),
+            format!("`overlap_seconds` must be between 0 and {MAX_OVERLAP_SECONDS}."),
         ));
     }
     let generated = api_key::generate();
-    let until = Utc::now() + Duration::seconds(body.overlap_seconds);
+    let until = crate::admin::after(Utc::now(), Duration::try_seconds(body.overlap_seconds))?;
     let outcome = admin_tenancy::rotate_key(
         &state.db,
         &principal.actor(),

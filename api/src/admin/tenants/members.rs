@@ -2,34 +2,17 @@
 //! only themselves.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberRole, MemberView, NewMember};
 
 use super::{
     fetch_limit, parse_id, require_tenant_admin, valid_name, visible_member, visible_tenant,
 };
 use crate::admin::auth::{Principal, Role};
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
 use crate::store::admin_tenancy::{self, MemberPatch};
 use crate::store::tenancy;
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MemberView {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    #[schema(example = "alice")]
-    pub name: String,
-    pub email: Option<String>,
-    /// `member` or `tenant_admin`.
-    #[schema(example = "member")]
-    pub role: String,
-    /// A disabled member's api keys are refused.
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
 
 impl From<tenancy::Member> for MemberView {
     fn from(m: tenancy::Member) -> Self {
@@ -38,52 +21,26 @@ impl From<tenancy::Member> for MemberView {
             tenant_id: m.tenant_id,
             name: m.name,
             email: m.email,
-            role: m.role,
+            role: MemberRole::parse(&m.role).unwrap_or_default(),
             disabled: m.disabled,
             created_at: m.created_at,
         }
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMember {
-    /// 1 to 200 characters, unique within the tenant.
-    #[schema(example = "alice")]
-    pub name: String,
-    #[schema(example = "alice@example.com")]
-    pub email: Option<String>,
-    /// `member` (the default) or `tenant_admin`.
-    pub role: Option<String>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MemberPatchBody {
-    pub name: Option<String>,
-    /// An empty string removes the email.
-    pub email: Option<String>,
-    /// `member` or `tenant_admin`.
-    pub role: Option<String>,
-    pub disabled: Option<bool>,
-}
-
-fn valid_role(role: &str) -> Result<&str, AdminError> {
-    match role {
-        "member" | "tenant_admin" => Ok(role),
-        _ => Err(AdminError::invalid(
-            "role",
-            "`role` is `member` or `tenant_admin`.",
-        )),
-    }
-}
-
-/// Loosely: something@something, at most 320 characters.
+/// `user@host` without spaces or control characters, at most 320 characters.
 fn valid_email(email: &str) -> Result<&str, AdminError> {
-    let email = email.trim();
+    let plain = |part: &str| {
+        !part.is_empty()
+            && !part
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    };
     match email.split_once('@') {
         Some((user, host))
-            if !user.is_empty() && !host.is_empty() && email.chars().count() <= 320 =>
+            if plain(user)
+                && plain(host)
+                && email.chars().count() <= freeway_wire::tenants::EMAIL_MAX_CHARS =>
         {
             Ok(email)
         }
@@ -94,16 +51,18 @@ fn valid_email(email: &str) -> Result<&str, AdminError> {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members", tag = "admin",
+/// List a tenant's members
+///
+/// In creation order. A member sees only themselves.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members", tag = "members", operation_id = "members_list",
     params(("tenant" = Uuid, Path), PageQuery),
     responses(
         (status = 200, description = "Members in creation order; a member sees only themselves", body = Page<MemberView>),
         (status = 400, body = AdminErrorEnvelope),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -126,43 +85,45 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |m: &MemberView| m.id)))
 }
 
-#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members", tag = "admin",
+/// Add a member
+///
+/// Tenant admins and the instance admin.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/members", tag = "members", operation_id = "members_create",
     params(("tenant" = Uuid, Path)),
     request_body = NewMember,
     responses(
         (status = 201, description = "Created", body = MemberView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Members do not add members", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 409, description = "A member of that name exists in the tenant", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: web::Path<String>,
-    body: web::Json<NewMember>,
+    body: AdminJson<NewMember>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     require_tenant_admin(&principal)?;
     let name = valid_name("name", &body.name, 200)?;
     let email = body.email.as_deref().map(valid_email).transpose()?;
-    let role = valid_role(body.role.as_deref().unwrap_or("member"))?;
+    let role = body.role.unwrap_or_default().as_str();
     let member =
         tenancy::create_member(&state.db, &principal.actor(), &tenant, name, email, role).await?;
     Ok(HttpResponse::Created().json(MemberView::from(member)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}", tag = "admin",
+/// Get a member
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}", tag = "members", operation_id = "members_get",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     responses(
         (status = 200, body = MemberView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Another member of your tenant", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -172,23 +133,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(MemberView::from(member)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/members/{member}", tag = "admin",
+/// Change a member
+///
+/// Rename, change the email or role, disable or enable. Tenant admins and the instance admin.
+#[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/members/{member}", tag = "members", operation_id = "members_update",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     request_body = MemberPatchBody,
     responses(
         (status = 200, description = "Updated", body = MemberView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 409, body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<MemberPatchBody>,
+    body: AdminJson<MemberPatchBody>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     require_tenant_admin(&principal)?;
@@ -198,12 +161,12 @@ pub async fn update(
             .as_deref()
             .map(|n| valid_name("name", n, 200))
             .transpose()?,
-        email: match body.email.as_deref().map(str::trim) {
+        email: match body.email.as_deref() {
             None => None,
             Some("") => Some(None),
             Some(email) => Some(Some(valid_email(email)?)),
         },
-        role: body.role.as_deref().map(valid_role).transpose()?,
+        role: body.role.map(MemberRole::as_str),
         disabled: body.disabled,
     };
     let member =
@@ -212,15 +175,17 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(MemberView::from(member)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}", tag = "admin",
+/// Remove a member
+///
+/// Deletes their api keys and quotas too. Tenant admins and the instance admin.
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}", tag = "members", operation_id = "members_delete",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     responses(
-        (status = 204, description = "Deleted with their keys and quotas; also when already gone"),
-        (status = 401, body = AdminErrorEnvelope),
+        (status = 204, description = "Deleted with their keys and quotas"),
         (status = 403, body = AdminErrorEnvelope),
-        (status = 404, description = "Another tenant than yours", body = AdminErrorEnvelope),
+        (status = 404, description = "No such member in the tenant, or another tenant than yours", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
@@ -229,6 +194,9 @@ pub async fn delete(
     let tenant = visible_tenant(&state, &principal, &path.0).await?;
     let id = parse_id(&path.1, "member")?;
     require_tenant_admin(&principal)?;
-    admin_tenancy::delete_member(&state.db, &principal.actor(), tenant.id, id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    if admin_tenancy::delete_member(&state.db, &principal.actor(), tenant.id, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AdminError::not_found("member"))
+    }
 }

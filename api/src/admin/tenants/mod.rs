@@ -156,31 +156,24 @@ fn require_tenant_admin(principal: &Principal) -> Result<(), AdminError> {
     }
 }
 
-/// A name of 1 to `max` characters, trimmed.
-fn valid_name<'a>(field: &str, name: &'a str, max: usize) -> Result<&'a str, AdminError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > max {
-        return Err(AdminError::invalid(
-            field,
-            format!("`{field}` needs 1 to {max} characters."),
-        ));
-    }
-    Ok(name)
-}
+pub(super) use super::valid_name;
 
-/// A list of model ids: at most 100, each 1 to 200 characters.
+/// A list of model ids: at most 100, each a name of at most 200 characters.
 fn valid_models(field: &str, models: &Option<Vec<String>>) -> Result<(), AdminError> {
+    use freeway_wire::tenants::{MODEL_ID_MAX_CHARS, MODELS_MAX};
     let Some(models) = models else {
         return Ok(());
     };
-    if models.len() > 100
+    if models.len() > MODELS_MAX
         || models
             .iter()
-            .any(|m| m.trim().is_empty() || m.chars().count() > 200)
+            .any(|m| freeway_wire::text::name(m, MODEL_ID_MAX_CHARS).is_err())
     {
         return Err(AdminError::invalid(
             field,
-            format!("`{field}` takes at most 100 model ids of 1 to 200 characters."),
+            format!(
+                "`{field}` takes at most {MODELS_MAX} model ids of 1 to {MODEL_ID_MAX_CHARS} characters without control characters."
+            ),
         ));
     }
     Ok(())
@@ -188,6 +181,6 @@ fn valid_models(field: &str, models: &Option<Vec<String>>) -> Result<(), AdminEr
 
 /// Rows per page and the `limit + 1` to fetch.
 fn fetch_limit(query: &super::page::PageQuery) -> Result<(u32, i64), AdminError> {
-    let limit = query.limit()?;
+    let limit = crate::admin::page::limit(query)?;
     Ok((limit, i64::from(limit) + 1))
 }

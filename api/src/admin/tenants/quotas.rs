@@ -2,43 +2,20 @@
 //! admin sets member and key quotas no higher than the tenant's own; members read.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use freeway_wire::tenants::{QuotaBody, QuotaScope, QuotaView};
 use uuid::Uuid;
 
 use super::{parse_id, require_tenant_admin, valid_models, visible_member, visible_tenant};
 use crate::admin::auth::{Principal, Role};
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::state::AppState;
 use crate::store::admin_tenancy;
 use crate::store::tenancy::{self, QuotaColumns, QuotaRow, Tenant};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct QuotaView {
-    /// `tenant`, `member` or `api_key`.
-    pub scope: String,
-    pub scope_id: Uuid,
-    /// Requests per minute; no limit when absent.
-    pub rpm: Option<i32>,
-    /// Requests per UTC day.
-    pub rpd: Option<i32>,
-    /// Tokens per minute.
-    pub tpm: Option<i64>,
-    /// Tokens per UTC day.
-    pub tpd: Option<i64>,
-    /// Tokens per UTC calendar month.
-    pub tokens_per_month: Option<i64>,
-    /// Models that may be used; every model when absent.
-    pub allowed_models: Option<Vec<String>>,
-    /// When the quota stops allowing requests; never when absent.
-    pub expires_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
-
 impl From<QuotaRow> for QuotaView {
     fn from(q: QuotaRow) -> Self {
         QuotaView {
-            scope: q.scope,
+            scope: QuotaScope::parse(&q.scope).unwrap_or(QuotaScope::Tenant),
             scope_id: q.scope_id,
             rpm: q.rpm,
             rpd: q.rpd,
@@ -50,21 +27,6 @@ impl From<QuotaRow> for QuotaView {
             updated_at: q.updated_at,
         }
     }
-}
-
-/// A whole quota: it replaces the one set before. Absent fields are no limit.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaBody {
-    #[schema(example = 60)]
-    pub rpm: Option<i64>,
-    pub rpd: Option<i64>,
-    #[schema(example = 100000)]
-    pub tpm: Option<i64>,
-    pub tpd: Option<i64>,
-    pub tokens_per_month: Option<i64>,
-    pub allowed_models: Option<Vec<String>>,
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 fn count(field: &str, value: Option<i64>, max: i64) -> Result<Option<i64>, AdminError> {
@@ -128,8 +90,8 @@ fn within(tenant: &QuotaRow, wanted: &QuotaColumns) -> Result<(), AdminError> {
     Ok(())
 }
 
-async fn show(state: &AppState, scope: &str, id: Uuid) -> Result<HttpResponse, AdminError> {
-    let row = admin_tenancy::get_quota(&state.db, scope, id)
+async fn show(state: &AppState, scope: QuotaScope, id: Uuid) -> Result<HttpResponse, AdminError> {
+    let row = admin_tenancy::get_quota(&state.db, scope.as_str(), id)
         .await?
         .ok_or_else(|| AdminError::not_found("quota"))?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
@@ -140,18 +102,19 @@ async fn put_capped(
     state: &AppState,
     principal: &Principal,
     tenant: &Tenant,
-    scope: &str,
+    scope: QuotaScope,
     id: Uuid,
     body: &QuotaBody,
 ) -> Result<HttpResponse, AdminError> {
     require_tenant_admin(principal)?;
     let wanted = columns(body)?;
     if principal.role == Role::TenantAdmin
-        && let Some(cap) = admin_tenancy::get_quota(&state.db, "tenant", tenant.id).await?
+        && let Some(cap) =
+            admin_tenancy::get_quota(&state.db, QuotaScope::Tenant.as_str(), tenant.id).await?
     {
         within(&cap, &wanted)?;
     }
-    let row = tenancy::set_quota(&state.db, &principal.actor(), scope, id, wanted).await?;
+    let row = tenancy::set_quota(&state.db, &principal.actor(), scope.as_str(), id, wanted).await?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
 }
 
@@ -159,64 +122,75 @@ async fn remove(
     state: &AppState,
     principal: &Principal,
     tenant: &Tenant,
-    scope: &str,
+    scope: QuotaScope,
     id: Uuid,
 ) -> Result<HttpResponse, AdminError> {
-    admin_tenancy::delete_quota(&state.db, &principal.actor(), tenant.id, scope, id).await?;
+    admin_tenancy::delete_quota(&state.db, &principal.actor(), tenant.id, scope.as_str(), id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/quota", tag = "admin",
+/// Get a tenant's quota
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/quota", tag = "quotas", operation_id = "tenant_quota_get",
     params(("tenant" = Uuid, Path)),
     responses(
         (status = 200, body = QuotaView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 404, description = "No such tenant, or it has no quota", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get_tenant(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
-    show(&state, "tenant", tenant.id).await
+    show(&state, QuotaScope::Tenant, tenant.id).await
 }
 
-#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/quota", tag = "admin",
+/// Set a tenant's quota
+///
+/// Replaces the whole quota. Instance admins only.
+#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/quota", tag = "quotas", operation_id = "tenant_quota_put",
     params(("tenant" = Uuid, Path)),
     request_body = QuotaBody,
     responses(
         (status = 200, description = "Set; every instance applies it within a second", body = QuotaView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Only the instance admin sets a tenant's quota", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_tenant(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: web::Path<String>,
-    body: web::Json<QuotaBody>,
+    body: AdminJson<QuotaBody>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     principal.require_instance_admin()?;
     let wanted = columns(&body)?;
-    let row =
-        tenancy::set_quota(&state.db, &principal.actor(), "tenant", tenant.id, wanted).await?;
+    let row = tenancy::set_quota(
+        &state.db,
+        &principal.actor(),
+        QuotaScope::Tenant.as_str(),
+        tenant.id,
+        wanted,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/quota", tag = "admin",
+/// Remove a tenant's quota
+///
+/// The tenant is then limited only by the pool. Instance admins only.
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/quota", tag = "quotas", operation_id = "tenant_quota_delete",
     params(("tenant" = Uuid, Path)),
     responses(
         (status = 204, description = "Removed (no limits); also when there was none"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_tenant(
     principal: Principal,
     state: web::Data<AppState>,
@@ -224,57 +198,67 @@ pub async fn delete_tenant(
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     principal.require_instance_admin()?;
-    remove(&state, &principal, &tenant, "tenant", tenant.id).await
+    remove(&state, &principal, &tenant, QuotaScope::Tenant, tenant.id).await
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/quota", tag = "admin",
+/// Get a member's quota
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/quota", tag = "quotas", operation_id = "member_quota_get",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     responses(
         (status = 200, body = QuotaView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, description = "No such member, or no quota", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get_member(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
-    show(&state, "member", member.id).await
+    show(&state, QuotaScope::Member, member.id).await
 }
 
-#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/members/{member}/quota", tag = "admin",
+/// Set a member's quota
+///
+/// Replaces the whole quota; a tenant admin may not exceed the tenant's own.
+#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/members/{member}/quota", tag = "quotas", operation_id = "member_quota_put",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     request_body = QuotaBody,
     responses(
         (status = 200, description = "Set", body = QuotaView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Members do not set quotas", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid or, for a tenant admin, above the tenant's quota", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_member(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<QuotaBody>,
+    body: AdminJson<QuotaBody>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
-    put_capped(&state, &principal, &tenant, "member", member.id, &body).await
+    put_capped(
+        &state,
+        &principal,
+        &tenant,
+        QuotaScope::Member,
+        member.id,
+        &body,
+    )
+    .await
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/quota", tag = "admin",
+/// Remove a member's quota
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/quota", tag = "quotas", operation_id = "member_quota_delete",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path)),
     responses(
         (status = 204, description = "Removed; also when there was none"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_member(
     principal: Principal,
     state: web::Data<AppState>,
@@ -282,7 +266,7 @@ pub async fn delete_member(
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     require_tenant_admin(&principal)?;
-    remove(&state, &principal, &tenant, "member", member.id).await
+    remove(&state, &principal, &tenant, QuotaScope::Member, member.id).await
 }
 
 /// The key `id` of the member, for its quota.
@@ -299,54 +283,56 @@ async fn key_scope(
     Ok((tenant, key.id))
 }
 
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/quota", tag = "admin",
+/// Get an api key's quota
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/quota", tag = "quotas", operation_id = "key_quota_get",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
     responses(
         (status = 200, body = QuotaView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, description = "No such key, or no quota", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get_key(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, key) = key_scope(&state, &principal, &path).await?;
-    show(&state, "api_key", key).await
+    show(&state, QuotaScope::ApiKey, key).await
 }
 
-#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/quota", tag = "admin",
+/// Set an api key's quota
+///
+/// Replaces the whole quota; a tenant admin may not exceed the tenant's own.
+#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/quota", tag = "quotas", operation_id = "key_quota_put",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
     request_body = QuotaBody,
     responses(
         (status = 200, description = "Set", body = QuotaView),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid or, for a tenant admin, above the tenant's quota", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_key(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<QuotaBody>,
+    body: AdminJson<QuotaBody>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, key) = key_scope(&state, &principal, &path).await?;
-    put_capped(&state, &principal, &tenant, "api_key", key, &body).await
+    put_capped(&state, &principal, &tenant, QuotaScope::ApiKey, key, &body).await
 }
 
-#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/quota", tag = "admin",
+/// Remove an api key's quota
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/members/{member}/keys/{id}/quota", tag = "quotas", operation_id = "key_quota_delete",
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), ("id" = Uuid, Path)),
     responses(
         (status = 204, description = "Removed; also when there was none"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_key(
     principal: Principal,
     state: web::Data<AppState>,
@@ -354,5 +340,5 @@ pub async fn delete_key(
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, key) = key_scope(&state, &principal, &path).await?;
     require_tenant_admin(&principal)?;
-    remove(&state, &principal, &tenant, "api_key", key).await
+    remove(&state, &principal, &tenant, QuotaScope::ApiKey, key).await
 }

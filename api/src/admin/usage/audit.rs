@@ -1,60 +1,15 @@
 //! The audit log: every admin change, who made it, when, and the row before and after.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use freeway_wire::usage::{AuditQuery, AuditRecord};
 use serde_json::Value;
-use uuid::Uuid;
 
-use super::{parse_name, parse_page, parse_time, parse_uuid};
+use super::{page_limit, text_filter};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope};
 use crate::admin::page::Page;
 use crate::state::AppState;
 use crate::store::analytics::{self, AuditFilter, AuditRow};
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Such as `api_key.create` or `setting.put`.
-    pub action: Option<String>,
-    /// Such as `api_key`, `tenant`, `credential`, `setting`.
-    pub target_kind: Option<String>,
-    /// Only this tenant's changes (instance admins; a tenant admin always sees only theirs).
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub tenant_id: Option<String>,
-    /// Changes at or after: RFC 3339 time or UTC date.
-    #[param(value_type = Option<String>)]
-    pub from: Option<String>,
-    /// Changes before: RFC 3339 time or UTC date.
-    #[param(value_type = Option<String>)]
-    pub to: Option<String>,
-    /// Rows per page, 1 to 200 (default 50).
-    #[param(value_type = Option<u32>)]
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditRecord {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    /// `admin:<username>`, `cli:<os user>`, or `system`.
-    pub actor: String,
-    pub action: String,
-    pub target_kind: String,
-    pub target_id: Option<String>,
-    pub tenant_id: Option<Uuid>,
-    /// The object before the change; secrets are never included.
-    #[schema(value_type = Option<Object>)]
-    pub before: Option<Value>,
-    /// The object after the change; secrets are never included.
-    #[schema(value_type = Option<Object>)]
-    pub after: Option<Value>,
-}
 
 /// Field names whose values are never shown, whatever wrote them.
 const SECRET_FIELDS: &[&str] = &[
@@ -104,23 +59,25 @@ impl From<AuditRow> for AuditRecord {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
+/// List audit records
+///
+/// Who changed what, newest first; secrets are redacted.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "audit", operation_id = "audit_list",
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of admin changes, newest first", body = Page<AuditRecord>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Members have no audit log", body = AdminErrorEnvelope),
         (status = 404, description = "Another tenant", body = AdminErrorEnvelope),
         (status = 422, description = "A parameter is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    let (limit, cursor) = parse_page(query.limit.as_deref(), query.cursor.as_deref())?;
-    let mut tenant_id = parse_uuid("tenant_id", query.tenant_id.as_deref())?;
+    let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
+    let mut tenant_id = query.tenant_id;
     match principal.role {
         Role::InstanceAdmin => {}
         Role::TenantAdmin => {
@@ -134,10 +91,10 @@ pub async fn list(
     }
     let filter = AuditFilter {
         tenant_id,
-        action: parse_name("action", query.action.as_deref())?,
-        target_kind: parse_name("target_kind", query.target_kind.as_deref())?,
-        from: parse_time("from", query.from.as_deref())?,
-        to: parse_time("to", query.to.as_deref())?,
+        action: text_filter("action", &query.action)?,
+        target_kind: text_filter("target_kind", &query.target_kind)?,
+        from: query.from.map(|t| t.0),
+        to: query.to.map(|t| t.0),
     };
     let rows = analytics::list_audit(&state.db, &filter, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);

@@ -8,7 +8,8 @@ mod requests;
 mod settings;
 
 use actix_web::web;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+use freeway_wire::usage::{FILTER_MAX_CHARS, TimeParam};
 use utoipa::OpenApi;
 use uuid::Uuid;
 
@@ -44,103 +45,64 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
 ))]
 pub struct Doc;
 
-/// A time from a query string: RFC 3339 (`2025-03-01T12:00:00Z`) or a UTC date
-/// (`2025-03-01`, its midnight).
-fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, AdminError> {
-    let Some(text) = text else { return Ok(None) };
-    let text = text.trim();
-    // An unencoded `+` in a query string arrives as a space.
-    let rfc3339 = |t: &str| DateTime::parse_from_rfc3339(t).map(|at| at.with_timezone(&Utc));
-    rfc3339(text)
-        .or_else(|_| rfc3339(&text.replace(' ', "+")))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
-        .map(Some)
-        .ok_or_else(|| {
-            AdminError::invalid(
-                field,
-                format!(
-                    "`{field}` must be an RFC 3339 time (2025-03-01T12:00:00Z) or a date (2025-03-01)."
-                ),
-            )
-        })
-}
-
-fn parse_uuid(field: &str, text: Option<&str>) -> Result<Option<Uuid>, AdminError> {
-    text.map(|t| {
-        Uuid::parse_str(t.trim())
-            .map_err(|_| AdminError::invalid(field, format!("`{field}` must be a UUID.")))
-    })
-    .transpose()
-}
-
-fn parse_name(field: &str, text: Option<&str>) -> Result<Option<String>, AdminError> {
+/// A text filter: 1 to 300 characters without NUL.
+fn text_filter(field: &str, text: &Option<String>) -> Result<Option<String>, AdminError> {
     match text {
         None => Ok(None),
-        Some(t) if (1..=300).contains(&t.len()) => Ok(Some(t.to_string())),
+        Some(t) if !t.is_empty() && freeway_wire::text::text(t, FILTER_MAX_CHARS).is_ok() => {
+            Ok(Some(t.clone()))
+        }
         Some(_) => Err(AdminError::invalid(
             field,
-            format!("`{field}` must be 1 to 300 characters."),
+            format!("`{field}` must be 1 to {FILTER_MAX_CHARS} characters without NUL."),
         )),
     }
 }
 
-/// `limit` and `cursor` from their query-string text.
-fn parse_page(
-    limit: Option<&str>,
-    cursor: Option<&str>,
-) -> Result<(u32, Option<Uuid>), AdminError> {
-    let limit = limit
-        .map(|l| {
-            l.trim().parse::<u32>().map_err(|_| {
-                AdminError::invalid("limit", "`limit` must be a whole number from 1 to 200.")
-            })
-        })
-        .transpose()?;
-    let limit = PageQuery {
+/// `limit` of a paged query, checked.
+fn page_limit(limit: Option<u32>) -> Result<u32, AdminError> {
+    super::page::limit(&PageQuery {
         limit,
         cursor: None,
-    }
-    .limit()?;
-    Ok((limit, parse_uuid("cursor", cursor)?))
+    })
 }
 
 /// The `from`/`to` window, `to` defaulting to now and `from` to `default_span` before it.
 fn window(
-    from: Option<&str>,
-    to: Option<&str>,
+    from: Option<TimeParam>,
+    to: Option<TimeParam>,
     default_span: chrono::TimeDelta,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), AdminError> {
-    let to = parse_time("to", to)?.unwrap_or_else(Utc::now);
-    let from = parse_time("from", from)?.unwrap_or(to - default_span);
+    let to = to.map_or_else(Utc::now, |t| t.0);
+    let from = match from {
+        Some(from) => from.0,
+        None => to
+            .checked_sub_signed(default_span)
+            .ok_or_else(|| AdminError::invalid("to", "`to` is too early."))?,
+    };
     if from >= to {
         return Err(AdminError::invalid("from", "`from` must be before `to`."));
     }
     Ok((from, to))
 }
 
-/// The usage filters in the query string.
-struct FilterText<'a> {
-    tenant_id: Option<&'a str>,
-    member_id: Option<&'a str>,
-    api_key_id: Option<&'a str>,
-    model: Option<&'a str>,
-    provider: Option<&'a str>,
+/// The usage filters of a query string.
+struct FilterParams<'a> {
+    tenant_id: Option<Uuid>,
+    member_id: Option<Uuid>,
+    api_key_id: Option<Uuid>,
+    model: &'a Option<String>,
+    provider: &'a Option<String>,
 }
 
-impl FilterText<'_> {
+impl FilterParams<'_> {
     fn parse(&self) -> Result<UsageFilter, AdminError> {
         Ok(UsageFilter {
-            tenant_id: parse_uuid("tenant_id", self.tenant_id)?,
-            member_id: parse_uuid("member_id", self.member_id)?,
-            api_key_id: parse_uuid("api_key_id", self.api_key_id)?,
-            model: parse_name("model", self.model)?,
-            provider: parse_name("provider", self.provider)?,
+            tenant_id: self.tenant_id,
+            member_id: self.member_id,
+            api_key_id: self.api_key_id,
+            model: text_filter("model", self.model)?,
+            provider: text_filter("provider", self.provider)?,
         })
     }
 }
@@ -182,28 +144,32 @@ mod tests {
     }
 
     #[test]
-    fn times_parse_as_rfc3339_or_dates_and_name_the_field() {
-        let at = parse_time("from", Some("2025-03-01")).unwrap().unwrap();
-        assert_eq!(at.to_rfc3339(), "2025-03-01T00:00:00+00:00");
-        let at = parse_time("from", Some("2025-03-01T12:00:00 02:00"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(at.to_rfc3339(), "2025-03-01T10:00:00+00:00");
-        let error = parse_time("to", Some("yesterday")).unwrap_err();
-        assert_eq!(error.field.as_deref(), Some("to"));
-        assert_eq!(parse_time("to", None).unwrap(), None);
-    }
-
-    #[test]
-    fn pages_are_bounded() {
-        assert_eq!(parse_page(None, None).unwrap().0, 50);
-        for bad in ["0", "201", "x", "-1"] {
-            let error = parse_page(Some(bad), None).unwrap_err();
-            assert_eq!(error.field.as_deref(), Some("limit"), "{bad}");
-        }
+    fn windows_default_and_must_not_be_empty() {
+        let at = |t: &str| TimeParam::parse(t);
+        let (from, to) = window(
+            at("2025-03-01"),
+            at("2025-03-02"),
+            chrono::TimeDelta::zero(),
+        )
+        .unwrap();
+        assert_eq!((to - from).num_hours(), 24);
+        let error = window(
+            at("2025-03-02"),
+            at("2025-03-01"),
+            chrono::TimeDelta::zero(),
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("from"));
         assert_eq!(
-            parse_page(None, Some("nope")).unwrap_err().field.as_deref(),
-            Some("cursor")
+            page_limit(Some(0)).unwrap_err().field.as_deref(),
+            Some("limit")
+        );
+        assert_eq!(
+            text_filter("model", &Some("a\0".into()))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("model")
         );
     }
 

@@ -1,23 +1,12 @@
 //! Instance settings: named JSON values, changed by instance admins and audited.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use freeway_wire::usage::{SettingEntry, SettingValue};
 
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::state::AppState;
 use crate::store::analytics::{self, Setting};
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SettingEntry {
-    #[schema(example = "ui.title")]
-    pub key: String,
-    /// Any JSON value.
-    pub value: Value,
-    pub updated_at: DateTime<Utc>,
-}
 
 impl From<Setting> for SettingEntry {
     fn from(setting: Setting) -> Self {
@@ -27,14 +16,6 @@ impl From<Setting> for SettingEntry {
             updated_at: setting.updated_at,
         }
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingValue {
-    /// Any JSON value but null (delete the setting instead).
-    #[schema(example = json!("Freeway"))]
-    pub value: Value,
 }
 
 /// `[a-z0-9_.]{1,64}`.
@@ -53,13 +34,13 @@ fn check_key(key: &str) -> Result<(), AdminError> {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/settings", tag = "admin",
+/// List settings
+#[utoipa::path(get, path = "/admin/v1/settings", tag = "settings", operation_id = "settings_list",
     responses(
         (status = 200, description = "Every setting, by key", body = Vec<SettingEntry>),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Instance admins only", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -73,21 +54,21 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(settings))
 }
 
-#[utoipa::path(put, path = "/admin/v1/settings/{key}", tag = "admin",
-    params(("key" = String, Path, description = "`[a-z0-9_.]{1,64}`", example = "ui.title")),
+/// Set a setting
+#[utoipa::path(put, path = "/admin/v1/settings/{key}", tag = "settings", operation_id = "settings_put",
+    params(("key" = String, Path, description = "`[a-z0-9_.]{1,64}`", example = "ui.title", pattern = r"^[a-z0-9_.]{1,64}$")),
     request_body = SettingValue,
     responses(
         (status = 200, description = "The setting as stored", body = SettingEntry),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Instance admins only", body = AdminErrorEnvelope),
         (status = 422, description = "A bad key or value; `field` names it", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put(
     principal: Principal,
     state: web::Data<AppState>,
     key: web::Path<String>,
-    body: web::Json<SettingValue>,
+    body: AdminJson<SettingValue>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     check_key(&key)?;
@@ -101,15 +82,15 @@ pub async fn put(
     Ok(HttpResponse::Ok().json(SettingEntry::from(setting)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/settings/{key}", tag = "admin",
-    params(("key" = String, Path, description = "`[a-z0-9_.]{1,64}`")),
+/// Remove a setting
+#[utoipa::path(delete, path = "/admin/v1/settings/{key}", tag = "settings", operation_id = "settings_delete",
+    params(("key" = String, Path, description = "`[a-z0-9_.]{1,64}`", pattern = r"^[a-z0-9_.]{1,64}$")),
     responses(
         (status = 204, description = "Deleted, or there was none (idempotent)"),
-        (status = 401, body = AdminErrorEnvelope),
         (status = 403, description = "Instance admins only", body = AdminErrorEnvelope),
         (status = 422, description = "A bad key", body = AdminErrorEnvelope),
     ),
-    security(("admin" = [])))]
+    security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,

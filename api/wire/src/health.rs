@@ -1,16 +1,11 @@
-//! Types shared by the server and the WASM admin UI.
-//!
-//! This module compiles without the `server` feature, so it may depend on nothing but
-//! `serde` and `serde_json`.
+//! `GET /healthz` and `GET /readyz`.
 
 use serde::{Deserialize, Serialize};
 
-/// The version of this build of Freeway, the same in the server and the UI.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// `GET /healthz` and `GET /readyz` answer with this body.
+/// Whether the process is alive (`/healthz`) or ready to serve (`/readyz`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"status": "ok", "version": "0.1.0", "database": true, "migrations": true})))]
 pub struct Health {
     /// `ok` when healthy or ready, otherwise a short reason.
     pub status: String,
