@@ -157,7 +157,9 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
     got = call("tenants_get", 200, admin, models.TenantView, id=tenant.id)
     if got.name != tenant.name:
         fail(f"tenants_get: {got.to_dict()} is not the created {tenant.to_dict()}")
-    tenants = call("tenants_list", 200, admin)
+    tenants = call("tenants_list", 200, admin, models.PageTenantView)
+    if not all(isinstance(t, models.TenantView) for t in tenants.data):
+        fail("tenants_list: the listed items are not TenantView")
     if tenant.id not in [t.id for t in tenants.data]:
         fail(f"tenants_list does not list the new tenant {tenant.id}")
 
@@ -199,7 +201,8 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
         fail("member_keys_get shows the key's secret")
     listed = operation("member_keys_list").sync_detailed(client=admin, tenant=tenant.id,
                                                          member=member.id)
-    page = call("member_keys_list", 200, admin, tenant=tenant.id, member=member.id)
+    page = call("member_keys_list", 200, admin, models.PageKeyView, tenant=tenant.id,
+                member=member.id)
     if [k.id for k in page.data] != [created.id]:
         fail(f"member_keys_list: {page.to_dict()}")
     if tail.encode() in listed.content:
@@ -242,17 +245,15 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
     if totals.requests != 1 or totals.total_tokens != completion.usage.total_tokens:
         fail(f"usage_summary_get: {totals.to_dict()}, expected 1 request and "
              f"{completion.usage.total_tokens} tokens")
-    # The parameter's enum type is named after the operation when the document inlines it.
-    group_by = getattr(models, "UsageSummaryGetGroupBy", None) or models.GroupByParam
     grouped = call("usage_summary_get", 200, admin, models.UsageSummary, tenant_id=tenant.id,
-                   group_by=group_by("member"))
+                   group_by=models.GroupBy("member"))
     if [g.key for g in grouped.groups] != [str(member.id)]:
         fail(f"usage_summary_get group_by=member: {grouped.to_dict()}")
 
     step("requests_list shows the call")
 
     def logged() -> Any:
-        result = call("requests_list", 200, admin, member_id=member.id)
+        result = call("requests_list", 200, admin, models.PageRequestEntry, member_id=member.id)
         return result if result.data else None
 
     entries = eventually("the request log to show the call", logged).data
@@ -262,7 +263,7 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
     if (entry.status != 200 or entry.api_key_id != created.id or entry.model != model
             or entry.endpoint != "chat.completions"):
         fail(f"requests_list: unexpected entry {entry.to_dict()}")
-    detail = call("requests_get", 200, admin, id=entry.id)
+    detail = call("requests_get", 200, admin, models.RequestEntry, id=entry.id)
     if detail.id != entry.id or not detail.attempt_trail:
         fail(f"requests_get: {detail.to_dict()}")
 
