@@ -211,16 +211,6 @@ fn state_bounds(doc: &mut Value) {
             json!({"minLength": 1, "maxLength": 100, "pattern": PRINTABLE}),
         ),
         (
-            "NewModel",
-            "modality",
-            json!({"enum": super::pool::MODALITIES}),
-        ),
-        (
-            "ModelPatch",
-            "modality",
-            json!({"enum": super::pool::MODALITIES}),
-        ),
-        (
             "NewProvider",
             "name",
             json!({"pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"}),
@@ -321,10 +311,9 @@ fn complete_operation(path: &str, op: &mut Value) {
     }
     if admin && in_query {
         add(
-            "400",
-            "A query parameter is malformed; `field` names it when it can be told",
+            "422",
+            "A query parameter is malformed or out of range; `field` names it",
         );
-        add("422", "A query parameter is out of range; `field` names it");
     }
     if admin && in_path {
         add("404", "Nothing of that id, or not visible to you");

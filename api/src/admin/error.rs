@@ -199,18 +199,50 @@ impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for AdminJson<T> {
         Box::pin(async move {
             let mut value = json.await?.into_inner();
             integral_floats_to_integers(&mut value);
-            serde_json::from_value(value)
+            serde_path_to_error::deserialize(value)
                 .map(AdminJson)
-                .map_err(|e| invalid_body(&e.to_string()).into())
+                .map_err(|e| invalid_input(&e).into())
         })
     }
 }
 
-/// A body whose fields do not fit: 422 naming the field (serde names it in backticks:
-/// "unknown field `x`", "missing field `y`").
-fn invalid_body(message: &str) -> AdminError {
+/// A query string on `/admin/v1`, parsed into its typed struct; a value that does not fit
+/// is a 422 naming the parameter, like a body's field.
+#[derive(Debug)]
+pub struct AdminQuery<T>(pub T);
+
+impl<T> std::ops::Deref for AdminQuery<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for AdminQuery<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        let parsed = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
+            .map(AdminQuery)
+            .map_err(|e| invalid_input(&e).into());
+        std::future::ready(parsed)
+    }
+}
+
+/// Input whose fields do not fit: 422 naming the field, from the path serde took to it, or
+/// for unknown and missing fields from the name serde puts in backticks.
+fn invalid_input<E: std::fmt::Display>(error: &serde_path_to_error::Error<E>) -> AdminError {
+    let message = error.inner().to_string();
+    let path = error.path().to_string();
+    let field = if path.is_empty() || path == "." || message.starts_with("unknown field") {
+        message.split('`').nth(1).map(str::to_string)
+    } else {
+        Some(path)
+    };
     AdminError {
-        field: message.split('`').nth(1).map(str::to_string),
+        field,
         ..AdminError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
     }
 }
@@ -247,7 +279,24 @@ mod tests {
             value,
             serde_json::json!({"a": 3, "b": [1.5, -2], "c": "4.0", "d": 1e300})
         );
-        let error = invalid_body("unknown field `nmae`, expected `name`");
-        assert_eq!(error.field.as_deref(), Some("nmae"));
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            role: Option<freeway_wire::auth::Role>,
+        }
+        let field = |value: serde_json::Value| {
+            invalid_input(&serde_path_to_error::deserialize::<_, Body>(value).unwrap_err()).field
+        };
+        assert_eq!(
+            field(serde_json::json!({"nmae": "x"})).as_deref(),
+            Some("nmae")
+        );
+        assert_eq!(field(serde_json::json!({})).as_deref(), Some("name"));
+        assert_eq!(
+            field(serde_json::json!({"name": "x", "role": "owner"})).as_deref(),
+            Some("role")
+        );
     }
 }

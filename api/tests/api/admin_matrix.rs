@@ -13,7 +13,7 @@ fn secured_operations(doc: &Value) -> Vec<(Method, String)> {
         for (method, operation) in item.as_object().unwrap() {
             let secured = operation["security"]
                 .as_array()
-                .is_some_and(|s| s.iter().any(|req| req.get("admin").is_some()));
+                .is_some_and(|s| s.iter().any(|req| req.get("admin_jwt").is_some()));
             if !path.starts_with("/admin/v1/") || !secured {
                 continue;
             }

@@ -388,7 +388,9 @@ async fn bad_input_is_named_duplicates_conflict_and_unknown_ids_are_not_found() 
         Some(json!({"models": ["mock0/nope"]})),
     )
     .await;
-    assert_invalid(status, &body, "models");
+    // Well-formed, but naming a model the pool does not have.
+    assert_error(status, &body, 409, "unknown_model");
+    assert_eq!(body["error"]["field"], "models", "{body}");
     let (status, body) = call(
         &app,
         &token,
@@ -466,7 +468,8 @@ async fn bad_input_is_named_duplicates_conflict_and_unknown_ids_are_not_found() 
         Some(json!({"name": "renamed"})),
     )
     .await;
-    assert_invalid(status, &body, "name");
+    assert_error(status, &body, 409, "conflict");
+    assert_eq!(body["error"]["field"], "name", "{body}");
     let (status, body) = call(&app, &token, Method::DELETE, &path, None).await;
     assert_error(status, &body, 409, "conflict");
     app.stop().await;

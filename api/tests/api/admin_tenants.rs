@@ -190,7 +190,7 @@ async fn the_instance_admin_manages_tenants_members_keys_and_quotas() {
         Method::GET,
         "/admin/v1/tenants?limit=lots",
         None,
-        400,
+        422,
     )
     .await;
     expect(
@@ -366,13 +366,23 @@ async fn the_instance_admin_manages_tenants_members_keys_and_quotas() {
         204,
     )
     .await;
+    // Deleting what is not (or no longer) a member of the tenant deletes nothing: 404.
     expect(
         &app,
         t,
         Method::DELETE,
         &format!("{members}/{mid}"),
         None,
-        204,
+        404,
+    )
+    .await;
+    expect(
+        &app,
+        t,
+        Method::DELETE,
+        &format!("{members}/{}", uuid::Uuid::now_v7()),
+        None,
+        404,
     )
     .await;
     expect(&app, t, Method::GET, &format!("{members}/{mid}"), None, 404).await;

@@ -543,7 +543,7 @@ async fn bad_parameters_are_named() {
             "from",
         ),
         ("/admin/v1/usage/summary?tenant_id=42", 422, "tenant_id"),
-        ("/admin/v1/usage/summary?colour=red", 400, "colour"),
+        ("/admin/v1/usage/summary?colour=red", 422, "colour"),
         (
             "/admin/v1/usage/timeseries?granularity=minute",
             422,

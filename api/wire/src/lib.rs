@@ -11,6 +11,7 @@ pub mod error;
 pub mod health;
 pub mod openai;
 pub mod page;
+pub mod pool;
 pub mod tenants;
 pub mod text;
 pub mod usage;

@@ -1,17 +1,18 @@
 //! A provider's credentials. The secret is write-only: it is sealed on arrival, and
 //! responses and the audit log show only its last four characters.
 
+use freeway_wire::pool::{CredentialPatch, CredentialTest, CredentialView, NewCredential};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider, row_id};
 use crate::admin::auth::Principal;
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::{self, Secret};
@@ -20,26 +21,6 @@ use crate::routing::pool::RouteSlots;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::admin_pool::{self, CredentialFields, CredentialRecord, ProviderRecord};
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CredentialView {
-    pub id: Uuid,
-    pub provider_id: Uuid,
-    #[schema(example = "groq")]
-    pub provider: String,
-    pub name: String,
-    /// The last four characters of the secret; the secret itself is never shown.
-    #[schema(example = "x9Qz")]
-    pub last4: String,
-    pub enabled: bool,
-    pub priority: i32,
-    /// Overrides of this credential's limits.
-    pub limits: LimitSet,
-    /// The master-key version that seals it.
-    pub key_version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 fn view(provider: &str, row: CredentialRecord) -> CredentialView {
     CredentialView {
@@ -55,51 +36,6 @@ fn view(provider: &str, row: CredentialRecord) -> CredentialView {
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
-}
-
-/// No `Debug`: it holds the secret.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCredential {
-    /// A label to tell credentials apart, e.g. whose account it is.
-    #[serde(default)]
-    #[schema(example = "alice's free tier")]
-    pub name: String,
-    /// The provider's API key; write-only. At least 8 characters. For Cloudflare,
-    /// `account_id:token`.
-    #[schema(example = "gsk_...")]
-    pub secret: String,
-    /// Default true.
-    pub enabled: Option<bool>,
-    /// Default 100.
-    pub priority: Option<i32>,
-    pub limits: Option<LimitSet>,
-}
-
-/// Fields left out are unchanged; `limits`, when given, replaces all five overrides. The
-/// secret cannot be changed: add a new credential and delete this one.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialPatch {
-    pub name: Option<String>,
-    pub enabled: Option<bool>,
-    pub priority: Option<i32>,
-    pub limits: Option<LimitSet>,
-}
-
-/// The outcome of one real call made with the credential.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CredentialTest {
-    /// The provider answered with a 2xx status.
-    pub ok: bool,
-    /// The provider's HTTP status; absent when it could not be reached.
-    pub status: Option<u16>,
-    pub latency_ms: u64,
-    /// `chat_completion` (one token from the provider's first chat model) or `list_models`.
-    pub probe: String,
-    pub model: Option<String>,
-    /// The reply, the number of models, or the provider's error message; never the secret.
-    pub message: String,
 }
 
 fn check_name(name: &str) -> Result<String, AdminError> {
@@ -140,7 +76,7 @@ pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;

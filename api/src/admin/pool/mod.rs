@@ -7,7 +7,8 @@ mod providers;
 mod routing;
 
 use actix_web::web;
-use serde::{Deserialize, Deserializer, Serialize};
+pub use freeway_wire::page::List;
+pub use freeway_wire::pool::LimitSet;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
@@ -96,22 +97,13 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
 ))]
 pub struct Doc;
 
-/// Requests per minute, hour and day; tokens per minute and day. Absent or `null` is no
-/// limit; a value must be at least 1.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitSet {
-    #[schema(example = 30)]
-    pub rpm: Option<u64>,
-    pub rph: Option<u64>,
-    #[schema(example = 14400)]
-    pub rpd: Option<u64>,
-    #[schema(example = 6000)]
-    pub tpm: Option<u64>,
-    pub tpd: Option<u64>,
+/// Limits as the store keeps them.
+pub(super) trait LimitColumnsExt: Sized {
+    fn columns(&self, field: &str) -> Result<LimitColumns, AdminError>;
+    fn from_columns(c: LimitColumns) -> Self;
 }
 
-impl LimitSet {
+impl LimitColumnsExt for LimitSet {
     /// Checked and as stored; errors name `{field}.rpm` and so on.
     fn columns(&self, field: &str) -> Result<LimitColumns, AdminError> {
         let check = |name: &str, value: Option<u64>, max: u64| match value {
@@ -149,21 +141,6 @@ impl LimitSet {
     }
 }
 
-/// For PATCH bodies: an absent field is `None` (unchanged), `null` is `Some(None)` (cleared).
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// A list that is never long enough to page.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct List<T> {
-    pub data: Vec<T>,
-}
-
 /// The provider named by the path: its id, or its name.
 async fn provider(db: &sqlx::PgPool, key: &str) -> Result<ProviderRecord, AdminError> {
     admin_pool::find_provider(db, key)
@@ -191,7 +168,6 @@ fn deleted(result: Deleted, what: &str) -> Result<actix_web::HttpResponse, Admin
 }
 
 pub const MAX_PRIORITY: i32 = 1_000_000;
-pub use models::MODALITIES;
 pub use providers::BASE_URL_PATTERN;
 
 /// A priority: lower is tried first.

@@ -1,52 +1,16 @@
 //! A provider's models: modality, capabilities, context window, embedding family, limits.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel, Origin};
 
-use super::{LimitSet, check_priority, deleted, nullable, provider, row_id};
+use super::LimitColumnsExt;
+use super::{LimitSet, check_priority, deleted, provider, row_id};
 use crate::admin::auth::Principal;
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
 use crate::store::admin_pool::{self, ModelFields, ModelRecord};
-
-pub const MODALITIES: [&str; 6] = [
-    "chat",
-    "completion",
-    "embedding",
-    "image",
-    "speech",
-    "transcription",
-];
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ModelView {
-    pub id: Uuid,
-    pub provider_id: Uuid,
-    #[schema(example = "groq")]
-    pub provider: String,
-    /// The provider's own model id, sent upstream unchanged.
-    #[schema(example = "llama-3.3-70b-versatile")]
-    pub model_id: String,
-    /// `chat`, `completion`, `embedding`, `image`, `speech` or `transcription`.
-    pub modality: String,
-    pub supports_tools: bool,
-    pub supports_vision: bool,
-    pub supports_json: bool,
-    pub context_window: Option<i32>,
-    pub embedding_family: Option<String>,
-    pub embedding_dimensions: Option<i32>,
-    /// Default limits of each route (this model with one credential).
-    pub limits: LimitSet,
-    pub enabled: bool,
-    pub priority: i32,
-    pub origin: String,
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 fn view(provider: &str, row: ModelRecord) -> ModelView {
     ModelView {
@@ -55,7 +19,7 @@ fn view(provider: &str, row: ModelRecord) -> ModelView {
         provider_id: row.provider_id,
         provider: provider.to_string(),
         model_id: row.model_id,
-        modality: row.modality,
+        modality: Modality::parse(&row.modality).unwrap_or_default(),
         supports_tools: row.supports_tools,
         supports_vision: row.supports_vision,
         supports_json: row.supports_json,
@@ -64,60 +28,11 @@ fn view(provider: &str, row: ModelRecord) -> ModelView {
         embedding_dimensions: row.embedding_dimensions,
         enabled: row.enabled,
         priority: row.priority,
-        origin: row.origin,
+        origin: Origin::parse(&row.origin).unwrap_or(Origin::Custom),
         edited: row.edited,
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewModel {
-    #[schema(example = "llama-3.3-70b-versatile")]
-    pub model_id: String,
-    /// Default `chat`.
-    pub modality: Option<String>,
-    #[serde(default)]
-    pub supports_tools: bool,
-    #[serde(default)]
-    pub supports_vision: bool,
-    #[serde(default)]
-    pub supports_json: bool,
-    /// Tokens; requests that do not fit skip this model.
-    pub context_window: Option<u32>,
-    /// Embedding models only, together with `embedding_dimensions`: vectors of different
-    /// families are never mixed.
-    pub embedding_family: Option<String>,
-    pub embedding_dimensions: Option<u32>,
-    pub limits: Option<LimitSet>,
-    /// Default true.
-    pub enabled: Option<bool>,
-    /// Default 100.
-    pub priority: Option<i32>,
-}
-
-/// Fields left out are unchanged; `null` clears a nullable one; `limits`, when given,
-/// replaces all five limits.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ModelPatch {
-    pub modality: Option<String>,
-    pub supports_tools: Option<bool>,
-    pub supports_vision: Option<bool>,
-    pub supports_json: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<u32>)]
-    pub context_window: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub embedding_family: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<u32>)]
-    pub embedding_dimensions: Option<Option<u32>>,
-    pub limits: Option<LimitSet>,
-    pub enabled: Option<bool>,
-    pub priority: Option<i32>,
 }
 
 fn context_window(value: Option<u32>) -> Result<Option<i32>, AdminError> {
@@ -153,10 +68,10 @@ fn check(fields: &ModelFields) -> Result<(), AdminError> {
             "`model_id` is 1 to 300 printable characters.",
         ));
     }
-    if !MODALITIES.contains(&fields.modality.as_str()) {
+    if Modality::parse(&fields.modality).is_none() {
         return Err(AdminError::invalid(
             "modality",
-            format!("`modality` must be one of {}.", MODALITIES.join(", ")),
+            "`modality` must be chat, completion, embedding, image, speech or transcription.",
         ));
     }
     match (&fields.embedding_family, fields.embedding_dimensions) {
@@ -201,7 +116,7 @@ pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
@@ -242,7 +157,7 @@ pub async fn create(
     let body = body.into_inner();
     let fields = ModelFields {
         model_id: body.model_id,
-        modality: body.modality.unwrap_or_else(|| "chat".into()),
+        modality: body.modality.unwrap_or_default().as_str().to_string(),
         supports_tools: body.supports_tools,
         supports_vision: body.supports_vision,
         supports_json: body.supports_json,
@@ -284,7 +199,7 @@ pub async fn update(
     let patch = body.into_inner();
     let row = admin_pool::update_model(&state.db, &principal.actor(), provider.id, id, |_, f| {
         if let Some(modality) = &patch.modality {
-            f.modality = modality.clone();
+            f.modality = modality.as_str().to_string();
         }
         if let Some(v) = patch.supports_tools {
             f.supports_tools = v;

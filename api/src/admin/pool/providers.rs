@@ -2,43 +2,16 @@
 //! daily limits.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use freeway_wire::pool::{NewProvider, Origin, ProviderPatch, ProviderView};
 
+use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider};
 use crate::admin::auth::Principal;
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
 use crate::store::admin_pool::{self, ProviderFields, ProviderRecord};
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProviderView {
-    pub id: Uuid,
-    #[schema(example = "groq")]
-    pub name: String,
-    pub display_name: String,
-    #[schema(example = "https://api.groq.com/openai/v1")]
-    pub base_url: String,
-    /// Called without a credential.
-    pub keyless: bool,
-    pub enabled: bool,
-    /// Lower is tried first.
-    pub priority: i32,
-    pub timeout_ms: i32,
-    /// Account-wide limits, shared by every credential of the provider.
-    pub limits: LimitSet,
-    /// IANA zone whose midnight resets the daily limits.
-    #[schema(example = "UTC")]
-    pub daily_reset_tz: String,
-    /// `builtin` (from the shipped catalog) or `custom`.
-    pub origin: String,
-    /// A built-in row an admin changed: catalog upgrades leave it alone.
-    pub edited: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 impl From<ProviderRecord> for ProviderView {
     fn from(row: ProviderRecord) -> Self {
@@ -53,53 +26,12 @@ impl From<ProviderRecord> for ProviderView {
             priority: row.priority,
             timeout_ms: row.timeout_ms,
             daily_reset_tz: row.daily_reset_tz,
-            origin: row.origin,
+            origin: Origin::parse(&row.origin).unwrap_or(Origin::Custom),
             edited: row.edited,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewProvider {
-    /// Lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit; at
-    /// most 63 characters. Clients pin it as `provider/model`.
-    #[schema(example = "my-vllm")]
-    pub name: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// http(s) URL of the OpenAI-compatible API, e.g. ending in `/v1`.
-    #[schema(example = "http://10.0.0.5:8000/v1")]
-    pub base_url: String,
-    #[serde(default)]
-    pub keyless: bool,
-    /// Default true.
-    pub enabled: Option<bool>,
-    /// Default 100.
-    pub priority: Option<i32>,
-    /// Default 60000.
-    pub timeout_ms: Option<u32>,
-    pub limits: Option<LimitSet>,
-    /// Default `UTC`.
-    pub daily_reset_tz: Option<String>,
-}
-
-/// Fields left out are unchanged; `limits`, when given, replaces all five limits.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderPatch {
-    /// Custom providers only: a built-in provider keeps its name.
-    pub name: Option<String>,
-    pub display_name: Option<String>,
-    pub base_url: Option<String>,
-    pub keyless: Option<bool>,
-    pub enabled: Option<bool>,
-    pub priority: Option<i32>,
-    pub timeout_ms: Option<u32>,
-    pub limits: Option<LimitSet>,
-    pub daily_reset_tz: Option<String>,
 }
 
 fn check_name(name: &str) -> Result<String, AdminError> {
@@ -199,7 +131,6 @@ fn check_tz(tz: &str) -> Result<String, AdminError> {
     params(PageQuery),
     responses(
         (status = 200, description = "Providers in creation order", body = Page<ProviderView>),
-        (status = 400, description = "Bad query", body = AdminErrorEnvelope),
         (status = 403, description = "Not an instance admin", body = AdminErrorEnvelope),
         (status = 422, body = AdminErrorEnvelope),
     ),
@@ -207,7 +138,7 @@ fn check_tz(tz: &str) -> Result<String, AdminError> {
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let limit = crate::admin::page::limit(&query)?;
@@ -286,7 +217,7 @@ pub async fn get(
         (status = 200, description = "The provider as it is now", body = ProviderView),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
-        (status = 409, description = "The new name is taken", body = AdminErrorEnvelope),
+        (status = 409, description = "The new name is taken, or the provider is built in and keeps its name", body = AdminErrorEnvelope),
         (status = 422, description = "A field is invalid; `field` names it", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]

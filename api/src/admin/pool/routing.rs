@@ -1,10 +1,12 @@
 //! Routing profiles, the live state of the router on this instance, and cooldowns.
 
+use freeway_wire::pool::{
+    CooldownState, CooldownView, ProfileBody, ProfileView, ScopeKind, ScopeState,
+};
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::DateTime;
 use uuid::Uuid;
 
 use super::{LimitSet, List};
@@ -14,28 +16,6 @@ use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::state::AppState;
 use crate::store::{admin_pool, pool};
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProfileView {
-    /// The name clients request as `model`.
-    #[schema(example = "auto")]
-    pub name: String,
-    /// `provider/model`, in the order they are tried.
-    #[schema(example = json!(["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"]))]
-    pub models: Vec<String>,
-    /// Whether a conversation may be handed off between the profile's models.
-    pub context_handoff: bool,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileBody {
-    /// `provider/model`, in the order to try them: 1 to 100, no repeats.
-    #[schema(example = json!(["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"]))]
-    pub models: Vec<String>,
-    /// Default true.
-    pub context_handoff: Option<bool>,
-}
 
 /// Ids of the pool's rows and how admins read them: `provider`, `provider/model`,
 /// `provider …last4`.
@@ -150,7 +130,8 @@ pub async fn list_profiles(
     responses(
         (status = 200, description = "Created or replaced", body = ProfileView),
         (status = 403, body = AdminErrorEnvelope),
-        (status = 422, description = "A bad name or an unknown `provider/model`", body = AdminErrorEnvelope),
+        (status = 409, description = "A model the profile names is not in the pool (`unknown_model`)", body = AdminErrorEnvelope),
+        (status = 422, description = "A bad name, or a model listed twice", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_profile(
@@ -224,36 +205,13 @@ pub async fn delete_profile(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CooldownState {
-    pub until: DateTime<Utc>,
-    pub reason: String,
-}
-
-/// One scope the router tracks on this instance.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScopeState {
-    /// `route:<model id>:<credential id or keyless>`, `credential:<id>`, `provider:<id>` or
-    /// `model:<id>`.
-    pub scope: String,
-    /// `route`, `credential`, `provider` or `model`.
-    pub kind: String,
-    /// What the scope is, e.g. `groq/llama-3.3-70b-versatile via …x9Qz`.
-    pub label: Option<String>,
-    /// Configured limits.
-    pub limits: LimitSet,
-    /// Limits the provider reported about itself (rate-limit headers).
-    pub learned: LimitSet,
-    pub requests_last_minute: u64,
-    pub tokens_last_minute: u64,
-    pub requests_last_hour: u64,
-    pub requests_today: u64,
-    pub tokens_today: u64,
-    pub cooldown: Option<CooldownState>,
-    /// Recent success rate, 0 to 1.
-    pub success_rate: f64,
-    /// Recent latency of successes.
-    pub latency_ms: f64,
+fn scope_kind(kind: &str) -> ScopeKind {
+    match kind {
+        "credential" => ScopeKind::Credential,
+        "provider" => ScopeKind::Provider,
+        "model" => ScopeKind::Model,
+        _ => ScopeKind::Route,
+    }
 }
 
 fn limit_set(limits: Limits) -> LimitSet {
@@ -289,7 +247,7 @@ pub async fn state(
             let scope = slot.scope.to_string();
             ScopeState {
                 label: names.label(&scope),
-                kind: slot.scope.kind().to_string(),
+                kind: scope_kind(slot.scope.kind()),
                 scope,
                 limits: limit_set(slot.limits),
                 learned: limit_set(slot.learned),
@@ -313,19 +271,6 @@ pub async fn state(
     Ok(HttpResponse::Ok().json(List { data }))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CooldownView {
-    /// `route`, `credential`, `provider` or `model`.
-    pub scope: String,
-    pub scope_key: String,
-    pub label: Option<String>,
-    pub until: DateTime<Utc>,
-    pub reason: String,
-    /// How many times it was cooled in a row.
-    pub strikes: i32,
-    pub created_at: DateTime<Utc>,
-}
-
 /// List active cooldowns
 #[utoipa::path(get, path = "/admin/v1/cooldowns", tag = "routing", operation_id = "cooldowns_list",
     responses(
@@ -344,7 +289,7 @@ pub async fn list_cooldowns(
         .into_iter()
         .map(|c| CooldownView {
             label: names.label(&c.scope_key),
-            scope: c.scope,
+            scope: scope_kind(&c.scope),
             scope_key: c.scope_key,
             until: c.until,
             reason: c.reason,

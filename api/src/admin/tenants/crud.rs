@@ -6,6 +6,7 @@ use freeway_wire::tenants::{NewTenant, TenantPatch, TenantView};
 
 use super::{fetch_limit, parse_id, valid_name, visible_tenant};
 use crate::admin::auth::{Principal, Role};
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -29,14 +30,13 @@ impl From<tenancy::Tenant> for TenantView {
     params(PageQuery),
     responses(
         (status = 200, description = "Tenants in creation order; others than the instance admin see only their own", body = Page<TenantView>),
-        (status = 400, description = "A malformed query", body = AdminErrorEnvelope),
         (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
     let rows = match (principal.role, principal.tenant_id) {

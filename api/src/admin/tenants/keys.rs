@@ -8,6 +8,7 @@ use freeway_wire::tenants::{CreatedKey, KeyView, MAX_OVERLAP_SECONDS, NewKey, Ro
 
 use super::{fetch_limit, parse_id, valid_models, visible_member};
 use crate::admin::auth::Principal;
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::api_key;
@@ -41,7 +42,6 @@ impl From<KeyRow> for KeyView {
     params(("tenant" = Uuid, Path), ("member" = Uuid, Path), PageQuery),
     responses(
         (status = 200, description = "The member's keys, without secrets, oldest first", body = Page<KeyView>),
-        (status = 400, body = AdminErrorEnvelope),
         (status = 403, description = "Another member's keys", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
@@ -51,7 +51,7 @@ pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;

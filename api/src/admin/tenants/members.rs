@@ -8,6 +8,7 @@ use super::{
     fetch_limit, parse_id, require_tenant_admin, valid_name, visible_member, visible_tenant,
 };
 use crate::admin::auth::{Principal, Role};
+use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -58,7 +59,6 @@ fn valid_email(email: &str) -> Result<&str, AdminError> {
     params(("tenant" = Uuid, Path), PageQuery),
     responses(
         (status = 200, description = "Members in creation order; a member sees only themselves", body = Page<MemberView>),
-        (status = 400, body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
         (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
     ),
@@ -67,7 +67,7 @@ pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
     let tenant = visible_tenant(&state, &principal, &tenant).await?;

@@ -9,7 +9,7 @@ use freeway_wire::usage::{
 
 use super::{FilterParams, scope, window};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::state::AppState;
 use crate::store::analytics::{self, Granularity, GroupBy, Totals};
 
@@ -42,7 +42,7 @@ fn from_row(row: &Totals) -> UsageTotals {
 pub async fn summary(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<SummaryQuery>,
+    query: AdminQuery<SummaryQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let group_by = query.group_by.map(|g| match g {
         GroupByParam::Tenant => GroupBy::Tenant,
@@ -104,7 +104,7 @@ pub async fn summary(
 pub async fn timeseries(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<TimeseriesQuery>,
+    query: AdminQuery<TimeseriesQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let granularity = match query.granularity.unwrap_or_default() {
         GranularityParam::Hour => Granularity::Hour,

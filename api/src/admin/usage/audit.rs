@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{page_limit, text_filter};
 use crate::admin::auth::{Principal, Role};
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
 use crate::state::AppState;
 use crate::store::analytics::{self, AuditFilter, AuditRow};
@@ -74,7 +74,7 @@ impl From<AuditRow> for AuditRecord {
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: AdminQuery<AuditQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
     let mut tenant_id = query.tenant_id;

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{FilterParams, page_limit, scope};
 use crate::admin::auth::{Principal, Role};
-use crate::admin::error::{AdminError, AdminErrorEnvelope};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
 use crate::state::AppState;
 use crate::store::analytics::{self, EventFilter, EventRow};
@@ -53,7 +53,7 @@ impl From<EventRow> for RequestEntry {
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<RequestsQuery>,
+    query: AdminQuery<RequestsQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
     let status = match query.status {
