@@ -150,6 +150,22 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
     if me.username != username:
         fail(f"me_get: username {me.username!r}, expected {username!r}")
 
+    # The rest of the flow runs with a long-lived `fwa-` admin token, as automation would.
+    step("tokens_create (an fwa- admin token, shown once)")
+    made = call("tokens_create", 201, admin, models.CreatedToken,
+                body=models.NewToken(name="contract", expires_in_days=1))
+    if not made.token.startswith("fwa-") or not made.token.startswith(made.prefix):
+        fail(f"tokens_create: the token does not start with its prefix {made.prefix!r}")
+    listed_tokens = operation("tokens_list").sync_detailed(client=admin)
+    if listed_tokens.status_code != 200 or made.token[len(made.prefix):].encode() in listed_tokens.content:
+        fail(f"tokens_list: {int(listed_tokens.status_code)}, or it shows the token's secret")
+    if made.id not in [t.id for t in listed_tokens.parsed]:
+        fail("tokens_list does not list the new token")
+    jwt = admin
+    admin = client_module.AuthenticatedClient(base_url=url, token=made.token)
+    if call("me_get", 200, admin, models.Me).username != username:
+        fail("me_get with the fwa- token: another user")
+
     suffix = uuid.uuid4().hex[:8]
     step("tenants_create")
     tenant = call("tenants_create", 201, admin, models.TenantView,
@@ -287,6 +303,10 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
 
     # Revocation reaches every instance within a second.
     eventually("the revoked key to be refused", refused, seconds=3)
+
+    step("tokens_revoke: the fwa- token stops working")
+    call("tokens_revoke", 204, jwt, id=made.id)
+    call("me_get", 401, admin, models.AdminErrorEnvelope)
 
 
 if __name__ == "__main__":

@@ -97,13 +97,40 @@ if (login.must_change_password) {
   );
   login = await logIn(password);
 }
-const admin = createClient<paths, "application/json">({
+const jwt = createClient<paths, "application/json">({
   baseUrl: url,
   headers: bearer(login.access_token),
 });
 
-const me: Schemas["Me"] = await expect("me_get", 200, admin.GET("/admin/v1/me"));
+const me: Schemas["Me"] = await expect("me_get", 200, jwt.GET("/admin/v1/me"));
 if (me.username !== username) fail(`me_get: ${JSON.stringify(me)}`);
+
+// The rest of the flow runs with a long-lived `fwa-` admin token, as automation would.
+step("tokens_create (an fwa- admin token, shown once)");
+const newToken: Schemas["NewToken"] = { name: "contract-ts", expires_in_days: 1 };
+const made: Schemas["CreatedToken"] = await expect(
+  "tokens_create",
+  201,
+  jwt.POST("/admin/v1/tokens", { body: newToken }),
+);
+if (!made.token.startsWith("fwa-") || !made.token.startsWith(made.prefix)) {
+  fail(`tokens_create: the token does not start with its prefix ${made.prefix}`);
+}
+const tokens: Schemas["TokenInfo"][] = await expect(
+  "tokens_list",
+  200,
+  jwt.GET("/admin/v1/tokens"),
+);
+if (!tokens.some((t) => t.id === made.id)) fail("tokens_list does not list the new token");
+if (JSON.stringify(tokens).includes(made.token.slice(made.prefix.length))) {
+  fail("tokens_list shows the token's secret");
+}
+const admin = createClient<paths, "application/json">({
+  baseUrl: url,
+  headers: bearer(made.token),
+});
+const meByToken = await expect("me_get (fwa- token)", 200, admin.GET("/admin/v1/me"));
+if (meByToken.username !== username) fail(`me_get with the fwa- token: ${meByToken.username}`);
 
 step("tenants_create");
 const tenant: Schemas["TenantView"] = await expect(
@@ -274,5 +301,18 @@ const refusal: Schemas["OpenAiErrorEnvelope"] = await eventually(
   3,
 );
 console.log(`    refused: ${refusal.error.code}: ${refusal.error.message}`);
+
+step("tokens_revoke: the fwa- token stops working");
+await expectEmpty(
+  "tokens_revoke",
+  204,
+  jwt.DELETE("/admin/v1/tokens/{id}", { params: { path: { id: made.id } } }),
+);
+const afterRevoke = await admin.GET("/admin/v1/me");
+if (afterRevoke.response.status !== 401) {
+  fail(`me_get with a revoked fwa- token: ${afterRevoke.response.status}, expected 401`);
+}
+const revokedError: Schemas["AdminErrorEnvelope"] | undefined = afterRevoke.error;
+console.log(`    refused: ${revokedError?.error.code}`);
 
 console.log("FLOW PASSED (typescript client)");
