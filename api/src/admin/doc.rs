@@ -146,7 +146,6 @@ const PRINTABLE: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
 /// Bounds of the pool's bodies, as the handlers in `admin/pool` check them.
 fn state_bounds(doc: &mut Value) {
-    let zones: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
     let priority = json!({"minimum": 0, "maximum": super::pool::MAX_PRIORITY});
     let bounds = [
         (
@@ -240,20 +239,29 @@ fn state_bounds(doc: &mut Value) {
             "timeout_ms",
             json!({"minimum": 1, "maximum": 600_000}),
         ),
-        ("NewProvider", "daily_reset_tz", json!({"enum": zones})),
-        ("ProviderPatch", "daily_reset_tz", json!({"enum": zones})),
+        (
+            "NewProvider",
+            "daily_reset_tz",
+            json!({"$ref": "#/components/schemas/TimeZone"}),
+        ),
+        (
+            "ProviderPatch",
+            "daily_reset_tz",
+            json!({"$ref": "#/components/schemas/TimeZone"}),
+        ),
         (
             "NewProvider",
             "base_url",
-            json!({"format": "uri", "pattern": super::pool::BASE_URL_PATTERN}),
+            json!({"pattern": super::pool::BASE_URL_PATTERN}),
         ),
         (
             "ProviderPatch",
             "base_url",
-            json!({"format": "uri", "pattern": super::pool::BASE_URL_PATTERN}),
+            json!({"pattern": super::pool::BASE_URL_PATTERN}),
         ),
         ("SettingValue", "value", json!({"not": {"type": "null"}})),
     ];
+    doc["components"]["schemas"]["TimeZone"] = time_zones();
     for (schema, property, bound) in bounds {
         // `get_mut`, not `[]`: indexing would add the missing keys as nulls.
         let Some(target) = doc
@@ -264,6 +272,17 @@ fn state_bounds(doc: &mut Value) {
         else {
             continue;
         };
+        // A reference replaces the field's own type.
+        if bound.get("$ref").is_some() {
+            let nullable = target.get("type").is_some_and(Value::is_array);
+            target.retain(|key, _| key == "description");
+            if nullable {
+                target.insert("oneOf".into(), json!([bound, {"type": "null"}]));
+            } else {
+                target.extend(bound.as_object().cloned().unwrap_or_default());
+            }
+            continue;
+        }
         // `Option<T>` fields are `type: [T, null]`: keep null allowed where it was.
         if let (Some(Value::Array(_)), Some(values)) = (target.get("type"), bound.get("enum")) {
             let mut values = values.as_array().cloned().unwrap_or_default();
@@ -277,6 +296,30 @@ fn state_bounds(doc: &mut Value) {
             }
         }
     }
+}
+
+/// Every IANA zone chrono-tz knows, with names for generated enums (the values alone
+/// collide once punctuation is dropped: `GMT+0`, `GMT-0`, `GMT0`).
+fn time_zones() -> Value {
+    let zones: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+    let names: Vec<String> = zones.iter().map(|zone| zone_name(zone)).collect();
+    json!({
+        "type": "string",
+        "description": "An IANA time zone, such as `UTC` or `America/Los_Angeles`",
+        "enum": zones,
+        "x-enum-varnames": names,
+    })
+}
+
+fn zone_name(zone: &str) -> String {
+    zone.chars()
+        .map(|c| match c {
+            '+' => "_PLUS_".to_string(),
+            '-' => "_MINUS_".to_string(),
+            c if c.is_ascii_alphanumeric() => c.to_ascii_uppercase().to_string(),
+            _ => "_".to_string(),
+        })
+        .collect()
 }
 
 fn complete_operation(path: &str, op: &mut Value) {
@@ -390,6 +433,15 @@ pub fn matches(template: &str, path: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_zone_names_are_unique() {
+        let zones = time_zones();
+        let names = zones["x-enum-varnames"].as_array().unwrap();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(names.len(), zones["enum"].as_array().unwrap().len());
+    }
 
     #[test]
     fn templates_match_one_segment_per_parameter() {

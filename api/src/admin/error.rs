@@ -198,6 +198,15 @@ impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for AdminJson<T> {
         let json = actix_web::web::Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
             let mut value = json.await?.into_inner();
+            // serde would also read a struct from an array, positionally.
+            if !value.is_object() {
+                return Err(AdminError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    "The body must be a JSON object.",
+                )
+                .into());
+            }
             integral_floats_to_integers(&mut value);
             serde_path_to_error::deserialize(value)
                 .map(AdminJson)

@@ -197,7 +197,7 @@ pub async fn update(
         ("id" = Uuid, Path, description = "The credential's id"),
     ),
     responses(
-        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 204, description = "Deleted"),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, description = "No such provider", body = AdminErrorEnvelope),
     ),

@@ -155,7 +155,8 @@ fn row_id(text: &str, what: &str) -> Result<Uuid, AdminError> {
 
 fn deleted(result: Deleted, what: &str) -> Result<actix_web::HttpResponse, AdminError> {
     match result {
-        Deleted::Deleted | Deleted::Missing => Ok(actix_web::HttpResponse::NoContent().finish()),
+        Deleted::Deleted => Ok(actix_web::HttpResponse::NoContent().finish()),
+        Deleted::Missing => Err(AdminError::not_found(what)),
         Deleted::Builtin => Err(AdminError::new(
             actix_web::http::StatusCode::CONFLICT,
             "conflict",

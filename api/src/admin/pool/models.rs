@@ -244,7 +244,7 @@ pub async fn update(
         ("id" = Uuid, Path, description = "The model's row id"),
     ),
     responses(
-        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 204, description = "Deleted"),
         (status = 403, body = AdminErrorEnvelope),
         (status = 404, description = "No such provider", body = AdminErrorEnvelope),
         (status = 409, description = "A built-in model: disable it instead", body = AdminErrorEnvelope),

@@ -282,7 +282,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/admin/v1/providers/{provider}", tag = "providers", operation_id = "providers_delete",
     params(("provider" = String, Path, description = "The provider's id or name")),
     responses(
-        (status = 204, description = "Deleted with its models and credentials, or there was none (idempotent)"),
+        (status = 204, description = "Deleted with its models and credentials"),
         (status = 403, body = AdminErrorEnvelope),
         (status = 409, description = "A built-in provider: disable it instead", body = AdminErrorEnvelope),
     ),
@@ -294,7 +294,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let Some(row) = admin_pool::find_provider(&state.db, &path).await? else {
-        return Ok(HttpResponse::NoContent().finish());
+        return Err(AdminError::not_found("provider"));
     };
     let result = admin_pool::delete_provider(&state.db, &principal.actor(), row.id).await?;
     deleted(result, "provider")

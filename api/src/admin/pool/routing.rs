@@ -191,8 +191,9 @@ pub async fn put_profile(
 #[utoipa::path(delete, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_delete",
     params(("name" = String, Path)),
     responses(
-        (status = 204, description = "Deleted, or there was none (idempotent)"),
+        (status = 204, description = "Deleted"),
         (status = 403, body = AdminErrorEnvelope),
+        (status = 404, description = "No routing profile of that name", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_profile(
@@ -201,8 +202,11 @@ pub async fn delete_profile(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    admin_pool::delete_profile(&state.db, &principal.actor(), &path).await?;
-    Ok(HttpResponse::NoContent().finish())
+    if admin_pool::delete_profile(&state.db, &principal.actor(), &path).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AdminError::not_found("routing profile"))
+    }
 }
 
 fn scope_kind(kind: &str) -> ScopeKind {

@@ -138,9 +138,9 @@ pub async fn update(
 #[utoipa::path(delete, path = "/admin/v1/tenants/{id}", tag = "tenants", operation_id = "tenants_delete",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 204, description = "Deleted with its members, keys and quotas; also when it was already gone"),
+        (status = 204, description = "Deleted with its members, keys and quotas"),
         (status = 403, description = "Only the instance admin deletes tenants", body = AdminErrorEnvelope),
-        (status = 404, description = "Another tenant than yours", body = AdminErrorEnvelope),
+        (status = 404, description = "No such tenant, or another tenant than yours", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
@@ -151,6 +151,9 @@ pub async fn delete(
     let id = parse_id(&id, "tenant")?;
     principal.tenant_scope(id)?;
     principal.require_instance_admin()?;
-    admin_tenancy::delete_tenant(&state.db, &principal.actor(), id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    if admin_tenancy::delete_tenant(&state.db, &principal.actor(), id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AdminError::not_found("tenant"))
+    }
 }

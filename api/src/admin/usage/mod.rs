@@ -80,8 +80,11 @@ fn window(
             .checked_sub_signed(default_span)
             .ok_or_else(|| AdminError::invalid("to", "`to` is too early."))?,
     };
-    if from >= to {
-        return Err(AdminError::invalid("from", "`from` must be before `to`."));
+    if from > to {
+        return Err(AdminError::invalid(
+            "from",
+            "`from` must not be after `to`.",
+        ));
     }
     Ok((from, to))
 }
