@@ -33,6 +33,8 @@ pub enum StartupError {
     Migrate(#[from] MigrateError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("could not create the first admin: {0}")]
+    Bootstrap(String),
     #[error("could not load the pool and api keys: {0}")]
     Reload(#[from] ReloadError),
     #[error("cannot listen on {addr}: {source}")]
@@ -86,10 +88,10 @@ impl Application {
         if seeded.changed() || !seeded.conflicts.is_empty() {
             tracing::info!("{seeded}");
         }
-        let first_start = store::tenancy::count_tenants(&pool).await? == 0;
+        let first_start = store::tenants::count(&pool).await? == 0;
         let first_admin = crate::admin::session::bootstrap_first_admin(&pool)
             .await
-            .map_err(|e| StartupError::Store(StoreError::Database(e.message)))?;
+            .map_err(|e| StartupError::Bootstrap(e.message))?;
 
         let live = Live {
             db: pool.clone(),

@@ -1,5 +1,6 @@
 //! What every request shares, and the task that keeps its in-memory parts current.
 
+use freeway_wire::usage::{AttemptEntry, AttemptOutcome};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -57,9 +58,9 @@ pub struct Live {
 
 impl Live {
     pub async fn reload(&self) -> Result<(), ReloadError> {
-        let rows = store::tenancy::load_api_keys_for_auth(&self.db).await?;
+        let rows = store::api_keys::load_for_auth(&self.db).await?;
         self.keys.replace(rows);
-        let quotas = store::tenancy::load_quotas(&self.db).await?;
+        let quotas = store::quotas::list(&self.db, None).await?;
         self.quotas
             .replace(quotas.iter().filter_map(QuotaRule::from_row).collect());
         self.reload_catalog().await
@@ -95,42 +96,27 @@ impl Live {
     pub async fn restore(&self) -> Result<(), ReloadError> {
         let now = now_millis();
         let mut restored = 0;
-        for (key, until, reason) in store::pool::active_cooldowns(&self.db).await? {
+        for row in store::cooldowns::active(&self.db).await? {
             let cooldown = Cooldown {
-                until: until.timestamp_millis(),
-                reason: reason.into(),
+                until: row.until.timestamp_millis(),
+                reason: row.reason.into(),
             };
-            restored += usize::from(self.pool.restore_cooldown(&key, cooldown));
+            restored += usize::from(self.pool.restore_cooldown(&row.scope_key, cooldown));
         }
-        for row in store::pool::learned_limits(&self.db).await? {
-            let learned = crate::routing::limits::Limits::from_columns(
-                row.rpm, row.rph, row.rpd, row.tpm, row.tpd,
-            );
+        for row in store::limits::list_learned(&self.db).await? {
+            let learned = crate::routing::limits::Limits::from_columns(row.limits);
             self.pool.learn_by_key(&row.scope_key, learned);
         }
         let catalog = self.catalog.get();
         let mut replayed = 0;
-        for used in store::pool::recent_usage(&self.db).await? {
-            let Some(trail) = used.attempt_trail.as_array() else {
+        for used in store::usage::recent(&self.db).await? {
+            // The trail is the wire's attempt list; the one that answered is `ok`.
+            let trail: Vec<AttemptEntry> =
+                serde_json::from_value(used.attempt_trail).unwrap_or_default();
+            let Some(ok) = trail.iter().find(|a| a.outcome == AttemptOutcome::Ok) else {
                 continue;
             };
-            let Some(ok) = trail
-                .iter()
-                .find(|a| a.get("outcome").and_then(|o| o.as_str()) == Some("ok"))
-            else {
-                continue;
-            };
-            let text = |k: &str| {
-                ok.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let credential = ok
-                .get("credential_id")
-                .and_then(|v| v.as_str())
-                .and_then(|v| v.parse().ok());
-            if let Some(slots) = catalog.slots_of(&text("provider"), &text("model"), credential) {
+            if let Some(slots) = catalog.slots_of(&ok.provider, &ok.model, ok.credential_id) {
                 let tokens = used.prompt_tokens.unwrap_or(0).max(0) as u64
                     + used.completion_tokens.unwrap_or(0).max(0) as u64;
                 self.pool
@@ -138,7 +124,7 @@ impl Live {
                 replayed += 1;
             }
         }
-        let usage: Vec<ScopeUsage> = store::tenancy::quota_usage(&self.db)
+        let usage: Vec<ScopeUsage> = store::usage::quota_usage(&self.db)
             .await?
             .iter()
             .filter_map(ScopeUsage::from_row)

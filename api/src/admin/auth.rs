@@ -197,7 +197,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, AdminE
         let (public_id, secret) = rest
             .split_once('-')
             .ok_or_else(|| AdminError::unauthorized("Malformed admin token."))?;
-        let stored = store::admin::find_token(&state.db, public_id)
+        let stored = store::admin_users::find_token(&state.db, public_id)
             .await?
             .ok_or_else(|| AdminError::unauthorized("Unknown admin token."))?;
         if !api_key::verify(secret, &stored.secret_sha256) {
@@ -211,7 +211,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, AdminE
         if stored.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(AdminError::unauthorized("This admin token has expired."));
         }
-        let _ = store::admin::touch_token(&state.db, stored.id).await;
+        let _ = store::admin_users::touch_token(&state.db, stored.id).await;
         stored.admin_user_id
     } else {
         let key = {
@@ -221,11 +221,11 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, AdminE
         verify_jwt(&key, token)?.sub
     };
     // The user's current row decides: a disabled user or a changed role takes effect at once.
-    let user = store::admin::find_user(&state.db, user_id)
+    let user = store::admin_users::find(&state.db, user_id)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| AdminError::unauthorized("This account no longer exists or is disabled."))?;
-    let role = Role::parse(&user.role).ok_or_else(|| AdminError::unauthorized("Unknown role."))?;
+    let role = user.role;
     Ok(Principal {
         user_id: user.id,
         username: user.username,

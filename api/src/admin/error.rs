@@ -96,11 +96,9 @@ impl From<StoreError> for AdminError {
                 "conflict",
                 format!("{what} already exists."),
             ),
-            StoreError::Invalid(message) => {
-                AdminError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
-            }
-            StoreError::Database(message) => {
-                tracing::warn!(%message, "admin request failed on the database");
+            StoreError::Invalid { field, message } => AdminError::invalid(&field, message),
+            StoreError::Database(e) => {
+                tracing::warn!(error = %e, "admin request failed on the database");
                 AdminError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database_unavailable",

@@ -11,7 +11,7 @@ use freeway_wire::auth::{
 };
 use uuid::Uuid;
 
-use super::auth::{self, Principal, Role, TOKEN_PREFIX};
+use super::auth::{self, Principal, TOKEN_PREFIX};
 use super::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::crypto::api_key;
 use crate::state::AppState;
@@ -51,7 +51,7 @@ pub async fn login(
             )
         });
     }
-    let user = store::admin::find_user_by_name(&state.db, &body.username).await?;
+    let user = store::admin_users::find_by_name(&state.db, &body.username).await?;
     let password = body.password.clone();
     // Verify against a real hash even for unknown users, so timing does not tell them apart.
     let hash = user
@@ -65,7 +65,7 @@ pub async fn login(
         return Err(AdminError::unauthorized(WRONG));
     };
     state.login_throttle.succeeded(&keys[0]);
-    let role = Role::parse(&user.role).ok_or_else(|| AdminError::unauthorized(WRONG))?;
+    let role = user.role;
     let principal = Principal {
         user_id: user.id,
         username: user.username,
@@ -128,7 +128,7 @@ pub async fn change_password(
             ),
         ));
     }
-    let user = store::admin::find_user(&state.db, principal.user_id)
+    let user = store::admin_users::find(&state.db, principal.user_id)
         .await?
         .ok_or_else(|| AdminError::unauthorized(WRONG))?;
     let (current, hash) = (body.current_password.clone(), user.password_hash.clone());
@@ -145,11 +145,11 @@ pub async fn change_password(
     let hash = web::block(move || auth::hash_password(&new))
         .await
         .map_err(|_| AdminError::unauthorized("Could not hash the password."))??;
-    store::admin::set_password(&state.db, principal.user_id, &hash).await?;
+    store::admin_users::set_password(&state.db, principal.user_id, &hash).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn info(token: store::admin::AdminToken) -> TokenInfo {
+fn info(token: store::admin_users::AdminToken) -> TokenInfo {
     TokenInfo {
         id: token.id,
         name: token.name,
@@ -191,7 +191,7 @@ pub async fn create_token(
             ));
         }
     };
-    let user = store::admin::find_user(&state.db, principal.user_id)
+    let user = store::admin_users::find(&state.db, principal.user_id)
         .await?
         .ok_or_else(|| AdminError::unauthorized(WRONG))?;
     let generated = api_key::generate();
@@ -202,7 +202,7 @@ pub async fn create_token(
         .next()
         .unwrap_or_default()
         .to_string();
-    let stored = store::admin::create_token(
+    let stored = store::admin_users::create_token(
         &state.db,
         &user,
         name,
@@ -227,7 +227,7 @@ pub async fn list_tokens(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
-    let tokens: Vec<TokenInfo> = store::admin::list_tokens(&state.db, principal.user_id)
+    let tokens: Vec<TokenInfo> = store::admin_users::list_tokens(&state.db, principal.user_id)
         .await?
         .into_iter()
         .map(info)
@@ -254,7 +254,7 @@ pub async fn revoke_token(
     let id: Uuid = id
         .parse()
         .map_err(|_| AdminError::not_found("admin token"))?;
-    if store::admin::revoke_token(&state.db, principal.user_id, id).await? {
+    if store::admin_users::revoke_token(&state.db, principal.user_id, id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(AdminError::not_found("admin token"))
@@ -266,12 +266,12 @@ pub async fn revoke_token(
 pub async fn bootstrap_first_admin(
     db: &sqlx::PgPool,
 ) -> Result<Option<(String, String)>, AdminError> {
-    if store::admin::count_users(db).await? > 0 {
+    if store::admin_users::count(db).await? > 0 {
         return Ok(None);
     }
     let password = auth::random_password();
     let hash = auth::hash_password(&password)?;
-    Ok(store::admin::create_first_admin(db, "admin", &hash)
+    Ok(store::admin_users::create_first(db, "admin", &hash)
         .await?
         .map(|u| (u.username, password)))
 }

@@ -6,6 +6,8 @@
 
 mod routes;
 
+use freeway_wire::auth::Role;
+use freeway_wire::tenants::MemberRole;
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +19,14 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 use crate::crypto::{self, Keyring, Secret};
 use crate::startup::{Application, Signals};
-use crate::store::{self, pool, tenancy};
+use crate::store::api_keys::{self, KeyRef, NewKeyRow};
+use crate::store::credentials::{self, CredentialFields, SealedCredential};
+use crate::store::members::{self, NewMember};
+use crate::store::models::{self, ModelFields};
+use crate::store::providers::{self, ProviderFields};
+use crate::store::quotas::{self, QuotaColumns, QuotaRow};
+use crate::store::tenants::{self, Tenant};
+use crate::store::{self, Cursor, Found, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,8 +118,8 @@ pub enum AdminCommand {
     /// Create an admin user; a one-time password is printed.
     Create {
         username: String,
-        #[arg(long, default_value = "instance_admin", value_parser = ["instance_admin", "tenant_admin", "member"])]
-        role: String,
+        #[arg(long, value_enum, default_value_t = Role::InstanceAdmin)]
+        role: Role,
         /// For tenant admins and members: their tenant.
         #[arg(long)]
         tenant: Option<String>,
@@ -138,8 +147,8 @@ pub enum MemberCommand {
         #[arg(long)]
         email: Option<String>,
         /// `member` or `tenant_admin`.
-        #[arg(long, default_value = "member", value_parser = ["member", "tenant_admin"])]
-        role: String,
+        #[arg(long, value_enum, default_value_t = MemberRole::Member)]
+        role: MemberRole,
     },
     /// List a tenant's members.
     List {
@@ -391,7 +400,7 @@ async fn keys(command: KeysCommand, config: &Config) -> Result<()> {
                 )?,
             };
             let pool = store::connect(&config.database_url, 2).await?;
-            let count = pool::rewrap_credentials(&pool, &actor(), &keyring).await?;
+            let count = credentials::rewrap(&pool, &actor(), &keyring).await?;
             println!(
                 "Re-wrapped {count} credential data key(s) under master key version {}.",
                 keyring.current().version
@@ -408,11 +417,11 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
     let actor = actor();
     match command {
         Command::Tenant(TenantCommand::Create { name }) => {
-            let tenant = tenancy::create_tenant(&db, &actor, &name).await?;
+            let tenant = tenants::create(&db, &actor, &name).await?;
             println!("Created tenant {} ({})", tenant.name, tenant.id);
         }
         Command::Tenant(TenantCommand::List) => {
-            for t in tenancy::list_tenants(&db).await? {
+            for t in tenants::list(&db, Cursor::ALL).await? {
                 println!(
                     "{}\t{}\t{}",
                     t.name,
@@ -427,18 +436,21 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             email,
             role,
         }) => {
-            let tenant = tenancy::find_tenant(&db, &tenant).await?;
-            let member =
-                tenancy::create_member(&db, &actor, &tenant, &name, email.as_deref(), &role)
-                    .await?;
+            let tenant = tenant_named(&db, &tenant).await?;
+            let new = NewMember {
+                name: &name,
+                email: email.as_deref(),
+                role,
+            };
+            let member = members::create(&db, &actor, &tenant, new).await?;
             println!(
                 "Created member {} in tenant {} ({})",
                 member.name, tenant.name, member.id
             );
         }
         Command::Member(MemberCommand::List { tenant }) => {
-            let tenant = tenancy::find_tenant(&db, &tenant).await?;
-            for m in tenancy::list_members(&db, &tenant).await? {
+            let tenant = tenant_named(&db, &tenant).await?;
+            for m in members::list(&db, tenant.id, Cursor::ALL).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     m.name,
@@ -455,13 +467,13 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             models,
             expires_in_days,
         }) => {
-            let tenant = tenancy::find_tenant(&db, &tenant).await?;
-            let member = tenancy::find_member(&db, &tenant, &member).await?;
+            let tenant = tenant_named(&db, &tenant).await?;
+            let member = member_named(&db, &tenant, &member).await?;
             let key = crypto::api_key::generate();
-            let info = tenancy::create_api_key(
+            let info = api_keys::create(
                 &db,
                 &actor,
-                tenancy::NewKeyRow {
+                NewKeyRow {
                     member: &member,
                     name: &name,
                     key: &key,
@@ -479,12 +491,18 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             );
         }
         Command::Key(KeyCommand::Revoke { prefix }) => {
-            let info = tenancy::revoke_api_key(&db, &actor, &prefix).await?;
+            let key = KeyRef::Prefix {
+                tenant: None,
+                prefix: &prefix,
+            };
+            let info = api_keys::revoke(&db, &actor, key)
+                .await?
+                .or_not_found(|| format!("api key {prefix:?}"))?;
             println!("Revoked api key {}", info.display_prefix);
         }
         Command::Key(KeyCommand::List { tenant }) => {
-            let tenant = tenancy::find_tenant(&db, &tenant).await?;
-            for k in tenancy::list_api_keys(&db, &tenant).await? {
+            let tenant = tenant_named(&db, &tenant).await?;
+            for k in api_keys::list(&db, tenant.id, None, Cursor::ALL).await? {
                 let state = if k.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -510,42 +528,22 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         }) => {
             let timeout_ms = i32::try_from(u64::from(timeout_secs) * 1000)
                 .context("--timeout-secs is too large")?;
-            let provider = pool::create_provider(
-                &db,
-                &actor,
-                pool::NewProvider {
-                    name: &name,
-                    base_url: &base_url,
-                    keyless,
-                    priority,
-                    timeout_ms,
-                },
-            )
-            .await?;
+            let fields = ProviderFields {
+                keyless,
+                priority,
+                timeout_ms,
+                ..ProviderFields::new(&name, &base_url)
+            };
+            let provider = providers::create(&db, &actor, fields).await?;
             println!("Added provider {} ({})", provider.name, provider.base_url);
             for model in models {
-                pool::add_model(
-                    &db,
-                    &actor,
-                    &provider,
-                    pool::NewModel {
-                        model_id: &model,
-                        modality: "chat",
-                        // Most OpenAI-compatible chat models take tools and JSON mode;
-                        // `freeway model add --no-tools` declares one that does not.
-                        supports_tools: true,
-                        supports_vision: false,
-                        supports_json: true,
-                        context_window: None,
-                        priority: 100,
-                    },
-                )
-                .await?;
+                // `freeway model add --no-tools` declares a chat model without tools.
+                models::create(&db, &actor, &provider, &ModelFields::chat(&model)).await?;
                 println!("Added model {model}");
             }
         }
         Command::Provider(ProviderCommand::List) => {
-            for p in pool::list_providers(&db).await? {
+            for p in providers::list(&db, Cursor::ALL).await? {
                 println!(
                     "{}\t{}\tpriority {}\t{}{}",
                     p.name,
@@ -557,30 +555,28 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             }
         }
         Command::Model(ModelCommand::Add(args)) => {
-            let provider = pool::find_provider(&db, &args.provider).await?;
-            let model = pool::add_model(
-                &db,
-                &actor,
-                &provider,
-                pool::NewModel {
-                    model_id: &args.model,
-                    modality: &args.modality,
-                    supports_tools: !args.no_tools,
-                    supports_vision: args.vision,
-                    supports_json: !args.no_json,
-                    context_window: args.context_window,
-                    priority: args.priority,
+            let provider = provider_named(&db, &args.provider).await?;
+            let fields = ModelFields {
+                // A family makes it an embedding model whatever `--modality` says.
+                modality: match args.family {
+                    Some(_) => "embedding".into(),
+                    None => args.modality,
                 },
-            )
-            .await?;
-            if let (Some(family), Some(dimensions)) = (&args.family, args.dimensions) {
-                pool::set_embedding_family(&db, model.id, family, dimensions).await?;
-            }
+                supports_tools: !args.no_tools,
+                supports_vision: args.vision,
+                supports_json: !args.no_json,
+                context_window: args.context_window,
+                embedding_family: args.family,
+                embedding_dimensions: args.dimensions,
+                priority: args.priority,
+                ..ModelFields::chat(&args.model)
+            };
+            let model = models::create(&db, &actor, &provider, &fields).await?;
             println!("Added model {} to {}", model.model_id, provider.name);
         }
         Command::Model(ModelCommand::List) => {
-            let providers = pool::list_providers(&db).await?;
-            for m in pool::list_models(&db).await? {
+            let providers = providers::list(&db, Cursor::ALL).await?;
+            for m in models::list(&db, None, Cursor::ALL).await? {
                 let provider = providers
                     .iter()
                     .find(|p| p.id == m.provider_id)
@@ -593,23 +589,27 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             name,
             priority,
         }) => {
-            let provider = pool::find_provider(&db, &provider).await?;
+            let provider = provider_named(&db, &provider).await?;
             let keyring = Keyring::from_config(
                 config.master_key.as_deref(),
                 config.master_key_file.as_deref(),
             )?;
-            let secret = read_secret()?;
-            let credential =
-                pool::add_credential(&db, &actor, &keyring, &provider, &name, &secret, priority)
-                    .await?;
+            let sealed = SealedCredential::seal(&keyring, read_secret()?.expose())?;
+            let fields = CredentialFields {
+                name,
+                enabled: true,
+                priority,
+                limits: Default::default(),
+            };
+            let credential = credentials::create(&db, &actor, &provider, &sealed, fields).await?;
             println!(
                 "Added credential …{} to {} ({})",
                 credential.last4, provider.name, credential.id
             );
         }
         Command::Credential(CredentialCommand::List) => {
-            let providers = pool::list_providers(&db).await?;
-            for c in pool::list_credentials(&db).await? {
+            let providers = providers::list(&db, Cursor::ALL).await?;
+            for c in credentials::list(&db, None, Cursor::ALL).await? {
                 let provider = providers
                     .iter()
                     .find(|p| p.id == c.provider_id)
@@ -631,25 +631,27 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             member,
         }) => {
             let tenant = match &tenant {
-                Some(name) => Some(tenancy::find_tenant(&db, name).await?),
-                None if role != "instance_admin" => bail!("--tenant is required for role {role}"),
+                Some(name) => Some(tenant_named(&db, name).await?),
+                None if role != Role::InstanceAdmin => {
+                    bail!("--tenant is required for role {role}")
+                }
                 None => None,
             };
             let member = match (&tenant, &member) {
-                (Some(t), Some(name)) => Some(tenancy::find_member(&db, t, name).await?),
-                (_, None) if role == "member" => bail!("--member is required for role member"),
+                (Some(t), Some(name)) => Some(member_named(&db, t, name).await?),
+                (_, None) if role == Role::Member => bail!("--member is required for role member"),
                 _ => None,
             };
             let password = crate::admin::auth::random_password();
             let hash = crate::admin::auth::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!(e.message))?;
-            let user = store::admin::create_user(
+            let user = store::admin_users::create(
                 &db,
                 &actor,
-                store::admin::NewAdminUser {
+                store::admin_users::NewAdminUser {
                     username: &username,
                     password_hash: &hash,
-                    role: &role,
+                    role,
                     tenant_id: tenant.as_ref().map(|t| t.id),
                     member_id: member.as_ref().map(|m| m.id),
                     must_change_password: true,
@@ -686,26 +688,28 @@ async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<
             models,
             expires_in_days,
         } => {
-            let tenant = tenancy::find_tenant(db, &tenant).await?;
+            let tenant = tenant_named(db, &tenant).await?;
             let (scope, scope_id, label) = match (member, key) {
                 (Some(member), _) => {
-                    let member = tenancy::find_member(db, &tenant, &member).await?;
+                    let member = member_named(db, &tenant, &member).await?;
                     ("member", member.id, format!("member {}", member.name))
                 }
                 (None, Some(key)) => {
-                    let key = tenancy::find_api_key(db, &tenant, &key).await?;
+                    let key = api_keys::find_by_prefix(db, Some(tenant.id), &key)
+                        .await?
+                        .or_not_found(|| format!("api key {key:?} in tenant {:?}", tenant.name))?;
                     ("api_key", key.id, format!("api key {}", key.display_prefix))
                 }
                 (None, None) => ("tenant", tenant.id, format!("tenant {}", tenant.name)),
             };
             let big = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
             let small = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
-            let row = tenancy::set_quota(
+            let row = quotas::set(
                 db,
                 actor,
                 scope,
                 scope_id,
-                tenancy::QuotaColumns {
+                QuotaColumns {
                     rpm: small(rpm),
                     rpd: small(rpd),
                     tpm: big(tpm),
@@ -719,8 +723,8 @@ async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<
             println!("Set the quota of {label}: {}", describe_quota(&row));
         }
         QuotaCommand::List { tenant } => {
-            let tenant = tenancy::find_tenant(db, &tenant).await?;
-            for row in tenancy::list_quotas(db, &tenant).await? {
+            let tenant = tenant_named(db, &tenant).await?;
+            for row in quotas::list(db, Some(tenant.id)).await? {
                 println!("{}\t{}\t{}", row.scope, row.scope_id, describe_quota(&row));
             }
         }
@@ -728,7 +732,7 @@ async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<
     Ok(())
 }
 
-fn describe_quota(row: &tenancy::QuotaRow) -> String {
+fn describe_quota(row: &QuotaRow) -> String {
     let mut parts = Vec::new();
     let mut add = |name: &str, value: Option<i64>| {
         if let Some(v) = value {
@@ -751,6 +755,31 @@ fn describe_quota(row: &tenancy::QuotaRow) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+async fn tenant_named(db: &sqlx::PgPool, name: &str) -> Result<Tenant, StoreError> {
+    tenants::find_by_name(db, name)
+        .await?
+        .or_not_found(|| format!("tenant {name:?}"))
+}
+
+async fn member_named(
+    db: &sqlx::PgPool,
+    tenant: &Tenant,
+    name: &str,
+) -> Result<members::Member, StoreError> {
+    members::find_by_name(db, tenant, name)
+        .await?
+        .or_not_found(|| format!("member {name:?} in tenant {:?}", tenant.name))
+}
+
+async fn provider_named(
+    db: &sqlx::PgPool,
+    name: &str,
+) -> Result<providers::ProviderRow, StoreError> {
+    providers::find(db, name)
+        .await?
+        .or_not_found(|| format!("provider {name:?}"))
 }
 
 fn read_secret() -> Result<Secret> {

@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::store::pool::{self, LimitColumns, LimitTarget};
+use crate::store::limits::{self, LimitColumns, LimitTarget};
+use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
 
 #[derive(Debug, Args)]
 pub struct LimitArgs {
@@ -69,11 +70,9 @@ async fn model_row(db: &PgPool, pinned: &str) -> Result<Uuid> {
     let (provider, model) = pinned
         .split_once('/')
         .with_context(|| format!("{pinned:?}: expected provider/model"))?;
-    let provider = pool::find_provider(db, provider).await?;
-    let models = pool::list_models(db).await?;
-    models
-        .iter()
-        .find(|m| m.provider_id == provider.id && m.model_id == model)
+    let provider = super::provider_named(db, provider).await?;
+    let found = models::find(db, &provider, model).await?;
+    found
         .map(|m| m.id)
         .with_context(|| format!("provider {} has no model {model:?}", provider.name))
 }
@@ -93,7 +92,7 @@ pub async fn limits(db: &PgPool, actor: &str, command: LimitsCommand) -> Result<
         tpd: limits.tpd,
     };
     let target = match (provider.as_deref(), model.as_deref(), credential) {
-        (Some(p), None, None) => LimitTarget::Provider(pool::find_provider(db, p).await?.id),
+        (Some(p), None, None) => LimitTarget::Provider(super::provider_named(db, p).await?.id),
         (Some(p), Some(m), None) => LimitTarget::Model(model_row(db, &format!("{p}/{m}")).await?),
         (None, Some(m), Some(c)) => LimitTarget::Route {
             model: model_row(db, m).await?,
@@ -104,7 +103,7 @@ pub async fn limits(db: &PgPool, actor: &str, command: LimitsCommand) -> Result<
             "name one target: --provider P, --provider P --model M, --credential ID, or --model P/M --credential ID"
         ),
     };
-    pool::set_limits(db, actor, target, columns).await?;
+    limits::set(db, actor, target, columns).await?;
     println!("Limits set: {target:?} {columns:?}");
     Ok(())
 }
@@ -119,7 +118,7 @@ pub async fn profile(db: &PgPool, actor: &str, command: ProfileCommand) -> Resul
     for model in &models {
         ids.push(model_row(db, model).await?);
     }
-    pool::put_profile(db, actor, &name, !no_handoff, &ids).await?;
+    profiles::put(db, actor, &name, !no_handoff, &ids).await?;
     println!(
         "Profile {name} tries {} (context handoff {})",
         models.join(", "),
@@ -144,23 +143,22 @@ fn show(limits: [Option<i64>; 5]) -> String {
 
 /// Every route with its configured limits, what the router learned, and its cooldowns.
 pub async fn list(db: &PgPool) -> Result<()> {
-    let providers = pool::list_providers(db).await?;
-    let models = pool::list_models(db).await?;
-    let credentials = pool::list_credentials(db).await?;
-    let learned: HashMap<String, pool::LearnedRow> = pool::learned_limits(db)
+    let providers = providers::list(db, Cursor::ALL).await?;
+    let models = models::list(db, None, Cursor::ALL).await?;
+    let credentials = credentials::list(db, None, Cursor::ALL).await?;
+    let learned: HashMap<String, limits::LearnedRow> = limits::list_learned(db)
         .await?
         .into_iter()
         .map(|r| (r.scope_key.clone(), r))
         .collect();
-    let cooldowns: HashMap<String, (chrono::DateTime<chrono::Utc>, String)> =
-        pool::active_cooldowns(db)
-            .await?
-            .into_iter()
-            .map(|(key, until, reason)| (key, (until, reason)))
-            .collect();
+    let cooldowns: HashMap<String, (chrono::DateTime<chrono::Utc>, String)> = cooldowns::active(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.scope_key, (c.until, c.reason)))
+        .collect();
     println!("route\tcredential\tmodality\tlimits\tlearned\tcooldown");
     for provider in providers.iter().filter(|p| p.enabled) {
-        let creds: Vec<Option<&pool::CredentialRow>> = if provider.keyless {
+        let creds: Vec<Option<&credentials::CredentialRow>> = if provider.keyless {
             vec![None]
         } else {
             credentials
@@ -178,24 +176,10 @@ pub async fn list(db: &PgPool) -> Result<()> {
                     Some(c) => format!("route:{}:{}", model.id, c.id),
                     None => format!("route:{}:keyless", model.id),
                 };
-                let configured = [
-                    model.rpm.map(i64::from),
-                    model.rph.map(i64::from),
-                    model.rpd.map(i64::from),
-                    model.tpm,
-                    model.tpd,
-                ];
+                let configured = model.limits.values();
                 let learned = learned
                     .get(&key)
-                    .map(|l| {
-                        show([
-                            l.rpm.map(i64::from),
-                            l.rph.map(i64::from),
-                            l.rpd.map(i64::from),
-                            l.tpm,
-                            l.tpd,
-                        ])
-                    })
+                    .map(|l| show(l.limits.values()))
                     .unwrap_or_else(|| "-".into());
                 let cooling = [
                     Some(key.clone()),

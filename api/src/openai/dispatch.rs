@@ -220,7 +220,7 @@ fn persist_cooldowns(
         for (scope, cooldown) in changed {
             let until =
                 chrono::DateTime::from_timestamp_millis(cooldown.until).unwrap_or_else(Utc::now);
-            if let Err(error) = store::pool::save_cooldown(
+            if let Err(error) = store::cooldowns::save(
                 &db,
                 scope.kind(),
                 &scope.to_string(),
@@ -254,7 +254,8 @@ pub(crate) fn learn(state: &AppState, route: &Route, headers: &reqwest::header::
             let columns = learned.to_columns();
             tokio::spawn(async move {
                 if let Err(error) =
-                    store::pool::save_learned(&db, scope.kind(), &scope.to_string(), columns).await
+                    store::limits::save_learned(&db, scope.kind(), &scope.to_string(), columns)
+                        .await
                 {
                     tracing::warn!(%error, "learned limits not persisted");
                 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::crypto::{self, Keyring, Secret};
 use crate::routing::limits::Limits;
 use crate::routing::pool::{PoolState, RouteSlots, Scope};
-use crate::store::{self, StoreError};
+use crate::store::{self, Cursor, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ProviderInfo {
@@ -205,21 +205,21 @@ impl CatalogHandle {
 
 /// The pool as stored, before decryption.
 pub struct PoolRows {
-    pub providers: Vec<store::pool::ProviderRow>,
-    pub models: Vec<store::pool::ModelRow>,
-    pub credentials: Vec<store::pool::CredentialRow>,
-    pub route_limits: Vec<store::pool::RouteLimitRow>,
-    pub profiles: Vec<store::pool::ProfileRow>,
+    pub providers: Vec<store::providers::ProviderRow>,
+    pub models: Vec<store::models::ModelRow>,
+    pub credentials: Vec<store::credentials::CredentialRow>,
+    pub route_limits: Vec<store::limits::RouteLimitRow>,
+    pub profiles: Vec<store::profiles::ProfileRow>,
 }
 
 impl PoolRows {
     pub async fn fetch(pool: &PgPool) -> Result<Self, StoreError> {
         Ok(PoolRows {
-            providers: store::pool::list_providers(pool).await?,
-            models: store::pool::list_models(pool).await?,
-            credentials: store::pool::list_credentials(pool).await?,
-            route_limits: store::pool::list_route_limits(pool).await?,
-            profiles: store::pool::list_profiles(pool).await?,
+            providers: store::providers::list(pool, Cursor::ALL).await?,
+            models: store::models::list(pool, None, Cursor::ALL).await?,
+            credentials: store::credentials::list(pool, None, Cursor::ALL).await?,
+            route_limits: store::limits::list_routes(pool).await?,
+            profiles: store::profiles::list(pool).await?,
         })
     }
 
@@ -229,17 +229,6 @@ impl PoolRows {
             .iter()
             .any(|c| keyring.get(c.sealed.key_version).is_err())
     }
-}
-
-fn cred_limits(row: &store::pool::CredentialRow) -> Limits {
-    let small = |v: Option<i64>| v.and_then(|v| i32::try_from(v).ok());
-    Limits::from_columns(
-        small(row.limits[0]),
-        small(row.limits[1]),
-        small(row.limits[2]),
-        row.limits[3],
-        row.limits[4],
-    )
 }
 
 /// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`.
@@ -262,7 +251,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                     secret,
                 }),
                 credential.priority,
-                cred_limits(credential),
+                Limits::from_columns(credential.limits),
             )),
             Err(error) => tracing::error!(credential = %credential.id, %error,
                 "credential left out of the pool"),
@@ -273,13 +262,13 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .map(|r| {
             (
                 (r.model_id, r.credential_id),
-                Limits::from_columns(r.rpm, r.rph, r.rpd, r.tpm, r.tpd),
+                Limits::from_columns(r.limits),
             )
         })
         .collect();
 
     struct P {
-        row: store::pool::ProviderRow,
+        row: store::providers::ProviderRow,
         info: Arc<ProviderInfo>,
         tz: Tz,
         slot: usize,
@@ -289,7 +278,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .filter(|p| p.enabled)
         .map(|p| {
             let tz: Tz = p.daily_reset_tz.parse().unwrap_or(Tz::UTC);
-            let limits = Limits::from_columns(p.rpm, p.rph, p.rpd, p.tpm, p.tpd);
+            let limits = Limits::from_columns(p.limits);
             let slot = state.slot(Scope::Provider { id: p.id }, limits, tz, now);
             let info = Arc::new(ProviderInfo {
                 id: p.id,
@@ -334,8 +323,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 .embedding_dimensions
                 .and_then(|d| u64::try_from(d).ok()),
         });
-        let model_limits =
-            Limits::from_columns(model.rpm, model.rph, model.rpd, model.tpm, model.tpd);
+        let model_limits = Limits::from_columns(model.limits);
         let model_slot = state.slot(
             Scope::Model { id: model.id },
             Limits::default(),

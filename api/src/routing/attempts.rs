@@ -1,5 +1,6 @@
 //! The trail of attempts for one request, its bounds, and the answer when every route failed.
 
+use freeway_wire::usage::AttemptOutcome;
 use std::time::{Duration, Instant};
 
 use super::Failure;
@@ -46,7 +47,7 @@ impl AttemptLog {
     pub fn skipped(&mut self, route: &Route, reason: String, until: Option<i64>) {
         self.attempts.push(attempt(
             route,
-            "skipped",
+            AttemptOutcome::Skipped,
             None,
             Duration::ZERO,
             Some(reason),
@@ -74,7 +75,7 @@ impl AttemptLog {
     pub fn succeeded(&mut self, route: &Route, status: u16, took: Duration) {
         self.tried += 1;
         self.attempts
-            .push(attempt(route, "ok", Some(status), took, None));
+            .push(attempt(route, AttemptOutcome::Ok, Some(status), took, None));
     }
 
     pub fn failed(
@@ -85,7 +86,7 @@ impl AttemptLog {
         took: Duration,
         detail: Option<String>,
     ) {
-        tracing::info!(route = %route.label(), outcome = failure.outcome(), ?status,
+        tracing::info!(route = %route.label(), outcome = %failure.outcome(), ?status,
             "attempt failed; trying the next route");
         self.tried += 1;
         self.attempts
@@ -96,8 +97,13 @@ impl AttemptLog {
     /// A non-retryable upstream answer ends the loop; it is still part of the trail.
     pub fn client_error(&mut self, route: &Route, status: u16, took: Duration) {
         self.tried += 1;
-        self.attempts
-            .push(attempt(route, "client_error", Some(status), took, None));
+        self.attempts.push(attempt(
+            route,
+            AttemptOutcome::ClientError,
+            Some(status),
+            took,
+            None,
+        ));
     }
 
     pub fn attempts(&self) -> &[Attempt] {
@@ -124,7 +130,7 @@ impl AttemptLog {
             .attempts
             .iter()
             .map(|a| match (&a.detail, a.status) {
-                (Some(detail), _) if a.outcome == "skipped" => {
+                (Some(detail), _) if a.outcome == AttemptOutcome::Skipped => {
                     format!("{}/{}: skipped ({detail})", a.provider, a.model)
                 }
                 (_, Some(status)) => {
@@ -183,7 +189,7 @@ impl AttemptLog {
 
 fn attempt(
     route: &Route,
-    outcome: &'static str,
+    outcome: AttemptOutcome,
     status: Option<u16>,
     took: Duration,
     detail: Option<String>,

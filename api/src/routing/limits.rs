@@ -47,10 +47,10 @@ impl Limits {
     }
 
     /// As stored: `None` is no limit; values beyond the column types are clamped.
-    pub fn to_columns(self) -> crate::store::pool::LimitColumns {
+    pub fn to_columns(self) -> crate::store::limits::LimitColumns {
         let small = |v: Option<u64>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
         let big = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-        crate::store::pool::LimitColumns {
+        crate::store::limits::LimitColumns {
             rpm: small(self.rpm),
             rph: small(self.rph),
             rpd: small(self.rpd),
@@ -59,21 +59,17 @@ impl Limits {
         }
     }
 
-    pub fn from_columns(
-        rpm: Option<i32>,
-        rph: Option<i32>,
-        rpd: Option<i32>,
-        tpm: Option<i64>,
-        tpd: Option<i64>,
-    ) -> Limits {
-        let small = |v: Option<i32>| v.and_then(|v| u64::try_from(v).ok());
-        let big = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+    /// As stored; a negative value is no limit.
+    pub fn from_columns(columns: crate::store::limits::LimitColumns) -> Limits {
+        let [rpm, rph, rpd, tpm, tpd] = columns
+            .values()
+            .map(|v| v.and_then(|v| u64::try_from(v).ok()));
         Limits {
-            rpm: small(rpm),
-            rph: small(rph),
-            rpd: small(rpd),
-            tpm: big(tpm),
-            tpd: big(tpd),
+            rpm,
+            rph,
+            rpd,
+            tpm,
+            tpd,
         }
     }
 }
@@ -113,7 +109,13 @@ mod tests {
         );
         assert!(Limits::default().is_unlimited());
         assert_eq!(
-            Limits::from_columns(Some(-1), None, Some(5), None, Some(7)).rpd,
+            Limits::from_columns(crate::store::limits::LimitColumns {
+                rpm: Some(-1),
+                rpd: Some(5),
+                tpd: Some(7),
+                ..Default::default()
+            })
+            .rpd,
             Some(5)
         );
     }

@@ -1,6 +1,7 @@
 //! Classifying an upstream answer. Decisions come from the status code and structured
 //! fields, never from substrings of free text.
 
+use freeway_wire::usage::AttemptOutcome;
 use std::time::Duration;
 
 /// Why an attempt did not produce an answer for the client.
@@ -30,18 +31,18 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> AttemptOutcome {
         match self {
-            Failure::RateLimited { .. } => "rate_limited",
-            Failure::ServerError => "server_error",
-            Failure::CredentialRejected => "credential_rejected",
-            Failure::NotServed => "not_served",
-            Failure::Timeout => "timeout",
-            Failure::Connect => "connect_error",
-            Failure::BadResponse => "bad_response",
-            Failure::EmptyStream => "empty_stream",
-            Failure::InBandError => "in_band_error",
-            Failure::StreamBroken => "stream_broken",
+            Failure::RateLimited { .. } => AttemptOutcome::RateLimited,
+            Failure::ServerError => AttemptOutcome::ServerError,
+            Failure::CredentialRejected => AttemptOutcome::CredentialRejected,
+            Failure::NotServed => AttemptOutcome::NotServed,
+            Failure::Timeout => AttemptOutcome::Timeout,
+            Failure::Connect => AttemptOutcome::ConnectError,
+            Failure::BadResponse => AttemptOutcome::BadResponse,
+            Failure::EmptyStream => AttemptOutcome::EmptyStream,
+            Failure::InBandError => AttemptOutcome::InBandError,
+            Failure::StreamBroken => AttemptOutcome::StreamBroken,
         }
     }
 }

@@ -1,13 +1,12 @@
 //! Reading usage back: totals and time series from `usage_rollups` (never from raw events),
-//! the request log from `usage_events`, the audit log, and instance settings.
+//! and the request log from `usage_events`.
 
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::StoreError;
-use super::audit::{self, AuditEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
@@ -337,167 +336,6 @@ pub async fn find_event(pool: &PgPool, id: Uuid) -> Result<Option<EventRow>, Sto
     .await?)
 }
 
-#[derive(Debug, Clone, FromRow)]
-pub struct AuditRow {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub target_kind: String,
-    pub target_id: Option<String>,
-    pub tenant_id: Option<Uuid>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub tenant_id: Option<Uuid>,
-    pub action: Option<String>,
-    pub target_kind: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-}
-
-/// Newest first, paged like [`list_events`].
-pub async fn list_audit(
-    pool: &PgPool,
-    filter: &AuditFilter,
-    cursor: Option<Uuid>,
-    limit: u32,
-) -> Result<Vec<AuditRow>, StoreError> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT id, at, actor, action, target_kind, target_id, tenant_id, before, after
-         FROM audit_log WHERE true",
-    );
-    if let Some(tenant) = filter.tenant_id {
-        query.push(" AND tenant_id = ");
-        query.push_bind(tenant);
-    }
-    if let Some(action) = &filter.action {
-        query.push(" AND action = ");
-        query.push_bind(action.clone());
-    }
-    if let Some(kind) = &filter.target_kind {
-        query.push(" AND target_kind = ");
-        query.push_bind(kind.clone());
-    }
-    if let Some(from) = filter.from {
-        query.push(" AND at >= ");
-        query.push_bind(from);
-    }
-    if let Some(to) = filter.to {
-        query.push(" AND at < ");
-        query.push_bind(to);
-    }
-    if let Some(cursor) = cursor {
-        query.push(" AND id < ");
-        query.push_bind(cursor);
-    }
-    query.push(" ORDER BY id DESC LIMIT ");
-    query.push_bind(i64::from(limit) + 1);
-    Ok(query.build_query_as().fetch_all(pool).await?)
-}
-
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct Setting {
-    pub key: String,
-    pub value: Value,
-    pub updated_at: DateTime<Utc>,
-}
-
-pub async fn list_settings(pool: &PgPool) -> Result<Vec<Setting>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT key, value, updated_at FROM settings ORDER BY key")
-            .fetch_all(pool)
-            .await?,
-    )
-}
-
-/// Whether a setting's value must stay out of the audit log.
-fn secret_setting(key: &str) -> bool {
-    ["secret", "password", "token", "api_key", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
-}
-
-fn audited_value(key: &str, value: Option<Value>) -> Option<Value> {
-    value.map(|v| {
-        if secret_setting(key) {
-            json!({ "value": "[redacted]" })
-        } else {
-            json!({ "value": v })
-        }
-    })
-}
-
-/// Creates or replaces a setting, audited with its value before and after.
-pub async fn put_setting(
-    pool: &PgPool,
-    actor: &str,
-    key: &str,
-    value: &Value,
-) -> Result<Setting, StoreError> {
-    let mut tx = pool.begin().await?;
-    let before: Option<Value> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1 FOR UPDATE")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let setting: Setting = sqlx::query_as(
-        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
-         RETURNING key, value, updated_at",
-    )
-    .bind(key)
-    .bind(value)
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        AuditEntry {
-            actor,
-            action: "setting.put",
-            target_kind: "setting",
-            target_id: Some(key.to_string()),
-            tenant_id: None,
-            before: audited_value(key, before),
-            after: audited_value(key, Some(value.clone())),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(setting)
-}
-
-/// Removes a setting; `false` when there was none (nothing is audited then).
-pub async fn delete_setting(pool: &PgPool, actor: &str, key: &str) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
-    let before: Option<Value> =
-        sqlx::query_scalar("DELETE FROM settings WHERE key = $1 RETURNING value")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let deleted = before.is_some();
-    if deleted {
-        audit::record(
-            &mut *tx,
-            AuditEntry {
-                actor,
-                action: "setting.delete",
-                target_kind: "setting",
-                target_id: Some(key.to_string()),
-                tenant_id: None,
-                before: audited_value(key, before),
-                after: None,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(deleted)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -548,17 +386,5 @@ mod tests {
             }]
         );
         assert!(spans(at("2025-03-02T00:00:00Z"), at("2025-03-01T00:00:00Z")).is_empty());
-    }
-
-    #[test]
-    fn secret_settings_are_redacted_in_the_audit_log() {
-        assert_eq!(
-            audited_value("smtp.password", Some(json!("hunter2"))),
-            Some(json!({"value": "[redacted]"}))
-        );
-        assert_eq!(
-            audited_value("ui.title", Some(json!("Freeway"))),
-            Some(json!({"value": "Freeway"}))
-        );
     }
 }

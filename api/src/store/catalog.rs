@@ -4,14 +4,15 @@
 //! built-in rows an admin has not edited are brought to the shipped values (an upgrade);
 //! edited rows and the admin's own (`custom`) rows are never touched.
 
+use freeway_wire::pool::Origin;
 use serde_json::json;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{PgPool, Postgres, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
 
-use super::audit::{self, AuditEntry};
-use super::{StoreError, notify_change};
+use super::StoreError;
+use super::audit::{self, Audit, Outcome, audited};
 use crate::providers::builtin::{self, BuiltinModel, BuiltinProvider, CATALOG_VERSION};
 
 /// Held for the seeding transaction, so that two instances starting together do not both
@@ -79,7 +80,7 @@ impl Existing {
     fn from_row(row: &PgRow) -> Result<Self, StoreError> {
         Ok(Existing {
             id: row.try_get("id")?,
-            custom: row.try_get::<String, _>("origin")? != "builtin",
+            custom: row.try_get::<Origin, _>("origin")? != Origin::Builtin,
             edited: row.try_get("edited")?,
             differs: row.try_get("differs")?,
         })
@@ -185,17 +186,37 @@ const UPDATE_MODEL: &str = "
 /// leaves edited and custom rows alone. One transaction, under an advisory lock; one audit
 /// row and one change notification when something was written.
 pub async fn seed_builtin(pool: &PgPool) -> Result<SeedReport, StoreError> {
-    let mut tx = pool.begin().await?;
+    audited(pool, "system", async |conn| {
+        let report = seed(conn).await?;
+        if !report.changed() {
+            return Ok(Outcome::Unchanged(report));
+        }
+        let after = json!({
+            "catalog_version": CATALOG_VERSION,
+            "inserted_providers": report.inserted_providers,
+            "inserted_models": report.inserted_models,
+            "updated_providers": report.updated_providers,
+            "updated_models": report.updated_models,
+            "skipped_edited": report.skipped_edited,
+            "conflicts": report.conflicts,
+        });
+        let audit = Audit::new("catalog.seed", "catalog", CATALOG_VERSION).after(after);
+        Ok(Outcome::Changed(report, audit.notify(audit::POOL)))
+    })
+    .await
+}
+
+async fn seed(conn: &mut PgConnection) -> Result<SeedReport, StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SEED_LOCK)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     let mut report = SeedReport::default();
 
     for provider in builtin::PROVIDERS {
         let inserted: Option<Uuid> = bind_provider(sqlx::query(INSERT_PROVIDER), provider)
             .bind(Uuid::now_v7())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
             .map(|row| row.try_get("id"))
             .transpose()?;
@@ -206,7 +227,7 @@ pub async fn seed_builtin(pool: &PgPool) -> Result<SeedReport, StoreError> {
             }
             None => {
                 let row = bind_provider(sqlx::query(FIND_PROVIDER), provider)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut *conn)
                     .await?;
                 let existing = Existing::from_row(&row)?;
                 if existing.custom {
@@ -218,7 +239,7 @@ pub async fn seed_builtin(pool: &PgPool) -> Result<SeedReport, StoreError> {
                         report.skipped_edited += 1;
                     } else {
                         bind_provider(sqlx::query(UPDATE_PROVIDER), provider)
-                            .execute(&mut *tx)
+                            .execute(&mut *conn)
                             .await?;
                         report.updated_providers += 1;
                     }
@@ -232,14 +253,14 @@ pub async fn seed_builtin(pool: &PgPool) -> Result<SeedReport, StoreError> {
         for model in provider.models {
             let inserted = bind_model(sqlx::query(INSERT_MODEL), provider_id, model)
                 .bind(Uuid::now_v7())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
             if inserted.is_some() {
                 report.inserted_models += 1;
                 continue;
             }
             let row = bind_model(sqlx::query(FIND_MODEL), provider_id, model)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?;
             let existing = Existing::from_row(&row)?;
             if existing.custom {
@@ -251,7 +272,7 @@ pub async fn seed_builtin(pool: &PgPool) -> Result<SeedReport, StoreError> {
                     report.skipped_edited += 1;
                 } else {
                     bind_model(sqlx::query(UPDATE_MODEL), provider_id, model)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                     report.updated_models += 1;
                 }
@@ -259,30 +280,5 @@ pub async fn seed_builtin(pool: &PgPool) -> Result<SeedReport, StoreError> {
         }
     }
 
-    if report.changed() {
-        audit::record(
-            &mut *tx,
-            AuditEntry {
-                actor: "system",
-                action: "catalog.seed",
-                target_kind: "catalog",
-                target_id: Some(CATALOG_VERSION.to_string()),
-                tenant_id: None,
-                before: None,
-                after: Some(json!({
-                    "catalog_version": CATALOG_VERSION,
-                    "inserted_providers": report.inserted_providers,
-                    "inserted_models": report.inserted_models,
-                    "updated_providers": report.updated_providers,
-                    "updated_models": report.updated_models,
-                    "skipped_edited": report.skipped_edited,
-                    "conflicts": report.conflicts,
-                })),
-            },
-        )
-        .await?;
-        notify_change(&mut *tx, "pool").await?;
-    }
-    tx.commit().await?;
     Ok(report)
 }

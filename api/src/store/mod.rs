@@ -1,20 +1,34 @@
-//! All SQL lives here. Other folders call these functions and never see `sqlx` errors.
+//! All SQL lives here, one module per table group. The CLI and the admin API call the same
+//! function for each operation, so both doors validate alike (`validate`); every audited
+//! write goes through `audit::audited`; database errors become [`StoreError`]s in one place
+//! (`error`), constraint names translated with [`ResultExt::on_constraint`].
 
-pub mod admin;
-pub mod admin_pool;
-pub mod admin_tenancy;
+pub mod admin_users;
 pub mod analytics;
+pub mod api_keys;
 pub mod audit;
 pub mod catalog;
+pub mod cooldowns;
+pub mod credentials;
+mod edit;
+mod error;
+pub mod limits;
+pub mod members;
 pub mod migrate;
-pub mod pool;
-pub mod tenancy;
+pub mod models;
+pub mod profiles;
+pub mod providers;
+pub mod quotas;
+pub mod settings;
+pub mod tenants;
 pub mod usage;
+pub mod validate;
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
 
 use crate::config::redact_url;
 
@@ -22,38 +36,45 @@ use crate::config::redact_url;
 /// so that every instance reloads its in-memory view.
 pub const CHANGE_CHANNEL: &str = "freeway_changes";
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0} already exists")]
-    Conflict(String),
-    #[error("invalid value: {0}")]
-    Invalid(String),
-    #[error("database error: {0}")]
-    Database(String),
-    #[error(transparent)]
-    Crypto(#[from] crate::crypto::envelope::EnvelopeError),
+pub use edit::Deleted;
+pub use error::{Found, Pending, ResultExt, StoreError};
+
+/// One page of rows in id (creation) order: those after `after`, `limit` at most.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &error {
-            match db.code().as_deref() {
-                Some("23505") => {
-                    return StoreError::Conflict(db.constraint().unwrap_or("row").to_string());
-                }
-                Some("23514") | Some("22001") | Some("22P02") => {
-                    return StoreError::Invalid(db.message().to_string());
-                }
-                _ => {}
-            }
+impl Cursor {
+    /// Every row.
+    pub const ALL: Cursor = Cursor {
+        after: None,
+        limit: None,
+    };
+
+    pub fn page(after: Option<Uuid>, limit: i64) -> Cursor {
+        Cursor {
+            after,
+            limit: Some(limit),
         }
-        if let sqlx::Error::RowNotFound = error {
-            return StoreError::NotFound("row".into());
-        }
-        StoreError::Database(error.to_string())
     }
+}
+
+/// `select` (a `SELECT ... WHERE <filter on $3, $4 ...>`) narrowed to one page: rows after
+/// the cursor (`$1`) in id order, at most its limit (`$2`). Bind the filter's values next.
+pub(crate) fn paged<'q, O>(
+    select: &str,
+    cursor: Cursor,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{select} AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    )))
+    .bind(cursor.after)
+    .bind(cursor.limit)
 }
 
 #[derive(Debug, thiserror::Error)]

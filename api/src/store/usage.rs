@@ -1,6 +1,9 @@
-//! Writing usage events in batches.
+//! Writing usage events in batches, and reading back what restores the in-memory
+//! windows and quota ledgers after a restart (aggregated by Postgres, never replayed).
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
 
 use super::StoreError;
 use crate::usage::UsageEvent;
@@ -50,7 +53,7 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
     query.push(ROLLUP_UPSERT);
     query.build().execute(&mut *tx).await?;
 
-    let mut used: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = events
+    let mut used: Vec<(Uuid, DateTime<Utc>)> = events
         .iter()
         .filter_map(|e| e.api_key_id.map(|k| (k, e.created_at)))
         .collect();
@@ -77,6 +80,64 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Requests of the last 24 hours, to rebuild the usage windows after a restart.
+#[derive(Debug, Clone, FromRow)]
+pub struct RecentUse {
+    pub created_at: DateTime<Utc>,
+    pub attempt_trail: serde_json::Value,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+}
+
+pub async fn recent(pool: &PgPool) -> Result<Vec<RecentUse>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT created_at, attempt_trail, prompt_tokens, completion_tokens FROM usage_events
+         WHERE created_at > now() - interval '24 hours' AND attempts > 0
+         ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// What one tenant, member or api key used of the current UTC day and month.
+#[derive(Debug, Clone, FromRow)]
+pub struct QuotaUsageRow {
+    pub scope: String,
+    pub scope_id: Uuid,
+    pub day_requests: i64,
+    pub day_tokens: i64,
+    pub month_tokens: i64,
+}
+
+/// Usage per scope since the start of the UTC month, aggregated by Postgres: what the quota
+/// ledger replays after a restart. Only requests that were served count, as in the ledger.
+pub async fn quota_usage(pool: &PgPool) -> Result<Vec<QuotaUsageRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "WITH bounds AS (
+             SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month,
+                    date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day
+         ), served AS (
+             SELECT e.tenant_id, e.member_id, e.api_key_id, e.created_at >= b.day AS today,
+                    coalesce(e.prompt_tokens, 0)::bigint
+                        + coalesce(e.completion_tokens, 0)::bigint AS tokens
+             FROM usage_events e, bounds b
+             WHERE e.created_at >= b.month AND e.status BETWEEN 200 AND 299
+         ), scoped AS (
+             SELECT 'tenant' AS scope, tenant_id AS scope_id, today, tokens FROM served
+             UNION ALL SELECT 'member', member_id, today, tokens FROM served
+             UNION ALL SELECT 'api_key', api_key_id, today, tokens FROM served
+         )
+         SELECT scope, scope_id,
+                count(*) FILTER (WHERE today) AS day_requests,
+                coalesce(sum(tokens) FILTER (WHERE today), 0)::bigint AS day_tokens,
+                coalesce(sum(tokens), 0)::bigint AS month_tokens
+         FROM scoped WHERE scope_id IS NOT NULL
+         GROUP BY scope, scope_id",
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Adds the rows of `inserted` to the hourly and daily rollups. Buckets are UTC. An error is

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::crypto::api_key;
-use crate::store::tenancy::ApiKeyAuthRow;
+use crate::store::api_keys::ApiKeyAuthRow;
 
 /// Who is calling, once their key checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]

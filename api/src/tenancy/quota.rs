@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::Caller;
 use crate::routing::limits::Limits;
 use crate::routing::window::{Exceeded, Millis, Window};
-use crate::store::tenancy::{QuotaRow, QuotaUsageRow};
+use crate::store::quotas::QuotaRow;
+use crate::store::usage::QuotaUsageRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QuotaScope {

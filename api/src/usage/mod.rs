@@ -18,9 +18,7 @@ pub struct Attempt {
     pub model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<Uuid>,
-    /// `ok`, `rate_limited`, `server_error`, `timeout`, `connect_error`, `auth_error`,
-    /// `client_error`, `empty_stream`, `stream_error`, `bad_response`.
-    pub outcome: &'static str,
+    pub outcome: freeway_wire::usage::AttemptOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     pub latency_ms: u64,

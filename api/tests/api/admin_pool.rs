@@ -3,7 +3,7 @@
 
 use freeway::admin::auth::hash_password;
 use freeway::mock::{Behavior, MockUpstream};
-use freeway::store::admin::{NewAdminUser, create_user};
+use freeway::store::admin_users::{NewAdminUser, create};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -483,13 +483,13 @@ async fn tenant_admins_and_members_are_forbidden_the_pool() {
         ("lead", "tenant_admin", None),
         ("bob", "member", Some(app.member.id)),
     ] {
-        create_user(
+        create(
             &app.db,
             "test",
             NewAdminUser {
                 username,
                 password_hash: &hash,
-                role,
+                role: freeway_wire::auth::Role::parse(role).unwrap(),
                 tenant_id: Some(app.tenant.id),
                 member_id: member,
                 must_change_password: false,

@@ -35,13 +35,13 @@ fn id(body: &Value) -> String {
 async fn login_as(app: &TestApp, username: &str, role: &str, member_id: Option<Uuid>) -> String {
     let password = "a long enough passphrase";
     let hash = freeway::admin::auth::hash_password(password).unwrap();
-    freeway::store::admin::create_user(
+    freeway::store::admin_users::create(
         &app.db,
         "test",
-        freeway::store::admin::NewAdminUser {
+        freeway::store::admin_users::NewAdminUser {
             username,
             password_hash: &hash,
-            role,
+            role: freeway_wire::auth::Role::parse(role).unwrap(),
             tenant_id: Some(app.tenant.id),
             member_id,
             must_change_password: false,

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, DurationRound, Utc};
 use freeway::admin::auth::hash_password;
-use freeway::store::{self, admin::NewAdminUser, tenancy};
+use freeway::store::{self, admin_users::NewAdminUser};
 use freeway::usage::UsageEvent;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -32,13 +32,13 @@ async fn login_as(
 ) -> String {
     let password = "a long enough password";
     let hash = hash_password(password).unwrap();
-    store::admin::create_user(
+    store::admin_users::create(
         &app.db,
         ACTOR,
         NewAdminUser {
             username,
             password_hash: &hash,
-            role,
+            role: freeway_wire::auth::Role::parse(role).unwrap(),
             tenant_id,
             member_id,
             must_change_password: false,
@@ -300,12 +300,7 @@ async fn the_request_log_pages_newest_first_with_the_attempt_trail() {
 async fn each_role_sees_only_its_own_usage_requests_and_audit() {
     // Arrange: alice in "team" makes 3 requests, bob in "other" makes 2.
     let app = spawn_app().await;
-    let other = tenancy::create_tenant(&app.db, ACTOR, "other")
-        .await
-        .unwrap();
-    let bob = tenancy::create_member(&app.db, ACTOR, &other, "bob", None, "member")
-        .await
-        .unwrap();
+    let (other, bob) = crate::helpers::add_member(&app.db, "other", "bob").await;
     let bob_key = create_key(&app.db, &bob, None, None).await;
     // A restart loads bob's key at once; waiting for NOTIFY would record 401s meanwhile.
     let app = app.restart().await;

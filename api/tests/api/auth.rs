@@ -127,7 +127,11 @@ async fn a_revoked_key_is_401_api_key_revoked_within_seconds() {
         .await;
     }
 
-    freeway::store::tenancy::revoke_api_key(&app.db, ACTOR, prefix_of(&key))
+    let revoked = freeway::store::api_keys::KeyRef::Prefix {
+        tenant: None,
+        prefix: prefix_of(&key),
+    };
+    freeway::store::api_keys::revoke(&app.db, ACTOR, revoked)
         .await
         .unwrap();
     {

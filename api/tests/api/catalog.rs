@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use freeway::providers::builtin::{self, CATALOG_VERSION};
 use freeway::store::catalog::{SeedReport, seed_builtin};
-use freeway::store::{self, migrate, pool};
+use freeway::store::providers::{self, ProviderFields};
+use freeway::store::{self, migrate};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -249,15 +250,14 @@ async fn rows_an_admin_edited_are_left_as_the_admin_set_them() {
 #[tokio::test]
 async fn a_custom_provider_with_a_builtin_name_is_not_overwritten() {
     let db = migrated_database().await;
-    let mine = pool::create_provider(
+    let mine = providers::create(
         &db,
         ACTOR,
-        pool::NewProvider {
-            name: "groq",
-            base_url: "http://127.0.0.1:9/v1",
+        ProviderFields {
             keyless: false,
             priority: 5,
             timeout_ms: 1_000,
+            ..ProviderFields::new("groq", "http://127.0.0.1:9/v1")
         },
     )
     .await

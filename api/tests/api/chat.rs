@@ -2,7 +2,7 @@
 //! what comes down is what the provider answered, byte for byte.
 
 use freeway::mock::Behavior;
-use freeway::store::pool;
+use freeway::store::providers::{self, ProviderFields};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
@@ -346,15 +346,14 @@ async fn the_answer_is_relayed_byte_for_byte() {
     const RAW: &str = "{ \"object\" : \"chat.completion\",\n  \"id\":\"raw-1\", \"created\": 1.0e9,\n  \"model\":\"raw-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"caf\\u00e9 \\/ na\u{ef}ve\"},\"finish_reason\":\"stop\"}],\n  \"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5},\n  \"z_vendor\": 1.50, \"a_vendor\": [ ] }\n";
     let app = spawn_app().await;
     let base_url = raw_upstream(RAW).await;
-    let provider = pool::create_provider(
+    let provider = providers::create(
         &app.db,
         ACTOR,
-        pool::NewProvider {
-            name: "raw",
-            base_url: &base_url,
+        ProviderFields {
             keyless: true,
             priority: 5,
             timeout_ms: 5_000,
+            ..ProviderFields::new("raw", &base_url)
         },
     )
     .await

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use freeway::crypto::{Keyring, SealedSecret, open};
-use freeway::store::pool;
+use freeway::store::credentials;
+use freeway::store::providers;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -69,7 +70,7 @@ fn first_version_only(key_file: &std::path::Path) -> Keyring {
 /// the running server serves it: proof that it has reloaded the pool since, with its
 /// credentials decrypted.
 async fn wait_for_reload(app: &TestApp, provider: &str, model: &str) {
-    let row = pool::find_provider(&app.db, provider).await.unwrap();
+    let row = providers::find(&app.db, provider).await.unwrap().unwrap();
     add_model(&app.db, &row, model).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -260,9 +261,7 @@ async fn rotating_the_master_key_under_load() {
     // What `freeway keys rotate` does.
     let keyring = Keyring::add_version_to_file(&app.key_file).unwrap();
     assert_eq!(keyring.versions(), vec![1, 2]);
-    let rewrapped = pool::rewrap_credentials(&app.db, ACTOR, &keyring)
-        .await
-        .unwrap();
+    let rewrapped = credentials::rewrap(&app.db, ACTOR, &keyring).await.unwrap();
     assert_eq!(rewrapped, 2);
     // The server has reloaded with the new key version and still decrypts both rows.
     wait_for_reload(&app, "mock0", "probe-model").await;

@@ -8,7 +8,12 @@ use freeway::config::Config;
 use freeway::crypto::{Keyring, Secret, api_key};
 use freeway::mock::MockUpstream;
 use freeway::startup::{Application, Signals};
-use freeway::store::{self, pool, tenancy};
+use freeway::store::credentials::{self, CredentialFields, SealedCredential};
+use freeway::store::members::{self, Member, NewMember};
+use freeway::store::models::{self, ModelFields};
+use freeway::store::providers::{self, ProviderFields, ProviderRow};
+use freeway::store::tenants::{self, Tenant};
+use freeway::store::{self, api_keys};
 use freeway::usage::UsageStats;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -66,8 +71,8 @@ pub struct TestApp {
     pub key_file: PathBuf,
     /// A working member key: `fw-...`.
     pub api_key: String,
-    pub tenant: tenancy::Tenant,
-    pub member: tenancy::Member,
+    pub tenant: Tenant,
+    pub member: Member,
     pub mocks: Vec<MockUpstream>,
     pub client: reqwest::Client,
     pub stats: Arc<UsageStats>,
@@ -128,38 +133,30 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
     let mut mocks = Vec::new();
     for index in 0..spawn.providers {
         let mock = MockUpstream::start().await.unwrap();
-        let provider = pool::create_provider(
+        let provider = providers::create(
             &db,
             ACTOR,
-            pool::NewProvider {
-                name: &format!("mock{index}"),
-                base_url: &mock.base_url(),
+            ProviderFields {
                 keyless: false,
                 priority: 10 * (index as i32 + 1),
                 timeout_ms: spawn.provider_timeout_ms,
+                ..ProviderFields::new(&format!("mock{index}"), &mock.base_url())
             },
         )
         .await
         .unwrap();
         add_model(&db, &provider, &spawn.model).await;
-        pool::add_credential(
+        add_credential(
             &db,
-            ACTOR,
             &keyring,
             &provider,
-            "",
             &Secret::new(format!("secret-{index}")),
-            100,
         )
-        .await
-        .unwrap();
+        .await;
         mocks.push(mock);
     }
 
-    let tenant = tenancy::create_tenant(&db, ACTOR, "team").await.unwrap();
-    let member = tenancy::create_member(&db, ACTOR, &tenant, "alice", None, "member")
-        .await
-        .unwrap();
+    let (tenant, member) = add_member(&db, "team", "alice").await;
     let api_key = create_key(&db, &member, None, None).await;
 
     let app = Application::build(config.clone(), Signals::Ignore)
@@ -188,37 +185,60 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
     }
 }
 
-pub async fn add_model(db: &PgPool, provider: &pool::ProviderRow, model: &str) {
-    pool::add_model(
-        db,
-        ACTOR,
-        provider,
-        pool::NewModel {
-            model_id: model,
-            modality: "chat",
-            supports_tools: true,
-            supports_vision: true,
-            supports_json: true,
-            context_window: None,
-            priority: 100,
-        },
-    )
-    .await
-    .unwrap();
+pub async fn add_model(db: &PgPool, provider: &ProviderRow, model: &str) {
+    let fields = ModelFields {
+        supports_vision: true,
+        ..ModelFields::chat(model)
+    };
+    models::create(db, ACTOR, provider, &fields).await.unwrap();
+}
+
+/// Seals `secret` and adds it as a credential of `provider`.
+pub async fn add_credential(
+    db: &PgPool,
+    keyring: &Keyring,
+    provider: &ProviderRow,
+    secret: &Secret,
+) {
+    let sealed = SealedCredential::seal(keyring, secret.expose()).unwrap();
+    let fields = CredentialFields {
+        name: String::new(),
+        enabled: true,
+        priority: 100,
+        limits: Default::default(),
+    };
+    credentials::create(db, ACTOR, provider, &sealed, fields)
+        .await
+        .unwrap();
+}
+
+/// Creates tenant `tenant` (unless it exists) with the member `member`.
+pub async fn add_member(db: &PgPool, tenant: &str, member: &str) -> (Tenant, Member) {
+    let tenant = match tenants::find_by_name(db, tenant).await.unwrap() {
+        Some(found) => found,
+        None => tenants::create(db, ACTOR, tenant).await.unwrap(),
+    };
+    let new = NewMember {
+        name: member,
+        email: None,
+        role: freeway_wire::tenants::MemberRole::Member,
+    };
+    let member = members::create(db, ACTOR, &tenant, new).await.unwrap();
+    (tenant, member)
 }
 
 /// Creates a key for `member` and returns the full token.
 pub async fn create_key(
     db: &PgPool,
-    member: &tenancy::Member,
+    member: &Member,
     allowed_models: Option<Vec<String>>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> String {
     let key = api_key::generate();
-    tenancy::create_api_key(
+    api_keys::create(
         db,
         ACTOR,
-        tenancy::NewKeyRow {
+        api_keys::NewKeyRow {
             member,
             name: "test",
             key: &key,

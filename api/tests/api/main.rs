@@ -24,6 +24,7 @@ mod migrations;
 mod pg_proxy;
 mod quotas;
 mod routing;
+mod store;
 mod streaming;
 mod swagger;
 mod ui;

@@ -5,7 +5,9 @@ use freeway::config::Config;
 use freeway::crypto::{Keyring, Secret};
 use freeway::mock::{Behavior, IMAGE_URL, MockUpstream, SPEECH_BYTES, TRANSCRIPT};
 use freeway::startup::{Application, Signals};
-use freeway::store::{self, pool, tenancy};
+use freeway::store::models::{self, ModelFields};
+use freeway::store::providers::{self, ProviderFields};
+use freeway::store::{self};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -62,52 +64,36 @@ async fn spawn(models: Vec<Vec<Model>>, configure: impl FnOnce(&mut Config)) -> 
     let mut mocks = Vec::new();
     for (index, models) in models.into_iter().enumerate() {
         let mock = MockUpstream::start().await.unwrap();
-        let provider = pool::create_provider(
+        let provider = providers::create(
             &db,
             ACTOR,
-            pool::NewProvider {
-                name: &format!("mock{index}"),
-                base_url: &mock.base_url(),
+            ProviderFields {
                 keyless: false,
                 priority: 10 * (index as i32 + 1),
                 timeout_ms: 5_000,
+                ..ProviderFields::new(&format!("mock{index}"), &mock.base_url())
             },
         )
         .await
         .unwrap();
         for model in models {
-            let row = pool::add_model(
-                &db,
-                ACTOR,
-                &provider,
-                pool::NewModel {
-                    model_id: model.id,
-                    modality: model.modality,
-                    supports_tools: false,
-                    supports_vision: false,
-                    supports_json: false,
-                    context_window: None,
-                    priority: 100,
-                },
-            )
-            .await
-            .unwrap();
-            if let Some((family, dimensions)) = model.family {
-                pool::set_embedding_family(&db, row.id, family, dimensions)
-                    .await
-                    .unwrap();
-            }
+            let fields = ModelFields {
+                modality: model.modality.into(),
+                supports_tools: false,
+                supports_json: false,
+                embedding_family: model.family.map(|(family, _)| family.to_string()),
+                embedding_dimensions: model.family.map(|(_, dimensions)| dimensions),
+                ..ModelFields::chat(model.id)
+            };
+            models::create(&db, ACTOR, &provider, &fields)
+                .await
+                .unwrap();
         }
         let secret = Secret::new(format!("secret-{index}"));
-        pool::add_credential(&db, ACTOR, &keyring, &provider, "", &secret, 100)
-            .await
-            .unwrap();
+        crate::helpers::add_credential(&db, &keyring, &provider, &secret).await;
         mocks.push(mock);
     }
-    let tenant = tenancy::create_tenant(&db, ACTOR, "team").await.unwrap();
-    let member = tenancy::create_member(&db, ACTOR, &tenant, "alice", None, "member")
-        .await
-        .unwrap();
+    let (_, member) = crate::helpers::add_member(&db, "team", "alice").await;
     let api_key = create_key(&db, &member, None, None).await;
 
     let app = Application::build(config, Signals::Ignore).await.unwrap();

@@ -2,7 +2,8 @@
 //! tenant's members, counted from real usage, kept across a restart, changed live.
 
 use freeway::mock::Behavior;
-use freeway::store::tenancy::{self, QuotaColumns};
+use freeway::store::quotas::{self, QuotaColumns};
+use freeway::store::{Cursor, api_keys};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -13,13 +14,16 @@ async fn app() -> TestApp {
 }
 
 async fn set(app: &TestApp, scope: &str, scope_id: Uuid, columns: QuotaColumns) {
-    tenancy::set_quota(&app.db, ACTOR, scope, scope_id, columns)
+    quotas::set(&app.db, ACTOR, scope, scope_id, columns)
         .await
         .unwrap();
 }
 
 async fn key_id(app: &TestApp) -> Uuid {
-    tenancy::list_api_keys(&app.db, &app.tenant).await.unwrap()[0].id
+    api_keys::list(&app.db, app.tenant.id, None, Cursor::ALL)
+        .await
+        .unwrap()[0]
+        .id
 }
 
 /// Sets a quota before the server starts using it: a restart loads it for sure.
@@ -88,9 +92,7 @@ async fn a_key_quota_of_3_rpm_refuses_the_4th_request_with_429_naming_the_quota(
 #[tokio::test]
 async fn two_members_together_never_exceed_their_tenants_5_requests_per_day() {
     let app = app().await;
-    let bob = tenancy::create_member(&app.db, ACTOR, &app.tenant, "bob", None, "member")
-        .await
-        .unwrap();
+    let (_, bob) = crate::helpers::add_member(&app.db, &app.tenant.name, "bob").await;
     let bob_key = create_key(&app.db, &bob, None, None).await;
     let tenant = app.tenant.id;
     let app = with_quota(
@@ -230,7 +232,7 @@ async fn a_quota_set_while_serving_applies_within_seconds_and_sees_the_days_usag
         app.chat(chat_body("mock-model")).await.status() == 429
     })
     .await;
-    let listed = tenancy::list_quotas(&app.db, &app.tenant).await.unwrap();
+    let listed = quotas::list(&app.db, Some(app.tenant.id)).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].rpd, Some(2));
 }

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use freeway::mock::Behavior;
-use freeway::store::pool::{self, LimitColumns, LimitTarget};
+use freeway::store::limits::{self, LimitColumns, LimitTarget};
+use freeway::store::profiles;
+use freeway::store::providers::{self, ProviderFields};
 use serde_json::{Value, json};
 
 use crate::helpers::{Spawn, TestApp, chat_body, spawn_with};
@@ -18,9 +20,7 @@ async fn two_providers() -> TestApp {
 }
 
 async fn limit(app: &TestApp, target: LimitTarget, limits: LimitColumns) {
-    pool::set_limits(&app.db, "test", target, limits)
-        .await
-        .unwrap();
+    limits::set(&app.db, "test", target, limits).await.unwrap();
 }
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -201,7 +201,7 @@ async fn daily_usage_survives_a_restart() {
 async fn a_failed_request_gives_its_reservation_back() {
     // One credential, limited to one request a minute, serving two models.
     let app = spawn_with(Spawn::default()).await;
-    let provider = pool::find_provider(&app.db, "mock0").await.unwrap();
+    let provider = providers::find(&app.db, "mock0").await.unwrap().unwrap();
     crate::helpers::add_model(&app.db, &provider, "other-model").await;
     let credential = app.credential_row("mock0").await;
     limit(
@@ -297,13 +297,7 @@ async fn a_session_keeps_its_route_when_priorities_change() {
 #[tokio::test]
 async fn two_tenants_opening_with_hi_never_share_a_session() {
     let app = two_providers().await;
-    let tenant = freeway::store::tenancy::create_tenant(&app.db, "test", "other")
-        .await
-        .unwrap();
-    let member =
-        freeway::store::tenancy::create_member(&app.db, "test", &tenant, "bob", None, "member")
-            .await
-            .unwrap();
+    let (_, member) = crate::helpers::add_member(&app.db, "other", "bob").await;
     let other_key = crate::helpers::create_key(&app.db, &member, None, None).await;
     let app = app.restart().await;
     let a = app.chat(chat_body("mock-model")).await;
@@ -444,7 +438,7 @@ async fn auto_and_profiles_resolve_to_chains() {
     let app = two_providers().await;
     let a = app.model_row("mock0", "mock-model").await;
     let b = app.model_row("mock1", "mock-model").await;
-    pool::put_profile(&app.db, "test", "fast", false, &[b, a])
+    profiles::put(&app.db, "test", "fast", false, &[b, a])
         .await
         .unwrap();
     let app = app.restart().await;
@@ -518,15 +512,14 @@ async fn rate_limit_headers_teach_limits_and_a_spent_budget_cools_the_route() {
 async fn keyless_providers_are_called_without_a_credential() {
     let app = spawn_with(Spawn::default()).await;
     let mock = freeway::mock::MockUpstream::start().await.unwrap();
-    let provider = pool::create_provider(
+    let provider = providers::create(
         &app.db,
         "test",
-        pool::NewProvider {
-            name: "open",
-            base_url: &mock.base_url(),
+        ProviderFields {
             keyless: true,
             priority: 1,
             timeout_ms: 5000,
+            ..ProviderFields::new("open", &mock.base_url())
         },
     )
     .await

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use freeway::crypto::{Keyring, Secret};
 use freeway::mock::MockUpstream;
-use freeway::store::{self, pool, tenancy};
+use freeway::store::providers::{self, ProviderFields};
+use freeway::store::{self};
 use futures_util::future::join_all;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -258,35 +259,21 @@ async fn seed() -> Seeded {
     store::migrate::run(&database_url).await.unwrap();
     let db = PgPool::connect(&database_url).await.unwrap();
     let mock = MockUpstream::start().await.unwrap();
-    let provider = pool::create_provider(
+    let provider = providers::create(
         &db,
         ACTOR,
-        pool::NewProvider {
-            name: "mock0",
-            base_url: &mock.base_url(),
+        ProviderFields {
             keyless: false,
             priority: 10,
             timeout_ms: 5_000,
+            ..ProviderFields::new("mock0", &mock.base_url())
         },
     )
     .await
     .unwrap();
     add_model(&db, &provider, "mock-model").await;
-    pool::add_credential(
-        &db,
-        ACTOR,
-        &keyring,
-        &provider,
-        "",
-        &Secret::new("secret-0"),
-        100,
-    )
-    .await
-    .unwrap();
-    let tenant = tenancy::create_tenant(&db, ACTOR, "team").await.unwrap();
-    let member = tenancy::create_member(&db, ACTOR, &tenant, "alice", None, "member")
-        .await
-        .unwrap();
+    crate::helpers::add_credential(&db, &keyring, &provider, &Secret::new("secret-0")).await;
+    let (_, member) = crate::helpers::add_member(&db, "team", "alice").await;
     let api_key = create_key(&db, &member, None, None).await;
     Seeded {
         database_url,

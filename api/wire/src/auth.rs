@@ -21,6 +21,12 @@ pub enum Role {
     Member,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {

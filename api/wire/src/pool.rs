@@ -35,6 +35,23 @@ pub struct LimitSet {
     pub tpd: Option<u64>,
 }
 
+/// An optional nested object, refusing arrays: serde would read a struct from a JSON array,
+/// positionally, where the API promises an object.
+pub fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value @ serde_json::Value::Object(_)) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("expected an object")),
+    }
+}
+
 /// What a model does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,7 +174,11 @@ pub struct NewProvider {
     /// Default 60000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limits: Option<LimitSet>,
     /// Default `UTC`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +207,11 @@ pub struct ProviderPatch {
     pub priority: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limits: Option<LimitSet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_reset_tz: Option<String>,
@@ -244,7 +269,11 @@ pub struct NewModel {
     pub embedding_family: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding_dimensions: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limits: Option<LimitSet>,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,7 +328,11 @@ pub struct ModelPatch {
     )]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<u32>))]
     pub embedding_dimensions: Option<Option<u32>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limits: Option<LimitSet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -345,7 +378,11 @@ pub struct NewCredential {
     /// Default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limits: Option<LimitSet>,
 }
 
@@ -362,7 +399,11 @@ pub struct CredentialPatch {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limits: Option<LimitSet>,
 }
 
@@ -467,4 +508,23 @@ pub struct CooldownView {
     /// How many times it was cooled in a row.
     pub strikes: i32,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_limits_must_be_an_object() {
+        let patch: CredentialPatch =
+            serde_json::from_value(serde_json::json!({"limits": {"rpm": 5}})).unwrap();
+        assert_eq!(patch.limits.and_then(|l| l.rpm), Some(5));
+        let none: CredentialPatch =
+            serde_json::from_value(serde_json::json!({"limits": null})).unwrap();
+        assert_eq!(none.limits, None);
+        assert!(
+            serde_json::from_value::<CredentialPatch>(serde_json::json!({"limits": [null, null]}))
+                .is_err()
+        );
+    }
 }

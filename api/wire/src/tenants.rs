@@ -77,6 +77,12 @@ pub enum MemberRole {
     TenantAdmin,
 }
 
+impl std::fmt::Display for MemberRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl MemberRole {
     pub fn as_str(self) -> &'static str {
         match self {

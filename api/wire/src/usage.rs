@@ -224,19 +224,58 @@ pub struct UsageTimeseries {
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum AttemptOutcome {
+    /// It answered; this attempt served the request.
     Ok,
-    RateLimited,
-    ServerError,
-    Timeout,
-    ConnectError,
-    AuthError,
-    NotServed,
-    ClientError,
-    EmptyStream,
-    StreamError,
-    BadResponse,
     /// Passed over without a call: cooling down, no headroom, a missing capability.
     Skipped,
+    /// 429.
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    /// 401, 402 or 403: the credential is bad, unpaid or not entitled to the model.
+    CredentialRejected,
+    /// 404 or 405: the provider does not serve the model or endpoint.
+    NotServed,
+    /// No answer (or no first chunk) within the provider's timeout.
+    Timeout,
+    /// Connection refused, reset, DNS, TLS.
+    ConnectError,
+    /// A 2xx whose body is not what the protocol promises.
+    BadResponse,
+    /// A stream that ended before any content.
+    EmptyStream,
+    /// A stream that carried an error event before any content.
+    InBandError,
+    /// A stream that broke before any content.
+    StreamBroken,
+    /// The request itself was at fault (400, 413, 422, ...); passed back to the client.
+    ClientError,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::Skipped => "skipped",
+            AttemptOutcome::RateLimited => "rate_limited",
+            AttemptOutcome::ServerError => "server_error",
+            AttemptOutcome::CredentialRejected => "credential_rejected",
+            AttemptOutcome::NotServed => "not_served",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::ConnectError => "connect_error",
+            AttemptOutcome::BadResponse => "bad_response",
+            AttemptOutcome::EmptyStream => "empty_stream",
+            AttemptOutcome::InBandError => "in_band_error",
+            AttemptOutcome::StreamBroken => "stream_broken",
+            AttemptOutcome::ClientError => "client_error",
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One candidate route a request tried, in order.
@@ -247,8 +286,7 @@ pub struct AttemptEntry {
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<Uuid>,
-    /// How it ended, such as `ok`, `rate_limited`, `timeout`.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     pub latency_ms: u64,

@@ -1,6 +1,7 @@
 //! A provider's credentials. The secret is write-only: it is sealed on arrival, and
 //! responses and the audit log show only its last four characters.
 
+use freeway_wire::pool::Modality;
 use freeway_wire::pool::{CredentialPatch, CredentialTest, CredentialView, NewCredential};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,11 @@ use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route, openai_co
 use crate::routing::pool::RouteSlots;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::admin_pool::{self, CredentialFields, CredentialRecord, ProviderRecord};
+use crate::store::credentials::{
+    self, CredentialFields, CredentialRow as CredentialRecord, SealedCredential,
+};
+use crate::store::providers::ProviderRow as ProviderRecord;
+use crate::store::{Cursor, models, validate};
 
 fn view(provider: &str, row: CredentialRecord) -> CredentialView {
     CredentialView {
@@ -32,32 +37,19 @@ fn view(provider: &str, row: CredentialRecord) -> CredentialView {
         last4: row.last4,
         enabled: row.enabled,
         priority: row.priority,
-        key_version: row.key_version,
+        key_version: row.sealed.key_version,
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
 }
 
 fn check_name(name: &str) -> Result<String, AdminError> {
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AdminError::invalid(
-            "name",
-            "`name` is at most 100 printable characters.",
-        ));
-    }
-    Ok(name.trim().to_string())
+    Ok(validate::label("name", name, 100)?)
 }
 
 fn check_secret(secret: &str) -> Result<Secret, AdminError> {
-    let count = secret.chars().count();
-    if !(8..=4096).contains(&count) || secret.chars().any(char::is_control) {
-        // Never echo the value.
-        return Err(AdminError::invalid(
-            "secret",
-            "`secret` must be 8 to 4096 printable characters.",
-        ));
-    }
-    Ok(Secret::new(secret))
+    // Never echo the value.
+    Ok(validate::secret(secret)?)
 }
 
 /// List a provider's credentials
@@ -81,9 +73,12 @@ pub async fn list(
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
     let limit = crate::admin::page::limit(&query)?;
-    let rows =
-        admin_pool::list_credentials(&state.db, provider.id, query.cursor, i64::from(limit) + 1)
-            .await?;
+    let rows = credentials::list(
+        &state.db,
+        Some(provider.id),
+        Cursor::page(query.cursor, i64::from(limit) + 1),
+    )
+    .await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
         data: page
@@ -125,21 +120,12 @@ pub async fn create(
         priority: check_priority(body.priority.unwrap_or(100))?,
         limits: body.limits.unwrap_or_default().columns("limits")?,
     };
-    let id = Uuid::now_v7();
     let sealed = {
         let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
-        crypto::seal(&keyring, id, &secret).map_err(StoreError::from)?
+        SealedCredential::seal(&keyring, secret.expose())?
     };
-    let row = admin_pool::create_credential(
-        &state.db,
-        &principal.actor(),
-        &provider,
-        id,
-        &sealed,
-        &secret.last4(),
-        &fields,
-    )
-    .await?;
+    let row =
+        credentials::create(&state.db, &principal.actor(), &provider, &sealed, fields).await?;
     Ok(HttpResponse::Created().json(view(&provider.name, row)))
 }
 
@@ -169,24 +155,23 @@ pub async fn update(
     let provider = provider(&state.db, &path.0).await?;
     let id = row_id(&path.1, "credential")?;
     let patch = body.into_inner();
-    let row =
-        admin_pool::update_credential(&state.db, &principal.actor(), provider.id, id, |_, f| {
-            if let Some(name) = &patch.name {
-                f.name = check_name(name)?;
-            }
-            if let Some(enabled) = patch.enabled {
-                f.enabled = enabled;
-            }
-            if let Some(priority) = patch.priority {
-                f.priority = check_priority(priority)?;
-            }
-            if let Some(limits) = &patch.limits {
-                f.limits = limits.columns("limits")?;
-            }
-            Ok::<(), AdminError>(())
-        })
-        .await?
-        .ok_or_else(|| AdminError::not_found("credential"))?;
+    let row = credentials::update(&state.db, &principal.actor(), provider.id, id, |_, f| {
+        if let Some(name) = &patch.name {
+            f.name = check_name(name)?;
+        }
+        if let Some(enabled) = patch.enabled {
+            f.enabled = enabled;
+        }
+        if let Some(priority) = patch.priority {
+            f.priority = check_priority(priority)?;
+        }
+        if let Some(limits) = &patch.limits {
+            f.limits = limits.columns("limits")?;
+        }
+        Ok::<(), AdminError>(())
+    })
+    .await?
+    .ok_or_else(|| AdminError::not_found("credential"))?;
     Ok(HttpResponse::Ok().json(view(&provider.name, row)))
 }
 
@@ -209,11 +194,8 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
-    let Ok(id) = row_id(&path.1, "credential") else {
-        return Ok(HttpResponse::NoContent().finish());
-    };
-    let result =
-        admin_pool::delete_credential(&state.db, &principal.actor(), provider.id, id).await?;
+    let id = row_id(&path.1, "credential")?;
+    let result = credentials::delete(&state.db, &principal.actor(), provider.id, id).await?;
     deleted(result, "credential")
 }
 
@@ -240,17 +222,18 @@ pub async fn test(
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
     let id = row_id(&path.1, "credential")?;
-    let sealed = admin_pool::sealed_secret(&state.db, provider.id, id)
+    let sealed = credentials::find(&state.db, provider.id, id)
         .await?
+        .map(|c| c.sealed)
         .ok_or_else(|| AdminError::not_found("credential"))?;
     let secret = {
         let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
         crypto::open(&keyring, id, &sealed).map_err(StoreError::from)?
     };
-    let models = admin_pool::list_models(&state.db, provider.id, None, 10_000).await?;
+    let models = models::list(&state.db, Some(provider.id), Cursor::ALL).await?;
     let chat_model = models
         .iter()
-        .filter(|m| m.enabled && m.modality == "chat")
+        .filter(|m| m.enabled && Modality::parse(&m.modality) == Some(Modality::Chat))
         .min_by_key(|m| (m.priority, m.id));
     let result = probe(
         &state.http,

@@ -13,8 +13,10 @@ use utoipa::OpenApi;
 use uuid::Uuid;
 
 use super::error::AdminError;
-use crate::store::admin_pool::{self, Deleted, ProviderRecord};
-use crate::store::pool::LimitColumns;
+use crate::store::Deleted;
+use crate::store::limits::LimitColumns;
+use crate::store::providers::ProviderRow as ProviderRecord;
+use crate::store::validate;
 
 /// Adds this module's routes to the `/admin/v1` scope.
 pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
@@ -143,7 +145,7 @@ impl LimitColumnsExt for LimitSet {
 
 /// The provider named by the path: its id, or its name.
 async fn provider(db: &sqlx::PgPool, key: &str) -> Result<ProviderRecord, AdminError> {
-    admin_pool::find_provider(db, key)
+    crate::store::providers::find(db, key)
         .await?
         .ok_or_else(|| AdminError::not_found("provider"))
 }
@@ -169,16 +171,9 @@ fn deleted(result: Deleted, what: &str) -> Result<actix_web::HttpResponse, Admin
 }
 
 pub const MAX_PRIORITY: i32 = 1_000_000;
-pub use providers::BASE_URL_PATTERN;
+pub use crate::store::validate::BASE_URL_PATTERN;
 
 /// A priority: lower is tried first.
 fn check_priority(priority: i32) -> Result<i32, AdminError> {
-    if (0..=MAX_PRIORITY).contains(&priority) {
-        Ok(priority)
-    } else {
-        Err(AdminError::invalid(
-            "priority",
-            "`priority` must be between 0 and 1000000.",
-        ))
-    }
+    Ok(validate::priority(priority)?)
 }

@@ -1,7 +1,7 @@
 //! A provider's models: modality, capabilities, context window, embedding family, limits.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel, Origin};
+use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel};
 
 use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider, row_id};
@@ -10,7 +10,8 @@ use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::admin_pool::{self, ModelFields, ModelRecord};
+use crate::store::Cursor;
+use crate::store::models::{self, ModelFields, ModelRow as ModelRecord};
 
 fn view(provider: &str, row: ModelRecord) -> ModelView {
     ModelView {
@@ -28,7 +29,7 @@ fn view(provider: &str, row: ModelRecord) -> ModelView {
         embedding_dimensions: row.embedding_dimensions,
         enabled: row.enabled,
         priority: row.priority,
-        origin: Origin::parse(&row.origin).unwrap_or(Origin::Custom),
+        origin: row.origin,
         edited: row.edited,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -59,49 +60,6 @@ fn dimensions(value: Option<u32>) -> Result<Option<i32>, AdminError> {
     }
 }
 
-/// Checks a model as a whole, after a create or a patch.
-fn check(fields: &ModelFields) -> Result<(), AdminError> {
-    let id = &fields.model_id;
-    if id.is_empty() || id.chars().count() > 300 || id.chars().any(char::is_control) {
-        return Err(AdminError::invalid(
-            "model_id",
-            "`model_id` is 1 to 300 printable characters.",
-        ));
-    }
-    if Modality::parse(&fields.modality).is_none() {
-        return Err(AdminError::invalid(
-            "modality",
-            "`modality` must be chat, completion, embedding, image, speech or transcription.",
-        ));
-    }
-    match (&fields.embedding_family, fields.embedding_dimensions) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(AdminError::invalid(
-            "embedding_dimensions",
-            "`embedding_family` and `embedding_dimensions` go together.",
-        )),
-        (None, Some(_)) => Err(AdminError::invalid(
-            "embedding_family",
-            "`embedding_family` and `embedding_dimensions` go together.",
-        )),
-        (Some(family), Some(_)) => {
-            if family.trim().is_empty() || family.chars().count() > 100 {
-                Err(AdminError::invalid(
-                    "embedding_family",
-                    "`embedding_family` is 1 to 100 characters.",
-                ))
-            } else if fields.modality != "embedding" {
-                Err(AdminError::invalid(
-                    "embedding_family",
-                    "Only models of modality `embedding` have an embedding family.",
-                ))
-            } else {
-                Ok(())
-            }
-        }
-    }
-}
-
 /// List a provider's models
 #[utoipa::path(get, path = "/admin/v1/providers/{provider}/models", tag = "models", operation_id = "models_list",
     params(("provider" = String, Path, description = "The provider's id or name"), PageQuery),
@@ -121,8 +79,12 @@ pub async fn list(
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path).await?;
     let limit = crate::admin::page::limit(&query)?;
-    let rows =
-        admin_pool::list_models(&state.db, provider.id, query.cursor, i64::from(limit) + 1).await?;
+    let rows = models::list(
+        &state.db,
+        Some(provider.id),
+        Cursor::page(query.cursor, i64::from(limit) + 1),
+    )
+    .await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
         data: page
@@ -168,8 +130,7 @@ pub async fn create(
         enabled: body.enabled.unwrap_or(true),
         priority: check_priority(body.priority.unwrap_or(100))?,
     };
-    check(&fields)?;
-    let row = admin_pool::create_model(&state.db, &principal.actor(), &provider, &fields).await?;
+    let row = models::create(&state.db, &principal.actor(), &provider, &fields).await?;
     Ok(HttpResponse::Created().json(view(&provider.name, row)))
 }
 
@@ -197,7 +158,7 @@ pub async fn update(
     let provider = provider(&state.db, &path.0).await?;
     let id = row_id(&path.1, "model")?;
     let patch = body.into_inner();
-    let row = admin_pool::update_model(&state.db, &principal.actor(), provider.id, id, |_, f| {
+    let row = models::update(&state.db, &principal.actor(), provider.id, id, |_, f| {
         if let Some(modality) = &patch.modality {
             f.modality = modality.as_str().to_string();
         }
@@ -228,7 +189,7 @@ pub async fn update(
         if let Some(priority) = patch.priority {
             f.priority = check_priority(priority)?;
         }
-        check(f)
+        Ok::<(), AdminError>(())
     })
     .await?
     .ok_or_else(|| AdminError::not_found("model"))?;
@@ -257,9 +218,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
-    let Ok(id) = row_id(&path.1, "model") else {
-        return Ok(HttpResponse::NoContent().finish());
-    };
-    let result = admin_pool::delete_model(&state.db, &principal.actor(), provider.id, id).await?;
+    let id = row_id(&path.1, "model")?;
+    let result = models::delete(&state.db, &principal.actor(), provider.id, id).await?;
     deleted(result, "model")
 }

@@ -11,7 +11,8 @@ use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::admin_pool::{self, ProviderFields, ProviderRecord};
+use crate::store::providers::{self, ProviderFields, ProviderRow as ProviderRecord};
+use crate::store::{Cursor, validate};
 
 impl From<ProviderRecord> for ProviderView {
     fn from(row: ProviderRecord) -> Self {
@@ -26,7 +27,7 @@ impl From<ProviderRecord> for ProviderView {
             priority: row.priority,
             timeout_ms: row.timeout_ms,
             daily_reset_tz: row.daily_reset_tz,
-            origin: Origin::parse(&row.origin).unwrap_or(Origin::Custom),
+            origin: row.origin,
             edited: row.edited,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -35,93 +36,23 @@ impl From<ProviderRecord> for ProviderView {
 }
 
 fn check_name(name: &str) -> Result<String, AdminError> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-    if first_ok && rest_ok && name.len() <= 63 {
-        Ok(name.to_string())
-    } else {
-        Err(AdminError::invalid(
-            "name",
-            "A provider name is 1 to 63 lowercase letters, digits, '.', '_' or '-', starting \
-             with a letter or digit.",
-        ))
-    }
+    Ok(validate::provider_name(name)?)
 }
 
 fn check_display_name(name: &str) -> Result<String, AdminError> {
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AdminError::invalid(
-            "display_name",
-            "`display_name` is at most 100 printable characters.",
-        ));
-    }
-    Ok(name.trim().to_string())
-}
-
-/// What `base_url` must look like: http(s), a host of letters, digits, `.`, `-` and an
-/// optional port, then any path without spaces or control characters.
-pub const BASE_URL_PATTERN: &str =
-    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f-\x9f?#]*)?$";
-
-/// [`BASE_URL_PATTERN`], checked without a regex engine.
-fn fits_base_url_pattern(url: &str) -> bool {
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        return false;
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (host, port) = match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    };
-    !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
-        && !path
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    Ok(validate::label("display_name", name, 100)?)
 }
 
 fn check_base_url(url: &str) -> Result<String, AdminError> {
-    let checked = if fits_base_url_pattern(url) {
-        crate::store::pool::validate_base_url(url).ok()
-    } else {
-        None
-    };
-    checked.ok_or_else(|| {
-        AdminError::invalid(
-            "base_url",
-            "`base_url` must be an http:// or https:// URL with a host.",
-        )
-    })
+    Ok(validate::base_url(url)?)
 }
 
 fn check_timeout(ms: u32) -> Result<i32, AdminError> {
-    match i32::try_from(ms) {
-        Ok(ms) if (1..=600_000).contains(&ms) => Ok(ms),
-        _ => Err(AdminError::invalid(
-            "timeout_ms",
-            "`timeout_ms` must be between 1 and 600000.",
-        )),
-    }
+    Ok(validate::timeout_ms(i64::from(ms))?)
 }
 
 fn check_tz(tz: &str) -> Result<String, AdminError> {
-    tz.parse::<chrono_tz::Tz>()
-        .map(|tz| tz.name().to_string())
-        .map_err(|_| {
-            AdminError::invalid(
-                "daily_reset_tz",
-                "`daily_reset_tz` must be an IANA time zone such as `UTC` or `America/Los_Angeles`.",
-            )
-        })
+    Ok(validate::time_zone(tz)?)
 }
 
 /// List providers
@@ -142,7 +73,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let limit = crate::admin::page::limit(&query)?;
-    let rows = admin_pool::list_providers(&state.db, query.cursor, i64::from(limit) + 1).await?;
+    let rows = providers::list(&state.db, Cursor::page(query.cursor, i64::from(limit) + 1)).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
         data: page
@@ -184,7 +115,7 @@ pub async fn create(
         limits: body.limits.unwrap_or_default().columns("limits")?,
         daily_reset_tz: check_tz(body.daily_reset_tz.as_deref().unwrap_or("UTC"))?,
     };
-    let row = admin_pool::create_provider(&state.db, &principal.actor(), &fields).await?;
+    let row = providers::create(&state.db, &principal.actor(), fields).await?;
     Ok(HttpResponse::Created().json(ProviderView::from(row)))
 }
 
@@ -230,10 +161,10 @@ pub async fn update(
     principal.require_instance_admin()?;
     let id = provider(&state.db, &path).await?.id;
     let patch = body.into_inner();
-    let row = admin_pool::update_provider(&state.db, &principal.actor(), id, |row, f| {
+    let row = providers::update(&state.db, &principal.actor(), id, |row, f| {
         if let Some(name) = &patch.name {
             let name = check_name(name)?;
-            if row.origin == "builtin" && name != row.name {
+            if row.origin == Origin::Builtin && name != row.name {
                 return Err(AdminError {
                     field: Some("name".into()),
                     ..AdminError::new(
@@ -293,10 +224,10 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    let Some(row) = admin_pool::find_provider(&state.db, &path).await? else {
+    let Some(row) = providers::find(&state.db, &path).await? else {
         return Err(AdminError::not_found("provider"));
     };
-    let result = admin_pool::delete_provider(&state.db, &principal.actor(), row.id).await?;
+    let result = providers::delete(&state.db, &principal.actor(), row.id).await?;
     deleted(result, "provider")
 }
 

@@ -15,7 +15,7 @@ use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::state::AppState;
-use crate::store::{admin_pool, pool};
+use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
 
 /// Ids of the pool's rows and how admins read them: `provider`, `provider/model`,
 /// `provider …last4`.
@@ -27,18 +27,18 @@ struct Names {
 
 impl Names {
     async fn load(db: &sqlx::PgPool) -> Result<Names, AdminError> {
-        let providers: HashMap<Uuid, String> = pool::list_providers(db)
+        let providers: HashMap<Uuid, String> = providers::list(db, Cursor::ALL)
             .await?
             .into_iter()
             .map(|p| (p.id, p.name))
             .collect();
         let name = |id: &Uuid| providers.get(id).cloned().unwrap_or_default();
-        let models = pool::list_models(db)
+        let models = models::list(db, None, Cursor::ALL)
             .await?
             .into_iter()
             .map(|m| (m.id, format!("{}/{}", name(&m.provider_id), m.model_id)))
             .collect();
-        let credentials = pool::list_credentials(db)
+        let credentials = credentials::list(db, None, Cursor::ALL)
             .await?
             .into_iter()
             .map(|c| (c.id, format!("{} …{}", name(&c.provider_id), c.last4)))
@@ -77,19 +77,7 @@ impl Names {
 }
 
 fn check_profile_name(name: &str) -> Result<(), AdminError> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(AdminError::invalid(
-            "name",
-            "A profile name is 1 to 100 letters, digits, '.', '_', ':' or '-'.",
-        ))
-    }
+    Ok(crate::store::validate::profile_name(name)?)
 }
 
 /// List routing profiles
@@ -105,7 +93,7 @@ pub async fn list_profiles(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
-    let data: Vec<ProfileView> = pool::list_profiles(&state.db)
+    let data: Vec<ProfileView> = profiles::list(&state.db)
         .await?
         .into_iter()
         .map(|p| ProfileView {
@@ -125,7 +113,7 @@ pub async fn list_profiles(
 ///
 /// An alias that tries models in the given order.
 #[utoipa::path(put, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_put",
-    params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain")),
+    params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain", pattern = r"^[A-Za-z0-9._:-]{1,100}$")),
     request_body = ProfileBody,
     responses(
         (status = 200, description = "Created or replaced", body = ProfileView),
@@ -179,7 +167,7 @@ pub async fn put_profile(
         ids.push(id);
     }
     let handoff = body.context_handoff.unwrap_or(true);
-    pool::put_profile(&state.db, &principal.actor(), &name, handoff, &ids).await?;
+    profiles::put(&state.db, &principal.actor(), &name, handoff, &ids).await?;
     Ok(HttpResponse::Ok().json(ProfileView {
         name,
         models: body.models,
@@ -189,7 +177,7 @@ pub async fn put_profile(
 
 /// Delete a routing profile
 #[utoipa::path(delete, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_delete",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, pattern = r"^[A-Za-z0-9._:-]{1,100}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, body = AdminErrorEnvelope),
@@ -202,7 +190,7 @@ pub async fn delete_profile(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    if admin_pool::delete_profile(&state.db, &principal.actor(), &path).await? {
+    if profiles::delete(&state.db, &principal.actor(), &path).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(AdminError::not_found("routing profile"))
@@ -288,7 +276,7 @@ pub async fn list_cooldowns(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
-    let data: Vec<CooldownView> = admin_pool::active_cooldowns(&state.db)
+    let data: Vec<CooldownView> = cooldowns::active(&state.db)
         .await?
         .into_iter()
         .map(|c| CooldownView {
@@ -318,7 +306,7 @@ pub async fn clear_cooldowns(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    admin_pool::clear_cooldowns(&state.db, &principal.actor()).await?;
+    cooldowns::clear(&state.db, &principal.actor()).await?;
     state.pool.clear_cooldowns();
     Ok(HttpResponse::NoContent().finish())
 }

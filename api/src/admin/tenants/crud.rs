@@ -10,10 +10,11 @@ use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::{admin_tenancy, tenancy};
+use crate::store::Cursor;
+use crate::store::tenants::{self, Tenant};
 
-impl From<tenancy::Tenant> for TenantView {
-    fn from(t: tenancy::Tenant) -> Self {
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
         TenantView {
             id: t.id,
             name: t.name,
@@ -41,13 +42,10 @@ pub async fn list(
     let (limit, fetch) = fetch_limit(&query)?;
     let rows = match (principal.role, principal.tenant_id) {
         (Role::InstanceAdmin, _) => {
-            admin_tenancy::list_tenants(&state.db, query.cursor, fetch).await?
+            tenants::list(&state.db, Cursor::page(query.cursor, fetch)).await?
         }
         (_, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
-            admin_tenancy::get_tenant(&state.db, own)
-                .await?
-                .into_iter()
-                .collect()
+            tenants::find(&state.db, own).await?.into_iter().collect()
         }
         _ => Vec::new(),
     };
@@ -74,7 +72,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let name = valid_name("name", &body.name, 200)?;
-    let tenant = tenancy::create_tenant(&state.db, &principal.actor(), name).await?;
+    let tenant = tenants::create(&state.db, &principal.actor(), name).await?;
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))
 }
 
@@ -121,7 +119,7 @@ pub async fn update(
         Some(name) => Some(valid_name("name", name, 200)?),
         None => None,
     };
-    let tenant = admin_tenancy::update_tenant(
+    let tenant = tenants::update(
         &state.db,
         &principal.actor(),
         tenant.id,
@@ -151,7 +149,7 @@ pub async fn delete(
     let id = parse_id(&id, "tenant")?;
     principal.tenant_scope(id)?;
     principal.require_instance_admin()?;
-    if admin_tenancy::delete_tenant(&state.db, &principal.actor(), id).await? {
+    if tenants::delete(&state.db, &principal.actor(), id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(AdminError::not_found("tenant"))

@@ -13,8 +13,8 @@ use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::api_key;
 use crate::state::AppState;
-use crate::store::admin_tenancy::{self, KeyRow, RotateRefusal};
-use crate::store::tenancy::NewKeyRow;
+use crate::store::Cursor;
+use crate::store::api_keys::{self, ApiKeyInfo as KeyRow, KeyRef, NewKeyRow, RotateRefusal};
 
 impl From<KeyRow> for KeyView {
     fn from(k: KeyRow) -> Self {
@@ -55,7 +55,8 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
-    let rows = admin_tenancy::list_keys(&state.db, &member, query.cursor, fetch).await?;
+    let cursor = Cursor::page(query.cursor, fetch);
+    let rows = api_keys::list(&state.db, member.tenant_id, Some(member.id), cursor).await?;
     let rows = rows.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |k: &KeyView| k.id)))
 }
@@ -98,7 +99,7 @@ pub async fn create(
         ));
     }
     let generated = api_key::generate();
-    let row = admin_tenancy::create_key(
+    let row = api_keys::create(
         &state.db,
         &principal.actor(),
         NewKeyRow {
@@ -134,7 +135,7 @@ pub async fn get(
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = admin_tenancy::get_key(&state.db, &member, id)
+    let key = api_keys::find(&state.db, &member, id)
         .await?
         .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
@@ -158,7 +159,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    admin_tenancy::revoke_key(&state.db, &principal.actor(), &member, id)
+    api_keys::revoke(&state.db, &principal.actor(), KeyRef::of(&member, id))
         .await?
         .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok(HttpResponse::NoContent().finish())
@@ -194,7 +195,7 @@ pub async fn rotate(
     }
     let generated = api_key::generate();
     let until = crate::admin::after(Utc::now(), Duration::try_seconds(body.overlap_seconds))?;
-    let outcome = admin_tenancy::rotate_key(
+    let outcome = api_keys::rotate(
         &state.db,
         &principal.actor(),
         &member,

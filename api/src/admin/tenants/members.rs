@@ -2,7 +2,7 @@
 //! only themselves.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberRole, MemberView, NewMember};
+use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberView, NewMember};
 
 use super::{
     fetch_limit, parse_id, require_tenant_admin, valid_name, visible_member, visible_tenant,
@@ -12,44 +12,25 @@ use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
-use crate::store::admin_tenancy::{self, MemberPatch};
-use crate::store::tenancy;
+use crate::store::members::{self, MemberPatch, NewMember as NewMemberRow};
+use crate::store::{Cursor, validate};
 
-impl From<tenancy::Member> for MemberView {
-    fn from(m: tenancy::Member) -> Self {
+impl From<members::Member> for MemberView {
+    fn from(m: members::Member) -> Self {
         MemberView {
             id: m.id,
             tenant_id: m.tenant_id,
             name: m.name,
             email: m.email,
-            role: MemberRole::parse(&m.role).unwrap_or_default(),
+            role: m.role,
             disabled: m.disabled,
             created_at: m.created_at,
         }
     }
 }
 
-/// `user@host` without spaces or control characters, at most 320 characters.
 fn valid_email(email: &str) -> Result<&str, AdminError> {
-    let plain = |part: &str| {
-        !part.is_empty()
-            && !part
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
-    };
-    match email.split_once('@') {
-        Some((user, host))
-            if plain(user)
-                && plain(host)
-                && email.chars().count() <= freeway_wire::tenants::EMAIL_MAX_CHARS =>
-        {
-            Ok(email)
-        }
-        _ => Err(AdminError::invalid(
-            "email",
-            "`email` must look like an email address.",
-        )),
-    }
+    Ok(validate::email(email)?)
 }
 
 /// List a tenant's members
@@ -73,13 +54,13 @@ pub async fn list(
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     let rows = match (principal.role, principal.member_id) {
         (Role::Member, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
-            admin_tenancy::get_member(&state.db, tenant.id, own)
+            members::find(&state.db, tenant.id, own)
                 .await?
                 .into_iter()
                 .collect()
         }
         (Role::Member, _) => Vec::new(),
-        _ => admin_tenancy::list_members(&state.db, tenant.id, query.cursor, fetch).await?,
+        _ => members::list(&state.db, tenant.id, Cursor::page(query.cursor, fetch)).await?,
     };
     let rows = rows.into_iter().map(MemberView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |m: &MemberView| m.id)))
@@ -109,9 +90,9 @@ pub async fn create(
     require_tenant_admin(&principal)?;
     let name = valid_name("name", &body.name, 200)?;
     let email = body.email.as_deref().map(valid_email).transpose()?;
-    let role = body.role.unwrap_or_default().as_str();
-    let member =
-        tenancy::create_member(&state.db, &principal.actor(), &tenant, name, email, role).await?;
+    let role = body.role.unwrap_or_default();
+    let new = NewMemberRow { name, email, role };
+    let member = members::create(&state.db, &principal.actor(), &tenant, new).await?;
     Ok(HttpResponse::Created().json(MemberView::from(member)))
 }
 
@@ -166,12 +147,11 @@ pub async fn update(
             Some("") => Some(None),
             Some(email) => Some(Some(valid_email(email)?)),
         },
-        role: body.role.map(MemberRole::as_str),
+        role: body.role,
         disabled: body.disabled,
     };
     let member =
-        admin_tenancy::update_member(&state.db, &principal.actor(), tenant.id, member.id, patch)
-            .await?;
+        members::update(&state.db, &principal.actor(), tenant.id, member.id, patch).await?;
     Ok(HttpResponse::Ok().json(MemberView::from(member)))
 }
 
@@ -194,7 +174,7 @@ pub async fn delete(
     let tenant = visible_tenant(&state, &principal, &path.0).await?;
     let id = parse_id(&path.1, "member")?;
     require_tenant_admin(&principal)?;
-    if admin_tenancy::delete_member(&state.db, &principal.actor(), tenant.id, id).await? {
+    if members::delete(&state.db, &principal.actor(), tenant.id, id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(AdminError::not_found("member"))

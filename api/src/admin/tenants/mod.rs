@@ -17,8 +17,9 @@ use uuid::Uuid;
 use super::auth::{Principal, Role};
 use super::error::AdminError;
 use crate::state::AppState;
-use crate::store::admin_tenancy;
-use crate::store::tenancy::{Member, Tenant};
+use crate::store::members::Member;
+use crate::store::tenants::{self, Tenant};
+use crate::store::validate;
 
 /// Adds this module's routes to the `/admin/v1` scope.
 pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
@@ -124,7 +125,7 @@ async fn visible_tenant(
 ) -> Result<Tenant, AdminError> {
     let id = parse_id(id, "tenant")?;
     principal.tenant_scope(id)?;
-    admin_tenancy::get_tenant(&state.db, id)
+    tenants::find(&state.db, id)
         .await?
         .ok_or_else(|| AdminError::not_found("tenant"))
 }
@@ -139,7 +140,7 @@ async fn visible_member(
 ) -> Result<(Tenant, Member), AdminError> {
     let tenant = visible_tenant(state, principal, tenant).await?;
     let id = parse_id(member, "member")?;
-    let member = admin_tenancy::get_member(&state.db, tenant.id, id)
+    let member = crate::store::members::find(&state.db, tenant.id, id)
         .await?
         .ok_or_else(|| AdminError::not_found("member"))?;
     if principal.role == Role::Member && principal.member_id != Some(member.id) {
@@ -160,23 +161,7 @@ pub(super) use super::valid_name;
 
 /// A list of model ids: at most 100, each a name of at most 200 characters.
 fn valid_models(field: &str, models: &Option<Vec<String>>) -> Result<(), AdminError> {
-    use freeway_wire::tenants::{MODEL_ID_MAX_CHARS, MODELS_MAX};
-    let Some(models) = models else {
-        return Ok(());
-    };
-    if models.len() > MODELS_MAX
-        || models
-            .iter()
-            .any(|m| freeway_wire::text::name(m, MODEL_ID_MAX_CHARS).is_err())
-    {
-        return Err(AdminError::invalid(
-            field,
-            format!(
-                "`{field}` takes at most {MODELS_MAX} model ids of 1 to {MODEL_ID_MAX_CHARS} characters without control characters."
-            ),
-        ));
-    }
-    Ok(())
+    Ok(validate::model_ids(field, models.as_deref())?)
 }
 
 /// Rows per page and the `limit + 1` to fetch.

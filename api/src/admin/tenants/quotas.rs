@@ -9,8 +9,9 @@ use super::{parse_id, require_tenant_admin, valid_models, visible_member, visibl
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::state::AppState;
-use crate::store::admin_tenancy;
-use crate::store::tenancy::{self, QuotaColumns, QuotaRow, Tenant};
+use crate::store::api_keys;
+use crate::store::quotas::{self, QuotaColumns, QuotaRow};
+use crate::store::tenants::Tenant;
 
 impl From<QuotaRow> for QuotaView {
     fn from(q: QuotaRow) -> Self {
@@ -30,13 +31,7 @@ impl From<QuotaRow> for QuotaView {
 }
 
 fn count(field: &str, value: Option<i64>, max: i64) -> Result<Option<i64>, AdminError> {
-    match value {
-        Some(v) if !(0..=max).contains(&v) => Err(AdminError::invalid(
-            field,
-            format!("`{field}` must be between 0 and {max}."),
-        )),
-        other => Ok(other),
-    }
+    Ok(crate::store::validate::count(field, value, max)?)
 }
 
 fn columns(body: &QuotaBody) -> Result<QuotaColumns, AdminError> {
@@ -91,7 +86,7 @@ fn within(tenant: &QuotaRow, wanted: &QuotaColumns) -> Result<(), AdminError> {
 }
 
 async fn show(state: &AppState, scope: QuotaScope, id: Uuid) -> Result<HttpResponse, AdminError> {
-    let row = admin_tenancy::get_quota(&state.db, scope.as_str(), id)
+    let row = quotas::find(&state.db, scope.as_str(), id)
         .await?
         .ok_or_else(|| AdminError::not_found("quota"))?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
@@ -109,12 +104,11 @@ async fn put_capped(
     require_tenant_admin(principal)?;
     let wanted = columns(body)?;
     if principal.role == Role::TenantAdmin
-        && let Some(cap) =
-            admin_tenancy::get_quota(&state.db, QuotaScope::Tenant.as_str(), tenant.id).await?
+        && let Some(cap) = quotas::find(&state.db, QuotaScope::Tenant.as_str(), tenant.id).await?
     {
         within(&cap, &wanted)?;
     }
-    let row = tenancy::set_quota(&state.db, &principal.actor(), scope.as_str(), id, wanted).await?;
+    let row = quotas::set(&state.db, &principal.actor(), scope.as_str(), id, wanted).await?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
 }
 
@@ -125,8 +119,7 @@ async fn remove(
     scope: QuotaScope,
     id: Uuid,
 ) -> Result<HttpResponse, AdminError> {
-    admin_tenancy::delete_quota(&state.db, &principal.actor(), tenant.id, scope.as_str(), id)
-        .await?;
+    quotas::delete(&state.db, &principal.actor(), tenant.id, scope.as_str(), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -169,7 +162,7 @@ pub async fn put_tenant(
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     principal.require_instance_admin()?;
     let wanted = columns(&body)?;
-    let row = tenancy::set_quota(
+    let row = quotas::set(
         &state.db,
         &principal.actor(),
         QuotaScope::Tenant.as_str(),
@@ -277,7 +270,7 @@ async fn key_scope(
 ) -> Result<(Tenant, Uuid), AdminError> {
     let (tenant, member) = visible_member(state, principal, &path.0, &path.1).await?;
     let id = parse_id(&path.2, "api key")?;
-    let key = admin_tenancy::get_key(&state.db, &member, id)
+    let key = api_keys::find(&state.db, &member, id)
         .await?
         .ok_or_else(|| AdminError::not_found("api key"))?;
     Ok((tenant, key.id))

@@ -9,7 +9,7 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
 use crate::state::AppState;
-use crate::store::analytics::{self, AuditFilter, AuditRow};
+use crate::store::audit::{self, AuditFilter, AuditRow};
 
 /// Field names whose values are never shown, whatever wrote them.
 const SECRET_FIELDS: &[&str] = &[
@@ -96,7 +96,7 @@ pub async fn list(
         from: query.from.map(|t| t.0),
         to: query.to.map(|t| t.0),
     };
-    let rows = analytics::list_audit(&state.db, &filter, cursor, limit).await?;
+    let rows = audit::list(&state.db, &filter, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     Ok(HttpResponse::Ok().json(Page {
         data: page.data.into_iter().map(AuditRecord::from).collect(),

@@ -6,7 +6,8 @@ use freeway_wire::usage::{SettingEntry, SettingValue};
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::state::AppState;
-use crate::store::analytics::{self, Setting};
+use crate::store::settings::{self, Setting};
+use crate::store::validate;
 
 impl From<Setting> for SettingEntry {
     fn from(setting: Setting) -> Self {
@@ -20,18 +21,7 @@ impl From<Setting> for SettingEntry {
 
 /// `[a-z0-9_.]{1,64}`.
 fn check_key(key: &str) -> Result<(), AdminError> {
-    let valid = (1..=64).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
-    if valid {
-        Ok(())
-    } else {
-        Err(AdminError::invalid(
-            "key",
-            "A setting key is 1 to 64 of a-z, 0-9, `_` and `.`.",
-        ))
-    }
+    Ok(validate::setting_key(key)?)
 }
 
 /// List settings
@@ -46,7 +36,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    let settings: Vec<SettingEntry> = analytics::list_settings(&state.db)
+    let settings: Vec<SettingEntry> = settings::list(&state.db)
         .await?
         .into_iter()
         .map(SettingEntry::from)
@@ -78,7 +68,7 @@ pub async fn put(
             "A setting needs a value; delete it to unset it.",
         ));
     }
-    let setting = analytics::put_setting(&state.db, &principal.actor(), &key, &body.value).await?;
+    let setting = settings::put(&state.db, &principal.actor(), &key, &body.value).await?;
     Ok(HttpResponse::Ok().json(SettingEntry::from(setting)))
 }
 
@@ -98,7 +88,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     check_key(&key)?;
-    analytics::delete_setting(&state.db, &principal.actor(), &key).await?;
+    settings::delete(&state.db, &principal.actor(), &key).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

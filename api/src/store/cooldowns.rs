@@ -1,0 +1,70 @@
+//! Persisted cooldowns, so that a restart does not hammer a benched key.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{FromRow, PgPool};
+
+use super::StoreError;
+use super::audit::{self, Audit, Outcome, audited};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CooldownRow {
+    pub scope: String,
+    pub scope_key: String,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub strikes: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn save(
+    pool: &PgPool,
+    scope: &str,
+    scope_key: &str,
+    until: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cooldowns (scope, scope_key, until, reason) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (scope, scope_key) DO UPDATE
+         SET until = greatest(cooldowns.until, $3), reason = $4, strikes = cooldowns.strikes + 1",
+    )
+    .bind(scope)
+    .bind(scope_key)
+    .bind(until)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Cooldowns still running, longest first.
+pub async fn active(pool: &PgPool) -> Result<Vec<CooldownRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT scope, scope_key, until, reason, strikes, created_at FROM cooldowns
+         WHERE until > now() ORDER BY until DESC, scope_key",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Deletes every persisted cooldown; returns how many were still running.
+pub async fn clear(pool: &PgPool, actor: &str) -> Result<u64, StoreError> {
+    audited(pool, actor, async |conn| {
+        let active: i64 = sqlx::query_scalar("SELECT count(*) FROM cooldowns WHERE until > now()")
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM cooldowns")
+            .execute(&mut *conn)
+            .await?;
+        let audit = Audit {
+            target_id: None,
+            ..Audit::new("cooldowns.clear", "cooldown", "")
+        }
+        .before(json!({ "active": active }))
+        .after(json!({ "active": 0 }));
+        let cleared = u64::try_from(active).unwrap_or(0);
+        Ok(Outcome::Changed(cleared, audit.notify(audit::COOLDOWNS)))
+    })
+    .await
+}
