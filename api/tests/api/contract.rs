@@ -191,13 +191,13 @@ async fn schemathesis_finds_no_failure_with_a_members_token() {
     // of the run into 401s. (The flows use an `fwa-` token.)
     let password = "a long enough passphrase";
     let hash = freeway::admin::auth::hash_password(password).unwrap();
-    freeway::store::admin::create_user(
+    freeway::store::admin_users::create(
         &app.db,
         "test",
-        freeway::store::admin::NewAdminUser {
+        freeway::store::admin_users::NewAdminUser {
             username: "mia",
             password_hash: &hash,
-            role: "member",
+            role: freeway_wire::auth::Role::Member,
             tenant_id: Some(tenant_id),
             member_id: Some(member_id),
             must_change_password: false,
