@@ -8,7 +8,7 @@
 #   scripts/contract/schemathesis.sh http://127.0.0.1:8080 "$TOKEN"
 #
 # Bounded to a few minutes: FREEWAY_SCHEMATHESIS_EXAMPLES (test cases per operation and phase,
-# default 40), FREEWAY_SCHEMATHESIS_TIMEOUT (hard limit for the whole run, default 240 s),
+# default 40), FREEWAY_SCHEMATHESIS_TIMEOUT (hard limit for the whole run, default 300 s),
 # FREEWAY_SCHEMATHESIS_SEED (default fixed, so a run repeats the previous one's cases; set
 # "random" for a new seed). Extra arguments after TOKEN go to `schemathesis run` as they are.
 #
@@ -53,11 +53,11 @@ printf '%q ' schemathesis "${args[@]//$token/<TOKEN>}"
 echo
 cd "$report"
 set +e
-timeout --kill-after=10 "${FREEWAY_SCHEMATHESIS_TIMEOUT:-240}" \
+timeout --kill-after=10 "${FREEWAY_SCHEMATHESIS_TIMEOUT:-300}" \
   "$FREEWAY_TOOLS_VENV/bin/schemathesis" "${args[@]}"
 status=$?
 set -e
 if [ "$status" = 124 ] || [ "$status" = 137 ]; then
-  echo "SCHEMATHESIS TIMED OUT after ${FREEWAY_SCHEMATHESIS_TIMEOUT:-240} s" >&2
+  echo "SCHEMATHESIS TIMED OUT after ${FREEWAY_SCHEMATHESIS_TIMEOUT:-300} s" >&2
 fi
 exit "$status"
