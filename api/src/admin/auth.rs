@@ -262,7 +262,7 @@ impl LoginThrottle {
         keys.iter()
             .filter_map(|k| failures.get(k))
             .filter_map(|(count, last)| {
-                let until = *last + Self::wait(*count);
+                let until = last.checked_add(Self::wait(*count))?;
                 (until > now).then(|| until.duration_since(now).as_secs().max(1))
             })
             .max()

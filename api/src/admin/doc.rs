@@ -434,6 +434,66 @@ pub fn matches(template: &str, path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The bounds the document states are the ones the server checks: each documented
+    /// number is compared with the constant the handler or the store enforces.
+    #[test]
+    fn documented_bounds_are_the_servers() {
+        use freeway_wire::{auth, page, tenants, text};
+        let doc = document();
+        let schema = |name: &str, field: &str, key: &str| {
+            doc["components"]["schemas"][name]["properties"][field][key].as_i64()
+        };
+        let as_i64 = |n: usize| i64::try_from(n).unwrap();
+        let limit = doc["paths"]["/admin/v1/tenants"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()["schema"]
+            .clone();
+        assert_eq!(limit["minimum"], 1);
+        assert_eq!(limit["maximum"], page::MAX_LIMIT);
+        for (name, field, max) in [
+            ("NewTenant", "name", tenants::NAME_MAX_CHARS),
+            ("TenantPatch", "name", tenants::NAME_MAX_CHARS),
+            ("NewMember", "name", tenants::NAME_MAX_CHARS),
+            ("NewMember", "email", tenants::EMAIL_MAX_CHARS),
+            ("NewKey", "name", tenants::KEY_NAME_MAX_CHARS),
+            ("NewToken", "name", auth::TOKEN_NAME_MAX_CHARS),
+            ("PasswordChange", "new_password", auth::PASSWORD_MAX_CHARS),
+        ] {
+            assert_eq!(
+                schema(name, field, "maxLength"),
+                Some(as_i64(max)),
+                "{name}.{field}"
+            );
+        }
+        assert_eq!(
+            doc["components"]["schemas"]["NewTenant"]["properties"]["name"]["pattern"],
+            text::NAME_PATTERN
+        );
+        assert_eq!(
+            schema("PasswordChange", "new_password", "minLength"),
+            Some(as_i64(auth::PASSWORD_MIN_CHARS))
+        );
+        assert_eq!(
+            schema("NewToken", "expires_in_days", "maximum"),
+            Some(i64::from(auth::TOKEN_MAX_DAYS))
+        );
+        assert_eq!(
+            schema("Rotate", "overlap_seconds", "maximum"),
+            Some(tenants::MAX_OVERLAP_SECONDS)
+        );
+        assert_eq!(
+            schema("NewProvider", "priority", "maximum"),
+            Some(i64::from(super::super::pool::MAX_PRIORITY))
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["NewProvider"]["properties"]["base_url"]["pattern"],
+            super::super::pool::BASE_URL_PATTERN
+        );
+    }
+
     #[test]
     fn time_zone_names_are_unique() {
         let zones = time_zones();

@@ -170,8 +170,8 @@ pub enum KeyCommand {
         /// Restrict the key to these models (repeatable); all models when absent.
         #[arg(long = "model")]
         models: Vec<String>,
-        /// Expire the key after this many days.
-        #[arg(long)]
+        /// Expire the key after this many days (1 to 3650).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
         expires_in_days: Option<u32>,
     },
     /// Revoke a key by its prefix (`fw-<public id>`).
@@ -209,8 +209,8 @@ pub enum QuotaCommand {
         /// Allow only these models (repeatable); all models when absent.
         #[arg(long = "model")]
         models: Vec<String>,
-        /// The quota expires after this many days; then /v1 refuses the scope.
-        #[arg(long)]
+        /// The quota expires after this many days (1 to 3650); then /v1 refuses the scope.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
         expires_in_days: Option<u32>,
     },
     /// List the quotas of a tenant, its members and api keys.
@@ -478,7 +478,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                     name: &name,
                     key: &key,
                     allowed_models: (!models.is_empty()).then_some(models),
-                    expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
+                    expires_at: expires_in_days.map(days_from_now).transpose()?,
                 },
             )
             .await?;
@@ -716,7 +716,7 @@ async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<
                     tpd: big(tpd),
                     tokens_per_month: big(tokens_per_month),
                     allowed_models: (!models.is_empty()).then_some(models),
-                    expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
+                    expires_at: expires_in_days.map(days_from_now).transpose()?,
                 },
             )
             .await?;
@@ -801,4 +801,11 @@ fn read_secret() -> Result<Secret> {
         bail!("no secret given: pipe it on standard input or set FREEWAY_CREDENTIAL_SECRET");
     }
     Ok(secret)
+}
+
+/// `days` from now, for `--expires-in-days` (bounded to 1..=3650 by its parser).
+fn days_from_now(days: u32) -> anyhow::Result<chrono::DateTime<Utc>> {
+    Duration::try_days(i64::from(days))
+        .and_then(|d| Utc::now().checked_add_signed(d))
+        .ok_or_else(|| anyhow::anyhow!("--expires-in-days {days} is too far in the future"))
 }

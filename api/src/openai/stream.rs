@@ -91,7 +91,10 @@ pub(crate) async fn run(
             continue;
         };
         let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + route.provider.timeout.min(log.remaining());
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(route.provider.timeout.min(log.remaining()))
+            .unwrap_or(now);
         let sent = timeout_at(
             deadline,
             openai_compat::post_json(&state.http, route, call.path, body, "text/event-stream")

@@ -60,7 +60,11 @@ pub fn next_midnight(tz: Tz, now: Millis) -> Millis {
         Some(at) => at.timestamp_millis(),
         // Midnight skipped by a DST change: the day starts an hour later.
         None => tz
-            .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+            .from_local_datetime(
+                &midnight
+                    .checked_add_signed(chrono::TimeDelta::try_hours(1).unwrap_or_default())
+                    .unwrap_or(midnight),
+            )
             .earliest()
             .map_or(now + 24 * HOUR, |at| at.timestamp_millis()),
     }

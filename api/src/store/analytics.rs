@@ -24,8 +24,8 @@ impl Granularity {
 
     pub fn step(self) -> TimeDelta {
         match self {
-            Granularity::Hour => Duration::hours(1),
-            Granularity::Day => Duration::days(1),
+            Granularity::Hour => Duration::try_hours(1).unwrap_or_default(),
+            Granularity::Day => Duration::try_days(1).unwrap_or_default(),
         }
     }
 
@@ -37,7 +37,11 @@ impl Granularity {
     /// The first bucket start at or after `at`.
     pub fn ceil(self, at: DateTime<Utc>) -> DateTime<Utc> {
         let floor = self.floor(at);
-        if floor == at { at } else { floor + self.step() }
+        if floor == at {
+            at
+        } else {
+            floor.checked_add_signed(self.step()).unwrap_or(floor)
+        }
     }
 }
 

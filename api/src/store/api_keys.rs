@@ -193,7 +193,7 @@ pub async fn create(
 ) -> Result<ApiKeyInfo, StoreError> {
     let name = match new.name.trim() {
         "" => "",
-        name => validate::name("name", name, 100)?,
+        name => validate::name("name", name, freeway_wire::tenants::KEY_NAME_MAX_CHARS)?,
     };
     validate::model_ids("allowed_models", new.allowed_models.as_deref())?;
     // A time in the past is stored as given (an expired key); the admin API refuses it.

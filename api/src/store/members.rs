@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use freeway_wire::tenants::MemberRole;
+use freeway_wire::tenants::NAME_MAX_CHARS;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
@@ -45,7 +46,7 @@ pub async fn create(
     tenant: &Tenant,
     new: NewMember<'_>,
 ) -> Result<Member, StoreError> {
-    let name = validate::name("name", new.name, 200)?;
+    let name = validate::name("name", new.name, NAME_MAX_CHARS)?;
     let email = new.email.map(validate::email).transpose()?;
     let role = new.role;
     audited(pool, actor, async |conn| {
@@ -125,7 +126,7 @@ pub async fn update(
 ) -> Result<Member, StoreError> {
     let name = patch
         .name
-        .map(|n| validate::name("name", n, 200))
+        .map(|n| validate::name("name", n, NAME_MAX_CHARS))
         .transpose()?;
     let new_email = match patch.email {
         Some(Some(email)) => Some(Some(validate::email(email)?)),

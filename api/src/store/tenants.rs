@@ -1,6 +1,7 @@
 //! Tenants: the teams that share this Freeway.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::tenants::NAME_MAX_CHARS;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
@@ -29,7 +30,7 @@ fn conflict(name: &str) -> impl FnOnce() -> StoreError + '_ {
 }
 
 pub async fn create(pool: &PgPool, actor: &str, name: &str) -> Result<Tenant, StoreError> {
-    let name = validate::name("name", name, 200)?;
+    let name = validate::name("name", name, NAME_MAX_CHARS)?;
     audited(pool, actor, async |conn| {
         let tenant: Tenant = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING {COLUMNS}"
@@ -85,7 +86,9 @@ pub async fn update(
     name: Option<&str>,
     disabled: Option<bool>,
 ) -> Result<Tenant, StoreError> {
-    let name = name.map(|n| validate::name("name", n, 200)).transpose()?;
+    let name = name
+        .map(|n| validate::name("name", n, NAME_MAX_CHARS))
+        .transpose()?;
     audited(pool, actor, async |conn| {
         let before: Tenant = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE"

@@ -195,7 +195,7 @@ mod tests {
                 ..row(&revoked)
             },
             ApiKeyAuthRow {
-                expires_at: Some(now - Duration::seconds(1)),
+                expires_at: Some(now - Duration::try_seconds(1).unwrap()),
                 ..row(&expired)
             },
             ApiKeyAuthRow {

@@ -142,7 +142,7 @@ async fn run(
         stats,
     };
     let mut backoff = interval;
-    let mut next_flush = Instant::now() + interval;
+    let mut next_flush = later(interval);
     loop {
         tokio::select! {
             received = rx.recv() => match received {
@@ -163,18 +163,18 @@ async fn run(
         if backlog.flush(&pool, config.batch_size).await {
             backoff = interval;
         } else {
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff = backoff.saturating_mul(2).min(Duration::from_secs(5));
         }
-        next_flush = Instant::now() + backoff;
+        next_flush = later(backoff);
     }
     drain(&pool, &config, &mut backlog).await;
 }
 
 async fn drain(pool: &PgPool, config: &UsageConfig, backlog: &mut Backlog) {
-    let deadline = Instant::now() + Duration::from_secs(config.drain_timeout_secs);
+    let deadline = later(Duration::from_secs(config.drain_timeout_secs));
     let mut backoff = Duration::from_millis(100);
     while !backlog.flush(pool, config.batch_size).await {
-        if Instant::now() + backoff > deadline {
+        if later(backoff) > deadline {
             tracing::error!(
                 lost = backlog.events.len(),
                 "usage events could not be written before shutdown"
@@ -182,10 +182,17 @@ async fn drain(pool: &PgPool, config: &UsageConfig, backlog: &mut Backlog) {
             return;
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff = backoff.saturating_mul(2).min(Duration::from_secs(2));
     }
     tracing::info!(
         written = backlog.stats.written.load(Ordering::Relaxed),
         "usage writer drained"
     );
+}
+
+/// `delay` from now; a delay too large for the clock is capped at a year.
+fn later(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay.min(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }

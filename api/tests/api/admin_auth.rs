@@ -269,3 +269,64 @@ async fn admin_tokens_are_shown_once_stored_hashed_and_revocable() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn durations_and_texts_postgres_or_chrono_cannot_hold_are_422s_naming_the_field() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    // Once a dropped connection (`DateTime + TimeDelta overflowed`), from any signed-in role.
+    for days in [0, 3651, 2_147_483_647_u64] {
+        let error = app
+            .admin_err(
+                Method::POST,
+                "/admin/v1/tokens",
+                &token,
+                Some(json!({"name": "ci", "expires_in_days": days})),
+                422,
+            )
+            .await;
+        assert_eq!(error.field.as_deref(), Some("expires_in_days"), "{days}");
+    }
+    let created: freeway_wire::auth::CreatedToken = app
+        .admin_ok(
+            Method::POST,
+            "/admin/v1/tokens",
+            &token,
+            Some(json!({"name": "ci", "expires_in_days": 3650})),
+        )
+        .await;
+    let expires = created.info.expires_at.unwrap();
+    assert!(
+        expires.to_rfc3339().starts_with(char::is_numeric),
+        "{expires}"
+    );
+    // Once a 503 `database_unavailable`: Postgres cannot store NUL.
+    for (path, body) in [
+        ("/admin/v1/tenants", json!({"name": "a\u{0}b"})),
+        ("/admin/v1/tokens", json!({"name": "a\u{0}b"})),
+    ] {
+        let error = app
+            .admin_err(Method::POST, path, &token, Some(body), 422)
+            .await;
+        assert_eq!(error.field.as_deref(), Some("name"), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let response = app
+        .client
+        .put(format!("{}/admin/v1/tenants", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    let error: freeway_wire::AdminErrorEnvelope = response.json().await.unwrap();
+    assert_eq!(error.error.code, "method_not_allowed");
+    app.stop().await;
+}

@@ -333,6 +333,40 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// An admin call that must succeed, its answer read as the wire type `T`: a field
+    /// renamed on either side fails here.
+    pub async fn admin_ok<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> T {
+        let (status, value) = self.admin(method.clone(), path, Some(token), body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
+        serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e} in {value}"))
+    }
+
+    /// An admin call that must fail with `status`, its error read as the wire's envelope.
+    pub async fn admin_err(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+        status: u16,
+    ) -> freeway_wire::AdminErrorBody {
+        let (got, value) = self.admin(method.clone(), path, Some(token), body).await;
+        assert_eq!(got, status, "{method} {path}: {value}");
+        serde_json::from_value::<freeway_wire::AdminErrorEnvelope>(value.clone())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e} in {value}"))
+            .error
+    }
+
     /// `GET`/`POST`/... on the admin API with `token`; returns the status and JSON body.
     pub async fn admin(
         &self,

@@ -2,6 +2,7 @@
 //! admins and members may read it.
 
 use actix_web::{HttpResponse, web};
+use freeway_wire::tenants::NAME_MAX_CHARS;
 use freeway_wire::tenants::{NewTenant, TenantPatch, TenantView};
 
 use super::{fetch_limit, parse_id, valid_name, visible_tenant};
@@ -71,7 +72,7 @@ pub async fn create(
     body: AdminJson<NewTenant>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    let name = valid_name("name", &body.name, 200)?;
+    let name = valid_name("name", &body.name, NAME_MAX_CHARS)?;
     let tenant = tenants::create(&state.db, &principal.actor(), name).await?;
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))
 }
@@ -116,7 +117,7 @@ pub async fn update(
     let tenant = visible_tenant(&state, &principal, &id).await?;
     principal.require_instance_admin()?;
     let name = match &body.name {
-        Some(name) => Some(valid_name("name", name, 200)?),
+        Some(name) => Some(valid_name("name", name, NAME_MAX_CHARS)?),
         None => None,
     };
     let tenant = tenants::update(

@@ -2,6 +2,7 @@
 //! only themselves.
 
 use actix_web::{HttpResponse, web};
+use freeway_wire::tenants::NAME_MAX_CHARS;
 use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberView, NewMember};
 
 use super::{
@@ -88,7 +89,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     require_tenant_admin(&principal)?;
-    let name = valid_name("name", &body.name, 200)?;
+    let name = valid_name("name", &body.name, NAME_MAX_CHARS)?;
     let email = body.email.as_deref().map(valid_email).transpose()?;
     let role = body.role.unwrap_or_default();
     let new = NewMemberRow { name, email, role };
@@ -140,7 +141,7 @@ pub async fn update(
         name: body
             .name
             .as_deref()
-            .map(|n| valid_name("name", n, 200))
+            .map(|n| valid_name("name", n, NAME_MAX_CHARS))
             .transpose()?,
         email: match body.email.as_deref() {
             None => None,

@@ -51,7 +51,7 @@ pub async fn summary(
         GroupByParam::Model => GroupBy::Model,
         GroupByParam::Provider => GroupBy::Provider,
     });
-    let (from, to) = window(query.from, query.to, TimeDelta::days(30))?;
+    let (from, to) = window(query.from, query.to, days(30))?;
     let filter = scope(
         &principal,
         FilterParams {
@@ -111,13 +111,13 @@ pub async fn timeseries(
         GranularityParam::Day => Granularity::Day,
     };
     let default_span = match granularity {
-        Granularity::Hour => TimeDelta::hours(24),
-        Granularity::Day => TimeDelta::days(30),
+        Granularity::Hour => days(1),
+        Granularity::Day => days(30),
     };
     let (from, to) = window(query.from, query.to, default_span)?;
     let from = granularity.floor(from);
     let step = granularity.step().num_seconds();
-    if (to - from).num_seconds() / step >= MAX_POINTS {
+    if to.signed_duration_since(from).num_seconds() / step >= MAX_POINTS {
         return Err(AdminError::invalid(
             "from",
             format!("At most {MAX_POINTS} points: narrow the window or use a coarser granularity."),
@@ -156,4 +156,9 @@ pub async fn timeseries(
         to,
         points,
     }))
+}
+
+/// A constant span of whole days (always in range for the small numbers used here).
+fn days(n: i64) -> TimeDelta {
+    TimeDelta::try_days(n).unwrap_or_default()
 }
