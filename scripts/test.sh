@@ -20,6 +20,8 @@ cargo fmt --all --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p freeway-web --target wasm32-unknown-unknown -- -D warnings
+log "contract-test tools (pinned, cached)"
+scripts/contract/tools.sh
 log "cargo test"
 cargo test --workspace -- --test-threads="${FREEWAY_TEST_THREADS:-4}"
 log "all checks passed"
