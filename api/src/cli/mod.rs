@@ -8,6 +8,7 @@ mod routes;
 
 use freeway_wire::auth::Role;
 use freeway_wire::tenants::MemberRole;
+use freeway_wire::tenants::QuotaScope;
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -692,15 +693,27 @@ async fn quota(db: &sqlx::PgPool, actor: &str, command: QuotaCommand) -> Result<
             let (scope, scope_id, label) = match (member, key) {
                 (Some(member), _) => {
                     let member = member_named(db, &tenant, &member).await?;
-                    ("member", member.id, format!("member {}", member.name))
+                    (
+                        QuotaScope::Member,
+                        member.id,
+                        format!("member {}", member.name),
+                    )
                 }
                 (None, Some(key)) => {
                     let key = api_keys::find_by_prefix(db, Some(tenant.id), &key)
                         .await?
                         .or_not_found(|| format!("api key {key:?} in tenant {:?}", tenant.name))?;
-                    ("api_key", key.id, format!("api key {}", key.display_prefix))
+                    (
+                        QuotaScope::ApiKey,
+                        key.id,
+                        format!("api key {}", key.display_prefix),
+                    )
                 }
-                (None, None) => ("tenant", tenant.id, format!("tenant {}", tenant.name)),
+                (None, None) => (
+                    QuotaScope::Tenant,
+                    tenant.id,
+                    format!("tenant {}", tenant.name),
+                ),
             };
             let big = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
             let small = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));

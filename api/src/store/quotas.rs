@@ -1,6 +1,7 @@
 //! Quotas of a tenant, a member or an api key, enforced on `/v1`.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::tenants::QuotaScope;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
@@ -36,7 +37,7 @@ impl QuotaColumns {
 #[derive(Debug, Clone, FromRow)]
 pub struct QuotaRow {
     pub id: Uuid,
-    pub scope: String,
+    pub scope: QuotaScope,
     pub scope_id: Uuid,
     pub rpm: Option<i32>,
     pub rpd: Option<i32>,
@@ -67,7 +68,7 @@ impl QuotaRow {
 pub async fn set(
     pool: &PgPool,
     actor: &str,
-    scope: &str,
+    scope: QuotaScope,
     scope_id: Uuid,
     columns: QuotaColumns,
 ) -> Result<QuotaRow, StoreError> {
@@ -128,7 +129,7 @@ pub async fn set(
 
 pub async fn find(
     pool: &PgPool,
-    scope: &str,
+    scope: QuotaScope,
     scope_id: Uuid,
 ) -> Result<Option<QuotaRow>, StoreError> {
     Ok(sqlx::query_as(AssertSqlSafe(format!(
@@ -161,7 +162,7 @@ pub async fn delete(
     pool: &PgPool,
     actor: &str,
     tenant_id: Uuid,
-    scope: &str,
+    scope: QuotaScope,
     scope_id: Uuid,
 ) -> Result<bool, StoreError> {
     audited(pool, actor, async |conn| {

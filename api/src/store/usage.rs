@@ -2,6 +2,7 @@
 //! windows and quota ledgers after a restart (aggregated by Postgres, never replayed).
 
 use chrono::{DateTime, Utc};
+use freeway_wire::tenants::QuotaScope;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -104,7 +105,7 @@ pub async fn recent(pool: &PgPool) -> Result<Vec<RecentUse>, StoreError> {
 /// What one tenant, member or api key used of the current UTC day and month.
 #[derive(Debug, Clone, FromRow)]
 pub struct QuotaUsageRow {
-    pub scope: String,
+    pub scope: QuotaScope,
     pub scope_id: Uuid,
     pub day_requests: i64,
     pub day_tokens: i64,

@@ -17,32 +17,8 @@ use crate::routing::window::{Exceeded, Millis, Window};
 use crate::store::quotas::QuotaRow;
 use crate::store::usage::QuotaUsageRow;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QuotaScope {
-    Tenant,
-    Member,
-    ApiKey,
-}
-
-impl QuotaScope {
-    /// The column `quotas.scope`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuotaScope::Tenant => "tenant",
-            QuotaScope::Member => "member",
-            QuotaScope::ApiKey => "api_key",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "tenant" => Some(QuotaScope::Tenant),
-            "member" => Some(QuotaScope::Member),
-            "api_key" => Some(QuotaScope::ApiKey),
-            _ => None,
-        }
-    }
-}
+/// Whose quota: the wire's enum, stored in `quotas.scope`.
+pub use freeway_wire::tenants::QuotaScope;
 
 /// One quota. `None` is no limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,7 +121,7 @@ impl QuotaRule {
             allowed_models: row.allowed_models.clone(),
             expires_at: row.expires_at.map(|at| at.timestamp_millis()),
         };
-        Some((QuotaScope::parse(&row.scope)?, row.scope_id, rule))
+        Some((row.scope, row.scope_id, rule))
     }
 }
 
@@ -153,7 +129,7 @@ impl ScopeUsage {
     pub fn from_row(row: &QuotaUsageRow) -> Option<ScopeUsage> {
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
         Some(ScopeUsage {
-            scope: QuotaScope::parse(&row.scope)?,
+            scope: row.scope,
             scope_id: row.scope_id,
             day_requests: count(row.day_requests),
             day_tokens: count(row.day_tokens),

@@ -14,9 +14,15 @@ async fn app() -> TestApp {
 }
 
 async fn set(app: &TestApp, scope: &str, scope_id: Uuid, columns: QuotaColumns) {
-    quotas::set(&app.db, ACTOR, scope, scope_id, columns)
-        .await
-        .unwrap();
+    quotas::set(
+        &app.db,
+        ACTOR,
+        freeway_wire::tenants::QuotaScope::parse(scope).unwrap(),
+        scope_id,
+        columns,
+    )
+    .await
+    .unwrap();
 }
 
 async fn key_id(app: &TestApp) -> Uuid {

@@ -271,6 +271,12 @@ pub enum QuotaScope {
     ApiKey,
 }
 
+impl std::fmt::Display for QuotaScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl QuotaScope {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,7 +16,7 @@ use crate::store::tenants::Tenant;
 impl From<QuotaRow> for QuotaView {
     fn from(q: QuotaRow) -> Self {
         QuotaView {
-            scope: QuotaScope::parse(&q.scope).unwrap_or(QuotaScope::Tenant),
+            scope: q.scope,
             scope_id: q.scope_id,
             rpm: q.rpm,
             rpd: q.rpd,
@@ -86,7 +86,7 @@ fn within(tenant: &QuotaRow, wanted: &QuotaColumns) -> Result<(), AdminError> {
 }
 
 async fn show(state: &AppState, scope: QuotaScope, id: Uuid) -> Result<HttpResponse, AdminError> {
-    let row = quotas::find(&state.db, scope.as_str(), id)
+    let row = quotas::find(&state.db, scope, id)
         .await?
         .ok_or_else(|| AdminError::not_found("quota"))?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
@@ -104,11 +104,11 @@ async fn put_capped(
     require_tenant_admin(principal)?;
     let wanted = columns(body)?;
     if principal.role == Role::TenantAdmin
-        && let Some(cap) = quotas::find(&state.db, QuotaScope::Tenant.as_str(), tenant.id).await?
+        && let Some(cap) = quotas::find(&state.db, QuotaScope::Tenant, tenant.id).await?
     {
         within(&cap, &wanted)?;
     }
-    let row = quotas::set(&state.db, &principal.actor(), scope.as_str(), id, wanted).await?;
+    let row = quotas::set(&state.db, &principal.actor(), scope, id, wanted).await?;
     Ok(HttpResponse::Ok().json(QuotaView::from(row)))
 }
 
@@ -119,7 +119,7 @@ async fn remove(
     scope: QuotaScope,
     id: Uuid,
 ) -> Result<HttpResponse, AdminError> {
-    quotas::delete(&state.db, &principal.actor(), tenant.id, scope.as_str(), id).await?;
+    quotas::delete(&state.db, &principal.actor(), tenant.id, scope, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -165,7 +165,7 @@ pub async fn put_tenant(
     let row = quotas::set(
         &state.db,
         &principal.actor(),
-        QuotaScope::Tenant.as_str(),
+        QuotaScope::Tenant,
         tenant.id,
         wanted,
     )
