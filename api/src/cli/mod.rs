@@ -7,6 +7,7 @@
 mod routes;
 
 use freeway_wire::auth::Role;
+use freeway_wire::pool::Modality;
 use freeway_wire::tenants::MemberRole;
 use freeway_wire::tenants::QuotaScope;
 use std::io::{BufRead, IsTerminal};
@@ -261,9 +262,8 @@ pub struct ModelArgs {
     provider: String,
     /// The provider's model id, sent upstream unchanged.
     model: String,
-    #[arg(long, default_value = "chat",
-        value_parser = ["chat", "embedding", "image", "speech", "transcription", "completion"])]
-    modality: String,
+    #[arg(long, value_enum, default_value_t = Modality::Chat)]
+    modality: Modality,
     #[arg(long)]
     context_window: Option<i32>,
     /// The model cannot call tools (requests with `tools` go elsewhere).
@@ -560,7 +560,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             let fields = ModelFields {
                 // A family makes it an embedding model whatever `--modality` says.
                 modality: match args.family {
-                    Some(_) => "embedding".into(),
+                    Some(_) => Modality::Embedding,
                     None => args.modality,
                 },
                 supports_tools: !args.no_tools,

@@ -14,27 +14,8 @@ const _: () = assert!(CATALOG_VERSION > 0, "catalog versions start at 1");
 /// Default per-attempt timeout; slow providers get more.
 const DEFAULT_TIMEOUT_MS: i32 = 60_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Modality {
-    Chat,
-    Embedding,
-    Image,
-    Speech,
-    Transcription,
-}
-
-impl Modality {
-    /// The value of `models.modality`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Modality::Chat => "chat",
-            Modality::Embedding => "embedding",
-            Modality::Image => "image",
-            Modality::Speech => "speech",
-            Modality::Transcription => "transcription",
-        }
-    }
-}
+/// What a model does: the wire's enum, stored in `models.modality`.
+pub use freeway_wire::pool::Modality;
 
 /// Request and token limits; `None` means the provider publishes none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -42,15 +42,16 @@ pub enum Modality {
 }
 
 impl Modality {
-    fn parse(text: &str) -> Option<Modality> {
-        Some(match text {
-            "chat" | "completion" => Modality::Chat,
-            "embedding" => Modality::Embedding,
-            "image" => Modality::Image,
-            "speech" => Modality::Speech,
-            "transcription" => Modality::Transcription,
-            _ => return None,
-        })
+    /// How the router serves a model of `modality`: legacy completions go to chat routes.
+    fn of(modality: freeway_wire::pool::Modality) -> Modality {
+        use freeway_wire::pool::Modality as Stored;
+        match modality {
+            Stored::Chat | Stored::Completion => Modality::Chat,
+            Stored::Embedding => Modality::Embedding,
+            Stored::Image => Modality::Image,
+            Stored::Speech => Modality::Speech,
+            Stored::Transcription => Modality::Transcription,
+        }
     }
 }
 
@@ -302,7 +303,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .iter()
         .filter(|m| m.enabled)
         .filter_map(|m| providers.get(&m.provider_id).map(|p| (m, p)))
-        .filter_map(|(m, p)| Modality::parse(&m.modality).map(|modality| (m, p, modality)))
+        .map(|(m, p)| (m, p, Modality::of(m.modality)))
         .collect();
     // Admin priority first; ties by creation order so the order is stable across reloads.
     candidates

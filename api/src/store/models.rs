@@ -18,7 +18,7 @@ pub struct ModelRow {
     pub id: Uuid,
     pub provider_id: Uuid,
     pub model_id: String,
-    pub modality: String,
+    pub modality: Modality,
     pub supports_tools: bool,
     pub supports_vision: bool,
     pub supports_json: bool,
@@ -42,7 +42,7 @@ const COLUMNS: &str = "id, provider_id, model_id, modality, supports_tools, supp
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelFields {
     pub model_id: String,
-    pub modality: String,
+    pub modality: Modality,
     pub supports_tools: bool,
     pub supports_vision: bool,
     pub supports_json: bool,
@@ -60,7 +60,7 @@ impl ModelFields {
     pub fn chat(model_id: &str) -> Self {
         ModelFields {
             model_id: model_id.to_string(),
-            modality: "chat".into(),
+            modality: Modality::Chat,
             supports_tools: true,
             supports_vision: false,
             supports_json: true,
@@ -82,12 +82,6 @@ impl ModelFields {
                 "`model_id` is 1 to 300 printable characters.",
             ));
         }
-        if Modality::parse(&self.modality).is_none() {
-            return Err(StoreError::invalid(
-                "modality",
-                "`modality` must be chat, completion, embedding, image, speech or transcription.",
-            ));
-        }
         if self.context_window.is_some_and(|w| w < 1) {
             return Err(StoreError::invalid(
                 "context_window",
@@ -103,7 +97,7 @@ impl ModelFields {
             (None, Some(_)) => Err(StoreError::invalid("embedding_family", together)),
             (Some(family), Some(dimensions)) => {
                 validate::name("embedding_family", family, 100)?;
-                if Modality::parse(&self.modality) != Some(Modality::Embedding) {
+                if self.modality != Modality::Embedding {
                     Err(StoreError::invalid(
                         "embedding_family",
                         "Only models of modality `embedding` have an embedding family.",
@@ -169,7 +163,7 @@ impl Edit for ModelRow {
     fn fields(&self) -> ModelFields {
         ModelFields {
             model_id: self.model_id.clone(),
-            modality: self.modality.clone(),
+            modality: self.modality,
             supports_tools: self.supports_tools,
             supports_vision: self.supports_vision,
             supports_json: self.supports_json,
@@ -230,7 +224,7 @@ async fn write(
         .bind(id)
         .bind(provider)
         .bind(&fields.model_id)
-        .bind(&fields.modality)
+        .bind(fields.modality)
         .bind(fields.supports_tools)
         .bind(fields.supports_vision)
         .bind(fields.supports_json)

@@ -78,7 +78,7 @@ async fn spawn(models: Vec<Vec<Model>>, configure: impl FnOnce(&mut Config)) -> 
         .unwrap();
         for model in models {
             let fields = ModelFields {
-                modality: model.modality.into(),
+                modality: freeway_wire::pool::Modality::parse(model.modality).unwrap(),
                 supports_tools: false,
                 supports_json: false,
                 embedding_family: model.family.map(|(family, _)| family.to_string()),

@@ -70,6 +70,12 @@ pub enum Modality {
     Transcription,
 }
 
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Modality {
     pub const ALL: [Modality; 6] = [
         Modality::Chat,
@@ -80,7 +86,7 @@ impl Modality {
         Modality::Transcription,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Modality::Chat => "chat",
             Modality::Completion => "completion",

@@ -233,7 +233,7 @@ pub async fn test(
     let models = models::list(&state.db, Some(provider.id), Cursor::ALL).await?;
     let chat_model = models
         .iter()
-        .filter(|m| m.enabled && Modality::parse(&m.modality) == Some(Modality::Chat))
+        .filter(|m| m.enabled && m.modality == Modality::Chat)
         .min_by_key(|m| (m.priority, m.id));
     let result = probe(
         &state.http,

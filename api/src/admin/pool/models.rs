@@ -1,7 +1,7 @@
 //! A provider's models: modality, capabilities, context window, embedding family, limits.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel};
+use freeway_wire::pool::{ModelPatch, ModelView, NewModel};
 
 use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider, row_id};
@@ -20,7 +20,7 @@ fn view(provider: &str, row: ModelRecord) -> ModelView {
         provider_id: row.provider_id,
         provider: provider.to_string(),
         model_id: row.model_id,
-        modality: Modality::parse(&row.modality).unwrap_or_default(),
+        modality: row.modality,
         supports_tools: row.supports_tools,
         supports_vision: row.supports_vision,
         supports_json: row.supports_json,
@@ -119,7 +119,7 @@ pub async fn create(
     let body = body.into_inner();
     let fields = ModelFields {
         model_id: body.model_id,
-        modality: body.modality.unwrap_or_default().as_str().to_string(),
+        modality: body.modality.unwrap_or_default(),
         supports_tools: body.supports_tools,
         supports_vision: body.supports_vision,
         supports_json: body.supports_json,
@@ -160,7 +160,7 @@ pub async fn update(
     let patch = body.into_inner();
     let row = models::update(&state.db, &principal.actor(), provider.id, id, |_, f| {
         if let Some(modality) = &patch.modality {
-            f.modality = modality.as_str().to_string();
+            f.modality = *modality;
         }
         if let Some(v) = patch.supports_tools {
             f.supports_tools = v;
