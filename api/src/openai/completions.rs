@@ -22,7 +22,9 @@ use crate::state::AppState;
 /// Completion tokens reserved without `max_tokens`: the legacy endpoint's own default.
 const DEFAULT_MAX_TOKENS: u64 = 16;
 
+/// The legacy completion request; other fields are forwarded as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"model": "llama-3.1-8b-instant", "prompt": "Once upon a time", "max_tokens": 32}))]
 pub struct CompletionRequest {
     /// A chat model id from `GET /v1/models`, `provider/model`, or an alias.
     pub model: String,

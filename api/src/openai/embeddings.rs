@@ -21,7 +21,9 @@ use crate::state::AppState;
 /// The embedding family that produced the vectors.
 pub const FAMILY_HEADER: &str = "x-freeway-embedding-family";
 
+/// An embedding request; other fields are forwarded as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"model": "bge-m3", "input": ["first text", "second text"]}))]
 pub struct EmbeddingRequest {
     /// An embedding model id, `provider/model`, or an embedding family such as `bge-m3`.
     pub model: String,

@@ -24,6 +24,7 @@ use crate::usage::Recorder;
 
 /// The body of an image or speech request: `model` is Freeway's, the rest is forwarded.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"model": "flux", "prompt": "a lighthouse at dawn", "size": "1024x1024"}))]
 pub struct MediaRequest {
     /// An image or speech model id, or `provider/model`.
     pub model: String,

@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 
+/// OpenAI's chat completion request; fields Freeway does not act on are forwarded as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"model": "llama-3.1-8b-instant", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}], "stream": false, "temperature": 0.2}))]
 pub struct ChatCompletionRequest {
     /// A model id from `GET /v1/models`, or `provider/model` to pin one provider.
     pub model: String,
@@ -21,7 +23,9 @@ pub struct ChatCompletionRequest {
     pub extra: Map<String, Value>,
 }
 
+/// One message of a conversation.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"role": "user", "content": "Hello"}))]
 pub struct ChatMessage {
     pub role: String,
     /// A string, or an array of content parts (text, image_url, ...).

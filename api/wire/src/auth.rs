@@ -141,6 +141,7 @@ pub struct TokenInfo {
 /// A new admin token with its secret, shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e11", "name": "ci", "prefix": "fwa-3f9c2a7d1b4e", "created_at": "2026-01-05T09:30:00Z", "expires_at": "2026-04-05T09:30:00Z", "last_used_at": null, "revoked": false, "token": "fwa-3f9c2a7d1b4e-q8Wn2Lx0Vb7Tz4Yk1Rm6Pc9Hs3Jd5Gf"})))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub info: TokenInfo,

@@ -199,6 +199,7 @@ pub struct KeyView {
 /// A new key with its secret, shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e40", "tenant_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e20", "member_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e30", "name": "laptop", "prefix": "fw-0123456789abcdef", "allowed_models": null, "created_at": "2026-01-05T09:32:00Z", "last_used_at": null, "expires_at": null, "revoked": false, "revoked_at": null, "replaced_by": null, "key": "fw-0123456789abcdef-Dos1w3WWzi8DWKbON8hT4qQox6imPLEp"})))]
 pub struct CreatedKey {
     #[serde(flatten)]
     pub info: KeyView,

@@ -341,6 +341,7 @@ pub struct RequestsQuery {
 /// One `/v1` request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b1-0000-7000-8000-000000000001", "created_at": "2026-01-05T10:00:00Z", "endpoint": "chat.completions", "tenant_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e20", "member_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e30", "api_key_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e40", "requested_model": "auto", "provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "status": 200, "error_code": null, "stream": true, "prompt_tokens": 9, "completion_tokens": 3, "latency_ms": 412, "ttft_ms": 180, "attempts": 2, "attempt_trail": [{"provider": "gemini", "model": "gemini-2.0-flash", "outcome": "rate_limited", "status": 429, "latency_ms": 95}, {"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "outcome": "ok", "status": 200, "latency_ms": 317}], "session_id": "078d6cf2"})))]
 pub struct RequestEntry {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -410,6 +411,7 @@ pub struct AuditQuery {
 /// One admin change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b1-0000-7000-8000-000000000002", "at": "2026-01-05T09:31:00Z", "actor": "admin:admin", "action": "member.create", "target_kind": "member", "target_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e30", "tenant_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e20", "before": null, "after": {"name": "alice", "email": "alice@example.com", "role": "member"}})))]
 pub struct AuditRecord {
     pub id: Uuid,
     pub at: DateTime<Utc>,
