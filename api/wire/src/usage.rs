@@ -102,10 +102,13 @@ pub struct SummaryQuery {
     /// One row per tenant, member, api key, model or provider; a single total when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_by: Option<GroupBy>,
+    /// Only this tenant's requests (a tenant admin or member always sees only their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    /// Only this member's requests (a member always sees only their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<Uuid>,
+    /// Only this api key's requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<Uuid>,
     /// The model that served the request, as the provider names it.
@@ -139,10 +142,13 @@ pub struct TimeseriesQuery {
     /// End (exclusive). Default: now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<TimeParam>,
+    /// Only this tenant's requests (a tenant admin or member always sees only their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    /// Only this member's requests (a member always sees only their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<Uuid>,
+    /// Only this api key's requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,10 +306,13 @@ pub struct AttemptEntry {
 #[cfg_attr(feature = "utoipa", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "utoipa", into_params(parameter_in = Query))]
 pub struct RequestsQuery {
+    /// Only this tenant's requests (a tenant admin or member always sees only their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    /// Only this member's requests (a member always sees only their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<Uuid>,
+    /// Only this api key's requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<Uuid>,
     /// The model that served the request.
