@@ -114,8 +114,8 @@ impl From<StoreError> for AdminError {
     }
 }
 
-/// Malformed JSON bodies and query strings on `/admin/v1`, in the same shape: unknown and
-/// mistyped fields are named.
+/// Bodies on `/admin/v1` that are not JSON, too large or of another content type, in the
+/// admin shape. (Fields that do not fit are [`AdminJson`]'s to name.)
 pub fn json_error(
     error: actix_web::error::JsonPayloadError,
     _req: &actix_web::HttpRequest,
@@ -134,15 +134,6 @@ pub fn json_error(
                 "The request body is too large.",
             )
         }
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            let message = e.to_string();
-            // serde names the field in backticks: "unknown field `x`", "missing field `y`".
-            let field = message.split('`').nth(1).map(str::to_string);
-            AdminError {
-                field,
-                ..AdminError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
-            }
-        }
         other => AdminError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
@@ -150,19 +141,6 @@ pub fn json_error(
         ),
     };
     admin.into()
-}
-
-pub fn query_error(
-    error: actix_web::error::QueryPayloadError,
-    _req: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    let message = error.to_string();
-    let field = message.split('`').nth(1).map(str::to_string);
-    AdminError {
-        field,
-        ..AdminError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-    }
-    .into()
 }
 
 /// A JSON body on `/admin/v1`. Like `web::Json`, whose configuration (size, content type,

@@ -49,7 +49,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .limit(1024 * 1024)
                     .error_handler(error::json_error),
             )
-            .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .route("/openapi.json", web::get().to(openapi_json))
             .route("/auth/login", web::post().to(session::login))
             .route("/auth/password", web::post().to(session::change_password))
@@ -96,15 +95,6 @@ async fn unknown(req: HttpRequest) -> HttpResponse {
             .insert(actix_web::http::header::ALLOW, value);
     }
     response
-}
-
-/// A name from a request body: see [`freeway_wire::text::name`]; returned trimmed.
-pub(crate) fn valid_name<'a>(
-    field: &str,
-    name: &'a str,
-    max: usize,
-) -> Result<&'a str, AdminError> {
-    freeway_wire::text::name(name, max).map_err(|e| AdminError::invalid(field, e.message(field)))
 }
 
 /// `at + delta`, refusing what a timestamp cannot hold instead of panicking: user-supplied

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use freeway_wire::auth::{
     CreatedToken, LoginRequest, LoginResponse, Me, NewToken, PASSWORD_MAX_CHARS,
-    PASSWORD_MIN_CHARS, PasswordChange, TOKEN_MAX_DAYS, TOKEN_NAME_MAX_CHARS, TokenInfo,
+    PASSWORD_MIN_CHARS, PasswordChange, TOKEN_MAX_DAYS, TokenInfo,
 };
 use uuid::Uuid;
 
@@ -177,7 +177,6 @@ pub async fn create_token(
     state: web::Data<AppState>,
     body: AdminJson<NewToken>,
 ) -> Result<HttpResponse, AdminError> {
-    let name = super::valid_name("name", &body.name, TOKEN_NAME_MAX_CHARS)?;
     let expires_at = match body.expires_in_days {
         None => None,
         Some(days) if (1..=TOKEN_MAX_DAYS).contains(&days) => Some(super::after(
@@ -205,7 +204,7 @@ pub async fn create_token(
     let stored = store::admin_users::create_token(
         &state.db,
         &user,
-        name,
+        &body.name,
         &generated.public_id,
         &generated.secret_sha256,
         expires_at,

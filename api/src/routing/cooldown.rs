@@ -233,6 +233,7 @@ mod tests {
     use std::time::Duration;
 
     use chrono_tz::Tz;
+    use freeway_wire::pool::ScopeKind;
     use uuid::Uuid;
 
     use super::*;
@@ -293,18 +294,18 @@ mod tests {
             daily_quota: false,
         };
         let changed = penalise(&state, &slots, &info(402), T0);
-        assert_eq!(changed[0].0.kind(), "credential");
+        assert_eq!(changed[0].0.kind(), ScopeKind::Credential);
         assert_eq!(changed[0].1.until, T0 + DAY);
         let other = route(&state);
         let changed = penalise(&state, &other, &info(401), T0);
         assert_eq!(
             (changed[0].0.kind(), changed[0].1.until),
-            ("credential", T0 + 5 * MINUTE)
+            (ScopeKind::Credential, T0 + 5 * MINUTE)
         );
         let changed = penalise(&state, &other, &info(403), T0);
         assert_eq!(
             (changed[0].0.kind(), changed[0].1.until),
-            ("route", T0 + DAY)
+            (ScopeKind::Route, T0 + DAY)
         );
     }
 
@@ -335,14 +336,14 @@ mod tests {
         assert!(
             penalise(&state, &slots, &info, T0)
                 .iter()
-                .all(|(s, _)| s.kind() == "route")
+                .all(|(s, _)| s.kind() == ScopeKind::Route)
         );
         penalise(&state, &slots, &info, T0 + MINUTE);
         let changed = penalise(&state, &slots, &info, T0 + 2 * MINUTE);
         assert!(
             changed
                 .iter()
-                .any(|(s, c)| s.kind() == "model" && c.until == T0 + 12 * MINUTE)
+                .any(|(s, c)| s.kind() == ScopeKind::Model && c.until == T0 + 12 * MINUTE)
         );
     }
 

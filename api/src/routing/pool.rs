@@ -2,6 +2,7 @@
 //! model) its usage windows, cooldown and recent health. One lock keeps reservations exact:
 //! two requests can never both take the last unit of a limit.
 
+use freeway_wire::pool::ScopeKind;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -51,12 +52,12 @@ impl fmt::Display for Scope {
 
 impl Scope {
     /// The column `cooldowns.scope`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ScopeKind {
         match self {
-            Scope::Route { .. } => "route",
-            Scope::Credential { .. } => "credential",
-            Scope::Provider { .. } => "provider",
-            Scope::Model { .. } => "model",
+            Scope::Route { .. } => ScopeKind::Route,
+            Scope::Credential { .. } => ScopeKind::Credential,
+            Scope::Provider { .. } => ScopeKind::Provider,
+            Scope::Model { .. } => ScopeKind::Model,
         }
     }
 }
@@ -584,7 +585,7 @@ mod tests {
         };
         assert_eq!(
             (scope.kind(), limit, until),
-            ("credential", "rpm", Some(T0 + 60_000))
+            (ScopeKind::Credential, "rpm", Some(T0 + 60_000))
         );
         // Settled reservations keep counting; the window frees itself after a minute.
         for reservation in admitted {

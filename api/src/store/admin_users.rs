@@ -179,7 +179,7 @@ pub async fn create_token(
     secret_sha256: &[u8],
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<AdminToken, StoreError> {
-    validate::text("name", name)?;
+    let name = validate::name("name", name, freeway_wire::auth::TOKEN_NAME_MAX_CHARS)?;
     validate::timestamp("expires_at", expires_at)?;
     audited(pool, &format!("admin:{}", user.id), async |conn| {
         let token: AdminToken = sqlx::query_as(sqlx::AssertSqlSafe(format!(

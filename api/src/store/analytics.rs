@@ -1,49 +1,14 @@
 //! Reading usage back: totals and time series from `usage_rollups` (never from raw events),
 //! and the request log from `usage_events`.
 
-use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granularity {
-    Hour,
-    Day,
-}
-
-impl Granularity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Granularity::Hour => "hour",
-            Granularity::Day => "day",
-        }
-    }
-
-    pub fn step(self) -> TimeDelta {
-        match self {
-            Granularity::Hour => Duration::try_hours(1).unwrap_or_default(),
-            Granularity::Day => Duration::try_days(1).unwrap_or_default(),
-        }
-    }
-
-    /// The start of the (UTC) bucket holding `at`.
-    pub fn floor(self, at: DateTime<Utc>) -> DateTime<Utc> {
-        at.duration_trunc(self.step()).unwrap_or(at)
-    }
-
-    /// The first bucket start at or after `at`.
-    pub fn ceil(self, at: DateTime<Utc>) -> DateTime<Utc> {
-        let floor = self.floor(at);
-        if floor == at {
-            at
-        } else {
-            floor.checked_add_signed(self.step()).unwrap_or(floor)
-        }
-    }
-}
+pub use freeway_wire::usage::{Granularity, GroupBy};
 
 /// Rollup rows of one granularity whose bucket starts in `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,48 +80,26 @@ impl UsageFilter {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupBy {
-    Tenant,
-    Member,
-    ApiKey,
-    Model,
-    Provider,
-}
-
-impl GroupBy {
-    pub fn parse(text: &str) -> Option<GroupBy> {
-        match text {
-            "tenant" => Some(GroupBy::Tenant),
-            "member" => Some(GroupBy::Member),
-            "api_key" => Some(GroupBy::ApiKey),
-            "model" => Some(GroupBy::Model),
-            "provider" => Some(GroupBy::Provider),
-            _ => None,
-        }
-    }
-
-    /// The rollup column grouped on, and how to name a group for people.
-    fn sql(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            GroupBy::Tenant => (
-                "r.tenant_id",
-                "l.name",
-                "LEFT JOIN tenants l ON l.id = g.key",
-            ),
-            GroupBy::Member => (
-                "r.member_id",
-                "l.name",
-                "LEFT JOIN members l ON l.id = g.key",
-            ),
-            GroupBy::ApiKey => (
-                "r.api_key_id",
-                "coalesce(nullif(l.name, ''), l.display_prefix)",
-                "LEFT JOIN api_keys l ON l.id = g.key",
-            ),
-            GroupBy::Model => ("r.model", "NULL::text", ""),
-            GroupBy::Provider => ("r.provider", "NULL::text", ""),
-        }
+/// The rollup column grouped on, and how to name a group for people.
+fn group_sql(group: GroupBy) -> (&'static str, &'static str, &'static str) {
+    match group {
+        GroupBy::Tenant => (
+            "r.tenant_id",
+            "l.name",
+            "LEFT JOIN tenants l ON l.id = g.key",
+        ),
+        GroupBy::Member => (
+            "r.member_id",
+            "l.name",
+            "LEFT JOIN members l ON l.id = g.key",
+        ),
+        GroupBy::ApiKey => (
+            "r.api_key_id",
+            "coalesce(nullif(l.name, ''), l.display_prefix)",
+            "LEFT JOIN api_keys l ON l.id = g.key",
+        ),
+        GroupBy::Model => ("r.model", "NULL::text", ""),
+        GroupBy::Provider => ("r.provider", "NULL::text", ""),
     }
 }
 
@@ -189,7 +132,7 @@ pub async fn summary(
     if spans.is_empty() {
         return Ok(Vec::new());
     }
-    let (column, label, join) = group_by.map_or(("NULL::text", "NULL::text", ""), GroupBy::sql);
+    let (column, label, join) = group_by.map_or(("NULL::text", "NULL::text", ""), group_sql);
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "SELECT g.key::text AS key, {label} AS label, g.requests, g.errors, g.prompt_tokens,
             g.completion_tokens, g.latency_ms_sum

@@ -185,7 +185,7 @@ async fn insert(conn: &mut PgConnection, new: &NewKeyRow<'_>) -> Result<ApiKeyIn
     .await?)
 }
 
-/// Creates a key for `new.member`. An empty name is allowed.
+/// Creates a key for `new.member`. An empty or blank name leaves the key unnamed.
 pub async fn create(
     pool: &PgPool,
     actor: &str,
@@ -193,7 +193,7 @@ pub async fn create(
 ) -> Result<ApiKeyInfo, StoreError> {
     let name = match new.name.trim() {
         "" => "",
-        name => validate::name("name", name, freeway_wire::tenants::KEY_NAME_MAX_CHARS)?,
+        _ => validate::name("name", new.name, freeway_wire::tenants::KEY_NAME_MAX_CHARS)?,
     };
     validate::model_ids("allowed_models", new.allowed_models.as_deref())?;
     // A time in the past is stored as given (an expired key); the admin API refuses it.

@@ -1,6 +1,7 @@
 //! Persisted cooldowns, so that a restart does not hammer a benched key.
 
 use chrono::{DateTime, Utc};
+use freeway_wire::pool::ScopeKind;
 use serde_json::json;
 use sqlx::{FromRow, PgPool};
 
@@ -9,7 +10,7 @@ use super::audit::{self, Audit, Outcome, audited};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct CooldownRow {
-    pub scope: String,
+    pub scope: ScopeKind,
     pub scope_key: String,
     pub until: DateTime<Utc>,
     pub reason: String,
@@ -19,7 +20,7 @@ pub struct CooldownRow {
 
 pub async fn save(
     pool: &PgPool,
-    scope: &str,
+    scope: ScopeKind,
     scope_key: &str,
     until: DateTime<Utc>,
     reason: &str,

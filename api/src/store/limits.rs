@@ -131,7 +131,7 @@ pub async fn list_routes(pool: &PgPool) -> Result<Vec<RouteLimitRow>, StoreError
 /// Saves what the router learned about a scope's limits.
 pub async fn save_learned(
     pool: &PgPool,
-    scope: &str,
+    scope: freeway_wire::pool::ScopeKind,
     scope_key: &str,
     limits: LimitColumns,
 ) -> Result<(), StoreError> {

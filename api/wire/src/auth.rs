@@ -21,27 +21,11 @@ pub enum Role {
     Member,
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::InstanceAdmin => "instance_admin",
-            Role::TenantAdmin => "tenant_admin",
-            Role::Member => "member",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        [Role::InstanceAdmin, Role::TenantAdmin, Role::Member]
-            .into_iter()
-            .find(|role| role.as_str() == text)
-    }
-}
+crate::words!(Role {
+    InstanceAdmin => "instance_admin",
+    TenantAdmin => "tenant_admin",
+    Member => "member",
+});
 
 /// A username and password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -70,37 +70,14 @@ pub enum Modality {
     Transcription,
 }
 
-impl std::fmt::Display for Modality {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Modality {
-    pub const ALL: [Modality; 6] = [
-        Modality::Chat,
-        Modality::Completion,
-        Modality::Embedding,
-        Modality::Image,
-        Modality::Speech,
-        Modality::Transcription,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Modality::Chat => "chat",
-            Modality::Completion => "completion",
-            Modality::Embedding => "embedding",
-            Modality::Image => "image",
-            Modality::Speech => "speech",
-            Modality::Transcription => "transcription",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Modality> {
-        Modality::ALL.into_iter().find(|m| m.as_str() == text)
-    }
-}
+crate::words!(Modality {
+    Chat => "chat",
+    Completion => "completion",
+    Embedding => "embedding",
+    Image => "image",
+    Speech => "speech",
+    Transcription => "transcription",
+});
 
 /// Where a provider or model row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,20 +92,10 @@ pub enum Origin {
     Custom,
 }
 
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Builtin => "builtin",
-            Origin::Custom => "custom",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Origin> {
-        [Origin::Builtin, Origin::Custom]
-            .into_iter()
-            .find(|o| o.as_str() == text)
-    }
-}
+crate::words!(Origin {
+    Builtin => "builtin",
+    Custom => "custom",
+});
 
 /// An upstream service of the pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,12 +436,21 @@ pub struct CooldownState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
 pub enum ScopeKind {
     Route,
     Credential,
     Provider,
     Model,
 }
+
+crate::words!(ScopeKind {
+    Route => "route",
+    Credential => "credential",
+    Provider => "provider",
+    Model => "model",
+});
 
 /// One scope the router tracks on this instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -77,26 +77,10 @@ pub enum MemberRole {
     TenantAdmin,
 }
 
-impl std::fmt::Display for MemberRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl MemberRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberRole::Member => "member",
-            MemberRole::TenantAdmin => "tenant_admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<MemberRole> {
-        [MemberRole::Member, MemberRole::TenantAdmin]
-            .into_iter()
-            .find(|role| role.as_str() == text)
-    }
-}
+crate::words!(MemberRole {
+    Member => "member",
+    TenantAdmin => "tenant_admin",
+});
 
 /// A person in a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,27 +256,11 @@ pub enum QuotaScope {
     ApiKey,
 }
 
-impl std::fmt::Display for QuotaScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl QuotaScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuotaScope::Tenant => "tenant",
-            QuotaScope::Member => "member",
-            QuotaScope::ApiKey => "api_key",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<QuotaScope> {
-        [QuotaScope::Tenant, QuotaScope::Member, QuotaScope::ApiKey]
-            .into_iter()
-            .find(|scope| scope.as_str() == text)
-    }
-}
+crate::words!(QuotaScope {
+    Tenant => "tenant",
+    Member => "member",
+    ApiKey => "api_key",
+});
 
 /// A quota as set. Absent limits are no limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

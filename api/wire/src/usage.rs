@@ -1,6 +1,6 @@
 //! Usage analytics from the rollups, the request log, the audit log and settings.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -85,6 +85,38 @@ pub enum Granularity {
     Hour,
     #[default]
     Day,
+}
+
+impl Granularity {
+    /// The value of `usage_rollups.granularity`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+
+    pub fn step(self) -> TimeDelta {
+        match self {
+            Granularity::Hour => TimeDelta::try_hours(1).unwrap_or_default(),
+            Granularity::Day => TimeDelta::try_days(1).unwrap_or_default(),
+        }
+    }
+
+    /// The start of the (UTC) bucket holding `at`.
+    pub fn floor(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at.duration_trunc(self.step()).unwrap_or(at)
+    }
+
+    /// The first bucket start at or after `at`.
+    pub fn ceil(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = self.floor(at);
+        if floor == at {
+            at
+        } else {
+            floor.checked_add_signed(self.step()).unwrap_or(floor)
+        }
+    }
 }
 
 /// `GET /admin/v1/usage/summary`.
@@ -258,31 +290,21 @@ pub enum AttemptOutcome {
     ClientError,
 }
 
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Ok => "ok",
-            AttemptOutcome::Skipped => "skipped",
-            AttemptOutcome::RateLimited => "rate_limited",
-            AttemptOutcome::ServerError => "server_error",
-            AttemptOutcome::CredentialRejected => "credential_rejected",
-            AttemptOutcome::NotServed => "not_served",
-            AttemptOutcome::Timeout => "timeout",
-            AttemptOutcome::ConnectError => "connect_error",
-            AttemptOutcome::BadResponse => "bad_response",
-            AttemptOutcome::EmptyStream => "empty_stream",
-            AttemptOutcome::InBandError => "in_band_error",
-            AttemptOutcome::StreamBroken => "stream_broken",
-            AttemptOutcome::ClientError => "client_error",
-        }
-    }
-}
-
-impl std::fmt::Display for AttemptOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::words!(AttemptOutcome {
+    Ok => "ok",
+    Skipped => "skipped",
+    RateLimited => "rate_limited",
+    ServerError => "server_error",
+    CredentialRejected => "credential_rejected",
+    NotServed => "not_served",
+    Timeout => "timeout",
+    ConnectError => "connect_error",
+    BadResponse => "bad_response",
+    EmptyStream => "empty_stream",
+    InBandError => "in_band_error",
+    StreamBroken => "stream_broken",
+    ClientError => "client_error",
+});
 
 /// One candidate route a request tried, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

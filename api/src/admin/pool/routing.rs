@@ -1,8 +1,6 @@
 //! Routing profiles, the live state of the router on this instance, and cooldowns.
 
-use freeway_wire::pool::{
-    CooldownState, CooldownView, ProfileBody, ProfileView, ScopeKind, ScopeState,
-};
+use freeway_wire::pool::{CooldownState, CooldownView, ProfileBody, ProfileView, ScopeState};
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
@@ -197,15 +195,6 @@ pub async fn delete_profile(
     }
 }
 
-fn scope_kind(kind: &str) -> ScopeKind {
-    match kind {
-        "credential" => ScopeKind::Credential,
-        "provider" => ScopeKind::Provider,
-        "model" => ScopeKind::Model,
-        _ => ScopeKind::Route,
-    }
-}
-
 fn limit_set(limits: Limits) -> LimitSet {
     LimitSet {
         rpm: limits.rpm,
@@ -239,7 +228,7 @@ pub async fn state(
             let scope = slot.scope.to_string();
             ScopeState {
                 label: names.label(&scope),
-                kind: scope_kind(slot.scope.kind()),
+                kind: slot.scope.kind(),
                 scope,
                 limits: limit_set(slot.limits),
                 learned: limit_set(slot.learned),
@@ -281,7 +270,7 @@ pub async fn list_cooldowns(
         .into_iter()
         .map(|c| CooldownView {
             label: names.label(&c.scope_key),
-            scope: scope_kind(&c.scope),
+            scope: c.scope,
             scope_key: c.scope_key,
             until: c.until,
             reason: c.reason,

@@ -2,10 +2,9 @@
 //! admins and members may read it.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::tenants::NAME_MAX_CHARS;
 use freeway_wire::tenants::{NewTenant, TenantPatch, TenantView};
 
-use super::{fetch_limit, parse_id, valid_name, visible_tenant};
+use super::{fetch_limit, parse_id, visible_tenant};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
@@ -72,8 +71,7 @@ pub async fn create(
     body: AdminJson<NewTenant>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    let name = valid_name("name", &body.name, NAME_MAX_CHARS)?;
-    let tenant = tenants::create(&state.db, &principal.actor(), name).await?;
+    let tenant = tenants::create(&state.db, &principal.actor(), &body.name).await?;
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))
 }
 
@@ -116,15 +114,11 @@ pub async fn update(
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &id).await?;
     principal.require_instance_admin()?;
-    let name = match &body.name {
-        Some(name) => Some(valid_name("name", name, NAME_MAX_CHARS)?),
-        None => None,
-    };
     let tenant = tenants::update(
         &state.db,
         &principal.actor(),
         tenant.id,
-        name,
+        body.name.as_deref(),
         body.disabled,
     )
     .await?;

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{Duration, Utc};
 use freeway_wire::tenants::{CreatedKey, KeyView, MAX_OVERLAP_SECONDS, NewKey, Rotate, RotatedKey};
 
-use super::{fetch_limit, parse_id, valid_models, visible_member};
+use super::{fetch_limit, parse_id, visible_member};
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
@@ -81,17 +81,8 @@ pub async fn create(
     body: AdminJson<NewKey>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
-    let name = match body.name.as_deref() {
-        None => "",
-        Some(name) => {
-            match freeway_wire::text::name(name, freeway_wire::tenants::KEY_NAME_MAX_CHARS) {
-                Ok(name) => name,
-                Err(freeway_wire::text::TextError::Blank) => "",
-                Err(e) => return Err(AdminError::invalid("name", e.message("name"))),
-            }
-        }
-    };
-    valid_models("allowed_models", &body.allowed_models)?;
+    // The store checks the name and the model ids, for the CLI too.
+    let name = body.name.as_deref().unwrap_or_default();
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AdminError::invalid(
             "expires_at",

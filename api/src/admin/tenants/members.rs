@@ -2,19 +2,16 @@
 //! only themselves.
 
 use actix_web::{HttpResponse, web};
-use freeway_wire::tenants::NAME_MAX_CHARS;
 use freeway_wire::tenants::{MemberPatch as MemberPatchBody, MemberView, NewMember};
 
-use super::{
-    fetch_limit, parse_id, require_tenant_admin, valid_name, visible_member, visible_tenant,
-};
+use super::{fetch_limit, parse_id, require_tenant_admin, visible_member, visible_tenant};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::state::AppState;
+use crate::store::Cursor;
 use crate::store::members::{self, MemberPatch, NewMember as NewMemberRow};
-use crate::store::{Cursor, validate};
 
 impl From<members::Member> for MemberView {
     fn from(m: members::Member) -> Self {
@@ -28,10 +25,6 @@ impl From<members::Member> for MemberView {
             created_at: m.created_at,
         }
     }
-}
-
-fn valid_email(email: &str) -> Result<&str, AdminError> {
-    Ok(validate::email(email)?)
 }
 
 /// List a tenant's members
@@ -89,10 +82,12 @@ pub async fn create(
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
     require_tenant_admin(&principal)?;
-    let name = valid_name("name", &body.name, NAME_MAX_CHARS)?;
-    let email = body.email.as_deref().map(valid_email).transpose()?;
-    let role = body.role.unwrap_or_default();
-    let new = NewMemberRow { name, email, role };
+    // The store checks the name and the email, for the CLI too.
+    let new = NewMemberRow {
+        name: &body.name,
+        email: body.email.as_deref(),
+        role: body.role.unwrap_or_default(),
+    };
     let member = members::create(&state.db, &principal.actor(), &tenant, new).await?;
     Ok(HttpResponse::Created().json(MemberView::from(member)))
 }
@@ -138,15 +133,11 @@ pub async fn update(
     let (tenant, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     require_tenant_admin(&principal)?;
     let patch = MemberPatch {
-        name: body
-            .name
-            .as_deref()
-            .map(|n| valid_name("name", n, NAME_MAX_CHARS))
-            .transpose()?,
+        name: body.name.as_deref(),
         email: match body.email.as_deref() {
             None => None,
             Some("") => Some(None),
-            Some(email) => Some(Some(valid_email(email)?)),
+            Some(email) => Some(Some(email)),
         },
         role: body.role,
         disabled: body.disabled,

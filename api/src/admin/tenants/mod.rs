@@ -157,8 +157,6 @@ fn require_tenant_admin(principal: &Principal) -> Result<(), AdminError> {
     }
 }
 
-pub(super) use super::valid_name;
-
 /// A list of model ids: at most 100, each a name of at most 200 characters.
 fn valid_models(field: &str, models: &Option<Vec<String>>) -> Result<(), AdminError> {
     Ok(validate::model_ids(field, models.as_deref())?)

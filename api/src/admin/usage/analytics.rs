@@ -3,15 +3,15 @@
 use actix_web::{HttpResponse, web};
 use chrono::TimeDelta;
 use freeway_wire::usage::{
-    Granularity as GranularityParam, GroupBy as GroupByParam, MAX_POINTS, SummaryQuery,
-    TimeseriesQuery, UsageGroup, UsagePoint, UsageSummary, UsageTimeseries, UsageTotals,
+    MAX_POINTS, SummaryQuery, TimeseriesQuery, UsageGroup, UsagePoint, UsageSummary,
+    UsageTimeseries, UsageTotals,
 };
 
 use super::{FilterParams, scope, window};
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::state::AppState;
-use crate::store::analytics::{self, Granularity, GroupBy, Totals};
+use crate::store::analytics::{self, Granularity, Totals};
 
 fn mean(sum: i64, count: i64) -> i64 {
     if count > 0 { sum / count } else { 0 }
@@ -44,13 +44,7 @@ pub async fn summary(
     state: web::Data<AppState>,
     query: AdminQuery<SummaryQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    let group_by = query.group_by.map(|g| match g {
-        GroupByParam::Tenant => GroupBy::Tenant,
-        GroupByParam::Member => GroupBy::Member,
-        GroupByParam::ApiKey => GroupBy::ApiKey,
-        GroupByParam::Model => GroupBy::Model,
-        GroupByParam::Provider => GroupBy::Provider,
-    });
+    let group_by = query.group_by;
     let (from, to) = window(query.from, query.to, days(30))?;
     let filter = scope(
         &principal,
@@ -106,10 +100,7 @@ pub async fn timeseries(
     state: web::Data<AppState>,
     query: AdminQuery<TimeseriesQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    let granularity = match query.granularity.unwrap_or_default() {
-        GranularityParam::Hour => Granularity::Hour,
-        GranularityParam::Day => Granularity::Day,
-    };
+    let granularity = query.granularity.unwrap_or_default();
     let default_span = match granularity {
         Granularity::Hour => days(1),
         Granularity::Day => days(30),
@@ -151,7 +142,7 @@ pub async fn timeseries(
         })
         .collect();
     Ok(HttpResponse::Ok().json(UsageTimeseries {
-        granularity: query.granularity.unwrap_or_default(),
+        granularity,
         from,
         to,
         points,
