@@ -6,6 +6,8 @@ use rust_embed::Embed;
 
 #[derive(Embed)]
 #[folder = "../web/dist/"]
+// A plain `cargo build` (no UI built yet) embeds nothing and serves NOT_BUILT.
+#[allow_missing = true]
 struct Assets;
 
 const NOT_BUILT: &str = "<!doctype html><title>Freeway</title><h1>Freeway</h1>\
