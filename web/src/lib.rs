@@ -1,31 +1,50 @@
-//! Freeway's admin UI, rendered in the browser. For now a shell: the product name, the
-//! server's version and a sign-in placeholder; the admin screens arrive with the admin API.
+//! Freeway's admin UI, rendered in the browser (Leptos, client-side). It talks only to
+//! `/admin/v1` and `/v1`, with the server's own `freeway-wire` types.
+
+pub mod access;
+pub mod api;
+mod pages;
+pub mod prefs;
+pub mod session;
+mod shell;
+pub mod time;
+pub mod ui;
 
 use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
 use wasm_bindgen::prelude::wasm_bindgen;
+
+use crate::pages::*;
 
 #[component]
 fn App() -> impl IntoView {
+    provide_context(session::Session {
+        me: RwSignal::new(None),
+    });
+    provide_context(prefs::Prefs::load());
     view! {
-        <main class="shell">
-            <header>
-                <h1>"Freeway"</h1>
-                <p class="tagline">"Your team's pool of free-tier LLM keys, behind one OpenAI-compatible API."</p>
-                <p class="version" data-testid="version">"Version " {freeway_wire::VERSION}</p>
-            </header>
-            <section class="login" data-testid="login">
-                <h2>"Sign in"</h2>
-                <form on:submit=|ev| ev.prevent_default()>
-                    <label>"Username" <input type="text" name="username" autocomplete="username" disabled=true/></label>
-                    <label>"Password" <input type="password" name="password" autocomplete="current-password" disabled=true/></label>
-                    <button type="submit" disabled=true>"Sign in"</button>
-                </form>
-                <p class="note">
-                    "Admin sign-in arrives with the admin API. Until then, manage tenants, keys and providers with the "
-                    <code>"freeway"</code> " command line; " <a href="/admin/v1/openapi.json">"the API document"</a> " is here."
-                </p>
-            </section>
-        </main>
+        <Router>
+            <Routes fallback=|| view! { <main class="shell"><h1>"Not found"</h1><a href="/">"Overview"</a></main> }>
+                <Route path=path!("/login") view=login::Login />
+                <Route path=path!("/password") view=account::ForcedChange />
+                <ParentRoute path=path!("") view=shell::Shell>
+                    <Route path=path!("") view=overview::Overview />
+                    <Route path=path!("tenants") view=tenants::TenantList />
+                    <Route path=path!("tenants/:tenant") view=tenants::TenantDetail />
+                    <Route path=path!("tenants/:tenant/members/:member") view=members::MemberDetail />
+                    <Route path=path!("pool") view=pool::ProviderList />
+                    <Route path=path!("pool/:provider") view=pool::ProviderDetail />
+                    <Route path=path!("routing") view=routing::Routing />
+                    <Route path=path!("requests") view=requests::Requests />
+                    <Route path=path!("audit") view=audit::Audit />
+                    <Route path=path!("settings") view=settings::Settings />
+                    <Route path=path!("tokens") view=tokens::Tokens />
+                    <Route path=path!("playground") view=playground::Playground />
+                    <Route path=path!("account") view=account::Account />
+                </ParentRoute>
+            </Routes>
+        </Router>
     }
 }
 
