@@ -31,9 +31,7 @@ pub fn Shell() -> impl IntoView {
         navigate(&format!("/login?next={next}"), Default::default());
     }
     let me = LocalResource::new(move || async move {
-        if session::token().is_none() {
-            return None;
-        }
+        session::token()?;
         api::get::<Me>("/admin/v1/me").await.ok()
     });
     let navigate_change = navigate.clone();

@@ -135,10 +135,10 @@ pub fn local_days(
         .collect();
     for point in points {
         let day = point.bucket.with_timezone(&tz).date_naive();
-        if let Ok(i) = days.binary_search_by_key(&day, |(d, _)| *d) {
-            if let Some((_, totals)) = days.get_mut(i) {
-                add_totals(totals, &point.totals);
-            }
+        if let Ok(i) = days.binary_search_by_key(&day, |(d, _)| *d)
+            && let Some((_, totals)) = days.get_mut(i)
+        {
+            add_totals(totals, &point.totals);
         }
     }
     days

@@ -20,6 +20,34 @@ pub const SPEECH_BYTES: &[u8] = b"ID3\x04\0\0\0\0\0\0mock-mp3-frames";
 /// What `/v1/audio/transcriptions` answers with.
 pub const TRANSCRIPT: &str = "hello from the mock";
 
+/// `POST /__mock/push?status=429&retry_after=60`: queues an answer for the next request, so
+/// a script driving the gateway from outside (a browser test, a benchmark) can program the
+/// mock as in-process tests do with [`super::MockUpstream::push`]. Not recorded.
+fn control(req: &HttpRequest, shared: &Shared) -> HttpResponse {
+    let query =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string());
+    let Ok(query) = query else {
+        return HttpResponse::BadRequest().body("bad query");
+    };
+    let number = |name: &str| query.get(name).and_then(|v| v.parse::<u64>().ok());
+    let behavior = match (number("status"), number("retry_after")) {
+        (Some(429), Some(secs)) => Behavior::rate_limited(secs),
+        (Some(code), retry) => {
+            let Ok(code) = u16::try_from(code) else {
+                return HttpResponse::BadRequest().body("bad status");
+            };
+            let behavior = Behavior::status(code);
+            match retry {
+                Some(secs) => behavior.with_retry_after(secs),
+                None => behavior,
+            }
+        }
+        (None, _) => Behavior::ok(),
+    };
+    shared.lock().queue.push_back(behavior);
+    HttpResponse::NoContent().finish()
+}
+
 /// Single entry point so every request is recorded, whatever its route.
 pub(crate) async fn dispatch(
     req: HttpRequest,
@@ -29,6 +57,7 @@ pub(crate) async fn dispatch(
     let recorded = record(&req, &body);
     tracing::debug!(method = %recorded.method, path = %recorded.path, "mock upstream request");
     match (req.method(), req.path()) {
+        (&Method::POST, "/__mock/push") => control(&req, &shared),
         (&Method::POST, "/v1/chat/completions") => {
             let body = recorded.body.clone();
             let behavior = shared.record_and_take(recorded);

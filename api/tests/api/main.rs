@@ -36,4 +36,5 @@ mod store;
 mod streaming;
 mod swagger;
 mod ui;
+mod ui_story;
 mod usage;
