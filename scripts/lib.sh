@@ -56,7 +56,7 @@ build_ui() {
   cargo build --manifest-path "$ROOT/Cargo.toml" -p freeway-web --target wasm32-unknown-unknown --profile wasm-release
   local dist="$ROOT/web/dist" staging="$ROOT/web/dist.tmp"
   rm -rf "$staging" && mkdir -p "$staging"
-  wasm-bindgen --target web --no-typescript --out-dir "$staging" --out-name freeway_web \
+  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$staging" --out-name freeway_web \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/freeway_web.wasm"
   cp "$ROOT/web/index.html" "$ROOT/web/style.css" "$staging/"
   # Replace only when something changed, so the server's build script sees a stable tree.
