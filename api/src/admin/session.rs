@@ -72,6 +72,7 @@ pub async fn login(
         role,
         tenant_id: user.tenant_id,
         member_id: user.member_id,
+        must_change_password: user.must_change_password,
     };
     let key = {
         let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
@@ -90,7 +91,8 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 /// Who am I
 ///
-/// The signed-in admin user, their role and, for tenant admins and members, their tenant.
+/// The signed-in admin user, their role, for tenant admins and members their tenant, and
+/// whether their password is a one-time one that must be changed first.
 #[utoipa::path(get, path = "/admin/v1/me", tag = "auth", operation_id = "me_get",
     responses((status = 200, description = "The signed-in admin user", body = Me)),
     security(("admin_jwt" = []), ("admin_token" = [])))]
@@ -101,6 +103,7 @@ pub async fn me(principal: Principal) -> HttpResponse {
         role: principal.role,
         tenant_id: principal.tenant_id,
         member_id: principal.member_id,
+        must_change_password: principal.must_change_password,
     })
 }
 
