@@ -15,6 +15,7 @@ mod admin_auth;
 mod admin_flow;
 mod admin_matrix;
 mod admin_pool;
+mod admin_search;
 mod admin_tenants;
 mod admin_usage;
 mod auth;

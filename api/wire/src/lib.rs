@@ -47,7 +47,7 @@ pub mod usage;
 
 pub use error::{AdminErrorBody, AdminErrorEnvelope, OpenAiErrorBody, OpenAiErrorEnvelope};
 pub use health::Health;
-pub use page::{Page, PageQuery};
+pub use page::{Page, PageQuery, SearchQuery};
 
 /// The version of this build of Freeway, the same in the server and the UI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
