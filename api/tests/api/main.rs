@@ -38,3 +38,4 @@ mod streaming;
 mod swagger;
 mod ui;
 mod usage;
+mod usage_latency;
