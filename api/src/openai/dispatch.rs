@@ -401,17 +401,4 @@ pub(crate) fn exhausted(log: &AttemptLog, chain_len: usize) -> ApiError {
     error
 }
 
-pub(crate) async fn read_upstream(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<web::Bytes, reqwest::Error> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            // Treated like a broken answer by the caller: an empty body is not valid JSON.
-            return Ok(web::Bytes::new());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
+pub(crate) use crate::providers::openai_compat::read_body as read_upstream;

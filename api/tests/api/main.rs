@@ -12,6 +12,7 @@
 )]
 
 mod admin_auth;
+mod admin_discover;
 mod admin_flow;
 mod admin_matrix;
 mod admin_pool;

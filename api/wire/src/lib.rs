@@ -36,6 +36,7 @@ macro_rules! words {
 pub(crate) use words;
 
 pub mod auth;
+pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod openai;

@@ -2,9 +2,11 @@
 //! routing profiles, the live routing state and cooldowns. Instance admins only.
 
 mod credentials;
+mod discover;
 mod models;
 mod providers;
 mod routing;
+mod upstream;
 
 use actix_web::web;
 pub use freeway_wire::page::List;
@@ -27,6 +29,10 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
         .route("/providers/{provider}", web::patch().to(providers::update))
         .route("/providers/{provider}", web::delete().to(providers::delete))
         .route("/providers/{provider}/models", web::get().to(models::list))
+        .route(
+            "/providers/{provider}/discover",
+            web::get().to(discover::discover),
+        )
         .route(
             "/providers/{provider}/models",
             web::post().to(models::create),
@@ -85,6 +91,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     models::create,
     models::update,
     models::delete,
+    discover::discover,
     credentials::list,
     credentials::create,
     credentials::update,
