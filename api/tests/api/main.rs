@@ -17,6 +17,7 @@ mod admin_flow;
 mod admin_matrix;
 mod admin_pool;
 mod admin_search;
+mod admin_simulate;
 mod admin_tenants;
 mod admin_usage;
 mod auth;

@@ -42,6 +42,7 @@ pub mod health;
 pub mod openai;
 pub mod page;
 pub mod pool;
+pub mod routing;
 pub mod tenants;
 pub mod text;
 pub mod usage;
@@ -76,6 +77,8 @@ mod tests {
         same_as_serde(crate::pool::Origin::ALL);
         same_as_serde(crate::pool::ScopeKind::ALL);
         same_as_serde(crate::usage::AttemptOutcome::ALL);
+        same_as_serde(crate::routing::ResolvedAs::ALL);
+        same_as_serde(crate::routing::RouteDecision::ALL);
         assert_eq!(
             crate::auth::Role::parse("tenant_admin"),
             Some(crate::auth::Role::TenantAdmin)

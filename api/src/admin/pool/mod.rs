@@ -6,6 +6,7 @@ mod discover;
 mod models;
 mod providers;
 mod routing;
+mod simulate;
 mod upstream;
 
 use actix_web::web;
@@ -75,6 +76,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             web::delete().to(routing::delete_profile),
         )
         .route("/routing/state", web::get().to(routing::state))
+        .route("/routing/simulate", web::post().to(simulate::simulate))
         .route("/cooldowns", web::get().to(routing::list_cooldowns))
         .route("/cooldowns", web::delete().to(routing::clear_cooldowns))
 }
@@ -101,6 +103,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     routing::put_profile,
     routing::delete_profile,
     routing::state,
+    simulate::simulate,
     routing::list_cooldowns,
     routing::clear_cooldowns,
 ))]
