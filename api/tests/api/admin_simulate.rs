@@ -135,18 +135,20 @@ async fn names_capabilities_and_the_tenants_quota_are_explained() {
             && s.routes[1].reason.as_deref() == Some("context window 1000 tokens < 1500 needed")
     })
     .await;
+    // Both windows too small: refused before any route, every route skipped.
+    let too_big = "The prompt is about 5000 tokens; the largest context window among this model's routes is 2000 tokens.";
+    eventually("mock1's window applies too", || async move {
+        let huge = json!({"model": "mock-model", "prompt_tokens": 5_000});
+        simulate(app_ref, token_ref, huge).await.refusal.as_deref() == Some(too_big)
+    })
+    .await;
     let huge = simulate(
         &app,
         &token,
         json!({"model": "mock-model", "prompt_tokens": 5_000}),
     )
     .await;
-    assert_eq!(
-        huge.refusal.as_deref(),
-        Some(
-            "The prompt is about 5000 tokens; the largest context window among this model's routes is 2000 tokens."
-        )
-    );
+    assert_eq!(huge.routes.len(), 2);
     assert!(
         huge.routes
             .iter()
