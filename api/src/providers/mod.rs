@@ -180,6 +180,11 @@ impl Catalog {
         &self.listed
     }
 
+    /// The slots of every route in the catalog, once each.
+    pub fn route_slots(&self) -> impl Iterator<Item = &RouteSlots> {
+        self.by_attempt.values()
+    }
+
     /// The slots of the route an attempt trail names, to replay recent usage.
     pub fn slots_of(
         &self,

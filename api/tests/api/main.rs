@@ -16,6 +16,7 @@ mod admin_discover;
 mod admin_flow;
 mod admin_matrix;
 mod admin_pool;
+mod admin_routing_state;
 mod admin_search;
 mod admin_simulate;
 mod admin_tenants;
