@@ -52,7 +52,7 @@ async fn a_cooling_route_is_skipped_with_its_reason_the_other_taken_and_nothing_
     assert_eq!(simulation.resolved_as, Some(ResolvedAs::Model));
     assert_eq!(simulation.refusal, None);
     let chain: Vec<(&str, RouteDecision)> = simulation
-        .routes
+        .candidates
         .iter()
         .map(|r| (r.provider.as_str(), r.decision))
         .collect();
@@ -63,7 +63,7 @@ async fn a_cooling_route_is_skipped_with_its_reason_the_other_taken_and_nothing_
             ("mock0", RouteDecision::Skip)
         ]
     );
-    let (taken, skipped) = (&simulation.routes[0], &simulation.routes[1]);
+    let (taken, skipped) = (&simulation.candidates[0], &simulation.candidates[1]);
     assert_eq!((taken.reason.as_ref(), taken.cooldown_until), (None, None));
     let reason = skipped.reason.as_deref().unwrap();
     assert!(
@@ -93,13 +93,13 @@ async fn names_capabilities_and_the_tenants_quota_are_explained() {
 
     let pinned = simulate(&app, &token, json!({"model": "mock1/mock-model"})).await;
     assert_eq!(pinned.resolved_as, Some(ResolvedAs::ProviderModel));
-    assert_eq!(pinned.routes.len(), 1);
-    assert_eq!(pinned.routes[0].provider, "mock1");
+    assert_eq!(pinned.candidates.len(), 1);
+    assert_eq!(pinned.candidates[0].provider, "mock1");
     let auto = simulate(&app, &token, json!({"model": "auto"})).await;
     assert_eq!(auto.resolved_as, Some(ResolvedAs::Auto));
-    assert_eq!(auto.routes.len(), 2);
+    assert_eq!(auto.candidates.len(), 2);
     let unknown = simulate(&app, &token, json!({"model": "nope"})).await;
-    assert_eq!((unknown.resolved_as, unknown.routes.len()), (None, 0));
+    assert_eq!((unknown.resolved_as, unknown.candidates.len()), (None, 0));
     assert!(unknown.refusal.unwrap().contains("`nope`"));
     let embedding = simulate(
         &app,
@@ -129,10 +129,10 @@ async fn names_capabilities_and_the_tenants_quota_are_explained() {
             json!({"model": "mock-model", "prompt_tokens": 1_500}),
         )
         .await;
-        s.routes.len() == 2
-            && s.routes[0].provider == "mock1"
-            && s.routes[0].decision == RouteDecision::Take
-            && s.routes[1].reason.as_deref() == Some("context window 1000 tokens < 1500 needed")
+        s.candidates.len() == 2
+            && s.candidates[0].provider == "mock1"
+            && s.candidates[0].decision == RouteDecision::Take
+            && s.candidates[1].reason.as_deref() == Some("context window 1000 tokens < 1500 needed")
     })
     .await;
     // Both windows too small: refused before any route, every route skipped.
@@ -148,9 +148,9 @@ async fn names_capabilities_and_the_tenants_quota_are_explained() {
         json!({"model": "mock-model", "prompt_tokens": 5_000}),
     )
     .await;
-    assert_eq!(huge.routes.len(), 2);
+    assert_eq!(huge.candidates.len(), 2);
     assert!(
-        huge.routes
+        huge.candidates
             .iter()
             .all(|r| r.decision == RouteDecision::Skip && r.available_at.is_none())
     );

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
+pub use crate::discovery::{DiscoverQuery, DiscoveredModel};
+
 /// Requests per minute, hour and day; tokens per minute and day. Absent or `null` is no
 /// limit; a value must be at least 1.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

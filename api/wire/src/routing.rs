@@ -122,7 +122,7 @@ pub struct SimulatedRoute {
 /// ones it would pass over. Nothing was reserved and nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "resolved_as": "auto", "refusal": null, "routes": [{"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "decision": "take", "reason": null, "cooldown_until": null, "available_at": null}, {"provider": "gemini", "model": "gemini-2.0-flash", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e71", "decision": "skip", "reason": "route cooling down: 429 #1 within an hour", "cooldown_until": "2026-01-05T10:01:00Z", "available_at": "2026-01-05T10:01:00Z"}]})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "resolved_as": "auto", "refusal": null, "candidates": [{"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "decision": "take", "reason": null, "cooldown_until": null, "available_at": null}, {"provider": "gemini", "model": "gemini-2.0-flash", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e71", "decision": "skip", "reason": "route cooling down: 429 #1 within an hour", "cooldown_until": "2026-01-05T10:01:00Z", "available_at": "2026-01-05T10:01:00Z"}]})))]
 pub struct Simulation {
     /// As asked.
     pub model: String,
@@ -132,5 +132,7 @@ pub struct Simulation {
     /// route able to serve it at all, no usable credential, or the tenant's quota. Null when
     /// it would go to the routes taken.
     pub refusal: Option<String>,
-    pub routes: Vec<SimulatedRoute>,
+    /// The chain's routes: those taken, in the order they would be tried, then those
+    /// skipped.
+    pub candidates: Vec<SimulatedRoute>,
 }

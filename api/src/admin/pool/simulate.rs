@@ -73,7 +73,7 @@ pub async fn simulate(
         model: model.to_string(),
         resolved_as: None,
         refusal: None,
-        routes: Vec::new(),
+        candidates: Vec::new(),
     };
     // In the order `/v1` checks: the tenant, its quota, the name, then the chain.
     if let Some(tenant) = &tenant {
@@ -103,9 +103,9 @@ pub async fn simulate(
     match plan(resolved.routes, &state.pool, &needs, None, false, now) {
         Ok(planned) => {
             simulation
-                .routes
+                .candidates
                 .extend(planned.candidates.iter().map(|route| taken(route)));
-            simulation.routes.extend(
+            simulation.candidates.extend(
                 planned
                     .passed
                     .iter()
@@ -116,7 +116,7 @@ pub async fn simulate(
             simulation.refusal.get_or_insert_with(|| unfit.describe());
             let (_, passed) = fitting(resolved.routes, &needs, false);
             simulation
-                .routes
+                .candidates
                 .extend(passed.iter().map(|(route, why)| skipped(route, why)));
         }
     }
