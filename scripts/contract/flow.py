@@ -157,7 +157,7 @@ def run_flow(package: Path, url: str, username: str, password: str, model: str) 
                 body=models.NewToken(name="contract", expires_in_days=1))
     if not made.token.startswith("fwa-") or not made.token.startswith(made.prefix):
         fail(f"tokens_create: the token does not start with its prefix {made.prefix!r}")
-    tokens = call("tokens_list", 200, admin)
+    tokens = call("tokens_list", 200, admin, models.PageTokenInfo).data
     if not all(isinstance(t, models.TokenInfo) for t in tokens):
         fail("tokens_list: the listed items are not TokenInfo")
     if made.id not in [t.id for t in tokens]:

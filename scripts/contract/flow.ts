@@ -116,11 +116,9 @@ const made: Schemas["CreatedToken"] = await expect(
 if (!made.token.startsWith("fwa-") || !made.token.startsWith(made.prefix)) {
   fail(`tokens_create: the token does not start with its prefix ${made.prefix}`);
 }
-const tokens: Schemas["TokenInfo"][] = await expect(
-  "tokens_list",
-  200,
-  jwt.GET("/admin/v1/tokens"),
-);
+const tokens: Schemas["TokenInfo"][] = (
+  await expect("tokens_list", 200, jwt.GET("/admin/v1/tokens"))
+).data;
 if (!tokens.some((t) => t.id === made.id)) fail("tokens_list does not list the new token");
 if (JSON.stringify(tokens).includes(made.token.slice(made.prefix.length))) {
   fail("tokens_list shows the token's secret");

@@ -34,6 +34,8 @@ pub struct Principal {
     pub role: Role,
     pub tenant_id: Option<Uuid>,
     pub member_id: Option<Uuid>,
+    /// Their password is a one-time one, as of this request.
+    pub must_change_password: bool,
 }
 
 impl Principal {
@@ -232,6 +234,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, AdminE
         role,
         tenant_id: user.tenant_id,
         member_id: user.member_id,
+        must_change_password: user.must_change_password,
     })
 }
 
@@ -295,6 +298,7 @@ mod tests {
             role: Role::InstanceAdmin,
             tenant_id: None,
             member_id: None,
+            must_change_password: false,
         }
     }
 

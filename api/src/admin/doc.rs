@@ -453,6 +453,22 @@ mod tests {
             .clone();
         assert_eq!(limit["minimum"], 1);
         assert_eq!(limit["maximum"], page::MAX_LIMIT);
+        for path in [
+            "/admin/v1/tenants",
+            "/admin/v1/tenants/{tenant}/members",
+            "/admin/v1/tenants/{tenant}/members/{member}/keys",
+            "/admin/v1/tokens",
+        ] {
+            let q = doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "q")
+                .unwrap_or_else(|| panic!("{path} takes no q"))["schema"]
+                .clone();
+            assert_eq!(q["maxLength"], page::SEARCH_MAX_CHARS, "{path}");
+            assert_eq!(q["minLength"], 1, "{path}");
+        }
         for (name, field, max) in [
             ("NewTenant", "name", tenants::NAME_MAX_CHARS),
             ("TenantPatch", "name", tenants::NAME_MAX_CHARS),

@@ -1,6 +1,6 @@
 //! Cursor pagination for admin lists; the envelope and the query are wire types.
 
-pub use freeway_wire::page::{DEFAULT_LIMIT, List, MAX_LIMIT, Page, PageQuery};
+pub use freeway_wire::page::{DEFAULT_LIMIT, List, MAX_LIMIT, Page, PageQuery, SearchQuery};
 
 use super::error::AdminError;
 

@@ -12,7 +12,8 @@ use freeway_wire::auth::{
 use uuid::Uuid;
 
 use super::auth::{self, Principal, TOKEN_PREFIX};
-use super::error::{AdminError, AdminErrorEnvelope, AdminJson};
+use super::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery};
+use super::page::{Page, PageQuery, SearchQuery};
 use crate::crypto::api_key;
 use crate::state::AppState;
 use crate::store;
@@ -72,6 +73,7 @@ pub async fn login(
         role,
         tenant_id: user.tenant_id,
         member_id: user.member_id,
+        must_change_password: user.must_change_password,
     };
     let key = {
         let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
@@ -90,7 +92,8 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 /// Who am I
 ///
-/// The signed-in admin user, their role and, for tenant admins and members, their tenant.
+/// The signed-in admin user, their role, for tenant admins and members their tenant, and
+/// whether their password is a one-time one that must be changed first.
 #[utoipa::path(get, path = "/admin/v1/me", tag = "auth", operation_id = "me_get",
     responses((status = 200, description = "The signed-in admin user", body = Me)),
     security(("admin_jwt" = []), ("admin_token" = [])))]
@@ -101,6 +104,7 @@ pub async fn me(principal: Principal) -> HttpResponse {
         role: principal.role,
         tenant_id: principal.tenant_id,
         member_id: principal.member_id,
+        must_change_password: principal.must_change_password,
     })
 }
 
@@ -218,20 +222,31 @@ pub async fn create_token(
 
 /// List my admin tokens
 ///
-/// The signed-in user's admin tokens, revoked ones included, without their secrets.
+/// The signed-in user's admin tokens, revoked ones included, without their secrets; `q`
+/// searches their names.
 #[utoipa::path(get, path = "/admin/v1/tokens", tag = "tokens", operation_id = "tokens_list",
-    responses((status = 200, description = "Your admin tokens, newest first", body = Vec<TokenInfo>)),
+    params(PageQuery, SearchQuery),
+    responses(
+        (status = 200, description = "Your admin tokens in creation order, those whose name contains `q` when given", body = Page<TokenInfo>),
+        (status = 422, description = "`limit` or `q` out of range", body = AdminErrorEnvelope),
+    ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_tokens(
     principal: Principal,
     state: web::Data<AppState>,
+    query: AdminQuery<PageQuery>,
+    search: AdminQuery<SearchQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    let tokens: Vec<TokenInfo> = store::admin_users::list_tokens(&state.db, principal.user_id)
-        .await?
-        .into_iter()
-        .map(info)
-        .collect();
-    Ok(HttpResponse::Ok().json(tokens))
+    let limit = super::page::limit(&query)?;
+    let search = store::Search::new(search.q.as_deref())?;
+    let cursor = store::Cursor::page(query.cursor, i64::from(limit) + 1);
+    let tokens: Vec<TokenInfo> =
+        store::admin_users::list_tokens(&state.db, principal.user_id, cursor, &search)
+            .await?
+            .into_iter()
+            .map(info)
+            .collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(tokens, limit, |t: &TokenInfo| t.id)))
 }
 
 /// Revoke an admin token

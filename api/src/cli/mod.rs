@@ -28,7 +28,7 @@ use crate::store::models::{self, ModelFields};
 use crate::store::providers::{self, ProviderFields};
 use crate::store::quotas::{self, QuotaColumns, QuotaRow};
 use crate::store::tenants::{self, Tenant};
-use crate::store::{self, Cursor, Found, StoreError};
+use crate::store::{self, Cursor, Found, Search, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -422,7 +422,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             println!("Created tenant {} ({})", tenant.name, tenant.id);
         }
         Command::Tenant(TenantCommand::List) => {
-            for t in tenants::list(&db, Cursor::ALL).await? {
+            for t in tenants::list(&db, Cursor::ALL, None, &Search::NONE).await? {
                 println!(
                     "{}\t{}\t{}",
                     t.name,
@@ -451,7 +451,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         }
         Command::Member(MemberCommand::List { tenant }) => {
             let tenant = tenant_named(&db, &tenant).await?;
-            for m in members::list(&db, tenant.id, Cursor::ALL).await? {
+            for m in members::list(&db, tenant.id, Cursor::ALL, None, &Search::NONE).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     m.name,
@@ -503,7 +503,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         }
         Command::Key(KeyCommand::List { tenant }) => {
             let tenant = tenant_named(&db, &tenant).await?;
-            for k in api_keys::list(&db, tenant.id, None, Cursor::ALL).await? {
+            for k in api_keys::list(&db, tenant.id, None, Cursor::ALL, &Search::NONE).await? {
                 let state = if k.revoked_at.is_some() {
                     "revoked"
                 } else {

@@ -88,7 +88,10 @@ pub(crate) async fn dispatch(
             transcription(behavior).await
         }
         (&Method::GET, "/v1/models") => {
-            shared.record(recorded);
+            if let Some((status, body)) = shared.record_models(recorded) {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return HttpResponse::build(status).json(body);
+            }
             HttpResponse::Ok().json(json!({
                 "object": "list",
                 "data": [{

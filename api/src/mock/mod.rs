@@ -4,7 +4,8 @@
 //! Each request to `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
 //! `/v1/images/generations`, `/v1/audio/speech` or `/v1/audio/transcriptions`
 //! consumes the next queued [`Behavior`] (FIFO), falling back to the default
-//! behaviour when the queue is empty. `/v1/models` never consumes one. Every
+//! behaviour when the queue is empty. `/v1/models` never consumes one: it answers
+//! what [`MockUpstream::set_models`] set, by default one model. Every
 //! request, whatever its answer, is recorded and can be inspected with
 //! [`MockUpstream::requests`]; a transcription's form is recorded as JSON (text
 //! fields by name, the file as its name, content type and size).
@@ -66,6 +67,8 @@ struct State {
     queue: VecDeque<Behavior>,
     default: Behavior,
     requests: Vec<RecordedRequest>,
+    /// The status and body of `GET /v1/models`; `None` for the default list.
+    models: Option<(u16, Value)>,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
                 queue: VecDeque::new(),
                 default: Behavior::default(),
                 requests: Vec::new(),
+                models: None,
             }),
             next_id: AtomicU64::new(1),
         }
@@ -98,6 +102,13 @@ impl Shared {
             Some(behavior) => behavior,
             None => state.default.clone(),
         }
+    }
+
+    /// Records a `GET /v1/models` and returns what to answer.
+    pub(crate) fn record_models(&self, request: RecordedRequest) -> Option<(u16, Value)> {
+        let mut state = self.lock();
+        state.requests.push(request);
+        state.models.clone()
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -169,6 +180,11 @@ impl MockUpstream {
     /// Queues a behaviour for a later request (FIFO).
     pub fn push(&self, behavior: Behavior) {
         self.shared.lock().queue.push_back(behavior);
+    }
+
+    /// What `GET /v1/models` answers from now on: `status` with `body`.
+    pub fn set_models(&self, status: u16, body: Value) {
+        self.shared.lock().models = Some((status, body));
     }
 
     /// The behaviour used while the queue is empty.

@@ -16,15 +16,12 @@ use super::error::ApiError;
 use super::types::{ChatCompletionRequest, usage_of};
 use super::{SESSION_HEADER, request_id_header, stream};
 use crate::providers::{Modality, Route, openai_compat};
-use crate::routing::chain::Needs;
+use crate::routing::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
 use crate::routing::handoff::{estimate_tokens, hand_off};
 use crate::routing::session::{Pin, session_id};
 use crate::routing::{AttemptLog, Failure, now_millis, parse_retry_after};
 use crate::state::AppState;
 use crate::usage::{Recorder, millis};
-
-/// Completion tokens reserved when the request sets no `max_tokens`.
-const DEFAULT_COMPLETION_RESERVE: u64 = 512;
 
 /// Create a chat completion
 ///

@@ -16,11 +16,8 @@ use super::error::ApiError;
 use super::passthrough::{self, Answer, Verdict, allow, estimate};
 use super::types::{StreamOptions, usage_of};
 use crate::providers::{Modality, Route, openai_compat};
-use crate::routing::chain::Needs;
+use crate::routing::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
 use crate::state::AppState;
-
-/// Completion tokens reserved without `max_tokens`: the legacy endpoint's own default.
-const DEFAULT_MAX_TOKENS: u64 = 16;
 
 /// The legacy completion request; other fields are forwarded as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,7 +89,7 @@ impl CompletionRequest {
             .extra
             .get("max_tokens")
             .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_MAX_TOKENS);
+            .unwrap_or(DEFAULT_LEGACY_COMPLETION_RESERVE);
         Needs {
             prompt_tokens: prompt,
             reserve_tokens: prompt + completion,

@@ -140,19 +140,18 @@ pub(crate) fn plan_chain<'a>(
     fit_context: bool,
     log: &mut AttemptLog,
 ) -> Result<Plan<'a>, ApiError> {
-    let planned = plan(routes, &state.pool, needs, pin, fit_context, now_millis()).map_err(|unfit| match unfit {
-        Unfit::Capability(capability) => ApiError::invalid(
-            "capability_unavailable",
-            format!("This request needs {capability}, and no route for this model offers it."),
-        ),
-        Unfit::Context { needed, largest } => ApiError::invalid(
-            "context_length_exceeded",
-            format!(
-                "The prompt is about {needed} tokens; the largest context window among this model's routes is {largest} tokens."
-            ),
-        )
-        .with_param("messages"),
-    })?;
+    let planned =
+        plan(routes, &state.pool, needs, pin, fit_context, now_millis()).map_err(|unfit| {
+            match unfit {
+                Unfit::Capability(_) => {
+                    ApiError::invalid("capability_unavailable", unfit.describe())
+                }
+                Unfit::Context { .. } => {
+                    ApiError::invalid("context_length_exceeded", unfit.describe())
+                        .with_param("messages")
+                }
+            }
+        })?;
     for (route, passed) in &planned.passed {
         log.skipped(route, passed.describe(), passed.until());
     }
@@ -401,17 +400,4 @@ pub(crate) fn exhausted(log: &AttemptLog, chain_len: usize) -> ApiError {
     error
 }
 
-pub(crate) async fn read_upstream(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<web::Bytes, reqwest::Error> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            // Treated like a broken answer by the caller: an empty body is not valid JSON.
-            return Ok(web::Bytes::new());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
+pub(crate) use crate::providers::openai_compat::read_body as read_upstream;

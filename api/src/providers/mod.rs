@@ -43,7 +43,7 @@ pub enum Modality {
 
 impl Modality {
     /// How the router serves a model of `modality`: legacy completions go to chat routes.
-    fn of(modality: freeway_wire::pool::Modality) -> Modality {
+    pub fn of(modality: freeway_wire::pool::Modality) -> Modality {
         use freeway_wire::pool::Modality as Stored;
         match modality {
             Stored::Chat | Stored::Completion => Modality::Chat,
@@ -127,9 +127,13 @@ pub struct ListedModel {
     pub created: i64,
 }
 
+pub use freeway_wire::routing::ResolvedAs;
+
 /// What a requested name resolved to.
 #[derive(Debug, Clone)]
 pub struct Resolved<'a> {
+    /// What the name is.
+    pub kind: ResolvedAs,
     pub routes: &'a [Route],
     /// Whether a conversation moving between this chain's models gets a handoff.
     pub handoff: bool,
@@ -142,6 +146,9 @@ pub struct Catalog {
     /// (modality, requested name: a model id, `provider/model`, an alias or an embedding
     /// family) → candidates in preference order.
     routes: HashMap<(Modality, String), Vec<Route>>,
+    /// What each name of `routes` is; the first kind given a name keeps it, but for profiles
+    /// and `auto`, which replace the routes too.
+    kinds: HashMap<(Modality, String), ResolvedAs>,
     handoff: HashMap<String, bool>,
     families: HashMap<String, (String, u64)>,
     by_attempt: HashMap<(String, String, Option<Uuid>), RouteSlots>,
@@ -155,8 +162,10 @@ impl Catalog {
     /// `None` when nothing of `modality` answers to `name`; an empty chain when something
     /// does but has no usable credential.
     pub fn resolve(&self, modality: Modality, name: &str) -> Option<Resolved<'_>> {
-        let routes = self.routes.get(&(modality, name.to_string()))?;
+        let key = (modality, name.to_string());
+        let routes = self.routes.get(&key)?;
         Some(Resolved {
+            kind: self.kinds.get(&key).copied().unwrap_or(ResolvedAs::Model),
             routes,
             handoff: self.handoff.get(name).copied().unwrap_or(false),
             family: self.families.get(name).cloned(),
@@ -169,6 +178,11 @@ impl Catalog {
 
     pub fn listed_models(&self) -> &[ListedModel] {
         &self.listed
+    }
+
+    /// The slots of every route in the catalog, once each.
+    pub fn route_slots(&self) -> impl Iterator<Item = &RouteSlots> {
+        self.by_attempt.values()
     }
 
     /// The slots of the route an attempt trail names, to replay recent usage.
@@ -393,7 +407,10 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
             continue;
         }
         let pinned = format!("{}/{}", provider.row.name, model.model_id);
-        let mut names = vec![model.model_id.clone(), pinned];
+        let mut names = vec![
+            (model.model_id.clone(), ResolvedAs::Model),
+            (pinned, ResolvedAs::ProviderModel),
+        ];
         if let (Some(family), Some(dims)) = (&model.embedding_family, info.dimensions) {
             catalog
                 .families
@@ -405,9 +422,13 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 format!("{}/{}", provider.row.name, model.model_id),
                 (family.clone(), dims),
             );
-            names.push(family.clone());
+            names.push((family.clone(), ResolvedAs::EmbeddingFamily));
         }
-        for name in names {
+        for (name, kind) in names {
+            catalog
+                .kinds
+                .entry((modality, name.clone()))
+                .or_insert(kind);
             catalog
                 .routes
                 .entry((modality, name))
@@ -446,6 +467,10 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
             })
             .collect();
         let modality = routes.first().map_or(Modality::Chat, |r| r.info.modality);
+        // A profile named `auto` is the admin's, in place of the default chain.
+        catalog
+            .kinds
+            .insert((modality, profile.name.clone()), ResolvedAs::Profile);
         catalog
             .routes
             .insert((modality, profile.name.clone()), routes);
@@ -462,6 +487,9 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
             .collect();
         auto.sort_by_key(|r| (r.priority, r.info.id, r.credential.as_ref().map(|c| c.id)));
         if !auto.is_empty() {
+            catalog
+                .kinds
+                .insert((Modality::Chat, AUTO.into()), ResolvedAs::Auto);
             catalog.routes.insert((Modality::Chat, AUTO.into()), auto);
             catalog.handoff.insert(AUTO.into(), true);
         }

@@ -34,6 +34,17 @@ fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest:
     }
 }
 
+/// Starts `GET {base}{path}` (`/models`). The caller bounds it with a timeout.
+pub fn get(client: &reqwest::Client, route: &Route, path: &str) -> reqwest::RequestBuilder {
+    let (url, token) = target(route, path);
+    authorized(
+        client
+            .get(url)
+            .header(ACCEPT, HeaderValue::from_static("application/json")),
+        token,
+    )
+}
+
 /// Starts `POST {base}/chat/completions`. The caller bounds it with a timeout.
 pub fn chat_request(
     client: &reqwest::Client,
@@ -78,6 +89,22 @@ pub fn post_multipart(
 ) -> reqwest::RequestBuilder {
     let (url, token) = target(route, path);
     authorized(client.post(url).multipart(form), token)
+}
+
+/// Reads an answer's body whole, up to `limit` bytes; a larger one reads as empty, which the
+/// caller treats like a broken answer (an empty body is not valid JSON).
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, reqwest::Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(bytes::Bytes::new());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 #[cfg(test)]

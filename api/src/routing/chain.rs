@@ -55,6 +55,26 @@ pub enum Unfit {
     Context { needed: u64, largest: u64 },
 }
 
+impl Unfit {
+    /// Why, for the client (and the routing simulation).
+    pub fn describe(&self) -> String {
+        match self {
+            Unfit::Capability(capability) => {
+                format!("This request needs {capability}, and no route for this model offers it.")
+            }
+            Unfit::Context { needed, largest } => format!(
+                "The prompt is about {needed} tokens; the largest context window among this model's routes is {largest} tokens."
+            ),
+        }
+    }
+}
+
+/// Completion tokens a chat request reserves when it sets no `max_tokens`.
+pub const DEFAULT_COMPLETION_RESERVE: u64 = 512;
+/// Completion tokens a legacy completion reserves when it sets no `max_tokens` (OpenAI's
+/// default for that endpoint).
+pub const DEFAULT_LEGACY_COMPLETION_RESERVE: u64 = 16;
+
 /// Borrowed from the catalog: planning copies nothing but references.
 #[derive(Debug, Default)]
 pub struct Plan<'a> {
@@ -96,31 +116,27 @@ fn lacks(route: &Route, needs: &Needs) -> Option<&'static str> {
     }
 }
 
-/// Plans one request. `fit_context`: a handoff will fit the conversation into a smaller
-/// window, so small windows are not passed over.
-pub fn plan<'a>(
+/// Splits `routes` into those that can serve `needs` at all, whatever the pool's state, and
+/// those that cannot, with why: a missing capability or too small a context window.
+/// `fit_context`: a handoff will fit the conversation into a smaller window, so small
+/// windows are not passed over.
+pub fn fitting<'a>(
     routes: &'a [Route],
-    state: &PoolState,
     needs: &Needs,
-    pin: Option<Pin>,
     fit_context: bool,
-    now: Millis,
-) -> Result<Plan<'a>, Unfit> {
-    let mut plan = Plan {
-        candidates: Vec::with_capacity(routes.len()),
-        passed: Vec::with_capacity(routes.len()),
-    };
+) -> (Vec<&'a Route>, Vec<(&'a Route, Passed)>) {
     let mut usable: Vec<&'a Route> = Vec::with_capacity(routes.len());
+    let mut passed = Vec::with_capacity(routes.len());
     for route in routes {
         if let Some(capability) = lacks(route, needs) {
-            plan.passed.push((route, Passed::Lacks(capability)));
+            passed.push((route, Passed::Lacks(capability)));
             continue;
         }
         if let Some(window) = route.info.context_window
             && !fit_context
             && window < needs.prompt_tokens
         {
-            plan.passed.push((
+            passed.push((
                 route,
                 Passed::Context {
                     window,
@@ -131,6 +147,24 @@ pub fn plan<'a>(
         }
         usable.push(route);
     }
+    (usable, passed)
+}
+
+/// Plans one request: [`fitting`] routes, then the pool's verdict on each, in order.
+/// Reserves nothing; the attempt loop reserves each candidate as it tries it.
+pub fn plan<'a>(
+    routes: &'a [Route],
+    state: &PoolState,
+    needs: &Needs,
+    pin: Option<Pin>,
+    fit_context: bool,
+    now: Millis,
+) -> Result<Plan<'a>, Unfit> {
+    let (usable, passed) = fitting(routes, needs, fit_context);
+    let mut plan = Plan {
+        candidates: Vec::with_capacity(usable.len()),
+        passed,
+    };
     if usable.is_empty() && !routes.is_empty() {
         if let Some(capability) = routes.iter().find_map(|r| lacks(r, needs)) {
             return Err(Unfit::Capability(capability));

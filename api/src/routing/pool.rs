@@ -233,6 +233,8 @@ pub struct SlotView {
     pub scope: Scope,
     pub limits: Limits,
     pub learned: Limits,
+    /// What is enforced: the tighter of `limits` and `learned`.
+    pub effective: Limits,
     pub requests_last_minute: u64,
     pub tokens_last_minute: u64,
     pub requests_last_hour: u64,
@@ -505,6 +507,7 @@ impl PoolState {
                 scope: slot.scope,
                 limits: slot.window.limits(),
                 learned: slot.window.learned(),
+                effective: slot.window.effective(),
                 requests_last_minute: slot.window.requests_last_minute(now),
                 tokens_last_minute: slot.window.tokens_last_minute(now),
                 requests_last_hour: slot.window.requests_last_hour(now),

@@ -213,13 +213,22 @@ pub async fn find_token(pool: &PgPool, public_id: &str) -> Result<Option<AdminTo
     .await?)
 }
 
-pub async fn list_tokens(pool: &PgPool, user: Uuid) -> Result<Vec<AdminToken>, StoreError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE admin_user_id = $1 ORDER BY created_at"
-    )))
-    .bind(user)
-    .fetch_all(pool)
-    .await?)
+/// The tokens of `user` in id (creation) order, whose name matches `search`.
+pub async fn list_tokens(
+    pool: &PgPool,
+    user: Uuid,
+    cursor: super::Cursor,
+    search: &super::Search,
+) -> Result<Vec<AdminToken>, StoreError> {
+    let select = format!(
+        "SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE admin_user_id = $3 AND {}",
+        super::Search::sql(4, &["name"])
+    );
+    Ok(super::paged(&select, cursor)
+        .bind(user)
+        .bind(search.pattern())
+        .fetch_all(pool)
+        .await?)
 }
 
 /// Revokes a token of `user`; revoking twice changes nothing and succeeds.

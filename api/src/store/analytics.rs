@@ -7,6 +7,7 @@ use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::usage::histogram;
 
 pub use freeway_wire::usage::{Granularity, GroupBy};
 
@@ -108,18 +109,66 @@ fn group_sql(group: GroupBy) -> (&'static str, &'static str, &'static str) {
 pub struct Totals {
     pub key: Option<String>,
     pub label: Option<String>,
+    #[sqlx(flatten)]
+    pub sums: Sums,
+}
+
+/// What rollup rows add up to. Histograms are bucket counts (`usage::histogram`), possibly
+/// shorter than every bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromRow)]
+pub struct Sums {
     pub requests: i64,
     pub errors: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub latency_ms_sum: i64,
+    pub latency_hist: Vec<i64>,
+    pub ttft_ms_sum: i64,
+    pub ttft_count: i64,
+    pub ttft_hist: Vec<i64>,
+    pub rate_limited: i64,
+    pub server_errors: i64,
+    pub client_errors: i64,
 }
+
+impl Sums {
+    /// Adds `other` in: counts and sums, histograms bucket by bucket.
+    pub fn add(&mut self, other: &Sums) {
+        for (into, value) in [
+            (&mut self.requests, other.requests),
+            (&mut self.errors, other.errors),
+            (&mut self.prompt_tokens, other.prompt_tokens),
+            (&mut self.completion_tokens, other.completion_tokens),
+            (&mut self.latency_ms_sum, other.latency_ms_sum),
+            (&mut self.ttft_ms_sum, other.ttft_ms_sum),
+            (&mut self.ttft_count, other.ttft_count),
+            (&mut self.rate_limited, other.rate_limited),
+            (&mut self.server_errors, other.server_errors),
+            (&mut self.client_errors, other.client_errors),
+        ] {
+            *into = into.saturating_add(value);
+        }
+        histogram::add(&mut self.latency_hist, &other.latency_hist);
+        histogram::add(&mut self.ttft_hist, &other.ttft_hist);
+    }
+}
+
+const SUM_COLUMNS: &str = "requests, errors, prompt_tokens, completion_tokens,
+    latency_ms_sum, latency_hist, ttft_ms_sum, ttft_count, ttft_hist, rate_limited,
+    server_errors, client_errors";
 
 const SUMS: &str = "coalesce(sum(r.requests), 0)::bigint AS requests,
     coalesce(sum(r.errors), 0)::bigint AS errors,
     coalesce(sum(r.prompt_tokens), 0)::bigint AS prompt_tokens,
     coalesce(sum(r.completion_tokens), 0)::bigint AS completion_tokens,
-    coalesce(sum(r.latency_ms_sum), 0)::bigint AS latency_ms_sum";
+    coalesce(sum(r.latency_ms_sum), 0)::bigint AS latency_ms_sum,
+    freeway_hist_sum(r.latency_hist) AS latency_hist,
+    coalesce(sum(r.ttft_ms_sum), 0)::bigint AS ttft_ms_sum,
+    coalesce(sum(r.ttft_count), 0)::bigint AS ttft_count,
+    freeway_hist_sum(r.ttft_hist) AS ttft_hist,
+    coalesce(sum(r.rate_limited), 0)::bigint AS rate_limited,
+    coalesce(sum(r.server_errors), 0)::bigint AS server_errors,
+    coalesce(sum(r.client_errors), 0)::bigint AS client_errors";
 
 /// Totals over `spans`, one row per group (busiest first), or at most one row when
 /// `group_by` is `None`.
@@ -133,10 +182,14 @@ pub async fn summary(
         return Ok(Vec::new());
     }
     let (column, label, join) = group_by.map_or(("NULL::text", "NULL::text", ""), group_sql);
+    let sums: Vec<String> = SUM_COLUMNS
+        .split(',')
+        .map(|c| format!("g.{}", c.trim()))
+        .collect();
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT g.key::text AS key, {label} AS label, g.requests, g.errors, g.prompt_tokens,
-            g.completion_tokens, g.latency_ms_sum
-         FROM (SELECT {column} AS key, {SUMS} FROM usage_rollups r WHERE ("
+        "SELECT g.key::text AS key, {label} AS label, {}
+         FROM (SELECT {column} AS key, {SUMS} FROM usage_rollups r WHERE (",
+        sums.join(", ")
     ));
     for (i, span) in spans.iter().enumerate() {
         if i > 0 {
@@ -161,11 +214,8 @@ pub async fn summary(
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Point {
     pub bucket: DateTime<Utc>,
-    pub requests: i64,
-    pub errors: i64,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
-    pub latency_ms_sum: i64,
+    #[sqlx(flatten)]
+    pub sums: Sums,
 }
 
 /// One point per bucket of `granularity` from `floor(from)` up to `to` (exclusive), empty

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
 use super::members::Member;
-use super::{Cursor, StoreError, paged, validate};
+use super::{Cursor, Search, StoreError, paged, validate};
 use crate::crypto::api_key::{NewApiKey, PREFIX};
 
 /// An api key as the admin sees it: no secret, no digest.
@@ -147,20 +147,24 @@ pub async fn find_by_prefix(
     .await
 }
 
-/// The keys of a tenant, or of one of its members, in id (creation) order.
+/// The keys of a tenant, or of one of its members, in id (creation) order, whose name or
+/// display prefix (`fw-<public id>`) matches `search`.
 pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     member_id: Option<Uuid>,
     cursor: Cursor,
+    search: &Search,
 ) -> Result<Vec<ApiKeyInfo>, StoreError> {
     let select = format!(
         "SELECT {COLUMNS} FROM api_keys
-         WHERE tenant_id = $3 AND ($4::uuid IS NULL OR member_id = $4)"
+         WHERE tenant_id = $3 AND ($4::uuid IS NULL OR member_id = $4) AND {}",
+        Search::sql(5, &["name", "display_prefix"])
     );
     Ok(paged(&select, cursor)
         .bind(tenant_id)
         .bind(member_id)
+        .bind(search.pattern())
         .fetch_all(pool)
         .await?)
 }

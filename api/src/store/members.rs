@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
 use super::tenants::Tenant;
-use super::{Cursor, ResultExt, StoreError, paged, validate};
+use super::{Cursor, ResultExt, Search, StoreError, paged, validate};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Member {
@@ -95,15 +95,24 @@ pub async fn find_by_name(
     .await?)
 }
 
-/// The members of a tenant in id (creation) order.
+/// The members of a tenant in id (creation) order, only `only` when given, whose name or
+/// email matches `search`.
 pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     cursor: Cursor,
+    only: Option<Uuid>,
+    search: &Search,
 ) -> Result<Vec<Member>, StoreError> {
-    let select = format!("SELECT {COLUMNS} FROM members WHERE tenant_id = $3");
+    let select = format!(
+        "SELECT {COLUMNS} FROM members WHERE tenant_id = $3 AND ($4::uuid IS NULL OR id = $4)
+         AND {}",
+        Search::sql(5, &["name", "email"])
+    );
     Ok(paged(&select, cursor)
         .bind(tenant_id)
+        .bind(only)
+        .bind(search.pattern())
         .fetch_all(pool)
         .await?)
 }

@@ -19,6 +19,7 @@ pub mod models;
 pub mod profiles;
 pub mod providers;
 pub mod quotas;
+pub mod search;
 pub mod settings;
 pub mod tenants;
 pub mod usage;
@@ -38,6 +39,7 @@ pub const CHANGE_CHANNEL: &str = "freeway_changes";
 
 pub use edit::Deleted;
 pub use error::{Found, Pending, ResultExt, StoreError};
+pub use search::Search;
 
 /// One page of rows in id (creation) order: those after `after`, `limit` at most.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Audit, Outcome, audited};
-use super::{Cursor, ResultExt, StoreError, paged, validate};
+use super::{Cursor, ResultExt, Search, StoreError, paged, validate};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Tenant {
@@ -48,10 +48,22 @@ pub async fn create(pool: &PgPool, actor: &str, name: &str) -> Result<Tenant, St
     .await
 }
 
-/// Tenants in id (creation) order.
-pub async fn list(pool: &PgPool, cursor: Cursor) -> Result<Vec<Tenant>, StoreError> {
-    let select = format!("SELECT {COLUMNS} FROM tenants WHERE true");
-    Ok(paged(&select, cursor).fetch_all(pool).await?)
+/// Tenants in id (creation) order, only `only` when given, whose name matches `search`.
+pub async fn list(
+    pool: &PgPool,
+    cursor: Cursor,
+    only: Option<Uuid>,
+    search: &Search,
+) -> Result<Vec<Tenant>, StoreError> {
+    let select = format!(
+        "SELECT {COLUMNS} FROM tenants WHERE ($3::uuid IS NULL OR id = $3) AND {}",
+        Search::sql(4, &["name"])
+    );
+    Ok(paged(&select, cursor)
+        .bind(only)
+        .bind(search.pattern())
+        .fetch_all(pool)
+        .await?)
 }
 
 pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {

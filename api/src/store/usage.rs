@@ -7,7 +7,7 @@ use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::usage::UsageEvent;
+use crate::usage::{UsageEvent, histogram};
 
 /// Inserts `events` in one statement, adds them to the hourly and daily rollups, and marks
 /// their api keys as used.
@@ -49,9 +49,10 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
     });
     query.push(
         " ON CONFLICT DO NOTHING RETURNING created_at, tenant_id, member_id, api_key_id,
-            provider, model, status, error_code, prompt_tokens, completion_tokens, latency_ms) ",
+            provider, model, status, error_code, stream, prompt_tokens, completion_tokens,
+            latency_ms, ttft_ms) ",
     );
-    query.push(ROLLUP_UPSERT);
+    query.push(ROLLUP_UPSERT.as_str());
     query.build().execute(&mut *tx).await?;
 
     let mut used: Vec<(Uuid, DateTime<Utc>)> = events
@@ -141,18 +142,33 @@ pub async fn quota_usage(pool: &PgPool) -> Result<Vec<QuotaUsageRow>, StoreError
     .await?)
 }
 
-/// Adds the rows of `inserted` to the hourly and daily rollups. Buckets are UTC. An error is
-/// a request that did not end cleanly: an error status, or a stream broken after its start
-/// (status 200 with an error code). Rows are upserted in key order so that two writers
-/// touching the same buckets cannot deadlock.
-const ROLLUP_UPSERT: &str = "
+/// Adds the rows of `inserted` to the hourly and daily rollups, in one statement whose
+/// every column adds to what is there: sums and counts, and histograms bucket by bucket
+/// (`freeway_hist_add`, from V5). Buckets are UTC. An error is a request that did not end
+/// cleanly: an error status, or a stream broken after its start (status 200 with an error
+/// code); of those, 429s are rate limited, 5xx and no answer (status 0) server errors, and
+/// the other 4xx client errors. Time to first token counts streamed requests only. Rows are
+/// upserted in key order so that two writers touching the same buckets cannot deadlock.
+static ROLLUP_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let bounds = histogram::sql_bounds();
+    format!(
+        "
     INSERT INTO usage_rollups AS r (bucket, granularity, tenant_id, member_id, api_key_id,
-        provider, model, requests, errors, prompt_tokens, completion_tokens, latency_ms_sum)
+        provider, model, requests, errors, prompt_tokens, completion_tokens, latency_ms_sum,
+        latency_hist, ttft_ms_sum, ttft_count, ttft_hist, rate_limited, server_errors,
+        client_errors)
     SELECT date_trunc(g.granularity, i.created_at, 'UTC'), g.granularity, i.tenant_id,
         i.member_id, i.api_key_id, i.provider, i.model, count(*),
         count(*) FILTER (WHERE i.status >= 400 OR i.status = 0 OR i.error_code IS NOT NULL),
         coalesce(sum(i.prompt_tokens), 0), coalesce(sum(i.completion_tokens), 0),
-        sum(i.latency_ms)
+        sum(i.latency_ms),
+        freeway_hist_sum(freeway_hist_of(i.latency_ms, {bounds})),
+        coalesce(sum(i.ttft_ms) FILTER (WHERE i.stream), 0),
+        count(i.ttft_ms) FILTER (WHERE i.stream),
+        freeway_hist_sum(freeway_hist_of(i.ttft_ms, {bounds})) FILTER (WHERE i.stream),
+        count(*) FILTER (WHERE i.status = 429),
+        count(*) FILTER (WHERE i.status >= 500 OR i.status = 0),
+        count(*) FILTER (WHERE i.status BETWEEN 400 AND 499 AND i.status <> 429)
     FROM inserted i CROSS JOIN (VALUES ('hour'), ('day')) AS g(granularity)
     GROUP BY 1, 2, 3, 4, 5, 6, 7
     ORDER BY 2, 1, 3, 4, 5, 6, 7
@@ -161,7 +177,16 @@ const ROLLUP_UPSERT: &str = "
         errors = r.errors + EXCLUDED.errors,
         prompt_tokens = r.prompt_tokens + EXCLUDED.prompt_tokens,
         completion_tokens = r.completion_tokens + EXCLUDED.completion_tokens,
-        latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum";
+        latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum,
+        latency_hist = freeway_hist_add(r.latency_hist, EXCLUDED.latency_hist),
+        ttft_ms_sum = r.ttft_ms_sum + EXCLUDED.ttft_ms_sum,
+        ttft_count = r.ttft_count + EXCLUDED.ttft_count,
+        ttft_hist = freeway_hist_add(r.ttft_hist, EXCLUDED.ttft_hist),
+        rate_limited = r.rate_limited + EXCLUDED.rate_limited,
+        server_errors = r.server_errors + EXCLUDED.server_errors,
+        client_errors = r.client_errors + EXCLUDED.client_errors"
+    )
+});
 
 fn clamp_i32(value: u64) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)

@@ -285,44 +285,8 @@ impl QuotaLedger {
     ) -> Result<QuotaReservation, QuotaError> {
         let keys = keys_of(caller);
         let mut inner = self.lock();
-        for key in keys {
-            let Some(rule) = inner.rules.get(&key) else {
-                continue;
-            };
-            let scope = key.0.as_str();
-            if rule.expires_at.is_some_and(|at| at <= now) {
-                return Err(QuotaError::Expired { scope });
-            }
-            if rule
-                .allowed_models
-                .as_ref()
-                .is_some_and(|allowed| !allowed.iter().any(|m| m == model))
-            {
-                return Err(QuotaError::ModelNotAllowed { scope });
-            }
-        }
-        for key in keys {
-            let Some(rule) = inner.rules.get(&key).cloned() else {
-                continue;
-            };
-            let counter = inner.counter(key, now);
-            if let Err(exceeded) = counter.check(&rule, tokens, now) {
-                let value = match exceeded.limit {
-                    "rpm" => rule.rpm,
-                    "rpd" => rule.rpd,
-                    "tpm" => rule.tpm,
-                    "tpd" => rule.tpd,
-                    _ => rule.tokens_per_month,
-                };
-                return Err(QuotaError::Exceeded {
-                    scope: key.0.as_str(),
-                    limit: exceeded.limit,
-                    value: value.unwrap_or(0),
-                    retry_after_secs: exceeded.until.map(|until| {
-                        u64::try_from((until - now).max(1_000) + 999).unwrap_or(1) / 1000
-                    }),
-                });
-            }
+        if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now) {
+            return Err(refused);
         }
         inner.next_id += 1;
         let id = inner.next_id;
@@ -340,6 +304,73 @@ impl QuotaLedger {
             tokens,
             open: true,
         })
+    }
+
+    /// Whether the quotas of `keys` (narrowest first) let a request of `tokens` for `model`
+    /// through now, and if not why.
+    fn refusal(
+        inner: &mut Inner,
+        keys: &[Key],
+        model: &str,
+        tokens: u64,
+        now: Millis,
+    ) -> Option<QuotaError> {
+        for key in keys {
+            let Some(rule) = inner.rules.get(key) else {
+                continue;
+            };
+            let scope = key.0.as_str();
+            if rule.expires_at.is_some_and(|at| at <= now) {
+                return Some(QuotaError::Expired { scope });
+            }
+            if rule
+                .allowed_models
+                .as_ref()
+                .is_some_and(|allowed| !allowed.iter().any(|m| m == model))
+            {
+                return Some(QuotaError::ModelNotAllowed { scope });
+            }
+        }
+        for key in keys {
+            let Some(rule) = inner.rules.get(key).cloned() else {
+                continue;
+            };
+            let counter = inner.counter(*key, now);
+            if let Err(exceeded) = counter.check(&rule, tokens, now) {
+                let value = match exceeded.limit {
+                    "rpm" => rule.rpm,
+                    "rpd" => rule.rpd,
+                    "tpm" => rule.tpm,
+                    "tpd" => rule.tpd,
+                    _ => rule.tokens_per_month,
+                };
+                return Some(QuotaError::Exceeded {
+                    scope: key.0.as_str(),
+                    limit: exceeded.limit,
+                    value: value.unwrap_or(0),
+                    retry_after_secs: exceeded.until.map(|until| {
+                        u64::try_from((until - now).max(1_000) + 999).unwrap_or(1) / 1000
+                    }),
+                });
+            }
+        }
+        None
+    }
+
+    /// What the tenant's own quota would answer a request of `tokens` for `model` now,
+    /// counting nothing (the routing simulation).
+    pub fn check_tenant(
+        &self,
+        tenant: Uuid,
+        model: &str,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<(), QuotaError> {
+        let keys = [(QuotaScope::Tenant, tenant)];
+        match Self::refusal(&mut self.lock(), &keys, model, tokens, now) {
+            Some(refused) => Err(refused),
+            None => Ok(()),
+        }
     }
 
     /// Requests and tokens counted today (UTC) and tokens this month, for one scope.

@@ -1,6 +1,7 @@
 //! Signing in to the admin API: the first admin, passwords, JWTs, admin tokens, throttling
 //! and the one error shape.
 
+use freeway_wire::auth::Me;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -25,6 +26,11 @@ async fn the_first_start_creates_one_admin_whose_one_time_password_works_once_ch
         .await;
     assert_eq!(status, 200);
     assert_eq!(me["role"], "instance_admin");
+    let me: Me = serde_json::from_value(me).unwrap();
+    assert!(
+        me.must_change_password,
+        "a one-time password must be changed"
+    );
     let hash: String = sqlx::query_scalar("SELECT password_hash FROM admin_users")
         .fetch_one(&app.db)
         .await
@@ -58,6 +64,11 @@ async fn the_first_start_creates_one_admin_whose_one_time_password_works_once_ch
         )
         .await;
     assert_eq!(status, 204);
+    // The same token now reads the changed row: a reloaded UI no longer asks.
+    let me: Me = app
+        .admin_ok(Method::GET, "/admin/v1/me", &token, None)
+        .await;
+    assert!(!me.must_change_password);
     app.login("admin", "a much longer passphrase").await;
     let (status, _) = app
         .admin(
@@ -218,7 +229,7 @@ async fn admin_tokens_are_shown_once_stored_hashed_and_revocable() {
     let (_, list) = app
         .admin(Method::GET, "/admin/v1/tokens", Some(&jwt), None)
         .await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert!(
         !list.to_string().contains(&token[token.len() - 20..]),
         "secrets are never listed"

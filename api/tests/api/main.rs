@@ -12,9 +12,13 @@
 )]
 
 mod admin_auth;
+mod admin_discover;
 mod admin_flow;
 mod admin_matrix;
 mod admin_pool;
+mod admin_routing_state;
+mod admin_search;
+mod admin_simulate;
 mod admin_tenants;
 mod admin_usage;
 mod auth;
@@ -38,3 +42,4 @@ mod swagger;
 mod ui;
 mod ui_story;
 mod usage;
+mod usage_latency;

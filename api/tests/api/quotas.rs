@@ -26,9 +26,15 @@ async fn set(app: &TestApp, scope: &str, scope_id: Uuid, columns: QuotaColumns) 
 }
 
 async fn key_id(app: &TestApp) -> Uuid {
-    api_keys::list(&app.db, app.tenant.id, None, Cursor::ALL)
-        .await
-        .unwrap()[0]
+    api_keys::list(
+        &app.db,
+        app.tenant.id,
+        None,
+        Cursor::ALL,
+        &freeway::store::Search::NONE,
+    )
+    .await
+    .unwrap()[0]
         .id
 }
 

@@ -57,7 +57,7 @@ pub struct LoginResponse {
 /// The signed-in admin user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e10", "username": "admin", "role": "instance_admin", "tenant_id": null, "member_id": null})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e10", "username": "admin", "role": "instance_admin", "tenant_id": null, "member_id": null, "must_change_password": false})))]
 pub struct Me {
     pub id: Uuid,
     pub username: String,
@@ -66,6 +66,9 @@ pub struct Me {
     pub tenant_id: Option<Uuid>,
     /// The member a member's admin user belongs to.
     pub member_id: Option<Uuid>,
+    /// The password is a one-time one: the UI asks for a new one before anything else
+    /// (`POST /admin/v1/auth/password`), also after a reload.
+    pub must_change_password: bool,
 }
 
 /// The current password and a new one.

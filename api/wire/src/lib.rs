@@ -36,18 +36,20 @@ macro_rules! words {
 pub(crate) use words;
 
 pub mod auth;
+pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod openai;
 pub mod page;
 pub mod pool;
+pub mod routing;
 pub mod tenants;
 pub mod text;
 pub mod usage;
 
 pub use error::{AdminErrorBody, AdminErrorEnvelope, OpenAiErrorBody, OpenAiErrorEnvelope};
 pub use health::Health;
-pub use page::{Page, PageQuery};
+pub use page::{Page, PageQuery, SearchQuery};
 
 /// The version of this build of Freeway, the same in the server and the UI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -75,6 +77,8 @@ mod tests {
         same_as_serde(crate::pool::Origin::ALL);
         same_as_serde(crate::pool::ScopeKind::ALL);
         same_as_serde(crate::usage::AttemptOutcome::ALL);
+        same_as_serde(crate::routing::ResolvedAs::ALL);
+        same_as_serde(crate::routing::RouteDecision::ALL);
         assert_eq!(
             crate::auth::Role::parse("tenant_admin"),
             Some(crate::auth::Role::TenantAdmin)

@@ -21,6 +21,30 @@ pub struct PageQuery {
     pub cursor: Option<Uuid>,
 }
 
+/// The longest `q` a list takes.
+pub const SEARCH_MAX_CHARS: usize = 100;
+
+/// `?q=` of a searchable list, beside its `?limit=&cursor=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "utoipa", into_params(parameter_in = Query))]
+pub struct SearchQuery {
+    /// Only rows that contain this text, ignoring case, in the fields the list names
+    /// (`%`, `_` and `\` match themselves); 1 to 100 characters, trimmed. Pages the same way
+    /// as the whole list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "utoipa",
+        param(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00]*$",
+            example = "ali"
+        )
+    )]
+    pub q: Option<String>,
+}
+
 /// One page of a list, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
+pub use crate::discovery::{DiscoverQuery, DiscoveredModel};
+
 /// Requests per minute, hour and day; tokens per minute and day. Absent or `null` is no
 /// limit; a value must be at least 1.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -466,12 +468,22 @@ pub struct ScopeState {
     pub limits: LimitSet,
     /// Limits the provider reported about itself (rate-limit headers).
     pub learned: LimitSet,
+    /// What the router enforces: the tighter of `limits` and `learned`.
+    pub effective: LimitSet,
     pub requests_last_minute: u64,
     pub tokens_last_minute: u64,
     pub requests_last_hour: u64,
+    /// Since the provider's daily reset (its `daily_reset_tz` midnight).
     pub requests_today: u64,
     pub tokens_today: u64,
+    /// This scope's own cooldown.
     pub cooldown: Option<CooldownState>,
+    /// Route rows: why the router would pass the route over now, in its own words (a
+    /// cooldown of the route, its credential, provider or model; or a limit of any of them
+    /// without headroom). Null when it would try the route, and for other scopes.
+    pub skip_reason: Option<String>,
+    /// Route rows: when the route regains capacity, if waiting helps.
+    pub skip_until: Option<DateTime<Utc>>,
     /// Recent success rate, 0 to 1.
     pub success_rate: f64,
     /// Recent latency of successes.

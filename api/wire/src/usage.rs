@@ -198,6 +198,11 @@ pub struct TimeseriesQuery {
 }
 
 /// Counts over a window.
+///
+/// Percentiles are estimated from the rollups' fixed-bucket histograms, whose buckets end at
+/// 50, 100, 200, 300, 500 and 750 ms, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30 and 60 s, the last
+/// one open: a percentile is the upper bound of the bucket that holds it (so at most that
+/// many milliseconds), and 60000 means 60 s or more.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct UsageTotals {
@@ -209,6 +214,24 @@ pub struct UsageTotals {
     pub total_tokens: i64,
     /// Mean latency of the requests, in milliseconds; 0 without requests.
     pub avg_latency_ms: i64,
+    /// Median latency in milliseconds: the upper bound of the histogram bucket holding it;
+    /// 0 without requests.
+    pub p50_latency_ms: i64,
+    /// 95th percentile of latency in milliseconds: the upper bound of the histogram bucket
+    /// holding it; 0 without requests.
+    pub p95_latency_ms: i64,
+    /// Mean time to the first token of streamed requests, in milliseconds; null without
+    /// streamed requests.
+    pub avg_ttft_ms: Option<i64>,
+    /// 95th percentile of the time to the first token of streamed requests, in milliseconds:
+    /// the upper bound of the histogram bucket holding it; null without streamed requests.
+    pub p95_ttft_ms: Option<i64>,
+    /// Requests answered 429: rate limited upstream or over a quota.
+    pub rate_limited: i64,
+    /// Requests answered 5xx, or not answered at all.
+    pub server_errors: i64,
+    /// Requests answered with a 4xx other than 429.
+    pub client_errors: i64,
 }
 
 /// The totals of one tenant, member, api key, model or provider.
@@ -226,7 +249,7 @@ pub struct UsageGroup {
 /// Totals over a window, and by group when asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-31T00:00:00Z", "group_by": "model", "total": {"requests": 3, "errors": 1, "prompt_tokens": 20, "completion_tokens": 14, "total_tokens": 34, "avg_latency_ms": 412}, "groups": [{"key": "llama-3.1-8b-instant", "label": null, "requests": 3, "errors": 1, "prompt_tokens": 20, "completion_tokens": 14, "total_tokens": 34, "avg_latency_ms": 412}]})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-31T00:00:00Z", "group_by": "model", "total": {"requests": 3, "errors": 1, "prompt_tokens": 20, "completion_tokens": 14, "total_tokens": 34, "avg_latency_ms": 412, "p50_latency_ms": 500, "p95_latency_ms": 750, "avg_ttft_ms": 180, "p95_ttft_ms": 200, "rate_limited": 1, "server_errors": 0, "client_errors": 0}, "groups": [{"key": "llama-3.1-8b-instant", "label": null, "requests": 3, "errors": 1, "prompt_tokens": 20, "completion_tokens": 14, "total_tokens": 34, "avg_latency_ms": 412, "p50_latency_ms": 500, "p95_latency_ms": 750, "avg_ttft_ms": 180, "p95_ttft_ms": 200, "rate_limited": 1, "server_errors": 0, "client_errors": 0}]})))]
 pub struct UsageSummary {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,

@@ -3,24 +3,21 @@
 
 use freeway_wire::pool::Modality;
 use freeway_wire::pool::{CredentialPatch, CredentialTest, CredentialView, NewCredential};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::LimitColumnsExt;
-use super::{LimitSet, check_priority, deleted, provider, row_id};
+use super::{LimitSet, check_priority, deleted, provider, row_id, upstream};
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
-use crate::crypto::{self, Secret};
-use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route, openai_compat};
-use crate::routing::pool::RouteSlots;
+use crate::crypto::Secret;
+use crate::providers::{CredentialInfo, openai_compat};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::credentials::{
     self, CredentialFields, CredentialRow as CredentialRecord, SealedCredential,
 };
@@ -222,14 +219,10 @@ pub async fn test(
     principal.require_instance_admin()?;
     let provider = provider(&state.db, &path.0).await?;
     let id = row_id(&path.1, "credential")?;
-    let sealed = credentials::find(&state.db, provider.id, id)
+    let row = credentials::find(&state.db, provider.id, id)
         .await?
-        .map(|c| c.sealed)
         .ok_or_else(|| AdminError::not_found("credential"))?;
-    let secret = {
-        let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
-        crypto::open(&keyring, id, &sealed).map_err(StoreError::from)?
-    };
+    let credential = upstream::open(&state, &row)?;
     let models = models::list(&state.db, Some(provider.id), Cursor::ALL).await?;
     let chat_model = models
         .iter()
@@ -239,7 +232,7 @@ pub async fn test(
         &state.http,
         &provider,
         chat_model.map(|m| (m.id, m.model_id.as_str())),
-        CredentialInfo { id, secret },
+        credential,
     )
     .await;
     Ok(HttpResponse::Ok().json(result))
@@ -252,24 +245,9 @@ async fn probe(
     chat_model: Option<(Uuid, &str)>,
     credential: CredentialInfo,
 ) -> CredentialTest {
-    let timeout = Duration::from_millis(u64::try_from(provider.timeout_ms).unwrap_or(30_000))
-        .min(Duration::from_secs(30));
+    let timeout = upstream::timeout(provider);
     let secret = credential.secret.clone();
-    let slots = RouteSlots {
-        route: 0,
-        credential: None,
-        provider: 0,
-        model: 0,
-    };
-    let (model_row, model_id) = chat_model.unwrap_or((Uuid::nil(), ""));
-    let mut route = Route::detached(&provider.name, model_id, ModelInfo::chat(model_row), slots);
-    route.provider = Arc::new(ProviderInfo {
-        id: provider.id,
-        name: provider.name.clone(),
-        base_url: provider.base_url.clone(),
-        timeout,
-    });
-    route.credential = Some(Arc::new(credential));
+    let route = upstream::route(provider, chat_model, Some(credential));
     let request = match chat_model {
         Some((_, model)) => {
             let body = json!({
@@ -280,7 +258,7 @@ async fn probe(
             });
             openai_compat::chat_request(client, &route, body.to_string().into_bytes(), false)
         }
-        None => models_request(client, &provider.base_url, &secret),
+        None => openai_compat::get(client, &route, "/models"),
     };
     let probe = if chat_model.is_some() {
         "chat_completion"
@@ -293,14 +271,12 @@ async fn probe(
         Ok(response) => {
             let status = response.status();
             let body: Value = response.json().await.unwrap_or(Value::Null);
-            (Some(status.as_u16()), describe(status.is_success(), &body))
+            (
+                Some(status.as_u16()),
+                upstream::describe(status.is_success(), &body),
+            )
         }
-        Err(error) if error.is_timeout() => (
-            None,
-            format!("No answer within {} ms.", timeout.as_millis()),
-        ),
-        Err(error) if error.is_connect() => (None, "Could not connect to the provider.".into()),
-        Err(_) => (None, "The request to the provider failed.".into()),
+        Err(error) => (None, upstream::transport_error(&error, timeout)),
     };
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     CredentialTest {
@@ -309,55 +285,8 @@ async fn probe(
         latency_ms,
         probe: probe.into(),
         model: chat_model.map(|(_, m)| m.to_string()),
-        message: redact(&message, &secret),
+        message: upstream::redact(&message, Some(&secret)),
     }
-}
-
-/// `GET {base}/models`; a base URL with `{account_id}` takes a secret `account_id:token`.
-fn models_request(
-    client: &reqwest::Client,
-    base: &str,
-    secret: &Secret,
-) -> reqwest::RequestBuilder {
-    let secret = secret.expose();
-    let (url, token) = match secret.split_once(':') {
-        Some((account, token)) if base.contains("{account_id}") => {
-            (base.replace("{account_id}", account), token)
-        }
-        _ => (base.to_string(), secret),
-    };
-    client.get(format!("{url}/models")).bearer_auth(token)
-}
-
-fn describe(success: bool, body: &Value) -> String {
-    let text = if success {
-        if let Some(content) = body["choices"][0]["message"]["content"].as_str() {
-            content.to_string()
-        } else if let Some(models) = body["data"].as_array() {
-            format!("{} models listed.", models.len())
-        } else {
-            "The provider answered.".to_string()
-        }
-    } else {
-        body["error"]["message"]
-            .as_str()
-            .or_else(|| body["message"].as_str())
-            .or_else(|| body["error"].as_str())
-            .unwrap_or("The provider refused the call.")
-            .to_string()
-    };
-    text.chars().take(300).collect()
-}
-
-/// A provider may quote the key it was sent; it is never passed on.
-fn redact(message: &str, secret: &Secret) -> String {
-    let mut text = message.to_string();
-    let whole = secret.expose();
-    let parts = whole.split(':').chain(std::iter::once(whole));
-    for part in parts.filter(|p| p.len() >= 4) {
-        text = text.replace(part, "<redacted>");
-    }
-    text
 }
 
 #[cfg(test)]
@@ -365,21 +294,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_are_checked_without_being_echoed_and_redacted_from_messages() {
+    fn secrets_are_checked_without_being_echoed() {
         let error = check_secret("short")
             .err()
             .map(|e| e.message)
             .unwrap_or_default();
         assert!(!error.contains("short"));
         assert!(check_secret("  gsk_0123456789  ").is_ok());
-        let secret = Secret::new("acct:tok_0123456789");
-        assert_eq!(
-            redact("bad key tok_0123456789 for acct", &secret),
-            "bad key <redacted> for <redacted>"
-        );
-        assert_eq!(
-            describe(false, &json!({"error": {"message": "Invalid API key"}})),
-            "Invalid API key"
-        );
     }
 }

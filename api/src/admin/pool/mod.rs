@@ -2,9 +2,12 @@
 //! routing profiles, the live routing state and cooldowns. Instance admins only.
 
 mod credentials;
+mod discover;
 mod models;
 mod providers;
 mod routing;
+mod simulate;
+mod upstream;
 
 use actix_web::web;
 pub use freeway_wire::page::List;
@@ -27,6 +30,10 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
         .route("/providers/{provider}", web::patch().to(providers::update))
         .route("/providers/{provider}", web::delete().to(providers::delete))
         .route("/providers/{provider}/models", web::get().to(models::list))
+        .route(
+            "/providers/{provider}/discover",
+            web::get().to(discover::discover),
+        )
         .route(
             "/providers/{provider}/models",
             web::post().to(models::create),
@@ -69,6 +76,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             web::delete().to(routing::delete_profile),
         )
         .route("/routing/state", web::get().to(routing::state))
+        .route("/routing/simulate", web::post().to(simulate::simulate))
         .route("/cooldowns", web::get().to(routing::list_cooldowns))
         .route("/cooldowns", web::delete().to(routing::clear_cooldowns))
 }
@@ -85,6 +93,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     models::create,
     models::update,
     models::delete,
+    discover::discover,
     credentials::list,
     credentials::create,
     credentials::update,
@@ -94,6 +103,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     routing::put_profile,
     routing::delete_profile,
     routing::state,
+    simulate::simulate,
     routing::list_cooldowns,
     routing::clear_cooldowns,
 ))]

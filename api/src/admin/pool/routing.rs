@@ -12,6 +12,7 @@ use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
+use crate::routing::pool::{Scope, Skip};
 use crate::state::AppState;
 use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
 
@@ -207,10 +208,12 @@ fn limit_set(limits: Limits) -> LimitSet {
 
 /// The live routing state
 ///
-/// Every limit's use in the ledger and every cooldown, on this instance.
+/// Every scope's limits (configured, learned from the provider, enforced), its use of each
+/// window in the ledger, its cooldown and health, on this instance; route rows also say
+/// whether the router would pass the route over now, and why.
 #[utoipa::path(get, path = "/admin/v1/routing/state", tag = "routing", operation_id = "routing_state_get",
     responses(
-        (status = 200, description = "Usage, limits, cooldowns and health of every scope, as this instance holds them in memory", body = List<ScopeState>),
+        (status = 200, description = "Usage, limits, cooldowns and health of every scope, as this instance holds them in memory; for routes, the router's reason to skip one now", body = List<ScopeState>),
         (status = 403, body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
@@ -220,13 +223,33 @@ pub async fn state(
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
+    let now = now_millis();
+    // Each route as the router would judge it for a request now (of no tokens: whether any
+    // window is full, not whether a given request fits).
+    let catalog = state.catalog.get();
+    let skips: HashMap<Scope, Skip> = catalog
+        .route_slots()
+        .filter_map(|slots| {
+            let scope = state.pool.scope_of(slots.route)?;
+            state
+                .pool
+                .check(slots, 0, now)
+                .err()
+                .map(|skip| (scope, skip))
+        })
+        .collect();
+    let at = |millis| DateTime::from_timestamp_millis(millis);
     let mut data: Vec<ScopeState> = state
         .pool
-        .view(now_millis())
+        .view(now)
         .into_iter()
         .map(|slot| {
+            let skip = skips.get(&slot.scope);
             let scope = slot.scope.to_string();
             ScopeState {
+                skip_reason: skip.map(Skip::describe),
+                skip_until: skip.and_then(Skip::until).and_then(at),
+                effective: limit_set(slot.effective),
                 label: names.label(&scope),
                 kind: slot.scope.kind(),
                 scope,

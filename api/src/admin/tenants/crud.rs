@@ -8,10 +8,10 @@ use super::{fetch_limit, parse_id, visible_tenant};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::admin::page::{Page, PageQuery};
+use crate::admin::page::{Page, PageQuery, SearchQuery};
 use crate::state::AppState;
-use crate::store::Cursor;
 use crate::store::tenants::{self, Tenant};
+use crate::store::{Cursor, Search};
 
 impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
@@ -26,28 +26,28 @@ impl From<Tenant> for TenantView {
 
 /// List tenants
 ///
-/// Tenants in creation order. A tenant admin or member sees only their own.
+/// Tenants in creation order; `q` searches their names. A tenant admin or member sees only
+/// their own.
 #[utoipa::path(get, path = "/admin/v1/tenants", tag = "tenants", operation_id = "tenants_list",
-    params(PageQuery),
+    params(PageQuery, SearchQuery),
     responses(
-        (status = 200, description = "Tenants in creation order; others than the instance admin see only their own", body = Page<TenantView>),
-        (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
+        (status = 200, description = "Tenants in creation order, those whose name contains `q` when given; others than the instance admin see only their own", body = Page<TenantView>),
+        (status = 422, description = "`limit` or `q` out of range", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     query: AdminQuery<PageQuery>,
+    search: AdminQuery<SearchQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
+    let search = Search::new(search.q.as_deref())?;
+    let cursor = Cursor::page(query.cursor, fetch);
     let rows = match (principal.role, principal.tenant_id) {
-        (Role::InstanceAdmin, _) => {
-            tenants::list(&state.db, Cursor::page(query.cursor, fetch)).await?
-        }
-        (_, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
-            tenants::find(&state.db, own).await?.into_iter().collect()
-        }
-        _ => Vec::new(),
+        (Role::InstanceAdmin, _) => tenants::list(&state.db, cursor, None, &search).await?,
+        (_, Some(own)) => tenants::list(&state.db, cursor, Some(own), &search).await?,
+        (_, None) => Vec::new(),
     };
     let rows = rows.into_iter().map(TenantView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |t: &TenantView| t.id)))

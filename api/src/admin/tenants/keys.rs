@@ -10,11 +10,11 @@ use super::{fetch_limit, parse_id, visible_member};
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::admin::page::{Page, PageQuery};
+use crate::admin::page::{Page, PageQuery, SearchQuery};
 use crate::crypto::api_key;
 use crate::state::AppState;
-use crate::store::Cursor;
 use crate::store::api_keys::{self, ApiKeyInfo as KeyRow, KeyRef, NewKeyRow, RotateRefusal};
+use crate::store::{Cursor, Search};
 
 impl From<KeyRow> for KeyView {
     fn from(k: KeyRow) -> Self {
@@ -37,14 +37,14 @@ impl From<KeyRow> for KeyView {
 
 /// List a member's api keys
 ///
-/// Without their secrets, oldest first.
+/// Without their secrets, oldest first; `q` searches their names and prefixes.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members/{member}/keys", tag = "api_keys", operation_id = "member_keys_list",
-    params(("tenant" = Uuid, Path), ("member" = Uuid, Path), PageQuery),
+    params(("tenant" = Uuid, Path), ("member" = Uuid, Path), PageQuery, SearchQuery),
     responses(
-        (status = 200, description = "The member's keys, without secrets, oldest first", body = Page<KeyView>),
+        (status = 200, description = "The member's keys, without secrets, oldest first; those whose name or prefix contains `q` when given", body = Page<KeyView>),
         (status = 403, description = "Another member's keys", body = AdminErrorEnvelope),
         (status = 404, body = AdminErrorEnvelope),
-        (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
+        (status = 422, description = "`limit` or `q` out of range", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
@@ -52,11 +52,20 @@ pub async fn list(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     query: AdminQuery<PageQuery>,
+    search: AdminQuery<SearchQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
+    let search = Search::new(search.q.as_deref())?;
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
     let cursor = Cursor::page(query.cursor, fetch);
-    let rows = api_keys::list(&state.db, member.tenant_id, Some(member.id), cursor).await?;
+    let rows = api_keys::list(
+        &state.db,
+        member.tenant_id,
+        Some(member.id),
+        cursor,
+        &search,
+    )
+    .await?;
     let rows = rows.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |k: &KeyView| k.id)))
 }

@@ -8,10 +8,10 @@ use super::{fetch_limit, parse_id, require_tenant_admin, visible_member, visible
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::admin::page::{Page, PageQuery};
+use crate::admin::page::{Page, PageQuery, SearchQuery};
 use crate::state::AppState;
-use crate::store::Cursor;
 use crate::store::members::{self, MemberPatch, NewMember as NewMemberRow};
+use crate::store::{Cursor, Search};
 
 impl From<members::Member> for MemberView {
     fn from(m: members::Member) -> Self {
@@ -29,13 +29,13 @@ impl From<members::Member> for MemberView {
 
 /// List a tenant's members
 ///
-/// In creation order. A member sees only themselves.
+/// In creation order; `q` searches their names and emails. A member sees only themselves.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/members", tag = "members", operation_id = "members_list",
-    params(("tenant" = Uuid, Path), PageQuery),
+    params(("tenant" = Uuid, Path), PageQuery, SearchQuery),
     responses(
-        (status = 200, description = "Members in creation order; a member sees only themselves", body = Page<MemberView>),
+        (status = 200, description = "Members in creation order, those whose name or email contains `q` when given; a member sees only themselves", body = Page<MemberView>),
         (status = 404, body = AdminErrorEnvelope),
-        (status = 422, description = "`limit` out of range", body = AdminErrorEnvelope),
+        (status = 422, description = "`limit` or `q` out of range", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
@@ -43,18 +43,16 @@ pub async fn list(
     state: web::Data<AppState>,
     tenant: web::Path<String>,
     query: AdminQuery<PageQuery>,
+    search: AdminQuery<SearchQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, fetch) = fetch_limit(&query)?;
+    let search = Search::new(search.q.as_deref())?;
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
+    let cursor = Cursor::page(query.cursor, fetch);
     let rows = match (principal.role, principal.member_id) {
-        (Role::Member, Some(own)) if query.cursor.is_none_or(|c| c < own) => {
-            members::find(&state.db, tenant.id, own)
-                .await?
-                .into_iter()
-                .collect()
-        }
-        (Role::Member, _) => Vec::new(),
-        _ => members::list(&state.db, tenant.id, Cursor::page(query.cursor, fetch)).await?,
+        (Role::Member, None) => Vec::new(),
+        (Role::Member, own) => members::list(&state.db, tenant.id, cursor, own, &search).await?,
+        _ => members::list(&state.db, tenant.id, cursor, None, &search).await?,
     };
     let rows = rows.into_iter().map(MemberView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |m: &MemberView| m.id)))

@@ -11,20 +11,28 @@ use super::{FilterParams, scope, window};
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::state::AppState;
-use crate::store::analytics::{self, Granularity, Totals};
+use crate::store::analytics::{self, Granularity, Sums};
+use crate::usage::histogram::percentile;
 
-fn mean(sum: i64, count: i64) -> i64 {
-    if count > 0 { sum / count } else { 0 }
+fn mean(sum: i64, count: i64) -> Option<i64> {
+    (count > 0).then(|| sum / count)
 }
 
-fn from_row(row: &Totals) -> UsageTotals {
+fn totals(sums: &Sums) -> UsageTotals {
     UsageTotals {
-        requests: row.requests,
-        errors: row.errors,
-        prompt_tokens: row.prompt_tokens,
-        completion_tokens: row.completion_tokens,
-        total_tokens: row.prompt_tokens + row.completion_tokens,
-        avg_latency_ms: mean(row.latency_ms_sum, row.requests),
+        requests: sums.requests,
+        errors: sums.errors,
+        prompt_tokens: sums.prompt_tokens,
+        completion_tokens: sums.completion_tokens,
+        total_tokens: sums.prompt_tokens.saturating_add(sums.completion_tokens),
+        avg_latency_ms: mean(sums.latency_ms_sum, sums.requests).unwrap_or(0),
+        p50_latency_ms: percentile(&sums.latency_hist, 50).unwrap_or(0),
+        p95_latency_ms: percentile(&sums.latency_hist, 95).unwrap_or(0),
+        avg_ttft_ms: mean(sums.ttft_ms_sum, sums.ttft_count),
+        p95_ttft_ms: percentile(&sums.ttft_hist, 95),
+        rate_limited: sums.rate_limited,
+        server_errors: sums.server_errors,
+        client_errors: sums.client_errors,
     }
 }
 
@@ -59,17 +67,13 @@ pub async fn summary(
     )?;
     let spans = analytics::spans(from, to);
     let rows = analytics::summary(&state.db, &spans, &filter, group_by).await?;
-    let mut sum = Totals::default();
+    let mut sum = Sums::default();
     let mut groups = Vec::new();
     for row in rows {
-        sum.requests += row.requests;
-        sum.errors += row.errors;
-        sum.prompt_tokens += row.prompt_tokens;
-        sum.completion_tokens += row.completion_tokens;
-        sum.latency_ms_sum += row.latency_ms_sum;
+        sum.add(&row.sums);
         if group_by.is_some() {
             groups.push(UsageGroup {
-                totals: from_row(&row),
+                totals: totals(&row.sums),
                 key: row.key,
                 label: row.label,
             });
@@ -79,7 +83,7 @@ pub async fn summary(
         from: spans.first().map_or(from, |s| s.from),
         to: spans.last().map_or(to, |s| s.to),
         group_by: query.group_by,
-        total: from_row(&sum),
+        total: totals(&sum),
         groups,
     }))
 }
@@ -130,15 +134,7 @@ pub async fn timeseries(
         .into_iter()
         .map(|p| UsagePoint {
             bucket: p.bucket,
-            totals: from_row(&Totals {
-                key: None,
-                label: None,
-                requests: p.requests,
-                errors: p.errors,
-                prompt_tokens: p.prompt_tokens,
-                completion_tokens: p.completion_tokens,
-                latency_ms_sum: p.latency_ms_sum,
-            }),
+            totals: totals(&p.sums),
         })
         .collect();
     Ok(HttpResponse::Ok().json(UsageTimeseries {

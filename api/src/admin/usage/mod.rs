@@ -143,6 +143,7 @@ mod tests {
             role,
             tenant_id: tenant,
             member_id: member,
+            must_change_password: false,
         }
     }
 

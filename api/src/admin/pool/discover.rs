@@ -1,0 +1,141 @@
+//! Model discovery: asks the provider's `GET {base}/models` what it serves, and says which
+//! of those the pool's catalog already has.
+
+use std::collections::{BTreeMap, HashSet};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use freeway_wire::discovery::{DiscoverQuery, DiscoveredModel};
+use serde_json::Value;
+
+use super::{List, provider, upstream};
+use crate::admin::auth::Principal;
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
+use crate::providers::{CredentialInfo, openai_compat};
+use crate::state::AppState;
+use crate::store::providers::ProviderRow as ProviderRecord;
+use crate::store::{Cursor, credentials, models};
+
+/// Model lists run to a few hundred kilobytes (OpenRouter's); anything beyond this is not one.
+const MAX_MODEL_LIST_BYTES: usize = 16 * 1024 * 1024;
+
+fn upstream_failed(message: String) -> AdminError {
+    AdminError::new(StatusCode::BAD_GATEWAY, "upstream_failed", message)
+}
+
+/// Discover a provider's models
+///
+/// Calls the provider's `GET {base_url}/models` with one of its credentials and lists what it
+/// answers, sorted by id, each marked with whether the catalog has it. Nothing is stored.
+#[utoipa::path(get, path = "/admin/v1/providers/{provider}/discover", tag = "models", operation_id = "providers_discover",
+    params(("provider" = String, Path, description = "The provider's id or name"), DiscoverQuery),
+    responses(
+        (status = 200, description = "The provider's models, sorted by id", body = List<DiscoveredModel>),
+        (status = 403, body = AdminErrorEnvelope),
+        (status = 404, description = "No such provider, or no such credential of it", body = AdminErrorEnvelope),
+        (status = 409, description = "The provider needs a key and has no enabled credential (`no_credential`)", body = AdminErrorEnvelope),
+        (status = 502, description = "The provider did not answer with a model list (`upstream_failed`); the message says its status or what went wrong", body = AdminErrorEnvelope),
+        (status = 503, description = "The master key cannot open the credential's secret", body = AdminErrorEnvelope),
+    ),
+    security(("admin_jwt" = []), ("admin_token" = [])))]
+pub async fn discover(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: AdminQuery<DiscoverQuery>,
+) -> Result<HttpResponse, AdminError> {
+    principal.require_instance_admin()?;
+    let provider = provider(&state.db, &path).await?;
+    let credential = credential(&state, &provider, query.credential_id).await?;
+    let listed = list_models(&state.http, &provider, credential).await?;
+    let known: HashSet<String> = models::list(&state.db, Some(provider.id), Cursor::ALL)
+        .await?
+        .into_iter()
+        .map(|m| m.model_id)
+        .collect();
+    let data = listed
+        .into_iter()
+        .map(|(id, owned_by)| DiscoveredModel {
+            in_catalog: known.contains(&id),
+            id,
+            owned_by,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(List { data }))
+}
+
+/// The credential asked for, else the first enabled one by priority; none for a keyless
+/// provider that was not given one.
+async fn credential(
+    state: &AppState,
+    provider: &ProviderRecord,
+    id: Option<uuid::Uuid>,
+) -> Result<Option<CredentialInfo>, AdminError> {
+    let row = match id {
+        Some(id) => Some(
+            credentials::find(&state.db, provider.id, id)
+                .await?
+                .ok_or_else(|| AdminError::not_found("credential"))?,
+        ),
+        None => credentials::list(&state.db, Some(provider.id), Cursor::ALL)
+            .await?
+            .into_iter()
+            .filter(|c| c.enabled)
+            .min_by_key(|c| (c.priority, c.created_at, c.id)),
+    };
+    match row {
+        Some(row) => Ok(Some(upstream::open(state, &row)?)),
+        None if provider.keyless => Ok(None),
+        None => Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "no_credential",
+            format!(
+                "Provider {:?} needs a key and has no enabled credential: add one first.",
+                provider.name
+            ),
+        )),
+    }
+}
+
+/// `GET {base}/models`: `(id, owned_by)` by id, each id once.
+async fn list_models(
+    client: &reqwest::Client,
+    provider: &ProviderRecord,
+    credential: Option<CredentialInfo>,
+) -> Result<BTreeMap<String, Option<String>>, AdminError> {
+    let timeout = upstream::timeout(provider);
+    let secret = credential.as_ref().map(|c| c.secret.clone());
+    let route = upstream::route(provider, None, credential);
+    let redact = |message: String| upstream::redact(&message, secret.as_ref());
+    let response = openai_compat::get(client, &route, "/models")
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| upstream_failed(redact(upstream::transport_error(&e, timeout))))?;
+    let status = response.status();
+    let bytes = openai_compat::read_body(response, MAX_MODEL_LIST_BYTES)
+        .await
+        .map_err(|e| upstream_failed(redact(upstream::transport_error(&e, timeout))))?;
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let said = upstream::describe(false, &body);
+        return Err(upstream_failed(redact(format!(
+            "The provider answered HTTP {}: {said}",
+            status.as_u16()
+        ))));
+    }
+    let Some(items) = body["data"].as_array().or_else(|| body.as_array()) else {
+        return Err(upstream_failed(format!(
+            "The provider answered HTTP {} without a model list.",
+            status.as_u16()
+        )));
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let id = item["id"].as_str().filter(|id| !id.is_empty())?;
+            let owned_by = item["owned_by"].as_str().map(str::to_string);
+            Some((id.to_string(), owned_by))
+        })
+        .collect())
+}
