@@ -89,7 +89,7 @@ pub fn Login() -> impl IntoView {
                         <input type="password" name="password" autocomplete="current-password" required=true
                             prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev)) />
                     </label>
-                    <button type="submit" class="primary" disabled=move || wait.get() > 0 || busy.get()>
+                    <button type="submit" class="primary" disabled=move || { wait.get() > 0 || busy.get() }>
                         {move || if busy.get() { "Signing in…" } else { "Sign in" }}
                     </button>
                 </form>

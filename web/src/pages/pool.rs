@@ -419,6 +419,12 @@ fn ProviderRow(
     error: RwSignal<Option<ApiError>>,
 ) -> impl IntoView {
     let href = format!("/pool/{}", api::enc(&p.name));
+    // A custom provider added without a display name is known by its name.
+    let title = if p.display_name.trim().is_empty() {
+        p.name.clone()
+    } else {
+        p.display_name.clone()
+    };
     let key_cell = match (p.origin, signup_url(&p.name)) {
         (Origin::Builtin, Some(url)) => view! {
             <a href=url target="_blank" rel="noopener noreferrer" data-testid="signup">
@@ -437,8 +443,8 @@ fn ProviderRow(
     view! {
         <tr data-testid="provider-row" data-name=p.name.clone()>
             <td>
-                <a href=href>{p.display_name.clone()}</a>
-                " " <code class="muted">{p.name.clone()}</code>
+                <a href=href>{title.clone()}</a>
+                {(title != p.name).then(|| view! { " " <code class="muted">{p.name.clone()}</code> })}
                 {p.keyless.then(|| view! { " " <span class="badge warn" data-testid="keyless">"keyless"</span> })}
             </td>
             <td><EnabledToggle p=p.clone() version error list=data /></td>

@@ -6,7 +6,7 @@ use chrono::Utc;
 use freeway_wire::Page;
 use freeway_wire::auth::{CreatedToken, NewToken, TOKEN_MAX_DAYS, TOKEN_NAME_MAX_CHARS, TokenInfo};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::requests::nav::{Debounce, Shape, invalid};
@@ -27,26 +27,6 @@ struct TokensQuery {
     cursor: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     q: Option<String>,
-}
-
-/// A page of tokens; an older server answers the whole list.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Tokens {
-    Page(Page<TokenInfo>),
-    All(Vec<TokenInfo>),
-}
-
-impl From<Tokens> for Page<TokenInfo> {
-    fn from(tokens: Tokens) -> Self {
-        match tokens {
-            Tokens::Page(page) => page,
-            Tokens::All(data) => Page {
-                data,
-                next_cursor: None,
-            },
-        }
-    }
 }
 
 fn origin() -> String {
@@ -71,11 +51,7 @@ pub fn Tokens() -> impl IntoView {
             cursor: pager.cursor.get(),
             q: Some(q.get().trim().to_string()).filter(|q| !q.is_empty()),
         };
-        async move {
-            api::get::<Tokens>(&api::with_query("/admin/v1/tokens", &query))
-                .await
-                .map(Page::from)
-        }
+        async move { api::get::<Page<TokenInfo>>(&api::with_query("/admin/v1/tokens", &query)).await }
     });
     Effect::new(move |_| match list.get() {
         Some(Ok(page)) => {

@@ -4,26 +4,13 @@
 use std::collections::BTreeSet;
 
 use freeway_wire::page::List;
-use freeway_wire::pool::{Modality, ModelView, NewModel};
+use freeway_wire::pool::{DiscoveredModel, Modality, ModelView, NewModel};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
 
 use super::{bump, provider_path};
 use crate::api::{self, ApiError};
 use crate::ui::{Empty, ErrorBanner};
-
-/// One model the upstream lists. Swap for `freeway_wire::pool::DiscoveredModel` once the
-/// wire crate has it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-struct DiscoveredModel {
-    id: String,
-    #[serde(default)]
-    owned_by: Option<String>,
-    /// Already one of this provider's models.
-    #[serde(default)]
-    in_catalog: bool,
-}
 
 #[component]
 pub(super) fn Discover(

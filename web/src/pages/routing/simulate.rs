@@ -1,12 +1,11 @@
 //! A dry run of routing: what a model name resolves to and, candidate by candidate, which
 //! route would be taken and why the others are skipped. Nothing is sent upstream.
 
-use chrono::{DateTime, Utc};
 use freeway_wire::page::List;
 use freeway_wire::pool::ProfileView;
+use freeway_wire::routing::{RouteDecision, SimulateRequest, Simulation};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{self, ApiError};
@@ -14,35 +13,6 @@ use crate::pages::pool::local_error;
 use crate::prefs::use_prefs;
 use crate::time;
 use crate::ui::{Empty, ErrorBanner, FieldError};
-
-/// The body of `POST /admin/v1/routing/simulate`. Swap for the wire type once it exists.
-#[derive(Debug, Clone, Serialize)]
-struct SimulateBody {
-    model: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant_id: Option<Uuid>,
-}
-
-/// Its answer. Swap for the wire type once it exists.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Simulation {
-    resolved_as: String,
-    candidates: Vec<Candidate>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Candidate {
-    provider: String,
-    model: String,
-    #[serde(default)]
-    credential_id: Option<Uuid>,
-    /// `take` or `skip`.
-    decision: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    cooldown_until: Option<DateTime<Utc>>,
-}
 
 #[component]
 pub(super) fn Simulate() -> impl IntoView {
@@ -92,9 +62,10 @@ pub(super) fn Simulate() -> impl IntoView {
                 }
             }
         };
-        let body = SimulateBody {
+        let body = SimulateRequest {
             model: model.get_untracked().trim().to_string(),
             tenant_id,
+            ..SimulateRequest::default()
         };
         busy.set(true);
         spawn_local(async move {
@@ -137,14 +108,18 @@ pub(super) fn Simulate() -> impl IntoView {
 #[component]
 fn Outcome(s: Simulation) -> impl IntoView {
     let prefs = use_prefs();
-    let taken = s.candidates.iter().position(|c| c.decision == "take");
+    let resolved = resolved_as(&s);
+    let taken = s
+        .candidates
+        .iter()
+        .position(|c| c.decision == RouteDecision::Take);
     let summary = match taken.and_then(|i| s.candidates.get(i)) {
         Some(c) => format!("Would be served by {}/{}.", c.provider, c.model),
         None => "No candidate would be taken: the request would fail.".into(),
     };
     if s.candidates.is_empty() {
         return view! {
-            <p data-testid="simulate-resolved">"Resolves as " <code>{s.resolved_as}</code></p>
+            <p data-testid="simulate-resolved">"Resolves as " <code>{resolved.clone()}</code></p>
             <Empty text="No candidates: no enabled model in the pool answers to this name." />
         }
         .into_any();
@@ -154,10 +129,10 @@ fn Outcome(s: Simulation) -> impl IntoView {
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            let take = c.decision == "take";
+            let take = c.decision == RouteDecision::Take;
             let until = c.cooldown_until;
             view! {
-                <tr data-testid="candidate-row" data-decision=c.decision.clone()
+                <tr data-testid="candidate-row" data-decision=c.decision.as_str()
                     data-provider=c.provider.clone() data-model=c.model.clone()
                     class={if take { "taken" } else { "" }}
                     aria-current=take.then_some("true")
@@ -166,7 +141,7 @@ fn Outcome(s: Simulation) -> impl IntoView {
                     <td><code>{format!("{}/{}", c.provider, c.model)}</code></td>
                     <td>{c.credential_id.map(|id| view! { <code title=id.to_string()>{id.to_string().chars().take(8).collect::<String>()}"…"</code> }.into_any())
                         .unwrap_or_else(|| view! { <span class="muted">"keyless"</span> }.into_any())}</td>
-                    <td><span class={if take { "badge ok" } else { "badge warn" }}>{c.decision.clone()}</span></td>
+                    <td><span class={if take { "badge ok" } else { "badge warn" }}>{c.decision.as_str()}</span></td>
                     <td data-testid="candidate-reason">{c.reason.clone().unwrap_or_else(|| "–".into())}</td>
                     <td>{until.map(|u| move || time::format_secs(u, prefs.tz.get()))}</td>
                 </tr>
@@ -174,7 +149,7 @@ fn Outcome(s: Simulation) -> impl IntoView {
         })
         .collect();
     view! {
-        <p data-testid="simulate-resolved">"Resolves as " <code>{s.resolved_as}</code> ". " {summary}</p>
+        <p data-testid="simulate-resolved">"Resolves as " <code>{resolved.clone()}</code> ". " {summary}</p>
         <div class="table-wrap">
             <table class="table" data-testid="candidates">
                 <thead>
@@ -185,4 +160,13 @@ fn Outcome(s: Simulation) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// What the name resolved to, or why nothing answers to it.
+fn resolved_as(s: &Simulation) -> String {
+    match (s.resolved_as, &s.refusal) {
+        (Some(r), _) => r.as_str().to_string(),
+        (None, Some(refusal)) => refusal.clone(),
+        (None, None) => "nothing".into(),
+    }
 }
