@@ -38,7 +38,12 @@ export async function open(browser, { width = 1280, height = 900, zone = "UTC" }
   page.setDefaultTimeout(15_000);
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  // An API answer of 4xx is a page's business (a quota not set is a 404); the browser logs it
+  // as a failed resource, which is no problem. A panic, a console error or a 5xx is.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.url()}`); });
   // Every admin API call, for the tests that count them.
   const calls = [];
   page.on("request", (r) => {

@@ -33,8 +33,15 @@ test("each role sees exactly its pages, and each renders", { timeout: 240_000 },
               await page.setViewportSize({ width: 390, height: 844 });
               await shot(page, `${role}-${slug}-390`);
               // No page is wider than a phone.
-              const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-              assert.ok(overflow <= 1, `${role} ${slug} scrolls sideways by ${overflow}px at 390px`);
+              const { overflow, culprits } = await page.evaluate(() => {
+                const width = window.innerWidth;
+                const culprits = [...document.querySelectorAll("body *")]
+                  .filter((e) => e.getBoundingClientRect().right > width + 1)
+                  .slice(0, 8)
+                  .map((e) => `${e.tagName.toLowerCase()}.${e.className}[${e.dataset.testid ?? ""}] ${Math.round(e.getBoundingClientRect().right)}px`);
+                return { overflow: document.documentElement.scrollWidth - width, culprits };
+              });
+              assert.ok(overflow <= 1, `${role} ${slug} scrolls sideways by ${overflow}px at 390px: ${culprits.join("; ")}`);
               await page.setViewportSize({ width: 1280, height: 900 });
             }
             // At 390 px the navigation folds behind the menu button; at 1280 it is open.

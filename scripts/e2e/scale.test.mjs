@@ -18,7 +18,7 @@ const pages = [
   { name: "members", path: `/tenants/${tenant}`, row: "member-row", list: `/admin/v1/tenants/${tenant}/members` },
   { name: "tenants", path: "/tenants", row: "tenant-row", list: "/admin/v1/tenants" },
   { name: "audit", path: "/audit", row: "audit-row", list: "/admin/v1/audit" },
-  { name: "overview", path: "/", row: "group-row", list: "/admin/v1/usage/summary" },
+  { name: "overview", path: "/?range=30d", row: "group-row", list: "/admin/v1/usage/summary" },
 ];
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -106,7 +106,7 @@ pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     at.and_utc()
 }
 
-/// Adds `b` into `a`; the mean latency weighted by requests.
+/// Adds `b`'s counts into `a`; the mean latency weighted by requests.
 pub fn add_totals(a: &mut UsageTotals, b: &UsageTotals) {
     let weighted = a
         .avg_latency_ms
@@ -118,6 +118,11 @@ pub fn add_totals(a: &mut UsageTotals, b: &UsageTotals) {
     a.completion_tokens = a.completion_tokens.saturating_add(b.completion_tokens);
     a.total_tokens = a.total_tokens.saturating_add(b.total_tokens);
     a.avg_latency_ms = weighted.checked_div(a.requests).unwrap_or(0);
+    a.rate_limited = a.rate_limited.saturating_add(b.rate_limited);
+    a.server_errors = a.server_errors.saturating_add(b.server_errors);
+    a.client_errors = a.client_errors.saturating_add(b.client_errors);
+    // Percentiles do not add up: they are left alone (the charts do not use them; the
+    // window's come from the server's summary).
 }
 
 /// Hourly UTC points regrouped into the days of `tz` from `first` to `last`, every day

@@ -120,6 +120,15 @@ fn RangePicker(range: Memo<Range>) -> impl IntoView {
     }
 }
 
+/// Mean and p95 time to first token; "–" without streamed requests.
+fn ttft(t: &UsageTotals) -> String {
+    match (t.avg_ttft_ms, t.p95_ttft_ms) {
+        (Some(avg), Some(p95)) => format!("{} · {} ms", thousands(avg), thousands(p95)),
+        (Some(avg), None) => format!("{} ms", thousands(avg)),
+        _ => "–".into(),
+    }
+}
+
 fn percent(part: i64, whole: i64) -> String {
     if whole == 0 {
         return "–".into();
@@ -161,7 +170,9 @@ fn Totals(scope: Memo<Scope>) -> impl IntoView {
                     <Stat label="Requests" value=thousands(t.requests) testid="stat-requests" />
                     <Stat label="Errors" value=format!("{} ({})", thousands(t.errors), percent(t.errors, t.requests)) testid="stat-errors" />
                     <Stat label="Tokens" value=thousands(t.total_tokens) testid="stat-tokens" />
-                    <Stat label="Mean latency" value=format!("{} ms", thousands(t.avg_latency_ms)) testid="stat-latency" />
+                    <Stat label="Latency p50 · p95" value=format!("{} · {} ms", thousands(t.p50_latency_ms), thousands(t.p95_latency_ms)) testid="stat-latency" />
+                    <Stat label="Time to first token, mean · p95" value=ttft(&t) testid="stat-ttft" />
+                    <Stat label="429s · 5xx · other 4xx" value=format!("{} · {} · {}", thousands(t.rate_limited), thousands(t.server_errors), thousands(t.client_errors)) testid="stat-error-classes" />
                 </div>
             }.into_any(),
         }}
@@ -188,12 +199,16 @@ fn Timeline(scope: Memo<Scope>) -> impl IntoView {
         async move { api::get::<UsageTimeseries>(&path).await }
     });
     let last = RwSignal::new(None::<UsageTimeseries>);
-    Effect::new(move |_| {
-        if let Some(Ok(t)) = data.get() {
-            last.set(Some(t))
+    let error = RwSignal::new(None);
+    Effect::new(move |_| match data.get() {
+        Some(Ok(t)) => {
+            last.set(Some(t));
+            error.set(None)
         }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
     });
-    move || {
+    let chart = move || {
         let Some(series) = last.get() else {
             return view! { <Loading /> }.into_any();
         };
@@ -221,25 +236,39 @@ fn Timeline(scope: Memo<Scope>) -> impl IntoView {
             .iter()
             .map(|t| t.requests.saturating_sub(t.errors))
             .collect();
-        let failed: Vec<i64> = buckets.iter().map(|t| t.errors).collect();
+        let limited: Vec<i64> = buckets.iter().map(|t| t.rate_limited).collect();
+        let server: Vec<i64> = buckets.iter().map(|t| t.server_errors).collect();
+        // Client errors, and streams broken after they began.
+        let other: Vec<i64> = buckets
+            .iter()
+            .map(|t| {
+                t.errors
+                    .saturating_sub(t.rate_limited)
+                    .saturating_sub(t.server_errors)
+                    .max(0)
+            })
+            .collect();
         let prompt: Vec<i64> = buckets.iter().map(|t| t.prompt_tokens).collect();
         let completion: Vec<i64> = buckets.iter().map(|t| t.completion_tokens).collect();
         let per = if range.hourly() { "hour" } else { "day" };
         view! {
-            <div class="grid charts">
+            <div class="charts">
                 <BarChart title=format!("Requests per {per} ({})", tz.name()) labels=labels.clone() testid="chart-requests"
                     series=vec![
                         Series { name: "ok".into(), class: "s1", values: ok },
-                        Series { name: "errors".into(), class: "s2", values: failed },
+                        Series { name: "429".into(), class: "s4", values: limited },
+                        Series { name: "5xx".into(), class: "s2", values: server },
+                        Series { name: "other errors".into(), class: "s3", values: other },
                     ] />
                 <BarChart title=format!("Tokens per {per}") labels testid="chart-tokens"
                     series=vec![
-                        Series { name: "prompt".into(), class: "s3", values: prompt },
-                        Series { name: "completion".into(), class: "s4", values: completion },
+                        Series { name: "prompt".into(), class: "s1", values: prompt },
+                        Series { name: "completion".into(), class: "s3", values: completion },
                     ] />
             </div>
         }.into_any()
-    }
+    };
+    view! { <ErrorBanner error /> {chart} }
 }
 
 #[component]
@@ -289,7 +318,9 @@ fn GroupTable(groups: Vec<UsageGroup>) -> impl IntoView {
                     <td><div class="meter" title=format!("{} requests", t.requests)><span style=format!("width:{width:.0}%")></span></div></td>
                     <td class="num">{percent(t.requests.saturating_sub(t.errors), t.requests)}</td>
                     <td class="num">{thousands(t.total_tokens)}</td>
-                    <td class="num">{format!("{} ms", thousands(t.avg_latency_ms))}</td>
+                    <td class="num">{format!("{} · {} ms", thousands(t.p50_latency_ms), thousands(t.p95_latency_ms))}</td>
+                    <td class="num">{ttft(&t)}</td>
+                    <td class="num">{format!("{} · {}", thousands(t.rate_limited), thousands(t.server_errors))}</td>
                 </tr>
             }
         })
@@ -297,7 +328,7 @@ fn GroupTable(groups: Vec<UsageGroup>) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="table">
-                <thead><tr><th>"Name"</th><th class="num">"Requests"</th><th>"Share"</th><th class="num">"Success"</th><th class="num">"Tokens"</th><th class="num">"Mean latency"</th></tr></thead>
+                <thead><tr><th>"Name"</th><th class="num">"Requests"</th><th>"Share"</th><th class="num">"Success"</th><th class="num">"Tokens"</th><th class="num">"Latency p50 · p95"</th><th class="num">"TTFT mean · p95"</th><th class="num">"429 · 5xx"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </div>

@@ -116,7 +116,7 @@ pub fn BarChart(
     view! {
         <figure class="chart" data-testid=testid data-total=total>
             <figcaption>{title.clone()}</figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=title preserveAspectRatio="none">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=title>
                 {ticks}
                 {rects}
                 {x_labels}
