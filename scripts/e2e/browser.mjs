@@ -57,6 +57,11 @@ export async function open(browser, { width = 1280, height = 900, zone = "UTC" }
 
 export async function signIn(page, username, password) {
   await page.goto(`${BASE}/login`);
+  await fillSignIn(page, username, password);
+}
+
+/// Signs in on the sign-in page already shown (keeping its `next`).
+export async function fillSignIn(page, username, password) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();

@@ -4,7 +4,6 @@ use freeway_wire::auth::Me;
 use leptos::prelude::*;
 
 const TOKEN: &str = "freeway.token";
-const MUST_CHANGE: &str = "freeway.must_change_password";
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -18,30 +17,15 @@ pub fn token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-pub fn store(token: &str, must_change_password: bool) {
+pub fn store(token: &str) {
     if let Some(s) = storage() {
         let _ = s.set_item(TOKEN, token);
-        let _ = s.set_item(MUST_CHANGE, if must_change_password { "1" } else { "" });
-    }
-}
-
-/// Set when signing in with a one-time password; cleared by a successful change.
-pub fn must_change_password() -> bool {
-    storage()
-        .and_then(|s| s.get_item(MUST_CHANGE).ok().flatten())
-        .is_some_and(|v| v == "1")
-}
-
-pub fn password_changed() {
-    if let Some(s) = storage() {
-        let _ = s.remove_item(MUST_CHANGE);
     }
 }
 
 pub fn clear() {
     if let Some(s) = storage() {
         let _ = s.remove_item(TOKEN);
-        let _ = s.remove_item(MUST_CHANGE);
     }
 }
 

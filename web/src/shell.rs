@@ -37,7 +37,8 @@ pub fn Shell() -> impl IntoView {
     let navigate_change = navigate.clone();
     Effect::new(move |_| {
         if let Some(Some(me)) = me.get() {
-            if session::must_change_password() {
+            // The server's word, so a reload cannot skip the change.
+            if me.must_change_password {
                 navigate_change("/password", Default::default());
             }
             session.me.set(Some(me));
@@ -164,8 +165,12 @@ fn TenantSwitcher() -> impl IntoView {
                 prop:value=move || prefs.tenant.get().map(|t| t.to_string()).unwrap_or_default()
                 on:change=move |ev| prefs.tenant.set(event_target_value(&ev).parse().ok())>
                 <option value="">"All tenants"</option>
-                {move || tenants.get().unwrap_or_default().into_iter().map(|t| view! {
-                    <option value=t.id.to_string()>{t.name}</option>
+                // `selected` per option: the list arrives after the select's value was set.
+                {move || tenants.get().unwrap_or_default().into_iter().map(|t| {
+                    let id = t.id;
+                    view! {
+                        <option value=id.to_string() prop:selected=move || prefs.tenant.get() == Some(id)>{t.name}</option>
+                    }
                 }).collect::<Vec<_>>()}
             </select>
         </label>

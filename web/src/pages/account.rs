@@ -32,7 +32,6 @@ fn PasswordForm(on_done: impl Fn() + Clone + Send + Sync + 'static) -> impl Into
             match api::post_empty("/admin/v1/auth/password", &body).await {
                 Ok(()) => {
                     error.set(None);
-                    session::password_changed();
                     done.set(true);
                     on_done();
                 }

@@ -51,7 +51,7 @@ pub fn Login() -> impl IntoView {
             busy.set(false);
             match answer {
                 Ok(login) => {
-                    session::store(&login.access_token, login.must_change_password);
+                    session::store(&login.access_token);
                     error.set(None);
                     if login.must_change_password {
                         navigate(
