@@ -129,6 +129,16 @@ test("the whole story", { timeout: 240_000 }, async (t) => {
         return Number(await chart.getAttribute("data-total")) >= 4;
       }, { timeout: 30_000 });
       await shot(page, "story-overview");
+      // A daily quota for the tenant: the overview then shows how near the tenant is to it.
+      await page.goto(`${BASE}/tenants/${TENANT}`);
+      const quota = page.locator('[data-testid="quota-tenant"]');
+      await quota.getByTestId("quota-rpd").fill("10");
+      await quota.getByTestId("quota-save").click();
+      await quota.getByTestId("quota-saved").waitFor();
+      await page.getByTestId("nav-overview").click();
+      const near = page.getByTestId("near-quota-row").first();
+      await near.waitFor();
+      assert.ok(Number(await near.getAttribute("data-share")) >= 0.4, await near.innerText());
       await page.getByTestId("nav-requests").click();
       const rows = page.getByTestId("request-row");
       await eventually("four rows in the log", async () => (await rows.count()) >= 4);

@@ -15,6 +15,8 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use uuid::Uuid;
 
 use crate::prefs::{self, use_prefs};
+
+mod quotas;
 use crate::time::{self, Range};
 use crate::ui::{BarChart, Empty, ErrorBanner, Loading, PageHead, Series, thousands};
 use crate::{api, session};
@@ -87,6 +89,7 @@ pub fn Overview() -> impl IntoView {
             Role::InstanceAdmin => view! {
                 <Cooling />
                 <Breakdown scope by=GroupBy::Provider title="Providers" />
+                <quotas::NearQuotas />
                 <Breakdown scope by=GroupBy::Tenant title="Tenants by use" />
                 <Breakdown scope by=GroupBy::Model title="By model" />
             }.into_any(),
