@@ -91,6 +91,20 @@ impl Live {
 }
 
 impl Live {
+    /// Replaces the cooldowns held in memory by those persisted and still running.
+    pub async fn resync_cooldowns(&self) -> Result<(), ReloadError> {
+        let active = store::cooldowns::active(&self.db).await?;
+        self.pool.clear_cooldowns();
+        for row in active {
+            let cooldown = Cooldown {
+                until: row.until.timestamp_millis(),
+                reason: row.reason.into(),
+            };
+            self.pool.restore_cooldown(&row.scope_key, cooldown);
+        }
+        Ok(())
+    }
+
     /// After a restart: cooldowns still running, and the last 24 hours of successful
     /// requests replayed into the usage windows, so daily limits are not reset by a restart.
     pub async fn restore(&self) -> Result<(), ReloadError> {
@@ -175,9 +189,12 @@ pub async fn keep_current(live: Live, mut stop: watch::Receiver<bool>) {
                 received = wait => match received {
                     // Timed out: the periodic safety reload.
                     None => {}
-                    // An admin cleared the cooldowns on another instance.
+                    // An admin cleared cooldowns (all, or one scope's) on another
+                    // instance: what is still in the table is what still runs.
                     Some(Ok(notification)) if notification.payload() == "cooldowns" => {
-                        live.pool.clear_cooldowns();
+                        if let Err(error) = live.resync_cooldowns().await {
+                            tracing::warn!(%error, "cooldown resync failed");
+                        }
                     }
                     Some(Ok(_)) => {}
                     // The listener connection broke: reconnect, then reload.

@@ -431,6 +431,18 @@ impl PoolState {
         }
     }
 
+    /// Ends the cooldown of the scope `scope_key` (as `Scope` displays it); `None` when no
+    /// scope has that key, else whether it was cooling down. An admin action, not the hot
+    /// path: the scan is over the pool's scopes.
+    pub fn clear_cooldown(&self, scope_key: &str) -> Option<bool> {
+        let mut inner = self.lock();
+        let slot = inner
+            .slots
+            .iter_mut()
+            .find(|s| s.scope.to_string() == scope_key)?;
+        Some(slot.cooldown.take().is_some())
+    }
+
     pub fn clear_cooldowns(&self) {
         for slot in &mut self.lock().slots {
             slot.cooldown = None;

@@ -69,3 +69,31 @@ pub async fn clear(pool: &PgPool, actor: &str) -> Result<u64, StoreError> {
     })
     .await
 }
+
+/// Deletes the persisted cooldown of one scope; returns whether there was one. Audited
+/// when there was, or when the caller cleared the scope in memory (`held`).
+pub async fn clear_one(
+    pool: &PgPool,
+    actor: &str,
+    scope_key: &str,
+    held: bool,
+) -> Result<bool, StoreError> {
+    audited(pool, actor, async |conn| {
+        let deleted = sqlx::query("DELETE FROM cooldowns WHERE scope_key = $1")
+            .bind(scope_key)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let audit = Audit::new("cooldowns.clear", "cooldown", scope_key)
+            .before(json!({ "scope": scope_key, "persisted": deleted > 0 }))
+            .after(json!({ "scope": scope_key, "active": 0 }));
+        if deleted == 0 && !held {
+            return Ok(Outcome::Unchanged(false));
+        }
+        Ok(Outcome::Changed(
+            deleted > 0,
+            audit.notify(audit::COOLDOWNS),
+        ))
+    })
+    .await
+}

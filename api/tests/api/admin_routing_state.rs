@@ -148,3 +148,93 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
     assert!(route.skip_until.is_some());
     app.stop().await;
 }
+
+/// The route scope of `provider`/mock-model.
+async fn route_of(app: &TestApp, token: &str, provider: &str) -> ScopeState {
+    let state: List<ScopeState> = app
+        .admin_ok(Method::GET, "/admin/v1/routing/state", token, None)
+        .await;
+    let prefix = format!("{provider}/mock-model via ");
+    state
+        .data
+        .into_iter()
+        .find(|s| {
+            s.kind == ScopeKind::Route && s.label.as_deref().is_some_and(|l| l.starts_with(&prefix))
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_scopes_cooldown_is_cleared_alone_and_audited_and_an_unknown_scope_is_404() {
+    // Arrange: two routes, both cooled down by a 429.
+    let app = crate::helpers::spawn_with(crate::helpers::Spawn {
+        providers: 2,
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let token = app.admin_token().await;
+    app.mock(0).push(Behavior::rate_limited(300));
+    app.mock(1).push(Behavior::rate_limited(300));
+    assert_ne!(app.chat(chat_body("mock-model")).await.status(), 200);
+    let (app_ref, token_ref) = (&app, token.as_str());
+    eventually("both cooldowns are persisted", || async move {
+        let cooldowns: List<CooldownView> = app_ref
+            .admin_ok(Method::GET, "/admin/v1/cooldowns", token_ref, None)
+            .await;
+        cooldowns.data.len() == 2
+    })
+    .await;
+    let first = route_of(&app, &token, "mock0").await;
+    assert!(first.cooldown.is_some());
+
+    // Act: clear mock0's route only.
+    let path = format!(
+        "/admin/v1/cooldowns?scope={}",
+        form_urlencoded::byte_serialize(first.scope.as_bytes()).collect::<String>()
+    );
+    let (status, _) = app.admin(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(status, 204);
+
+    // Assert: mock0's route is free, mock1's still cooling, in memory and in Postgres.
+    assert_eq!(route_of(&app, &token, "mock0").await.cooldown, None);
+    assert!(route_of(&app, &token, "mock1").await.cooldown.is_some());
+    let left: List<CooldownView> = app
+        .admin_ok(Method::GET, "/admin/v1/cooldowns", &token, None)
+        .await;
+    assert_eq!(left.data.len(), 1);
+    assert_ne!(left.data[0].scope_key, first.scope);
+    let audit: Page<AuditRecord> = app
+        .admin_ok(
+            Method::GET,
+            "/admin/v1/audit?action=cooldowns.clear",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(audit.data.len(), 1);
+    assert_eq!(
+        audit.data[0].target_id.as_deref(),
+        Some(first.scope.as_str())
+    );
+
+    // An unknown scope names nothing, and is not audited.
+    let (status, body) = app
+        .admin(
+            Method::DELETE,
+            "/admin/v1/cooldowns?scope=route%3Anope",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let audit: Page<AuditRecord> = app
+        .admin_ok(
+            Method::GET,
+            "/admin/v1/audit?action=cooldowns.clear",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(audit.data.len(), 1);
+    app.stop().await;
+}

@@ -490,6 +490,22 @@ pub struct ScopeState {
     pub latency_ms: f64,
 }
 
+/// `DELETE /admin/v1/cooldowns`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "utoipa", into_params(parameter_in = Query))]
+pub struct ClearCooldownsQuery {
+    /// Only this scope's cooldown: a `scope` of the routing state, such as
+    /// `route:<model id>:<credential id>`. Every cooldown when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "utoipa",
+        param(min_length = 1, max_length = 300, pattern = r"^[^\x00]*$")
+    )]
+    pub scope: Option<String>,
+}
+
 /// A cooldown kept in Postgres.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]

@@ -1,6 +1,8 @@
 //! Routing profiles, the live state of the router on this instance, and cooldowns.
 
-use freeway_wire::pool::{CooldownState, CooldownView, ProfileBody, ProfileView, ScopeState};
+use freeway_wire::pool::{
+    ClearCooldownsQuery, CooldownState, CooldownView, ProfileBody, ProfileView, ScopeState,
+};
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
@@ -9,7 +11,7 @@ use uuid::Uuid;
 
 use super::{LimitSet, List};
 use crate::admin::auth::Principal;
-use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
+use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery};
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::routing::pool::{Scope, Skip};
@@ -304,21 +306,39 @@ pub async fn list_cooldowns(
     Ok(HttpResponse::Ok().json(List { data }))
 }
 
-/// Clear every cooldown
+/// Clear cooldowns
 ///
-/// Every instance drops them within a second.
+/// Every cooldown, or with `scope` one scope's. Audited; every instance follows within a
+/// second.
 #[utoipa::path(delete, path = "/admin/v1/cooldowns", tag = "routing", operation_id = "cooldowns_clear",
+    params(ClearCooldownsQuery),
     responses(
-        (status = 204, description = "Every cooldown cleared; routes are tried again at once"),
+        (status = 204, description = "Cleared; the routes are tried again at once"),
         (status = 403, body = AdminErrorEnvelope),
+        (status = 404, description = "No scope has this key", body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn clear_cooldowns(
     principal: Principal,
     state: web::Data<AppState>,
+    query: AdminQuery<ClearCooldownsQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
-    cooldowns::clear(&state.db, &principal.actor()).await?;
-    state.pool.clear_cooldowns();
+    match query.scope.as_deref() {
+        None => {
+            cooldowns::clear(&state.db, &principal.actor()).await?;
+            state.pool.clear_cooldowns();
+        }
+        Some(scope) => {
+            // Known to this instance's pool, or at least persisted (a scope of a route
+            // another instance holds): anything else names nothing.
+            let held = state.pool.clear_cooldown(scope);
+            let persisted =
+                cooldowns::clear_one(&state.db, &principal.actor(), scope, held.is_some()).await?;
+            if held.is_none() && !persisted {
+                return Err(AdminError::not_found("cooldown scope"));
+            }
+        }
+    }
     Ok(HttpResponse::NoContent().finish())
 }

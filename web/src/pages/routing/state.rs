@@ -69,10 +69,15 @@ pub(super) fn RoutingState() -> impl IntoView {
         }
     });
     let clearing = RwSignal::new(false);
-    let clear = Callback::new(move |()| {
+    // One scope's cooldown, or (None) every cooldown.
+    let clear = Callback::new(move |scope: Option<String>| {
         clearing.set(true);
+        let path = match scope {
+            Some(scope) => format!("/admin/v1/cooldowns?scope={}", api::enc(&scope)),
+            None => "/admin/v1/cooldowns".to_string(),
+        };
         spawn_local(async move {
-            match api::delete("/admin/v1/cooldowns").await {
+            match api::delete(&path).await {
                 Ok(()) => action_error.set(None),
                 Err(e) => action_error.set(Some(e)),
             }
@@ -143,7 +148,11 @@ pub(super) fn RoutingState() -> impl IntoView {
         </div>
         <p class="muted" data-testid="state-count">
             {move || format!("{} of {} scopes shown; {} cooling down.", rows.with(Vec::len), total(), cooling_count())}
-            {move || (cooling_count() > 0).then_some(" Clear ends every cooldown at once (the API has no per-scope clear); every instance drops them within a second.")}
+            {move || (cooling_count() > 0).then(|| view! {
+                " Clearing is audited; every instance follows within a second. "
+                <button type="button" data-testid="cooldown-clear-all" disabled=move || clearing.get()
+                    on:click=move |_| clear.run(None)>"Clear every cooldown"</button>
+            })}
         </p>
         <ErrorBanner error=load_error />
         <ErrorBanner error=action_error />
@@ -159,7 +168,7 @@ pub(super) fn RoutingState() -> impl IntoView {
 fn StateTable(
     rows: Memo<Vec<ScopeState>>,
     now: RwSignal<DateTime<Utc>>,
-    clear: Callback<()>,
+    clear: Callback<Option<String>>,
     clearing: RwSignal<bool>,
 ) -> impl IntoView {
     view! {
@@ -215,7 +224,7 @@ fn window(used: u64, limit: Option<u64>, learned: Option<u64>) -> AnyView {
 fn ScopeRow(
     s: ScopeState,
     now: RwSignal<DateTime<Utc>>,
-    clear: Callback<()>,
+    clear: Callback<Option<String>>,
     clearing: RwSignal<bool>,
 ) -> impl IntoView {
     let prefs = use_prefs();
@@ -237,6 +246,8 @@ fn ScopeRow(
         (s.success_rate * 100.0).clamp(0.0, 100.0),
         s.latency_ms.max(0.0)
     );
+    let scope_for_clear = s.scope.clone();
+    let label_for_clear = label.clone();
     let cooldown = match s.cooldown.clone() {
         None => view! { <td class="muted">"–"</td> }.into_any(),
         Some(c) => {
@@ -249,10 +260,9 @@ fn ScopeRow(
                     <small class="muted">{move || format!("until {}", time::format_secs(until, prefs.tz.get()))}</small>
                     " "
                     <button type="button" data-testid="cooldown-clear"
-                        aria-label="Clear every cooldown (the API clears them all at once)"
-                        title="Clears every cooldown: the API has no per-scope clear"
+                        aria-label=format!("Clear the cooldown of {label_for_clear}")
                         disabled=move || clearing.get()
-                        on:click=move |_| clear.run(())>"Clear"</button>
+                        on:click=move |_| clear.run(Some(scope_for_clear.clone()))>"Clear"</button>
                 </td>
             }
             .into_any()
