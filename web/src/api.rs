@@ -152,7 +152,27 @@ pub async fn delete(path: &str) -> ApiResult<()> {
         .map(drop)
 }
 
-/// Percent-encodes one path segment or query value.
+/// Percent-encodes one path segment or query value, as `encodeURIComponent` does.
 pub fn enc(text: &str) -> String {
-    js_sys::encode_uri_component(text).into()
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A mistake caught before asking the server, shown like the server's own: next to `field`
+/// (a `FieldError`), or in the banner.
+pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 0,
+        code: "invalid".into(),
+        message: message.into(),
+        field: Some(field.into()),
+        retry_after: None,
+    }
 }

@@ -7,12 +7,14 @@ use freeway_wire::Page;
 use freeway_wire::auth::Role;
 use freeway_wire::usage::{AuditQuery, AuditRecord};
 use leptos::prelude::*;
+
+use crate::api::invalid;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 use serde_json::Value;
 
 use super::requests::nav::{
-    self, Cursors, Debounce, Navigator, Shape, TenantSelect, UrlPager, invalid, param,
+    self, Cursors, Debounce, Navigator, Shape, TenantSelect, UrlPager, param,
 };
 use crate::api::{self, ApiError};
 use crate::prefs;

@@ -7,11 +7,13 @@ mod keys;
 use freeway_wire::auth::Role;
 use freeway_wire::tenants::{KeyView, MemberPatch, MemberRole, MemberView, QuotaScope, TenantView};
 use leptos::prelude::*;
+
+use crate::ui::{bump, keep};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{self, ApiError};
 use crate::pages::tenants::quota::{QuotaEditor, QuotaTarget};
-use crate::pages::tenants::{disabled_badge, my_role, role_label, shared};
+use crate::pages::tenants::{disabled_badge, my_role, role_label};
 use crate::prefs::use_prefs;
 use crate::time;
 use crate::ui::{ConfirmButton, ErrorBanner, FieldError, Loading};
@@ -45,7 +47,7 @@ fn MemberBody(tenant: String, member: String) -> impl IntoView {
         let path = path.get_value();
         async move { api::get::<MemberView>(&path).await }
     });
-    let (person, error) = shared::keep(resource);
+    let (person, error) = keep(resource);
     let tenant_path = StoredValue::new(tenant_path);
     let tenant_resource = LocalResource::new(move || {
         let path = tenant_path.get_value();
@@ -83,12 +85,12 @@ fn MemberBody(tenant: String, member: String) -> impl IntoView {
                     {disabled_badge(m.disabled)}
                 })}
                 <div class="actions">
-                    {manages.then(|| view! { <MemberActions person path back=back.clone() on_change=move || shared::bump(version) /> })}
+                    {manages.then(|| view! { <MemberActions person path back=back.clone() on_change=move || bump(version) /> })}
                 </div>
             </div>
             <ErrorBanner error />
             {if manages {
-                view! { <EditMember person path on_change=move || shared::bump(version) /> }.into_any()
+                view! { <EditMember person path on_change=move || bump(version) /> }.into_any()
             } else {
                 view! { <MemberFacts person /> }.into_any()
             }}

@@ -18,7 +18,7 @@ use crate::prefs::{self, use_prefs};
 
 mod quotas;
 use crate::time::{self, Range};
-use crate::ui::{BarChart, Empty, ErrorBanner, Loading, PageHead, Series, thousands};
+use crate::ui::{BarChart, Empty, ErrorBanner, Loading, PageHead, Series, keep, thousands};
 use crate::{api, session};
 
 /// What every query of the page shares: the window and the scope.
@@ -154,19 +154,10 @@ fn Totals(scope: Memo<Scope>) -> impl IntoView {
         let path = summary(&scope.get(), None);
         async move { api::get::<UsageSummary>(&path).await }
     });
-    let last = RwSignal::new(None::<UsageTotals>);
-    let error = RwSignal::new(None);
-    Effect::new(move |_| match data.get() {
-        Some(Ok(s)) => {
-            last.set(Some(s.total));
-            error.set(None)
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
+    let (last, error) = keep(data);
     view! {
         <ErrorBanner error />
-        {move || match last.get() {
+        {move || match last.get().map(|s| s.total) {
             None => view! { <Loading /> }.into_any(),
             Some(t) => view! {
                 <div class="cards" data-testid="totals" data-requests=t.requests.to_string()>
@@ -201,16 +192,7 @@ fn Timeline(scope: Memo<Scope>) -> impl IntoView {
         );
         async move { api::get::<UsageTimeseries>(&path).await }
     });
-    let last = RwSignal::new(None::<UsageTimeseries>);
-    let error = RwSignal::new(None);
-    Effect::new(move |_| match data.get() {
-        Some(Ok(t)) => {
-            last.set(Some(t));
-            error.set(None)
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
+    let (last, error) = keep(data);
     let chart = move || {
         let Some(series) = last.get() else {
             return view! { <Loading /> }.into_any();
@@ -280,17 +262,14 @@ fn Breakdown(scope: Memo<Scope>, by: GroupBy, #[prop(into)] title: String) -> im
         let path = summary(&scope.get(), Some(by));
         async move { api::get::<UsageSummary>(&path).await }
     });
-    let last = RwSignal::new(None::<Vec<UsageGroup>>);
-    Effect::new(move |_| {
-        if let Some(Ok(s)) = data.get() {
-            last.set(Some(s.groups))
-        }
-    });
+    // A failed breakdown shows its error rather than loading forever.
+    let (last, error) = keep(data);
     let slug = format!("{by:?}").to_lowercase();
     view! {
         <section data-testid=format!("breakdown-{slug}")>
             <h2>{title}</h2>
-            {move || match last.get() {
+            <ErrorBanner error />
+            {move || match last.get().map(|s| s.groups) {
                 None => view! { <Loading /> }.into_any(),
                 Some(groups) if groups.is_empty() => view! { <Empty text="No requests in this range." /> }.into_any(),
                 Some(groups) => view! { <GroupTable groups /> }.into_any(),

@@ -10,11 +10,13 @@ use freeway_wire::auth::Role;
 use freeway_wire::page::{Page, PageQuery};
 use freeway_wire::pool::{LimitSet, NewProvider, Origin, ProviderPatch, ProviderView};
 use leptos::prelude::*;
+
+use crate::ui::{bump, keep};
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
-use crate::api::{self, ApiError, ApiResult};
+use crate::api::{self, ApiError};
 use crate::session;
 use crate::ui::{Empty, ErrorBanner, FieldError, Loading, PageHead, Pager, PagerState, opt_number};
 
@@ -30,32 +32,6 @@ pub(super) fn page_url(path: &str, cursor: Option<Uuid>) -> String {
             cursor,
         },
     )
-}
-
-/// The last good answer of `res` and the error of the last fetch, so that a refetch never
-/// blanks what is on screen.
-pub(super) fn keep<T>(
-    res: LocalResource<ApiResult<T>>,
-) -> (RwSignal<Option<T>>, RwSignal<Option<ApiError>>)
-where
-    T: Clone + Send + Sync + 'static,
-{
-    let data = RwSignal::new(None::<T>);
-    let error = RwSignal::new(None::<ApiError>);
-    Effect::new(move |_| match res.get() {
-        Some(Ok(value)) => {
-            data.set(Some(value));
-            error.set(None);
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
-    (data, error)
-}
-
-/// Refetch whatever reads `version`.
-pub(super) fn bump(version: RwSignal<u32>) {
-    version.update(|v| *v = v.wrapping_add(1));
 }
 
 /// Puts `row` in place of the row with its id, so a change shows before the refetch (and a
@@ -98,17 +74,6 @@ pub(super) fn focus_later(id: String) {
     });
 }
 
-/// A mistake caught before sending, shown like the server's own (next to `field`).
-pub(super) fn local_error(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: 0,
-        code: "invalid".into(),
-        message: message.into(),
-        field: Some(field.into()),
-        retry_after: None,
-    }
-}
-
 /// An optional whole number in `[min, max]` from a text field, or a message for `field`.
 pub(super) fn opt_in_range<T: TryFrom<i64>>(
     text: &str,
@@ -116,13 +81,13 @@ pub(super) fn opt_in_range<T: TryFrom<i64>>(
     min: i64,
     max: i64,
 ) -> Result<Option<T>, ApiError> {
-    let number = opt_number(text).map_err(|m| local_error(field, m))?;
+    let number = opt_number(text).map_err(|m| crate::api::invalid(field, m))?;
     match number {
         None => Ok(None),
         Some(n) if n >= min && n <= max => T::try_from(n)
             .map(Some)
-            .map_err(|_| local_error(field, format!("`{field}` is out of range."))),
-        Some(_) => Err(local_error(
+            .map_err(|_| crate::api::invalid(field, format!("`{field}` is out of range."))),
+        Some(_) => Err(crate::api::invalid(
             field,
             format!("`{field}` must be between {min} and {max}."),
         )),

@@ -6,7 +6,8 @@ use freeway_wire::usage::{SettingEntry, SettingValue};
 use leptos::prelude::*;
 use serde_json::Value;
 
-use super::requests::nav::{Shape, invalid};
+use super::requests::nav::Shape;
+use crate::api::invalid;
 use crate::api::{self, ApiError};
 use crate::prefs;
 use crate::time;

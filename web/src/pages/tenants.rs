@@ -10,6 +10,8 @@ use freeway_wire::Page;
 use freeway_wire::auth::Role;
 use freeway_wire::tenants::{NewTenant, TenantPatch, TenantView};
 use leptos::prelude::*;
+
+use crate::ui::{bump, keep};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{self, ApiError};
@@ -46,12 +48,12 @@ pub fn TenantList() -> impl IntoView {
         let path = shared::list_path("/admin/v1/tenants", &q.get(), pager.cursor.get());
         async move { api::get::<Page<TenantView>>(&path).await }
     });
-    let (page, error) = shared::keep(resource);
+    let (page, error) = keep(resource);
     let next = Signal::derive(move || page.with(|p| p.as_ref().and_then(|p| p.next_cursor)));
     let admin = my_role() == Some(Role::InstanceAdmin);
     view! {
         <PageHead title="Tenants" />
-        {admin.then(|| view! { <CreateTenant on_created=move || shared::bump(version) /> })}
+        {admin.then(|| view! { <CreateTenant on_created=move || bump(version) /> })}
         <section class="card">
             <SearchBox testid="tenant-search" label="Search tenants" pager q />
             <ErrorBanner error />
@@ -175,7 +177,7 @@ fn TenantBody(id: String) -> impl IntoView {
         let path = path.get_value();
         async move { api::get::<TenantView>(&path).await }
     });
-    let (tenant, error) = shared::keep(resource);
+    let (tenant, error) = keep(resource);
     let title = move || {
         tenant
             .with(|t| t.as_ref().map(|t| t.name.clone()))
@@ -196,11 +198,11 @@ fn TenantBody(id: String) -> impl IntoView {
                 <h1 data-testid="tenant-name">{title}</h1>
                 {move || tenant.with(|t| t.as_ref().map(|t| disabled_badge(t.disabled)))}
                 <div class="actions">
-                    {admin.then(|| view! { <TenantActions tenant path on_change=move || shared::bump(version) /> })}
+                    {admin.then(|| view! { <TenantActions tenant path on_change=move || bump(version) /> })}
                 </div>
             </div>
             <ErrorBanner error />
-            {admin.then(|| view! { <RenameTenant tenant path on_change=move || shared::bump(version) /> })}
+            {admin.then(|| view! { <RenameTenant tenant path on_change=move || bump(version) /> })}
             <MembersCard tenant=id.clone() manages />
             <QuotaEditor target=quota_target can_edit=admin title="Tenant quota" testid="quota-tenant" />
         </div>

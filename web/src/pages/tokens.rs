@@ -9,7 +9,8 @@ use leptos::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::requests::nav::{Debounce, Shape, invalid};
+use super::requests::nav::{Debounce, Shape};
+use crate::api::invalid;
 use crate::api::{self, ApiError};
 use crate::prefs;
 use crate::time;

@@ -12,6 +12,29 @@ pub use chart::{BarChart, Series, Sparkline};
 pub use dialog::{ConfirmButton, ShowOnce};
 pub use list::{Pager, PagerState};
 
+/// The last good answer of `resource`, kept on screen while it refetches, and its latest
+/// error.
+pub fn keep<T: Clone + Send + Sync + 'static>(
+    resource: LocalResource<crate::api::ApiResult<T>>,
+) -> (RwSignal<Option<T>>, RwSignal<Option<ApiError>>) {
+    let data = RwSignal::new(None::<T>);
+    let error = RwSignal::new(None::<ApiError>);
+    Effect::new(move |_| match resource.get() {
+        Some(Ok(value)) => {
+            data.set(Some(value));
+            error.set(None);
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    (data, error)
+}
+
+/// Refetches whatever reads `version`.
+pub fn bump(version: RwSignal<u32>) {
+    version.update(|v| *v = v.wrapping_add(1));
+}
+
 /// An error banner for whatever is not about a field shown with its own message.
 #[component]
 pub fn ErrorBanner(

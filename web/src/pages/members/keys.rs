@@ -7,8 +7,11 @@ use freeway_wire::Page;
 use freeway_wire::tenants::{CreatedKey, KeyView, MAX_OVERLAP_SECONDS, NewKey, Rotate, RotatedKey};
 use leptos::prelude::*;
 
+use crate::ui::{bump, keep};
+
+use crate::api::invalid;
 use crate::api::{self, ApiError};
-use crate::pages::tenants::shared::{self, SearchBox, invalid, opt_text};
+use crate::pages::tenants::shared::{self, SearchBox, opt_text};
 use crate::prefs::use_prefs;
 use crate::time;
 use crate::ui::{
@@ -100,7 +103,7 @@ impl Actions {
                         format!("New key replacing “{}”", key_label(&key)),
                         rotated.new.key,
                     )));
-                    shared::bump(self.version);
+                    bump(self.version);
                 }
                 Err(e) => self.error.set(Some(e)),
             }
@@ -119,7 +122,7 @@ impl Actions {
                     if open == Some(true) {
                         self.quota_for.set(None);
                     }
-                    shared::bump(self.version);
+                    bump(self.version);
                 }
                 Err(e) => self.error.set(Some(e)),
             }
@@ -146,7 +149,7 @@ pub fn KeysCard(
         let path = shared::list_path(&base.get_value(), &q.get(), pager.cursor.get());
         async move { api::get::<Page<KeyView>>(&path).await }
     });
-    let (page, load_error) = shared::keep(resource);
+    let (page, load_error) = keep(resource);
     let next = Signal::derive(move || page.with(|p| p.as_ref().and_then(|p| p.next_cursor)));
     let actions = Actions {
         base,
@@ -358,7 +361,7 @@ fn CreateKey(actions: Actions) -> impl IntoView {
                     date.set(String::new());
                     let title = format!("New key “{}”", key_label(&created.info));
                     actions.secret.set(Some((title, created.key)));
-                    shared::bump(actions.version);
+                    bump(actions.version);
                 }
                 Err(e) => error.set(Some(e)),
             }

@@ -62,7 +62,7 @@ pub fn AfterAnswer(answer: RwSignal<Option<Answer>>) -> impl IntoView {
                         <tbody>
                             {rows.into_iter().map(|(name, value)| {
                                 let link = (name == "x-request-id").then(|| view! {
-                                    " " <a href=format!("/requests?id={}", crate::pages::requests::nav::enc(&value))
+                                    " " <a href=format!("/requests?id={}", crate::api::enc(&value))
                                         data-testid="pg-request-link">"Open in the request log"</a>
                                 });
                                 view! {

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use freeway_wire::page::Page;
 use freeway_wire::pool::{CredentialPatch, CredentialTest, CredentialView, NewCredential};
 use leptos::prelude::*;
+
+use crate::ui::{bump, keep};
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
 use super::{
-    bump, focus_later, has_focus, keep, limits_text, opt_in_range, page_url, provider_path,
-    replace_row,
+    focus_later, has_focus, limits_text, opt_in_range, page_url, provider_path, replace_row,
 };
 use crate::api::{self, ApiError};
 use crate::prefs::use_prefs;

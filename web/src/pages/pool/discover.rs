@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use freeway_wire::page::List;
 use freeway_wire::pool::{DiscoveredModel, Modality, ModelView, NewModel};
 use leptos::prelude::*;
+
+use crate::ui::bump;
 use leptos::task::spawn_local;
 
-use super::{bump, provider_path};
+use super::provider_path;
 use crate::api::{self, ApiError};
 use crate::ui::{Empty, ErrorBanner};
 

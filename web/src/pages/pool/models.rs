@@ -3,13 +3,15 @@
 use freeway_wire::page::Page;
 use freeway_wire::pool::{Modality, ModelPatch, ModelView, NewModel, Origin};
 use leptos::prelude::*;
+
+use crate::ui::{bump, keep};
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
 use super::discover::Discover;
 use super::{
-    LimitDraft, LimitFields, bump, focus_later, has_focus, keep, limits_text, opt_in_range,
-    page_url, provider_path, replace_row,
+    LimitDraft, LimitFields, focus_later, has_focus, limits_text, opt_in_range, page_url,
+    provider_path, replace_row,
 };
 use crate::api::{self, ApiError};
 use crate::ui::{

@@ -196,9 +196,9 @@ fn patch_of(
     limits: LimitDraft,
 ) -> Result<ProviderPatch, ApiError> {
     let priority = opt_in_range::<i32>(&priority.get_untracked(), "priority", 0, 1_000_000)?
-        .ok_or_else(|| super::local_error("priority", "A priority is needed."))?;
+        .ok_or_else(|| crate::api::invalid("priority", "A priority is needed."))?;
     let timeout = opt_in_range::<u32>(&timeout.get_untracked(), "timeout_ms", 1, 600_000)?
-        .ok_or_else(|| super::local_error("timeout_ms", "A timeout is needed."))?;
+        .ok_or_else(|| crate::api::invalid("timeout_ms", "A timeout is needed."))?;
     let limits = limits.read()?;
     let display_name = display_name.get_untracked().trim().to_string();
     let base_url = base_url.get_untracked().trim().to_string();

@@ -6,8 +6,9 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 use super::View;
-use super::nav::{self, Cursors, Debounce, Navigator, TenantSelect, invalid};
+use super::nav::{self, Cursors, Debounce, Navigator, TenantSelect};
 use crate::api::ApiError;
+use crate::api::invalid;
 use crate::prefs::{self, use_prefs};
 use crate::ui::FieldError;
 

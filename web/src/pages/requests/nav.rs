@@ -13,7 +13,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::params::ParamsMap;
 use uuid::Uuid;
 
-use crate::api::{self, ApiError};
+use crate::api;
 
 /// The most cursors `&back=` keeps; older ones are dropped (Previous then ends on the first
 /// page sooner), so the URL stays short.
@@ -26,7 +26,7 @@ pub fn href(path: &str, pairs: &[(&str, Option<String>)]) -> String {
         .filter_map(|(k, v)| {
             v.as_deref()
                 .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", enc(v)))
+                .map(|v| format!("{k}={}", crate::api::enc(v)))
         })
         .collect();
     if query.is_empty() {
@@ -34,31 +34,6 @@ pub fn href(path: &str, pairs: &[(&str, Option<String>)]) -> String {
     } else {
         format!("{path}?{}", query.join("&"))
     }
-}
-
-/// A mistake found before asking the server, shown like the server's own: next to `field`
-/// (a `FieldError`), or in the banner.
-pub fn invalid(field: &str, message: String) -> ApiError {
-    ApiError {
-        status: 0,
-        code: "invalid".into(),
-        message,
-        field: Some(field.into()),
-        retry_after: None,
-    }
-}
-
-/// Percent-encodes a query value as `encodeURIComponent` does (in Rust, so it is tested).
-pub fn enc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A query parameter, trimmed, empty as none.

@@ -8,8 +8,9 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::api::{self, ApiError};
-use crate::pages::pool::{bump, keep, local_error, page_url};
+use crate::pages::pool::page_url;
 use crate::ui::{ConfirmButton, Empty, ErrorBanner, FieldError, Loading};
+use crate::ui::{bump, keep};
 
 type Profiles = RwSignal<Option<List<ProfileView>>>;
 type Providers = RwSignal<Option<Page<ProviderView>>>;
@@ -90,13 +91,13 @@ fn NewProfile(data: Profiles, drafts: RwSignal<Vec<String>>) -> impl IntoView {
                 .is_some_and(|l| l.data.iter().any(|p| p.name == n))
         }) || drafts.with_untracked(|d| d.contains(&n));
         if !valid_name(&n) {
-            return error.set(Some(local_error(
+            return error.set(Some(crate::api::invalid(
                 "name",
                 "A profile name is 1 to 100 letters, digits, `.`, `_`, `:` or `-`.",
             )));
         }
         if exists {
-            return error.set(Some(local_error(
+            return error.set(Some(crate::api::invalid(
                 "name",
                 format!("A profile {n:?} exists already."),
             )));

@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use uuid::Uuid;
 
 use crate::api::{self, ApiError};
-use crate::pages::pool::local_error;
+
 use crate::prefs::use_prefs;
 use crate::time;
 use crate::ui::{Empty, ErrorBanner, FieldError};
@@ -55,7 +55,7 @@ pub(super) fn Simulate() -> impl IntoView {
             match tenant_text.parse::<Uuid>() {
                 Ok(id) => Some(id),
                 Err(_) => {
-                    return error.set(Some(local_error(
+                    return error.set(Some(crate::api::invalid(
                         "tenant_id",
                         "A tenant id is a UUID, or empty.",
                     )));

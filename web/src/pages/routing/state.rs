@@ -11,10 +11,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ApiError};
-use crate::pages::pool::{bump, keep};
 use crate::prefs::use_prefs;
 use crate::time;
 use crate::ui::{Empty, ErrorBanner, Loading, thousands};
+use crate::ui::{bump, keep};
 
 /// The current time, ticking every second while the component lives.
 fn ticking() -> RwSignal<DateTime<Utc>> {

@@ -5,6 +5,8 @@ use freeway_wire::Page;
 use freeway_wire::tenants::{MemberRole, MemberView, NewMember};
 use leptos::prelude::*;
 
+use crate::ui::{bump, keep};
+
 use super::shared::{self, SearchBox, opt_text};
 use crate::api::{self, ApiError};
 use crate::prefs::use_prefs;
@@ -29,7 +31,7 @@ pub fn MembersCard(tenant: String, manages: bool) -> impl IntoView {
         let path = shared::list_path(&base.get_value(), &q.get(), pager.cursor.get());
         async move { api::get::<Page<MemberView>>(&path).await }
     });
-    let (page, error) = shared::keep(resource);
+    let (page, error) = keep(resource);
     let next = Signal::derive(move || page.with(|p| p.as_ref().and_then(|p| p.next_cursor)));
     let tenant = StoredValue::new(tenant);
     view! {
@@ -39,7 +41,7 @@ pub fn MembersCard(tenant: String, manages: bool) -> impl IntoView {
             <ErrorBanner error />
             <MemberTable page q tenant />
             <Pager state=pager next />
-            {manages.then(|| view! { <CreateMember base tenant on_created=move || shared::bump(version) /> })}
+            {manages.then(|| view! { <CreateMember base tenant on_created=move || bump(version) /> })}
         </section>
     }
 }

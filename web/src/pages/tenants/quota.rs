@@ -11,9 +11,12 @@ use chrono_tz::Tz;
 use freeway_wire::tenants::{QuotaBody, QuotaScope, QuotaView};
 use freeway_wire::usage::{SummaryQuery, TimeParam, UsageSummary, UsageTotals};
 use leptos::prelude::*;
+
+use crate::ui::{bump, keep};
 use uuid::Uuid;
 
-use super::shared::{self, invalid, opt_text};
+use super::shared::{self, opt_text};
+use crate::api::invalid;
 use crate::api::{self, ApiError, ApiResult};
 use crate::prefs::use_prefs;
 use crate::time;
@@ -284,8 +287,8 @@ pub fn QuotaEditor(
         let target = target.get_value();
         async move { usage(target).await }
     });
-    let (quota, load_error) = shared::keep(quota_resource);
-    let (used, usage_error) = shared::keep(usage_resource);
+    let (quota, load_error) = keep(quota_resource);
+    let (used, usage_error) = keep(usage_resource);
     let drafts = Drafts::new();
     let dirty = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
@@ -329,7 +332,7 @@ pub fn QuotaEditor(
                     dirty.set(false);
                     quota.set(Some(Some(q)));
                     saved.set(Some("Quota saved."));
-                    shared::bump(version);
+                    bump(version);
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -351,7 +354,7 @@ pub fn QuotaEditor(
                     drafts.load(None, prefs.tz.get_untracked());
                     quota.set(Some(None));
                     saved.set(Some("Quota removed: no limits of its own."));
-                    shared::bump(version);
+                    bump(version);
                 }
                 Err(e) => error.set(Some(e)),
             }

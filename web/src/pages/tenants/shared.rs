@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::api::{self, ApiError, ApiResult};
+use crate::api;
 use crate::ui::PagerState;
 
 /// Rows per page of every list here.
@@ -43,28 +43,6 @@ pub fn list_path(path: &str, q: &str, cursor: Option<Uuid>) -> String {
 pub fn url_q() -> Memo<String> {
     let query = use_query_map();
     Memo::new(move |_| query.with(|q| q.get("q")).unwrap_or_default())
-}
-
-/// The last good answer of `resource`, kept while it refetches, and its latest error.
-pub fn keep<T: Clone + Send + Sync + 'static>(
-    resource: LocalResource<ApiResult<T>>,
-) -> (RwSignal<Option<T>>, RwSignal<Option<ApiError>>) {
-    let data = RwSignal::new(None::<T>);
-    let error = RwSignal::new(None::<ApiError>);
-    Effect::new(move |_| match resource.get() {
-        Some(Ok(value)) => {
-            data.set(Some(value));
-            error.set(None);
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
-    (data, error)
-}
-
-/// Bumps a refetch counter.
-pub fn bump(version: RwSignal<u32>) {
-    version.update(|v| *v = v.wrapping_add(1));
 }
 
 /// A search box whose text goes to the URL's `?q=` (after a short pause in typing, or on
@@ -134,17 +112,6 @@ pub fn SearchBox(
             </label>
             <button type="submit">"Search"</button>
         </form>
-    }
-}
-
-/// A client-side check failing on `field`, shown like the server's.
-pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: 0,
-        code: "invalid".into(),
-        message: message.into(),
-        field: Some(field.into()),
-        retry_after: None,
     }
 }
 
