@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use chrono_tz::Tz;
+use freeway::gateway::chain::{Needs, plan};
 use freeway::providers::{ModelInfo, Route};
-use freeway::routing::chain::{Needs, plan};
 use freeway::routing::limits::Limits;
 use freeway::routing::pool::{Cooldown, PoolState, RouteSlots, Scope};
 use uuid::Uuid;

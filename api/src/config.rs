@@ -20,6 +20,10 @@ const CONFIG_KEYS: &[&str] = &[
     "max_attempts",
     "workers",
     "shutdown_timeout_secs",
+    "shutdown_grace_secs",
+    "header_timeout_ms",
+    "body_timeout_secs",
+    "cors_origins",
     "usage",
     "log",
 ];
@@ -45,6 +49,15 @@ pub struct Config {
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still accepted, so a
+    /// load balancer stops sending before the listener closes; in seconds.
+    pub shutdown_grace_secs: u64,
+    /// How long a client has to send a request's headers, in milliseconds (a 408 after).
+    pub header_timeout_ms: u64,
+    /// How long a client has to send a request's body, in seconds (a 408 after).
+    pub body_timeout_secs: u64,
+    /// Browser origins allowed to call `/v1` (CORS), comma-separated; none by default.
+    pub cors_origins: String,
     pub usage: UsageConfig,
     /// `tracing` filter, e.g. `info,freeway=debug`.
     pub log: String,
@@ -89,6 +102,10 @@ impl Default for Config {
             max_attempts: 20,
             workers: 0,
             shutdown_timeout_secs: 30,
+            shutdown_grace_secs: 0,
+            header_timeout_ms: 5_000,
+            body_timeout_secs: 30,
+            cors_origins: String::new(),
             usage: UsageConfig::default(),
             log: "info,refinery_core=warn,tokio_postgres=warn".into(),
         }
@@ -110,6 +127,11 @@ impl std::fmt::Debug for Config {
             .field("request_budget_secs", &self.request_budget_secs)
             .field("max_attempts", &self.max_attempts)
             .field("workers", &self.workers)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("cors_origins", &self.cors_origins)
             .field("usage", &self.usage)
             .field("log", &self.log)
             .finish()
@@ -121,6 +143,20 @@ impl std::fmt::Debug for Config {
 pub struct ConfigError(String);
 
 impl Config {
+    /// The origins of `cors_origins`.
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs.max(1))
+    }
+
     /// Loads the configuration from `file` (if given, else `FREEWAY_CONFIG` if set) and the
     /// environment. Nested keys use a double underscore: `FREEWAY_USAGE__BATCH_SIZE`.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {

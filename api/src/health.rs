@@ -1,9 +1,9 @@
 //! `/healthz`: the process is alive. `/readyz`: the database answers and every migration
-//! embedded in this binary is applied.
+//! embedded in this binary is applied, and the process is not shutting down.
 
 use actix_web::{HttpResponse, web};
 
-use crate::state::AppState;
+use crate::gateway::Gateway;
 use crate::store;
 use freeway_wire::{Health, VERSION};
 
@@ -27,10 +27,18 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "health_ready",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "The database is unreachable or migrations are missing", body = Health),
+        (status = 503, description = "The database is unreachable, migrations are missing, or the process is shutting down", body = Health),
     ))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let applied = store::migrate::applied_version(&state.db).await;
+pub async fn readyz(gw: web::Data<Gateway>) -> HttpResponse {
+    if gw.lifecycle.draining() {
+        return HttpResponse::ServiceUnavailable().json(Health {
+            status: "shutting down".into(),
+            version: VERSION.into(),
+            database: None,
+            migrations: None,
+        });
+    }
+    let applied = store::migrate::applied_version(&gw.db).await;
     let database = applied.is_ok();
     let migrations = matches!(applied, Ok(Some(v)) if v >= store::migrate::latest_version());
     let body = Health {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod gateway;
 pub mod health;
 pub mod mock;
 pub mod openai;

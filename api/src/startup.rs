@@ -13,10 +13,11 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::crypto::{Keyring, KeyringError};
+use crate::gateway::{Gateway, Lifecycle};
 use crate::providers::CatalogHandle;
 use crate::routing::pool::PoolState;
 use crate::routing::session::Sessions;
-use crate::state::{AppState, Live, ReloadError};
+use crate::state::{AdminState, Live, ReloadError};
 use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
 use crate::tenancy::{KeyCache, QuotaLedger};
@@ -47,6 +48,7 @@ pub enum StartupError {
 }
 
 pub struct Application {
+    stopper: Stopper,
     port: u16,
     server: Server,
     handle: ServerHandle,
@@ -104,12 +106,8 @@ impl Application {
         live.reload().await?;
         live.restore().await?;
 
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("freeway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| StartupError::Http(e.to_string()))?;
+        let http =
+            crate::gateway::upstream_client().map_err(|e| StartupError::Http(e.to_string()))?;
 
         let (usage, writer) = UsageWriter::spawn(pool.clone(), config.usage.clone());
         let stats = usage.stats().clone();
@@ -134,42 +132,70 @@ impl Application {
             config.workers
         };
         let shutdown_timeout = config.shutdown_timeout_secs;
-        let state = web::Data::new(AppState {
-            config: Arc::new(config),
+        let header_timeout = Duration::from_millis(config.header_timeout_ms.max(1));
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let cors = config.cors_origins();
+        let config = Arc::new(config);
+        let lifecycle = Arc::new(Lifecycle::default());
+        let gateway = Gateway {
+            config: config.clone(),
+            db: pool.clone(),
+            pool: live.pool.clone(),
+            sessions: Arc::new(Sessions::default()),
+            keys: live.keys.clone(),
+            quotas: live.quotas.clone(),
+            catalog: live.catalog.clone(),
+            http: http.clone(),
+            usage,
+            lifecycle: lifecycle.clone(),
+        };
+        let admin = web::Data::new(AdminState {
+            config,
             db: pool,
             pool: live.pool.clone(),
-            sessions: Sessions::default(),
             login_throttle: Default::default(),
-            keys: live.keys.clone(),
             quotas: live.quotas.clone(),
             catalog: live.catalog.clone(),
             keyring: live.keyring.clone(),
             http,
-            usage,
         });
         let server = actix_web::HttpServer::new(move || {
+            // Each worker its own upstream client: see `Gateway::for_worker`.
+            let gateway = web::Data::new(gateway.for_worker());
+            let cors = cors.clone();
             App::new()
-                .app_data(state.clone())
+                .app_data(admin.clone())
+                .app_data(gateway)
                 .wrap(middleware::Logger::new("%s %r %Dms").exclude("/healthz"))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
-                .configure(openai::configure)
+                .configure(|cfg| openai::configure(cfg, cors))
                 .configure(admin::configure)
                 .default_service(web::route().to(fallback))
         })
         .workers(workers)
         .shutdown_timeout(shutdown_timeout)
+        .client_request_timeout(header_timeout)
+        .on_connect(crate::gateway::client::on_connect)
+        // Signals are ours (`Stopper`): readiness turns 503 first, then the server stops.
+        .disable_signals()
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: format!("port {port}"),
             source,
         })?;
-        let server = match signals {
-            Signals::Handle => server.run(),
-            Signals::Ignore => server.disable_signals().run(),
-        };
+        let server = server.run();
         let handle = server.handle();
+        let stopper = Stopper {
+            lifecycle,
+            handle: handle.clone(),
+            grace,
+        };
+        if signals == Signals::Handle {
+            tokio::spawn(stopper.clone().on_signal());
+        }
         Ok(Application {
+            stopper,
             port,
             server,
             handle,
@@ -186,9 +212,14 @@ impl Application {
         self.port
     }
 
-    /// Stops the server gracefully (`handle.stop(true)`), as SIGTERM does.
+    /// Stops the server gracefully (`handle.stop(true)`), without the grace period.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
+    }
+
+    /// What SIGTERM does: readiness first, then a graceful stop.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
     }
 
     pub fn usage_stats(&self) -> Arc<UsageStats> {
@@ -219,6 +250,45 @@ impl Application {
             "stopped"
         );
         result
+    }
+}
+
+/// A graceful shutdown: `/readyz` answers 503 at once; after the grace period the listener
+/// closes, every worker lets its in-flight requests finish (up to the shutdown timeout), and
+/// only then is the usage writer drained (`run_until_stopped`).
+#[derive(Clone)]
+pub struct Stopper {
+    lifecycle: Arc<Lifecycle>,
+    handle: ServerHandle,
+    grace: Duration,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        self.lifecycle.begin_shutdown();
+        tracing::info!(grace_secs = self.grace.as_secs(), "shutting down");
+        tokio::time::sleep(self.grace).await;
+        self.handle.stop(true).await;
+    }
+
+    /// Waits for SIGTERM or SIGINT, then stops.
+    async fn on_signal(self) {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = terminate => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        self.stop().await;
     }
 }
 

@@ -1,4 +1,5 @@
-//! What every request shares, and the task that keeps its in-memory parts current.
+//! What the admin API shares, and the task that keeps the in-memory state of the pool, the
+//! keys and the quotas current. The gateway's own share is [`crate::gateway::Gateway`].
 
 use freeway_wire::usage::{AttemptEntry, AttemptOutcome};
 use std::sync::{Arc, RwLock};
@@ -13,25 +14,21 @@ use crate::crypto::{Keyring, KeyringError};
 use crate::providers::{self, CatalogHandle, PoolRows};
 use crate::routing::now_millis;
 use crate::routing::pool::{Cooldown, PoolState};
-use crate::routing::session::Sessions;
 use crate::store::{self, StoreError};
 use crate::tenancy::{KeyCache, QuotaLedger, QuotaRule, ScopeUsage};
-use crate::usage::UsageSink;
 
-pub struct AppState {
+pub struct AdminState {
     pub config: Arc<Config>,
     pub db: PgPool,
-    /// Usage windows, cooldowns and health of every route, credential and provider.
+    /// The gateway's pool state, read by the routing inspector and simulator.
     pub pool: Arc<PoolState>,
-    pub sessions: Sessions,
     pub login_throttle: crate::admin::auth::LoginThrottle,
-    pub keys: Arc<KeyCache>,
-    /// Tenant, member and api key quotas and their usage.
+    /// The gateway's quota ledger, read by the simulator.
     pub quotas: Arc<QuotaLedger>,
     pub catalog: Arc<CatalogHandle>,
     pub keyring: Arc<RwLock<Keyring>>,
+    /// For credential tests and model discovery.
     pub http: reqwest::Client,
-    pub usage: UsageSink,
 }
 
 /// A full reload even without notifications, in case one was missed while disconnected.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::error::AdminError;
 use crate::crypto::api_key;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store;
 
 pub const TOKEN_PREFIX: &str = "fwa";
@@ -160,7 +160,8 @@ pub async fn pre_authenticate(
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let (Some(header), Some(state)) = (header, req.app_data::<web::Data<AppState>>().cloned()) {
+    if let (Some(header), Some(state)) = (header, req.app_data::<web::Data<AdminState>>().cloned())
+    {
         let result = match header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
@@ -191,7 +192,7 @@ impl FromRequest for Principal {
     }
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Result<Principal, AdminError> {
+async fn authenticate(state: &AdminState, token: &str) -> Result<Principal, AdminError> {
     let user_id = if let Some(rest) = token
         .strip_prefix(TOKEN_PREFIX)
         .and_then(|r| r.strip_prefix('-'))

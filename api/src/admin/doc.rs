@@ -31,6 +31,7 @@ use crate::openai;
         openai::speech,
         openai::transcriptions,
         openai::list_models,
+        openai::get_model,
         super::openapi_json,
         super::session::login,
         super::session::me,

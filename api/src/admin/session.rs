@@ -15,7 +15,7 @@ use super::auth::{self, Principal, TOKEN_PREFIX};
 use super::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery};
 use super::page::{Page, PageQuery, SearchQuery};
 use crate::crypto::api_key;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store;
 
 const WRONG: &str = "Wrong username or password.";
@@ -34,7 +34,7 @@ const WRONG: &str = "Wrong username or password.";
     ))]
 pub async fn login(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     body: AdminJson<LoginRequest>,
 ) -> Result<HttpResponse, AdminError> {
     let address = req
@@ -120,7 +120,7 @@ pub async fn me(principal: Principal) -> HttpResponse {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn change_password(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     body: AdminJson<PasswordChange>,
 ) -> Result<HttpResponse, AdminError> {
     let chars = body.new_password.chars().count();
@@ -178,7 +178,7 @@ fn info(token: store::admin_users::AdminToken) -> TokenInfo {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create_token(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     body: AdminJson<NewToken>,
 ) -> Result<HttpResponse, AdminError> {
     let expires_at = match body.expires_in_days {
@@ -233,7 +233,7 @@ pub async fn create_token(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_tokens(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<PageQuery>,
     search: AdminQuery<SearchQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -261,7 +261,7 @@ pub async fn list_tokens(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn revoke_token(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     // Parsed here, not by the path extractor, so a malformed id is a 404 in our own shape.

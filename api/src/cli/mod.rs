@@ -90,11 +90,17 @@ pub enum Command {
     /// Routing profiles: aliases such as `auto` that try models in order.
     #[command(subcommand)]
     Profile(routes::ProfileCommand),
-    /// Run the mock OpenAI-compatible upstream used by the tests and benchmarks.
-    #[command(hide = true)]
+    /// Run the programmable mock OpenAI-compatible upstream of the tests and benchmarks.
+    ///
+    /// `--default` sets how it answers (a query string: `status=429&retry_after=30`,
+    /// `hang=1`, `latency_ms=200`, `cut_after=1`, `stall_after=1`, `empty=1`,
+    /// `in_band_error=1`, `echo_auth=1`, `chunk_delay_ms=10`, `reply=...`, `usage=0`,
+    /// `dimensions=8`); `POST /__mock/push?...` queues answers while it runs.
     MockUpstream {
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
+        #[arg(long, default_value = "", value_parser = |q: &str| crate::mock::Behavior::from_query(q))]
+        default: crate::mock::Behavior,
     },
 }
 
@@ -331,8 +337,9 @@ pub async fn run(cli: Cli, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(command, &config).await,
-        Command::MockUpstream { listen } => {
+        Command::MockUpstream { listen, default } => {
             let mock = crate::mock::MockUpstream::start_on(listen).await?;
+            mock.set_default(default);
             println!("Mock upstream on {}", mock.base_url());
             mock.wait().await?;
             Ok(())

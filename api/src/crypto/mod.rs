@@ -3,10 +3,12 @@
 pub mod api_key;
 pub mod envelope;
 pub mod keyring;
+mod scrub;
 mod secret;
 
 pub use envelope::{SealedSecret, open, rewrap, seal};
 pub use keyring::{Keyring, KeyringError, MasterKey};
+pub use scrub::Scrubber;
 pub use secret::Secret;
 
 /// Fills a fresh array with bytes from the operating system's CSPRNG.

@@ -43,6 +43,9 @@ pub struct Behavior {
     pub dimensions: usize,
     /// Extra response headers (rate-limit headers, for instance).
     pub headers: Vec<(String, String)>,
+    /// Error answers and in-band stream errors quote the request's `Authorization` header,
+    /// as some providers do.
+    pub echo_authorization: bool,
 }
 
 pub(crate) const DEFAULT_REPLY: &str = "Hello from the mock upstream.";
@@ -66,11 +69,57 @@ impl Default for Behavior {
             empty_stream: false,
             in_band_error: false,
             dimensions: DEFAULT_DIMENSIONS,
+            echo_authorization: false,
         }
     }
 }
 
 impl Behavior {
+    /// A behaviour from a query string, as `/__mock/push` and `freeway mock-upstream
+    /// --default` take it: `status=429&retry_after=30`, `hang=1`, `latency_ms=200`,
+    /// `cut_after=1`, `stall_after=1`, `empty=1`, `in_band_error=1`, `echo_auth=1`,
+    /// `chunk_delay_ms=10`, `reply=text`, `usage=0` (no usage), `dimensions=8`.
+    pub fn from_query(query: &str) -> Result<Behavior, String> {
+        let mut behavior = Behavior::ok();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| format!("`{key}` must be a number, not {value:?}"))
+            };
+            let flag = || value != "0" && value != "false";
+            let count = || number().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            match key.as_ref() {
+                "status" => {
+                    behavior.status =
+                        u16::try_from(number()?).map_err(|_| "bad status".to_string())?;
+                    if behavior.status == 429 && behavior.retry_after.is_none() {
+                        behavior = Behavior {
+                            retry_after: None,
+                            ..Behavior::rate_limited(0)
+                        };
+                    }
+                }
+                "retry_after" => behavior.retry_after = Some(number()?),
+                "latency_ms" => behavior.latency = Duration::from_millis(number()?),
+                "chunk_delay_ms" => behavior.chunk_delay = Duration::from_millis(number()?),
+                "hang" => behavior.hang = flag(),
+                "cut_after" => behavior.disconnect_after_chunks = Some(count()?),
+                "stall_after" => behavior.stall_after_chunks = Some(count()?),
+                "empty" => behavior.empty_stream = flag(),
+                "in_band_error" => behavior.in_band_error = flag(),
+                "echo_auth" => behavior.echo_authorization = flag(),
+                "reply" => behavior = behavior.with_reply(value.as_ref()),
+                "usage" if !flag() => behavior.usage = None,
+                "usage" => {}
+                "dimensions" => behavior.dimensions = count()?,
+                "count" | "default" => {}
+                other => return Err(format!("unknown behaviour `{other}`")),
+            }
+        }
+        Ok(behavior)
+    }
+
     /// A successful answer with the default reply and usage.
     pub fn ok() -> Self {
         Self::default()
@@ -187,6 +236,12 @@ impl Behavior {
     /// the stall replaces the finish chunk.
     pub fn stall_after(mut self, n: usize) -> Self {
         self.stall_after_chunks = Some(n);
+        self
+    }
+
+    /// Error answers quote the request's `Authorization` header.
+    pub fn with_echo_authorization(mut self) -> Self {
+        self.echo_authorization = true;
         self
     }
 

@@ -20,32 +20,50 @@ pub const SPEECH_BYTES: &[u8] = b"ID3\x04\0\0\0\0\0\0mock-mp3-frames";
 /// What `/v1/audio/transcriptions` answers with.
 pub const TRANSCRIPT: &str = "hello from the mock";
 
-/// `POST /__mock/push?status=429&retry_after=60`: queues an answer for the next request, so
-/// a script driving the gateway from outside (a browser test, a benchmark) can program the
-/// mock as in-process tests do with [`super::MockUpstream::push`]. Not recorded.
+/// `POST /__mock/push?status=429&retry_after=60` queues an answer for the next request
+/// (`count=N`: for the next N); `default=1` makes it the answer while the queue is empty. A
+/// script driving the gateway from outside (a browser test, a benchmark, a user trying
+/// failover) programs the mock as in-process tests do with [`super::MockUpstream::push`].
+/// The keys are [`Behavior::from_query`]'s. Not recorded.
 fn control(req: &HttpRequest, shared: &Shared) -> HttpResponse {
+    let behavior = match Behavior::from_query(req.query_string()) {
+        Ok(behavior) => behavior,
+        Err(message) => return HttpResponse::BadRequest().body(message),
+    };
     let query =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string());
-    let Ok(query) = query else {
-        return HttpResponse::BadRequest().body("bad query");
-    };
-    let number = |name: &str| query.get(name).and_then(|v| v.parse::<u64>().ok());
-    let behavior = match (number("status"), number("retry_after")) {
-        (Some(429), Some(secs)) => Behavior::rate_limited(secs),
-        (Some(code), retry) => {
-            let Ok(code) = u16::try_from(code) else {
-                return HttpResponse::BadRequest().body("bad status");
-            };
-            let behavior = Behavior::status(code);
-            match retry {
-                Some(secs) => behavior.with_retry_after(secs),
-                None => behavior,
-            }
-        }
-        (None, _) => Behavior::ok(),
-    };
-    shared.lock().queue.push_back(behavior);
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map(web::Query::into_inner)
+            .unwrap_or_default();
+    let count = query
+        .get("count")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1);
+    let mut state = shared.lock();
+    if query.get("default").is_some_and(|v| v != "0") {
+        state.default = behavior;
+    } else {
+        state
+            .queue
+            .extend(std::iter::repeat_n(behavior, count.min(100_000)));
+    }
     HttpResponse::NoContent().finish()
+}
+
+/// The behaviour, with its error bodies quoting the request's `Authorization` when asked.
+fn echoing(mut behavior: Behavior, recorded: &RecordedRequest) -> Behavior {
+    if behavior.echo_authorization {
+        let authorization = recorded.header("authorization").unwrap_or_default();
+        let mut body = default_error_body(if behavior.status >= 400 {
+            behavior.status
+        } else {
+            500
+        });
+        body["error"]["message"] = json!(format!(
+            "Invalid request header: Authorization: {authorization}"
+        ));
+        behavior.error_body = Some(body);
+    }
+    behavior
 }
 
 /// Single entry point so every request is recorded, whatever its route.
@@ -60,17 +78,17 @@ pub(crate) async fn dispatch(
         (&Method::POST, "/__mock/push") => control(&req, &shared),
         (&Method::POST, "/v1/chat/completions") => {
             let body = recorded.body.clone();
-            let behavior = shared.record_and_take(recorded);
+            let behavior = echoing(shared.record_and_take(recorded.clone()), &recorded);
             completions(&shared, body, behavior, false).await
         }
         (&Method::POST, "/v1/completions") => {
             let body = recorded.body.clone();
-            let behavior = shared.record_and_take(recorded);
+            let behavior = echoing(shared.record_and_take(recorded.clone()), &recorded);
             completions(&shared, body, behavior, true).await
         }
         (&Method::POST, "/v1/embeddings") => {
             let body = recorded.body.clone();
-            let behavior = shared.record_and_take(recorded);
+            let behavior = echoing(shared.record_and_take(recorded.clone()), &recorded);
             embeddings(body, behavior).await
         }
         (&Method::POST, "/v1/images/generations") => {

@@ -1,27 +1,21 @@
 //! `POST /v1/chat/completions`.
 
-use std::time::Instant;
-
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-use super::body::{read_limited, require_json};
-use super::dispatch::{
-    self, MAX_UPSTREAM_BODY, authenticate, check_allowed, explain, failed, fill_route, plan_chain,
-    read_upstream, rejected, reserve, reserve_quota, settle, settle_quota, transport_failure,
-    unknown_model,
-};
-use super::error::ApiError;
 use super::types::{ChatCompletionRequest, usage_of};
-use super::{SESSION_HEADER, request_id_header, stream};
+use super::{SESSION_HEADER, respond};
+use crate::gateway::attempt::{Answer, Call, Shape, Verdict, Whole, drive};
+use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
+use crate::gateway::client::ClientSocket;
+use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
-use crate::routing::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
 use crate::routing::handoff::{estimate_tokens, hand_off};
+use crate::routing::now_millis;
 use crate::routing::session::{Pin, session_id};
-use crate::routing::{AttemptLog, Failure, now_millis, parse_retry_after};
-use crate::state::AppState;
-use crate::usage::{Recorder, millis};
+use crate::usage::Recorder;
 
 /// Create a chat completion
 ///
@@ -51,21 +45,12 @@ use crate::usage::{Recorder, millis};
 pub async fn chat_completions(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    let mut recorder = Recorder::start(&state.usage, "chat.completions");
-    let request_id = recorder.id();
-    let mut response = match handle(&req, payload, &state, &mut recorder).await {
-        Ok(response) => response,
-        Err(error) => {
-            let event = recorder.event();
-            event.status = error.status.as_u16();
-            event.error_code = Some(error.code.to_string());
-            error.error_response()
-        }
-    };
-    request_id_header(&mut response, request_id);
-    response
+    respond("chat.completions", &gw, async |recorder| {
+        handle(&req, payload, &gw, recorder).await
+    })
+    .await
 }
 
 /// A parsed request with what routing needs to know about it.
@@ -108,12 +93,12 @@ impl Prepared {
         })
     }
 
-    pub fn pin_route(&self, state: &AppState, route: &Route) {
+    pub fn pin_route(&self, gw: &Gateway, route: &Route) {
         let pin = Pin {
             model: route.info.id,
             credential: route.credential.as_ref().map(|c| c.id),
         };
-        state.sessions.pin(&self.session, pin, now_millis());
+        gw.sessions.pin(&self.session, pin, now_millis());
     }
 }
 
@@ -176,20 +161,26 @@ fn text_of(message: Option<&Value>) -> String {
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    gw: &Gateway,
     recorder: &mut Recorder,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(req, state, recorder)?;
+    let caller = admit::authenticate(req, gw, recorder)?;
     require_json(req)?;
-    let body = read_limited(req, payload, state.config.max_body_bytes).await?;
+    let body = read_limited(
+        req,
+        payload,
+        gw.config.max_body_bytes,
+        gw.config.body_timeout(),
+    )
+    .await?;
     let request = ChatCompletionRequest::parse(&body)?;
     recorder.event().requested_model = Some(request.model.clone());
     recorder.event().stream = request.wants_stream();
-    check_allowed(&caller, &request.model)?;
-    let catalog = state.catalog.get();
+    admit::check_allowed(&caller, &request.model)?;
+    let catalog = gw.catalog.get();
     let resolved = catalog
         .resolve(Modality::Chat, &request.model)
-        .ok_or_else(|| unknown_model(&request.model, Modality::Chat))?;
+        .ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
     let messages: Vec<Value> = request
         .messages
@@ -197,13 +188,7 @@ async fn handle(
         .filter_map(|m| serde_json::to_value(m).ok())
         .collect();
     let (needs, completion_reserve) = needs_of(&request, &messages);
-    // Taken by a committed stream, which settles it when the stream ends.
-    let mut quota = Some(reserve_quota(
-        state,
-        &caller,
-        &request.model,
-        needs.reserve_tokens,
-    )?);
+    let quota = admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?;
     let system: Vec<String> = messages
         .iter()
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
@@ -216,16 +201,15 @@ async fn handle(
         .headers()
         .get("x-session-id")
         .and_then(|v| v.to_str().ok());
-    let prepared_model = request.model.clone();
     let session = session_id(
         caller.api_key_id,
         header,
-        &prepared_model,
+        &request.model,
         &system.join("\n"),
         &text_of(first_user),
     );
     recorder.event().session_id = Some(session.clone());
-    let pin = state.sessions.get(&session, now_millis());
+    let pin = gw.sessions.get(&session, now_millis());
     let prepared = Prepared {
         request,
         messages,
@@ -235,49 +219,46 @@ async fn handle(
         pin,
         handoff: resolved.handoff,
     };
-
-    let mut log = AttemptLog::new(state.config.request_budget(), state.config.max_attempts);
-    let fit_context = prepared.handoff && prepared.pin.is_some();
-    let plan = match plan_chain(
-        state,
-        resolved.routes,
-        &prepared.needs,
-        prepared.pin,
-        fit_context,
-        &mut log,
-    ) {
-        Ok(plan) => plan,
-        Err(error) => {
-            recorder.event().attempts = log.attempts().to_vec();
-            return Err(error);
-        }
+    let stream = prepared.request.wants_stream();
+    let build = |route: &Route| {
+        Ok(prepared.body_for(route)?.map(|body| {
+            openai_compat::post_json(
+                &gw.http,
+                route,
+                "/chat/completions",
+                body,
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+        }))
     };
-    let chain_len = resolved.routes.len();
-    let result = if prepared.request.wants_stream() {
-        let body_for = |route: &Route| prepared.body_for(route);
-        let on_commit = |route: &Route| prepared.pin_route(state, route);
-        stream::run(
-            state,
-            prepared.stream_call(&body_for, &on_commit),
-            &plan.candidates,
-            recorder,
-            &mut log,
-            &mut quota,
-        )
-        .await
-    } else {
-        complete(state, &prepared, &plan.candidates, recorder, &mut log).await
+    let whole = Whole {
+        check: &check,
+        answer: &|_, answer: Answer| {
+            Ok(HttpResponse::Ok()
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .body(answer.bytes))
+        },
     };
-    recorder.event().attempts = log.attempts().to_vec();
-    if let Some(quota) = quota.take() {
-        settle_quota(quota, recorder.event());
-    }
-    let mut response = match result {
-        Ok(response) => response,
-        Err(Outcome::Answer(response)) => response,
-        Err(Outcome::Error(error)) => return Err(error),
-        Err(Outcome::Exhausted) => return Err(dispatch::exhausted(&log, chain_len)),
+    let call = Call {
+        build: &build,
+        shape: if stream {
+            Shape::Stream {
+                wants_usage: prepared.request.wants_usage_chunk(),
+            }
+        } else {
+            Shape::Whole(whole)
+        },
+        needs: prepared.needs,
+        pin: prepared.pin,
+        fit_context: prepared.handoff && prepared.pin.is_some(),
+        on_commit: &|route| prepared.pin_route(gw, route),
+        client: ClientSocket::of(req),
     };
+    let mut response = drive(gw, resolved.routes, call, recorder, quota).await?;
     if let Ok(value) = HeaderValue::from_str(&prepared.session) {
         response
             .headers_mut()
@@ -286,133 +267,14 @@ async fn handle(
     Ok(response)
 }
 
-/// How an attempt loop ended without a successful answer.
-pub(crate) enum Outcome {
-    /// An upstream answer that is the client's to see (its request was at fault).
-    Answer(HttpResponse),
-    Error(ApiError),
-    /// Every route failed or the bounds were reached.
-    Exhausted,
-}
-
-impl From<ApiError> for Outcome {
-    fn from(error: ApiError) -> Self {
-        Outcome::Error(error)
+/// A usable completion is JSON with `choices` and no `error`.
+fn check(answer: &Answer) -> Verdict {
+    let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
+    if value.get("error").is_some() {
+        return Err("error_in_body");
     }
-}
-
-async fn complete(
-    state: &AppState,
-    prepared: &Prepared,
-    chain: &[&Route],
-    recorder: &mut Recorder,
-    log: &mut AttemptLog,
-) -> Result<HttpResponse, Outcome> {
-    for &route in chain {
-        if !log.may_try_another() {
-            break;
-        }
-        let Some(body) = prepared.body_for(route)? else {
-            log.skipped(
-                route,
-                "the conversation does not fit its context window".into(),
-                None,
-            );
-            continue;
-        };
-        let Some(reservation) = reserve(state, route, prepared.needs.reserve_tokens, log) else {
-            continue;
-        };
-        let started = Instant::now();
-        let timeout = route.provider.timeout.min(log.remaining());
-        let exchange = tokio::time::timeout(timeout, async {
-            let response = openai_compat::chat_request(&state.http, route, body, false)
-                .send()
-                .await?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let bytes = read_upstream(response, MAX_UPSTREAM_BODY).await?;
-            Ok::<_, reqwest::Error>((status, headers, bytes))
-        })
-        .await;
-        let took = started.elapsed();
-        let (status, headers, bytes) = match exchange {
-            Err(_) => {
-                failed(state, log, route, Failure::Timeout, None, took, &[]);
-                continue;
-            }
-            Ok(Err(error)) => {
-                failed(
-                    state,
-                    log,
-                    route,
-                    transport_failure(&error),
-                    None,
-                    took,
-                    &[],
-                );
-                continue;
-            }
-            Ok(Ok(exchange)) => exchange,
-        };
-        dispatch::learn(state, route, &headers);
-        if (200..300).contains(&status) {
-            let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-            let usable = parsed
-                .as_ref()
-                .is_some_and(|v| v.get("error").is_none() && v.get("choices").is_some());
-            let Some(value) = parsed.filter(|_| usable) else {
-                failed(
-                    state,
-                    log,
-                    route,
-                    Failure::BadResponse,
-                    Some(status),
-                    took,
-                    &bytes,
-                );
-                continue;
-            };
-            log.succeeded(route, status, took);
-            let usage = usage_of(&value);
-            settle(state, route, reservation, usage.map(|(p, c)| p + c), took);
-            prepared.pin_route(state, route);
-            let ttft = millis(recorder.elapsed());
-            let event = recorder.event();
-            fill_route(event, route);
-            event.status = 200;
-            if let Some((prompt, completion)) = usage {
-                event.prompt_tokens = Some(prompt);
-                event.completion_tokens = Some(completion);
-            } else {
-                // No usage from the provider: record the estimate rather than nothing.
-                event.prompt_tokens = Some(prepared.needs.prompt_tokens);
-            }
-            event.ttft_ms = Some(ttft);
-            let mut response = HttpResponse::Ok()
-                .insert_header((CONTENT_TYPE, "application/json"))
-                .body(bytes);
-            explain(&mut response, route, log);
-            return Ok(response);
-        }
-        let retry_after = parse_retry_after(
-            headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()),
-        );
-        drop(reservation);
-        if let Some(answer) = rejected(
-            state,
-            route,
-            status,
-            retry_after,
-            bytes,
-            took,
-            recorder,
-            log,
-        ) {
-            return Err(Outcome::Answer(answer));
-        }
+    if value.get("choices").is_none() {
+        return Err("no_choices");
     }
-    Err(Outcome::Exhausted)
+    Ok(usage_of(&value))
 }

@@ -9,15 +9,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::body::{read_limited, require_json};
-use super::dispatch::{authenticate, reserve_quota, settle_quota, unknown_model};
 use super::embeddings::{missing, require_model};
-use super::error::ApiError;
-use super::passthrough::{self, Answer, Verdict, allow, estimate};
-use super::types::{StreamOptions, usage_of};
+use super::types::{StreamOptions, check_numbers, usage_of};
+use super::{allow, estimate, respond};
+use crate::gateway::attempt::{Answer, Call, Shape, Verdict, Whole, drive};
+use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
+use crate::gateway::client::ClientSocket;
+use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
-use crate::routing::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
-use crate::state::AppState;
 
 /// The legacy completion request; other fields are forwarded as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -49,6 +49,9 @@ impl CompletionRequest {
         require_model(&value)?;
         if value.get("prompt").is_none() {
             return Err(missing("prompt"));
+        }
+        if let Value::Object(object) = &value {
+            check_numbers(object)?;
         }
         serde_json::from_value(value).map_err(|e| {
             ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
@@ -122,80 +125,66 @@ impl CompletionRequest {
 pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    passthrough::respond("completions", &state, async |recorder| {
-        let caller = authenticate(&req, &state, recorder)?;
+    respond("completions", &gw, async |recorder| {
+        let caller = admit::authenticate(&req, &gw, recorder)?;
         require_json(&req)?;
-        let body = read_limited(&req, payload, state.config.max_body_bytes).await?;
+        let limit = gw.config.max_body_bytes;
+        let body = read_limited(&req, payload, limit, gw.config.body_timeout()).await?;
         let request = CompletionRequest::parse(&body)?;
         allow(&caller, recorder, &request.model)?;
         recorder.event().stream = request.wants_stream();
-        let catalog = state.catalog.get();
+        let catalog = gw.catalog.get();
         let resolved = catalog
             .resolve(Modality::Chat, &request.model)
-            .ok_or_else(|| unknown_model(&request.model, Modality::Chat))?;
+            .ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
         let needs = request.needs();
-        // Taken by a committed stream, which settles it when the stream ends.
-        let mut quota = Some(reserve_quota(
-            &state,
-            &caller,
-            &request.model,
-            needs.reserve_tokens,
-        )?);
-        let result = if request.wants_stream() {
-            passthrough::chain(
-                &state,
-                resolved.routes,
-                &needs,
-                recorder,
-                async |candidates, recorder, log| {
-                    let body_for = |route: &Route| request.upstream_body(&route.model).map(Some);
-                    let call = super::stream::StreamCall {
-                        path: "/completions",
-                        body_for: &body_for,
-                        on_commit: &|_| {},
-                        reserve_tokens: needs.reserve_tokens,
-                        estimated_prompt: needs.prompt_tokens,
-                        wants_usage: request
-                            .stream_options
-                            .as_ref()
-                            .and_then(|o| o.include_usage)
-                            .unwrap_or(false),
-                    };
-                    super::stream::run(&state, call, candidates, recorder, log, &mut quota).await
-                },
-            )
-            .await
-        } else {
-            passthrough::run(
-                &state,
-                resolved.routes,
-                &needs,
-                recorder,
-                |route| {
-                    let body = request.upstream_body(&route.model)?;
-                    Ok(openai_compat::post_json(
-                        &state.http,
-                        route,
-                        "/completions",
-                        body,
-                        "application/json",
-                    ))
-                },
-                check,
-                |_, answer| {
-                    HttpResponse::Ok()
-                        .insert_header((CONTENT_TYPE, "application/json"))
-                        .body(answer.bytes)
-                },
-            )
-            .await
+        let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
+        let stream = request.wants_stream();
+        let build = |route: &Route| {
+            let body = request.upstream_body(&route.model)?;
+            let accept = if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            };
+            Ok(Some(openai_compat::post_json(
+                &gw.http,
+                route,
+                "/completions",
+                body,
+                accept,
+            )))
         };
-        if let Some(quota) = quota.take() {
-            settle_quota(quota, recorder.event());
-        }
-        result
+        let shape = if stream {
+            Shape::Stream {
+                wants_usage: request
+                    .stream_options
+                    .as_ref()
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false),
+            }
+        } else {
+            Shape::Whole(Whole {
+                check: &check,
+                answer: &|_, answer: Answer| {
+                    Ok(HttpResponse::Ok()
+                        .insert_header((CONTENT_TYPE, "application/json"))
+                        .body(answer.bytes))
+                },
+            })
+        };
+        let call = Call {
+            build: &build,
+            shape,
+            needs,
+            pin: None,
+            fit_context: false,
+            on_commit: &|_| {},
+            client: ClientSocket::of(&req),
+        };
+        drive(&gw, resolved.routes, call, recorder, quota).await
     })
     .await
 }
@@ -229,6 +218,9 @@ mod tests {
         assert_eq!(body["model"], "up");
         assert_eq!(body["echo"], true);
         let missing = CompletionRequest::parse(br#"{"model":"m"}"#).unwrap_err();
-        assert_eq!(missing.param, Some("prompt"));
+        assert_eq!(missing.param(), Some("prompt"));
+        let negative =
+            CompletionRequest::parse(br#"{"model":"m","prompt":"x","max_tokens":-1}"#).unwrap_err();
+        assert_eq!(negative.param(), Some("max_tokens"));
     }
 }

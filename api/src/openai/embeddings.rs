@@ -10,13 +10,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::body::{read_limited, require_json};
-use super::dispatch::{authenticate, reserve_quota, settle_quota, unknown_model};
-use super::error::ApiError;
-use super::passthrough::{self, Answer, Verdict, allow, estimate};
+use super::{allow, estimate, respond};
+use crate::gateway::attempt::{Answer, Call, Shape, Verdict, Whole, drive};
+use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::chain::Needs;
+use crate::gateway::client::ClientSocket;
+use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
-use crate::routing::chain::Needs;
-use crate::state::AppState;
 
 /// The embedding family that produced the vectors.
 pub const FAMILY_HEADER: &str = "x-freeway-embedding-family";
@@ -149,18 +149,19 @@ fn inputs(input: &Value) -> Option<(usize, u64)> {
 pub async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    passthrough::respond("embeddings", &state, async |recorder| {
-        let caller = authenticate(&req, &state, recorder)?;
+    respond("embeddings", &gw, async |recorder| {
+        let caller = admit::authenticate(&req, &gw, recorder)?;
         require_json(&req)?;
-        let body = read_limited(&req, payload, state.config.max_body_bytes).await?;
+        let limit = gw.config.max_body_bytes;
+        let body = read_limited(&req, payload, limit, gw.config.body_timeout()).await?;
         let request = EmbeddingRequest::parse(&body)?;
         allow(&caller, recorder, &request.model)?;
-        let catalog = state.catalog.get();
+        let catalog = gw.catalog.get();
         let resolved = catalog
             .resolve(Modality::Embedding, &request.model)
-            .ok_or_else(|| unknown_model(&request.model, Modality::Embedding))?;
+            .ok_or_else(|| admit::unknown_model(&request.model, Modality::Embedding))?;
         // An alias that is no family name takes the family of its first route.
         let family = resolved.family.clone().or_else(|| {
             let info = &resolved.routes.first()?.info;
@@ -192,47 +193,85 @@ pub async fn embeddings(
             Some(asked) => Some(asked),
             None => family.as_ref().map(|(_, d)| *d),
         };
-        let quota = reserve_quota(&state, &caller, &request.model, needs.reserve_tokens)?;
-        let result = passthrough::run(
-            &state,
-            &routes,
-            &needs,
-            recorder,
-            |route| {
-                let body = request.upstream_body(&route.model)?;
-                Ok(openai_compat::post_json(
-                    &state.http,
-                    route,
-                    "/embeddings",
-                    body,
-                    "application/json",
-                ))
-            },
-            |answer| check(answer, count, dimensions, base64),
-            |_, answer| {
-                let mut response = HttpResponse::Ok()
-                    .insert_header((CONTENT_TYPE, "application/json"))
-                    .body(answer.bytes);
-                if let Some((name, _)) = &family
-                    && let Ok(value) = HeaderValue::from_str(name)
-                {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static(FAMILY_HEADER), value);
-                }
+        let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
+        let build = |route: &Route| {
+            let body = request.upstream_body(&route.model)?;
+            Ok(Some(openai_compat::post_json(
+                &gw.http,
+                route,
+                "/embeddings",
+                body,
+                "application/json",
+            )))
+        };
+        let check = |answer: &Answer| check(answer, count, dimensions);
+        let answer = |_: &Route, answer: Answer| {
+            let mut response = HttpResponse::Ok()
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .body(encode_as(answer.bytes, base64)?);
+            if let Some((name, _)) = &family
+                && let Ok(value) = HeaderValue::from_str(name)
+            {
                 response
-            },
-        )
-        .await;
-        settle_quota(quota, recorder.event());
-        result
+                    .headers_mut()
+                    .insert(HeaderName::from_static(FAMILY_HEADER), value);
+            }
+            Ok(response)
+        };
+        let call = Call {
+            build: &build,
+            shape: Shape::Whole(Whole {
+                check: &check,
+                answer: &answer,
+            }),
+            needs,
+            pin: None,
+            fit_context: false,
+            on_commit: &|_| {},
+            client: ClientSocket::of(&req),
+        };
+        drive(&gw, &routes, call, recorder, quota).await
     })
     .await
 }
 
+/// One vector as the provider sent it: floats, or base64 of little-endian `f32`s.
+fn vector_of(item: &Value) -> Result<Vector<'_>, &'static str> {
+    match item.get("embedding") {
+        Some(Value::Array(numbers)) if numbers.iter().all(Value::is_number) => {
+            Ok(Vector::Floats(numbers))
+        }
+        Some(Value::String(encoded)) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|_| "bad_base64")?;
+            if bytes.len() % 4 != 0 {
+                return Err("dimensions");
+            }
+            Ok(Vector::Packed(bytes))
+        }
+        _ => Err("bad_vector"),
+    }
+}
+
+enum Vector<'a> {
+    Floats(&'a Vec<Value>),
+    Packed(Vec<u8>),
+}
+
+impl Vector<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Vector::Floats(numbers) => numbers.len() as u64,
+            Vector::Packed(bytes) => bytes.len() as u64 / 4,
+        }
+    }
+}
+
 /// A 2xx answer is usable when it holds one vector per input, each of the family's
-/// dimensions (without a known family: all of one length).
-fn check(answer: &Answer, count: usize, dimensions: Option<u64>, base64: bool) -> Verdict {
+/// dimensions (without a known family: all of one length), in either encoding: the SDKs ask
+/// for base64 by default and many providers answer floats anyway.
+fn check(answer: &Answer, count: usize, dimensions: Option<u64>) -> Verdict {
     let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
     if value.get("error").is_some() {
         return Err("error_in_body");
@@ -246,21 +285,7 @@ fn check(answer: &Answer, count: usize, dimensions: Option<u64>, base64: bool) -
     }
     let mut expected = dimensions;
     for item in data {
-        let length = match item.get("embedding") {
-            Some(Value::Array(numbers)) if !base64 && numbers.iter().all(Value::is_number) => {
-                numbers.len() as u64
-            }
-            Some(Value::String(encoded)) if base64 => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|_| "bad_base64")?;
-                if bytes.len() % 4 != 0 {
-                    return Err("dimensions");
-                }
-                bytes.len() as u64 / 4
-            }
-            _ => return Err("bad_vector"),
-        };
+        let length = vector_of(item)?.len();
         if *expected.get_or_insert(length) != length {
             return Err("dimensions");
         }
@@ -269,6 +294,49 @@ fn check(answer: &Answer, count: usize, dimensions: Option<u64>, base64: bool) -
         .pointer("/usage/prompt_tokens")
         .and_then(Value::as_u64);
     Ok(prompt.map(|p| (p, 0)))
+}
+
+/// The checked answer in the encoding the client asked for; untouched when it already is.
+fn encode_as(bytes: bytes::Bytes, base64: bool) -> Result<bytes::Bytes, ApiError> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid("bad_response", format!("Unreadable embeddings: {e}.")))?;
+    let Some(data) = value.get_mut("data").and_then(Value::as_array_mut) else {
+        return Ok(bytes);
+    };
+    let mut changed = false;
+    for item in data.iter_mut() {
+        let converted = match (vector_of(item), base64) {
+            (Ok(Vector::Floats(numbers)), true) => {
+                let packed: Vec<u8> = numbers
+                    .iter()
+                    .flat_map(|n| (n.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+                    .collect();
+                Value::String(engine.encode(packed))
+            }
+            (Ok(Vector::Packed(bytes)), false) => Value::Array(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| {
+                        let float = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        serde_json::Number::from_f64(f64::from(float))
+                            .map_or(Value::Null, Value::Number)
+                    })
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        if let Some(object) = item.as_object_mut() {
+            object.insert("embedding".into(), converted);
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(bytes);
+    }
+    serde_json::to_vec(&value)
+        .map(bytes::Bytes::from)
+        .map_err(|e| ApiError::invalid("bad_response", format!("Unwritable embeddings: {e}.")))
 }
 
 #[cfg(test)]
@@ -299,37 +367,52 @@ mod tests {
     #[test]
     fn vectors_must_have_the_family_dimensions() {
         let ok = json!({"data": [{"embedding": [0.1, 0.2, 0.3]}], "usage": {"prompt_tokens": 4}});
-        assert_eq!(
-            check(&answer(ok.clone()), 1, Some(3), false),
-            Ok(Some((4, 0)))
-        );
-        assert_eq!(
-            check(&answer(ok.clone()), 1, Some(4), false),
-            Err("dimensions")
-        );
-        assert_eq!(
-            check(&answer(ok.clone()), 2, Some(3), false),
-            Err("vector_count")
-        );
+        assert_eq!(check(&answer(ok.clone()), 1, Some(3)), Ok(Some((4, 0))));
+        assert_eq!(check(&answer(ok.clone()), 1, Some(4)), Err("dimensions"));
+        assert_eq!(check(&answer(ok.clone()), 2, Some(3)), Err("vector_count"));
         // Without a family, vectors only have to agree with each other.
         let mixed = json!({"data": [{"embedding": [0.1]}, {"embedding": [0.1, 0.2]}]});
-        assert_eq!(check(&answer(mixed), 2, None, false), Err("dimensions"));
+        assert_eq!(check(&answer(mixed), 2, None), Err("dimensions"));
         assert_eq!(
-            check(&answer(json!({"error": {}})), 1, Some(3), false),
+            check(&answer(json!({"error": {}})), 1, Some(3)),
             Err("error_in_body")
         );
     }
 
     #[test]
-    fn base64_vectors_are_measured_in_floats() {
+    fn either_encoding_is_accepted_and_given_as_asked() {
         let engine = base64::engine::general_purpose::STANDARD;
-        let three = engine.encode([0_u8; 12]);
-        let body = json!({"data": [{"embedding": three}]});
-        assert_eq!(check(&answer(body.clone()), 1, Some(3), true), Ok(None));
+        let floats = [0.5_f32, -1.0, 2.25];
+        let packed = engine.encode(
+            floats
+                .iter()
+                .flat_map(|f| f.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
+        let as_base64 = json!({"data": [{"embedding": packed, "index": 0}]});
+        let as_floats = json!({"data": [{"embedding": [0.5, -1.0, 2.25], "index": 0}]});
+        assert_eq!(check(&answer(as_base64.clone()), 1, Some(3)), Ok(None));
         assert_eq!(
-            check(&answer(body.clone()), 1, Some(4), true),
+            check(&answer(as_base64.clone()), 1, Some(4)),
             Err("dimensions")
         );
-        assert_eq!(check(&answer(body), 1, Some(3), false), Err("bad_vector"));
+        assert_eq!(check(&answer(as_floats.clone()), 1, Some(3)), Ok(None));
+        let read = |b: bytes::Bytes| serde_json::from_slice::<Value>(&b).unwrap();
+        // Floats asked for as base64, and base64 asked for as floats.
+        let encoded = encode_as(answer(as_floats.clone()).bytes, true).unwrap();
+        assert_eq!(read(encoded), as_base64);
+        let decoded = encode_as(answer(as_base64.clone()).bytes, false).unwrap();
+        assert_eq!(read(decoded), as_floats);
+        // Already as asked: the provider's bytes, untouched.
+        let same = answer(as_floats.clone()).bytes;
+        assert_eq!(encode_as(same.clone(), false).unwrap(), same);
+        assert_eq!(
+            check(
+                &answer(json!({"data": [{"embedding": "not base64!"}]})),
+                1,
+                None
+            ),
+            Err("bad_base64")
+        );
     }
 }

@@ -3,7 +3,6 @@
 //! answer through; a transcription's upload is buffered once (within the body limit) and
 //! sent again, with the route's model id, to each provider tried.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
@@ -11,15 +10,15 @@ use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::body::{read_limited, require_json};
-use super::dispatch::{authenticate, reserve_quota, settle_quota, unknown_model};
 use super::embeddings::{missing, require_model};
-use super::error::ApiError;
-use super::passthrough::{self, Answer, Verdict, allow, estimate};
 use super::types::usage_of;
-use crate::providers::{Modality, openai_compat};
-use crate::routing::chain::Needs;
-use crate::state::AppState;
+use super::{allow, estimate, respond};
+use crate::gateway::attempt::{Answer, Build, Call, Shape, Verdict, Whole, drive};
+use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::chain::Needs;
+use crate::gateway::client::ClientSocket;
+use crate::gateway::{ApiError, Gateway, admit};
+use crate::providers::{Modality, Route, openai_compat};
 use crate::usage::Recorder;
 
 /// The body of an image or speech request: `model` is Freeway's, the rest is forwarded.
@@ -71,10 +70,10 @@ pub struct TranscriptionForm {
 pub async fn image_generations(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    passthrough::respond("images.generations", &state, async |recorder| {
-        json_media(&req, payload, &state, recorder, &IMAGES).await
+    respond("images.generations", &gw, async |recorder| {
+        json_media(&req, payload, &gw, recorder, &IMAGES).await
     })
     .await
 }
@@ -101,10 +100,10 @@ pub async fn image_generations(
 pub async fn speech(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    passthrough::respond("audio.speech", &state, async |recorder| {
-        json_media(&req, payload, &state, recorder, &SPEECH).await
+    respond("audio.speech", &gw, async |recorder| {
+        json_media(&req, payload, &gw, recorder, &SPEECH).await
     })
     .await
 }
@@ -135,45 +134,57 @@ pub async fn speech(
 pub async fn transcriptions(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    passthrough::respond("audio.transcriptions", &state, async |recorder| {
-        let caller = authenticate(&req, &state, recorder)?;
+    respond("audio.transcriptions", &gw, async |recorder| {
+        let caller = admit::authenticate(&req, &gw, recorder)?;
         let boundary = boundary(&req)?;
-        let body = read_limited(&req, payload, state.config.max_body_bytes).await?;
+        let limit = gw.config.max_body_bytes;
+        let body = read_limited(&req, payload, limit, gw.config.body_timeout()).await?;
         let upload = Upload::parse(body, boundary).await?;
         allow(&caller, recorder, &upload.model)?;
-        let catalog = state.catalog.get();
+        let catalog = gw.catalog.get();
         let resolved = catalog
             .resolve(Modality::Transcription, &upload.model)
-            .ok_or_else(|| unknown_model(&upload.model, Modality::Transcription))?;
+            .ok_or_else(|| admit::unknown_model(&upload.model, Modality::Transcription))?;
         let needs = Needs {
             reserve_tokens: 1,
             ..Needs::default()
         };
-        let quota = reserve_quota(&state, &caller, &upload.model, needs.reserve_tokens)?;
-        let result = passthrough::run(
-            &state,
-            resolved.routes,
-            &needs,
-            recorder,
-            |route| {
-                let form = upload.form_for(&route.model);
-                Ok(openai_compat::post_multipart(
-                    &state.http,
-                    route,
-                    "/audio/transcriptions",
-                    form,
-                ))
-            },
-            not_empty,
-            |_, answer| pass(answer, "application/json"),
-        )
-        .await;
-        settle_quota(quota, recorder.event());
-        result
+        let quota = admit::reserve_quota(&gw, &caller, &upload.model, needs.reserve_tokens)?;
+        let build = |route: &Route| {
+            let form = upload.form_for(&route.model);
+            Ok(Some(openai_compat::post_multipart(
+                &gw.http,
+                route,
+                "/audio/transcriptions",
+                form,
+            )))
+        };
+        let pass = |_: &Route, answer: Answer| Ok(pass(answer, "application/json"));
+        let call = media_call(&req, &build, &not_empty, &pass, needs);
+        drive(&gw, resolved.routes, call, recorder, quota).await
     })
     .await
+}
+
+/// A call whose answer is the provider's body, passed through.
+fn media_call<'a>(
+    req: &HttpRequest,
+    build: &'a Build<'a>,
+    check: &'a dyn Fn(&Answer) -> Verdict,
+    answer: &'a dyn Fn(&Route, Answer) -> Result<HttpResponse, ApiError>,
+    needs: Needs,
+) -> Call<'a> {
+    Call {
+        build,
+        shape: Shape::Whole(Whole { check, answer }),
+        needs,
+        pin: None,
+        fit_context: false,
+        on_commit: &|_| {},
+        client: ClientSocket::of(req),
+    }
 }
 
 /// What differs between the JSON media endpoints.
@@ -202,13 +213,19 @@ const SPEECH: Kind = Kind {
 async fn json_media(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    gw: &Gateway,
     recorder: &mut Recorder,
     kind: &Kind,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(req, state, recorder)?;
+    let caller = admit::authenticate(req, gw, recorder)?;
     require_json(req)?;
-    let body = read_limited(req, payload, state.config.max_body_bytes).await?;
+    let body = read_limited(
+        req,
+        payload,
+        gw.config.max_body_bytes,
+        gw.config.body_timeout(),
+    )
+    .await?;
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(
             "invalid_json",
@@ -219,10 +236,10 @@ async fn json_media(
     let request: MediaRequest = serde_json::from_value(value)
         .map_err(|e| ApiError::invalid("invalid_request", format!("Invalid request body: {e}.")))?;
     allow(&caller, recorder, &request.model)?;
-    let catalog = state.catalog.get();
+    let catalog = gw.catalog.get();
     let resolved = catalog
         .resolve(kind.modality, &request.model)
-        .ok_or_else(|| unknown_model(&request.model, kind.modality))?;
+        .ok_or_else(|| admit::unknown_model(&request.model, kind.modality))?;
     // Speech is priced by its input text; an image by the picture, counted as one.
     let tokens = match request.extra.get("input") {
         Some(Value::String(text)) => estimate(text.chars().count()),
@@ -232,32 +249,20 @@ async fn json_media(
         reserve_tokens: tokens,
         ..Needs::default()
     };
-    let quota = reserve_quota(state, &caller, &request.model, needs.reserve_tokens)?;
-    let result = passthrough::run(
-        state,
-        resolved.routes,
-        &needs,
-        recorder,
-        |route| {
-            let mut copy = request.clone();
-            copy.model = route.model.clone();
-            let body = serde_json::to_vec(&copy).map_err(|e| {
-                ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
-            })?;
-            Ok(openai_compat::post_json(
-                &state.http,
-                route,
-                kind.path,
-                body,
-                "*/*",
-            ))
-        },
-        kind.check,
-        |_, answer| pass(answer, kind.content_type),
-    )
-    .await;
-    settle_quota(quota, recorder.event());
-    result
+    let quota = admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?;
+    let build = |route: &Route| {
+        let mut copy = request.clone();
+        copy.model = route.model.clone();
+        let body = serde_json::to_vec(&copy).map_err(|e| {
+            ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
+        })?;
+        Ok(Some(openai_compat::post_json(
+            &gw.http, route, kind.path, body, "*/*",
+        )))
+    };
+    let pass = |_: &Route, answer: Answer| Ok(pass(answer, kind.content_type));
+    let call = media_call(req, &build, &kind.check, &pass, needs);
+    drive(gw, resolved.routes, call, recorder, quota).await
 }
 
 fn pass(answer: Answer, fallback: &'static str) -> HttpResponse {
@@ -296,13 +301,8 @@ fn boundary(req: &HttpRequest) -> Result<String, ApiError> {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    multer::parse_boundary(content_type).map_err(|_| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request_error",
-            "unsupported_media_type",
-            "Send the upload as `Content-Type: multipart/form-data` with a boundary.",
-        )
+    multer::parse_boundary(content_type).map_err(|_| ApiError::UnsupportedMediaType {
+        message: "Send the upload as `Content-Type: multipart/form-data` with a boundary.".into(),
     })
 }
 

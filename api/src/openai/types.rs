@@ -57,6 +57,54 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
     Value::deserialize(deserializer).map(Some)
 }
 
+/// An integer field and its smallest value.
+const INTEGERS: [(&str, u64); 3] = [("max_tokens", 1), ("max_completion_tokens", 1), ("n", 1)];
+/// The largest `max_tokens` worth forwarding: no model answers more.
+const MAX_TOKENS: u64 = 100_000_000;
+/// A number field and its range.
+const RANGES: [(&str, f64, f64); 4] = [
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("presence_penalty", -2.0, 2.0),
+    ("frequency_penalty", -2.0, 2.0),
+];
+
+/// The sampling numbers OpenAI bounds, checked before they reach a provider (which may take
+/// `-1` or `"10"` for something else, or fail in a way that costs a route). `null` is absent.
+pub(crate) fn check_numbers(object: &Map<String, Value>) -> Result<(), ApiError> {
+    for (name, least) in INTEGERS {
+        match object.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n))
+                if n.as_u64()
+                    .is_some_and(|v| (least..=MAX_TOKENS).contains(&v)) => {}
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "invalid_value",
+                    format!(
+                        "`{name}` must be an integer from {least} to {MAX_TOKENS}, not {other}."
+                    ),
+                )
+                .with_param(name));
+            }
+        }
+    }
+    for (name, low, high) in RANGES {
+        match object.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|v| (low..=high).contains(&v)) => {}
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "invalid_value",
+                    format!("`{name}` must be a number from {low} to {high}, not {other}."),
+                )
+                .with_param(name));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ChatCompletionRequest {
     /// Parses a body, answering the mistakes people make with a message naming the field.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
@@ -113,6 +161,7 @@ impl ChatCompletionRequest {
                 .with_param("messages"));
             }
         }
+        check_numbers(object)?;
         serde_json::from_value(value).map_err(|e| {
             ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
         })
@@ -224,8 +273,45 @@ mod tests {
         ];
         for (body, code) in cases {
             let error = ChatCompletionRequest::parse(body.as_bytes()).unwrap_err();
-            assert_eq!(error.code, *code, "{body}");
-            assert_eq!(error.status, 400);
+            assert_eq!(error.code(), *code, "{body}");
+            assert_eq!(error.status(), 400);
+        }
+    }
+
+    #[test]
+    fn numbers_are_checked_before_forwarding() {
+        let parse = |extra: &str| {
+            let body =
+                format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#);
+            ChatCompletionRequest::parse(body.as_bytes())
+        };
+        for (extra, param) in [
+            (r#","max_tokens":-1"#, "max_tokens"),
+            (r#","max_tokens":0"#, "max_tokens"),
+            (r#","max_tokens":1e308"#, "max_tokens"),
+            (r#","max_tokens":"10""#, "max_tokens"),
+            (r#","max_tokens":2.5"#, "max_tokens"),
+            (r#","max_completion_tokens":-3"#, "max_completion_tokens"),
+            (r#","temperature":3"#, "temperature"),
+            (r#","temperature":"hot""#, "temperature"),
+            (r#","top_p":1.5"#, "top_p"),
+            (r#","n":0"#, "n"),
+            (r#","presence_penalty":-2.5"#, "presence_penalty"),
+        ] {
+            let error = parse(extra).unwrap_err();
+            assert_eq!(
+                (error.code(), error.param()),
+                ("invalid_value", Some(param)),
+                "{extra}"
+            );
+        }
+        for extra in [
+            r#","max_tokens":16"#,
+            r#","max_tokens":null"#,
+            r#","temperature":0,"top_p":1,"n":2"#,
+            r#","temperature":1.7,"frequency_penalty":-2"#,
+        ] {
+            assert!(parse(extra).is_ok(), "{extra}");
         }
     }
 

@@ -30,6 +30,18 @@ pub struct ProviderInfo {
 pub struct CredentialInfo {
     pub id: Uuid,
     pub secret: Secret,
+    /// Cuts this secret out of what the provider sends back.
+    pub scrubber: crate::crypto::Scrubber,
+}
+
+impl CredentialInfo {
+    pub fn new(id: Uuid, secret: Secret) -> CredentialInfo {
+        CredentialInfo {
+            id,
+            scrubber: crate::crypto::Scrubber::new(&secret),
+            secret,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -261,10 +273,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
     for credential in credentials.iter().filter(|c| c.enabled) {
         match crypto::open(keyring, credential.id, &credential.sealed) {
             Ok(secret) => secrets.entry(credential.provider_id).or_default().push((
-                Arc::new(CredentialInfo {
-                    id: credential.id,
-                    secret,
-                }),
+                Arc::new(CredentialInfo::new(credential.id, secret)),
                 credential.priority,
                 Limits::from_columns(credential.limits),
             )),

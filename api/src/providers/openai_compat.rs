@@ -129,12 +129,8 @@ mod tests {
         let mut provider = (*route.provider).clone();
         provider.base_url = base.into();
         route.provider = Arc::new(provider);
-        route.credential = secret.map(|s| {
-            Arc::new(CredentialInfo {
-                id: Uuid::new_v4(),
-                secret: Secret::new(s),
-            })
-        });
+        route.credential =
+            secret.map(|s| Arc::new(CredentialInfo::new(Uuid::new_v4(), Secret::new(s))));
         route
     }
 

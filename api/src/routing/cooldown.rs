@@ -16,6 +16,8 @@ const LADDER: [Millis; 5] = [90 * SECOND, 2 * MINUTE, 10 * MINUTE, HOUR, DAY];
 const BENCH_AFTER: usize = 3;
 const BENCH_WINDOW: Millis = 15 * MINUTE;
 const BENCH: Millis = 10 * MINUTE;
+/// 429s this close together count as one strike.
+const BURST: Millis = 5 * SECOND;
 
 /// What the attempt loop knows about a failed attempt.
 #[derive(Debug, Clone)]
@@ -64,7 +66,10 @@ pub fn penalise(
             );
         }
         (Failure::RateLimited { .. }, _) => {
-            let strikes = state.strike(slots.route, now);
+            // One burst is one event: 429s within the Retry-After (at least 5 s) of the
+            // strike that cooled the route are the requests that were already in flight.
+            let together = retry_ms(&info.failure).unwrap_or(0).max(BURST);
+            let strikes = state.strike(slots.route, now, together);
             let ladder = LADDER[strikes.clamp(1, LADDER.len()) - 1];
             let ms = ladder.max(retry_ms(&info.failure).unwrap_or(0));
             cool(slots.route, ms, format!("429 #{strikes} within an hour"));
@@ -99,9 +104,12 @@ pub fn penalise(
     // Every failure lowers the route's health; failures on a model's keys that are not the
     // keys' own rate limits bench the whole model when they pile up.
     state.failure(slots.route, now, BENCH_WINDOW);
-    if !matches!(info.failure, Failure::RateLimited { .. })
-        && state.failure(slots.model, now, BENCH_WINDOW) >= BENCH_AFTER
-    {
+    // A malformed answer is that route's (or that key's) problem, not the model's.
+    let models_fault = !matches!(
+        info.failure,
+        Failure::RateLimited { .. } | Failure::BadResponse
+    );
+    if models_fault && state.failure(slots.model, now, BENCH_WINDOW) >= BENCH_AFTER {
         cool(
             slots.model,
             BENCH,

@@ -1,8 +1,6 @@
 //! Choosing routes: the live pool state (usage windows, cooldowns, health), the policy that
-//! turns failures into cooldowns, and the chain of candidates for one request.
+//! turns failures into cooldowns, conversations' sticky routes and their handoff.
 
-mod attempts;
-pub mod chain;
 pub mod cooldown;
 pub mod handoff;
 pub mod limits;
@@ -11,7 +9,6 @@ pub mod pool;
 pub mod session;
 pub mod window;
 
-pub use attempts::{AttemptLog, Exhausted};
 pub use outcome::{Failure, classify_status, parse_retry_after};
 
 /// Now, in the pool state's unit.

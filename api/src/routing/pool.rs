@@ -450,13 +450,22 @@ impl PoolState {
     }
 
     /// Records a 429 on the route and returns how many it had within the last hour.
-    pub fn strike(&self, slot: usize, now: Millis) -> usize {
+    /// Counts a 429 on the ladder and returns the strikes within the hour. 429s that come
+    /// within `together` ms of the last strike are the same event (a burst of concurrent
+    /// requests rejected at once) and add nothing.
+    pub fn strike(&self, slot: usize, now: Millis, together: Millis) -> usize {
         let mut inner = self.lock();
         let Some(slot) = inner.slots.get_mut(slot) else {
             return 0;
         };
         slot.strikes.retain(|at| *at > now - super::window::HOUR);
-        slot.strikes.push_back(now);
+        let same_event = slot
+            .strikes
+            .back()
+            .is_some_and(|last| now - *last < together);
+        if !same_event {
+            slot.strikes.push_back(now);
+        }
         slot.strikes.len()
     }
 

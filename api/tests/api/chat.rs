@@ -238,16 +238,16 @@ async fn an_upstream_400_is_passed_on_and_not_failed_over() {
     .await;
     let upstream_error = json!({
         "error": {
-            "message": "Invalid value for 'temperature': must be between 0 and 2.",
+            "message": "Invalid value for 'response_format': unknown type.",
             "type": "invalid_request_error",
-            "param": "temperature",
+            "param": "response_format",
             "code": "invalid_value"
         }
     });
     app.mock(0)
         .push(Behavior::status(400).with_error_body(upstream_error.clone()));
     let mut body = chat_body("mock-model");
-    body["temperature"] = json!(7);
+    body["response_format"] = json!({"type": "bogus"});
     let response = app.chat(body).await;
     assert_eq!(response.status(), 400);
     assert_eq!(header(&response, "x-freeway-route"), "mock0/mock-model");

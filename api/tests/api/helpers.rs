@@ -79,6 +79,8 @@ pub struct TestApp {
     /// The first instance admin and its one-time password, created at first start.
     pub first_admin: Option<(String, String)>,
     handle: actix_web::dev::ServerHandle,
+    /// What SIGTERM does to the server.
+    pub stopper: freeway::startup::Stopper,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -164,6 +166,7 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
         .unwrap();
     let port = app.port();
     let handle = app.handle();
+    let stopper = app.stopper();
     let stats = app.usage_stats();
     let first_admin = app.first_admin().cloned();
     let task = tokio::spawn(app.run_until_stopped());
@@ -181,6 +184,7 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
         client: http(),
         stats,
         handle,
+        stopper,
         task,
     }
 }
@@ -305,6 +309,7 @@ impl TestApp {
             .unwrap();
         let port = app.port();
         self.handle = app.handle();
+        self.stopper = app.stopper();
         self.stats = app.usage_stats();
         self.task = tokio::spawn(app.run_until_stopped());
         self.address = format!("http://127.0.0.1:{port}");
@@ -431,6 +436,12 @@ impl TestApp {
     }
 
     /// Graceful stop, as on SIGTERM: waits for in-flight requests and the usage drain.
+    /// Waits for the server to end (after a `stopper` stop) and the usage writer to drain.
+    pub async fn stopped(self) -> (PgPool, Arc<UsageStats>) {
+        self.task.await.unwrap().unwrap();
+        (self.db, self.stats)
+    }
+
     pub async fn stop(self) -> (PgPool, Arc<UsageStats>) {
         self.handle.stop(true).await;
         self.task.await.unwrap().unwrap();

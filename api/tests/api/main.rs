@@ -29,6 +29,8 @@ mod contract;
 mod crypto;
 mod errors;
 mod failover;
+mod faults;
+mod faults_client;
 mod health;
 mod helpers;
 mod media;

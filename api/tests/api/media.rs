@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use base64::Engine;
+
 use crate::errors::expect_error;
 use crate::helpers::{ACTOR, create_key, fresh_database, http};
 
@@ -558,4 +560,51 @@ async fn a_streamed_legacy_completion_fails_over_from_an_empty_stream() {
         .map(|a| a["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["empty_stream", "ok"]);
+}
+
+#[tokio::test]
+async fn embeddings_come_in_the_encoding_the_client_asked_for() {
+    let app = spawn(
+        vec![vec![Model {
+            family: Some(("mockfam", 8)),
+            ..model("mock-embed", "embedding")
+        }]],
+        |_| {},
+    )
+    .await;
+    // The mock answers floats whatever it is asked, as a provider that ignores the format;
+    // the official SDKs ask for base64 by default.
+    for _ in 0..5 {
+        let response = app
+            .post(
+                "/embeddings",
+                json!({"model": "mock-embed", "input": ["a b", "c"], "encoding_format": "base64"}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        for item in body["data"].as_array().unwrap() {
+            let packed = base64::engine::general_purpose::STANDARD
+                .decode(item["embedding"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(packed.len(), 8 * 4, "eight little-endian f32s");
+        }
+    }
+    let floats: Value = app
+        .post(
+            "/embeddings",
+            json!({"model": "mock-embed", "input": "a b"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(floats["data"][0]["embedding"].as_array().unwrap().len(), 8);
+    // Nothing was held against the route or the model.
+    let cooled: i64 = sqlx::query_scalar("SELECT count(*) FROM cooldowns")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(cooled, 0);
+    assert_eq!(app.mocks[0].request_count(), 6);
 }

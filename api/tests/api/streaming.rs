@@ -309,7 +309,11 @@ async fn a_disconnect_after_content_ends_with_an_error_event() {
     assert_eq!(error.as_deref(), Some("stream_interrupted"));
     assert!(stream);
     assert_eq!(provider.as_deref(), Some("mock0"));
-    assert_eq!(outcomes(&trail), pairs(&[("mock0", "ok")]));
+    // A stream broken after its commit point is a failure of its route.
+    assert_eq!(outcomes(&trail), pairs(&[("mock0", "stream_broken")]));
+    let next = app.chat(stream_body("mock-model")).await;
+    assert_eq!(header(&next, "x-freeway-route"), "mock1/mock-model");
+    assert_eq!(app.mock(0).request_count(), 1);
     app.stop().await;
 }
 
@@ -329,8 +333,11 @@ async fn a_stall_after_content_ends_with_an_error_event() {
     assert_eq!(content, "Hello");
     assert_eq!(app.mock(1).request_count(), 0);
 
-    let (_, error, _, _, _, _, _) = usage_row(&app).await;
+    let (_, error, _, _, _, _, trail) = usage_row(&app).await;
     assert_eq!(error.as_deref(), Some("stream_stalled"));
+    assert_eq!(outcomes(&trail), pairs(&[("mock0", "timeout")]));
+    let next = app.chat(stream_body("mock-model")).await;
+    assert_eq!(header(&next, "x-freeway-route"), "mock1/mock-model");
     app.stop().await;
 }
 

@@ -17,7 +17,7 @@ use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::Secret;
 use crate::providers::{CredentialInfo, openai_compat};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::credentials::{
     self, CredentialFields, CredentialRow as CredentialRecord, SealedCredential,
 };
@@ -63,7 +63,7 @@ fn check_secret(secret: &str) -> Result<Secret, AdminError> {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -103,7 +103,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     body: AdminJson<NewCredential>,
 ) -> Result<HttpResponse, AdminError> {
@@ -144,7 +144,7 @@ pub async fn create(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
     body: AdminJson<CredentialPatch>,
 ) -> Result<HttpResponse, AdminError> {
@@ -186,7 +186,7 @@ pub async fn update(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
@@ -213,7 +213,7 @@ pub async fn delete(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn test(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;

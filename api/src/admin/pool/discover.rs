@@ -12,7 +12,7 @@ use super::{List, provider, upstream};
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::providers::{CredentialInfo, openai_compat};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::providers::ProviderRow as ProviderRecord;
 use crate::store::{Cursor, credentials, models};
 
@@ -40,7 +40,7 @@ fn upstream_failed(message: String) -> AdminError {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn discover(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     query: AdminQuery<DiscoverQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -67,7 +67,7 @@ pub async fn discover(
 /// The credential asked for, else the first enabled one by priority; none for a keyless
 /// provider that was not given one.
 async fn credential(
-    state: &AppState,
+    state: &AdminState,
     provider: &ProviderRecord,
     id: Option<uuid::Uuid>,
 ) -> Result<Option<CredentialInfo>, AdminError> {

@@ -9,7 +9,7 @@ use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::Cursor;
 use crate::store::models::{self, ModelFields, ModelRow as ModelRecord};
 
@@ -72,7 +72,7 @@ fn dimensions(value: Option<u32>) -> Result<Option<i32>, AdminError> {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -110,7 +110,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     body: AdminJson<NewModel>,
 ) -> Result<HttpResponse, AdminError> {
@@ -150,7 +150,7 @@ pub async fn create(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
     body: AdminJson<ModelPatch>,
 ) -> Result<HttpResponse, AdminError> {
@@ -213,7 +213,7 @@ pub async fn update(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;

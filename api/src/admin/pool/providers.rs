@@ -10,7 +10,7 @@ use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::providers::{self, ProviderFields, ProviderRow as ProviderRecord};
 use crate::store::{Cursor, validate};
 
@@ -68,7 +68,7 @@ fn check_tz(tz: &str) -> Result<String, AdminError> {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<PageQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
@@ -99,7 +99,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     body: AdminJson<NewProvider>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
@@ -130,7 +130,7 @@ pub async fn create(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
@@ -154,7 +154,7 @@ pub async fn get(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     body: AdminJson<ProviderPatch>,
 ) -> Result<HttpResponse, AdminError> {
@@ -220,7 +220,7 @@ pub async fn update(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;

@@ -15,7 +15,7 @@ use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery}
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::routing::pool::{Scope, Skip};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
 
 /// Ids of the pool's rows and how admins read them: `provider`, `provider/model`,
@@ -90,7 +90,7 @@ fn check_profile_name(name: &str) -> Result<(), AdminError> {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_profiles(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
@@ -125,7 +125,7 @@ pub async fn list_profiles(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_profile(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
     body: AdminJson<ProfileBody>,
 ) -> Result<HttpResponse, AdminError> {
@@ -187,7 +187,7 @@ pub async fn put_profile(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_profile(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
@@ -221,7 +221,7 @@ fn limit_set(limits: Limits) -> LimitSet {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn state(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
@@ -286,7 +286,7 @@ pub async fn state(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list_cooldowns(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
@@ -320,7 +320,7 @@ pub async fn list_cooldowns(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn clear_cooldowns(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<ClearCooldownsQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;

@@ -1,5 +1,5 @@
 //! The routing simulation: the router's own plan for a request, as the `/v1` surfaces make
-//! it (`routing::chain::plan` on the live catalog and pool state), explained with the
+//! it (`gateway::chain::plan` on the live catalog and pool state), explained with the
 //! router's own words. Planning reserves nothing; the attempt loop would reserve each
 //! candidate as it tried it, and a simulation tries none.
 
@@ -12,13 +12,13 @@ use freeway_wire::routing::{
 
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::providers::{Modality, Route};
-use crate::routing::chain::{
+use crate::gateway::chain::{
     DEFAULT_COMPLETION_RESERVE, DEFAULT_LEGACY_COMPLETION_RESERVE, Needs, Passed, fitting, plan,
 };
+use crate::providers::{Modality, Route};
 use crate::routing::now_millis;
 use crate::routing::pool::Skip;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::{tenants, validate};
 
 /// Simulate routing a request
@@ -37,7 +37,7 @@ use crate::store::{tenants, validate};
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn simulate(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     body: AdminJson<SimulateRequest>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;

@@ -12,7 +12,7 @@ use crate::admin::error::AdminError;
 use crate::crypto::{self, Secret};
 use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route};
 use crate::routing::pool::RouteSlots;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::StoreError;
 use crate::store::credentials::CredentialRow as CredentialRecord;
 use crate::store::providers::ProviderRow as ProviderRecord;
@@ -49,10 +49,13 @@ pub(super) fn route(
 }
 
 /// The credential with its secret opened by the master key.
-pub(super) fn open(state: &AppState, row: &CredentialRecord) -> Result<CredentialInfo, AdminError> {
+pub(super) fn open(
+    state: &AdminState,
+    row: &CredentialRecord,
+) -> Result<CredentialInfo, AdminError> {
     let keyring = state.keyring.read().unwrap_or_else(|p| p.into_inner());
     let secret = crypto::open(&keyring, row.id, &row.sealed).map_err(StoreError::from)?;
-    Ok(CredentialInfo { id: row.id, secret })
+    Ok(CredentialInfo::new(row.id, secret))
 }
 
 /// What the provider said, in at most 300 characters: a chat reply, the number of models

@@ -9,7 +9,7 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery, SearchQuery};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::tenants::{self, Tenant};
 use crate::store::{Cursor, Search};
 
@@ -37,7 +37,7 @@ impl From<Tenant> for TenantView {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<PageQuery>,
     search: AdminQuery<SearchQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -67,7 +67,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     body: AdminJson<NewTenant>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
@@ -85,7 +85,7 @@ pub async fn create(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &id).await?;
@@ -108,7 +108,7 @@ pub async fn get(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<String>,
     body: AdminJson<TenantPatch>,
 ) -> Result<HttpResponse, AdminError> {
@@ -138,7 +138,7 @@ pub async fn update(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let id = parse_id(&id, "tenant")?;

@@ -12,7 +12,7 @@ use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery, SearchQuery};
 use crate::crypto::api_key;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::api_keys::{self, ApiKeyInfo as KeyRow, KeyRef, NewKeyRow, RotateRefusal};
 use crate::store::{Cursor, Search};
 
@@ -49,7 +49,7 @@ impl From<KeyRow> for KeyView {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
     query: AdminQuery<PageQuery>,
     search: AdminQuery<SearchQuery>,
@@ -85,7 +85,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
     body: AdminJson<NewKey>,
 ) -> Result<HttpResponse, AdminError> {
@@ -130,7 +130,7 @@ pub async fn create(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
@@ -154,7 +154,7 @@ pub async fn get(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn revoke(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
@@ -181,7 +181,7 @@ pub async fn revoke(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn rotate(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
     body: AdminJson<Rotate>,
 ) -> Result<HttpResponse, AdminError> {

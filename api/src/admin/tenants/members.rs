@@ -9,7 +9,7 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery, SearchQuery};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::members::{self, MemberPatch, NewMember as NewMemberRow};
 use crate::store::{Cursor, Search};
 
@@ -40,7 +40,7 @@ impl From<members::Member> for MemberView {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     tenant: web::Path<String>,
     query: AdminQuery<PageQuery>,
     search: AdminQuery<SearchQuery>,
@@ -74,7 +74,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn create(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     tenant: web::Path<String>,
     body: AdminJson<NewMember>,
 ) -> Result<HttpResponse, AdminError> {
@@ -101,7 +101,7 @@ pub async fn create(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
@@ -124,7 +124,7 @@ pub async fn get(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn update(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
     body: AdminJson<MemberPatchBody>,
 ) -> Result<HttpResponse, AdminError> {
@@ -158,7 +158,7 @@ pub async fn update(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &path.0).await?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::auth::{Principal, Role};
 use super::error::AdminError;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::members::Member;
 use crate::store::tenants::{self, Tenant};
 use crate::store::validate;
@@ -119,7 +119,7 @@ fn parse_id(text: &str, what: &str) -> Result<Uuid, AdminError> {
 
 /// The tenant `id`, if the caller may see it.
 async fn visible_tenant(
-    state: &AppState,
+    state: &AdminState,
     principal: &Principal,
     id: &str,
 ) -> Result<Tenant, AdminError> {
@@ -133,7 +133,7 @@ async fn visible_tenant(
 /// The member `member` of tenant `tenant`, if the caller may see it. Members see only
 /// themselves: another member of their tenant is 403.
 async fn visible_member(
-    state: &AppState,
+    state: &AdminState,
     principal: &Principal,
     tenant: &str,
     member: &str,

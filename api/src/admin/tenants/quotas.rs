@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{parse_id, require_tenant_admin, valid_models, visible_member, visible_tenant};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::api_keys;
 use crate::store::quotas::{self, QuotaColumns, QuotaRow};
 use crate::store::tenants::Tenant;
@@ -85,7 +85,7 @@ fn within(tenant: &QuotaRow, wanted: &QuotaColumns) -> Result<(), AdminError> {
     Ok(())
 }
 
-async fn show(state: &AppState, scope: QuotaScope, id: Uuid) -> Result<HttpResponse, AdminError> {
+async fn show(state: &AdminState, scope: QuotaScope, id: Uuid) -> Result<HttpResponse, AdminError> {
     let row = quotas::find(&state.db, scope, id)
         .await?
         .ok_or_else(|| AdminError::not_found("quota"))?;
@@ -94,7 +94,7 @@ async fn show(state: &AppState, scope: QuotaScope, id: Uuid) -> Result<HttpRespo
 
 /// Sets a member's or key's quota, capped for tenant admins.
 async fn put_capped(
-    state: &AppState,
+    state: &AdminState,
     principal: &Principal,
     tenant: &Tenant,
     scope: QuotaScope,
@@ -113,7 +113,7 @@ async fn put_capped(
 }
 
 async fn remove(
-    state: &AppState,
+    state: &AdminState,
     principal: &Principal,
     tenant: &Tenant,
     scope: QuotaScope,
@@ -133,7 +133,7 @@ async fn remove(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get_tenant(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
@@ -155,7 +155,7 @@ pub async fn get_tenant(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_tenant(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     tenant: web::Path<String>,
     body: AdminJson<QuotaBody>,
 ) -> Result<HttpResponse, AdminError> {
@@ -186,7 +186,7 @@ pub async fn put_tenant(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_tenant(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = visible_tenant(&state, &principal, &tenant).await?;
@@ -205,7 +205,7 @@ pub async fn delete_tenant(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get_member(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
@@ -227,7 +227,7 @@ pub async fn get_member(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_member(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
     body: AdminJson<QuotaBody>,
 ) -> Result<HttpResponse, AdminError> {
@@ -254,7 +254,7 @@ pub async fn put_member(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_member(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, member) = visible_member(&state, &principal, &path.0, &path.1).await?;
@@ -264,7 +264,7 @@ pub async fn delete_member(
 
 /// The key `id` of the member, for its quota.
 async fn key_scope(
-    state: &AppState,
+    state: &AdminState,
     principal: &Principal,
     path: &(String, String, String),
 ) -> Result<(Tenant, Uuid), AdminError> {
@@ -287,7 +287,7 @@ async fn key_scope(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get_key(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (_, key) = key_scope(&state, &principal, &path).await?;
@@ -309,7 +309,7 @@ pub async fn get_key(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put_key(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
     body: AdminJson<QuotaBody>,
 ) -> Result<HttpResponse, AdminError> {
@@ -328,7 +328,7 @@ pub async fn put_key(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete_key(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, key) = key_scope(&state, &principal, &path).await?;

@@ -10,7 +10,7 @@ use freeway_wire::usage::{
 use super::{FilterParams, scope, window};
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::analytics::{self, Granularity, Sums};
 use crate::usage::histogram::percentile;
 
@@ -49,7 +49,7 @@ fn totals(sums: &Sums) -> UsageTotals {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn summary(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<SummaryQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let group_by = query.group_by;
@@ -101,7 +101,7 @@ pub async fn summary(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn timeseries(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<TimeseriesQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let granularity = query.granularity.unwrap_or_default();

@@ -8,7 +8,7 @@ use super::{page_limit, text_filter};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::audit::{self, AuditFilter, AuditRow};
 
 /// Field names whose values are never shown, whatever wrote them.
@@ -73,7 +73,7 @@ impl From<AuditRow> for AuditRecord {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<AuditQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, cursor) = (page_limit(query.limit)?, query.cursor);

@@ -8,7 +8,7 @@ use super::{FilterParams, page_limit, scope};
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::analytics::{self, EventFilter, EventRow};
 
 impl From<EventRow> for RequestEntry {
@@ -52,7 +52,7 @@ impl From<EventRow> for RequestEntry {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     query: AdminQuery<RequestsQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
@@ -101,7 +101,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn get(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let missing = || AdminError::not_found("request");

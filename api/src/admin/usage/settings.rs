@@ -5,7 +5,7 @@ use freeway_wire::usage::{SettingEntry, SettingValue};
 
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::settings::{self, Setting};
 use crate::store::validate;
 
@@ -33,7 +33,7 @@ fn check_key(key: &str) -> Result<(), AdminError> {
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
     let settings: Vec<SettingEntry> = settings::list(&state.db)
@@ -56,7 +56,7 @@ pub async fn list(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn put(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     key: web::Path<String>,
     body: AdminJson<SettingValue>,
 ) -> Result<HttpResponse, AdminError> {
@@ -83,7 +83,7 @@ pub async fn put(
     security(("admin_jwt" = []), ("admin_token" = [])))]
 pub async fn delete(
     principal: Principal,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;

@@ -3,11 +3,11 @@
 //! headroom; ordered by admin priority, then recent health, with a session's pinned route
 //! first. Deterministic for a given state, so every decision can be explained.
 
-use super::pool::{PoolState, Skip};
+use crate::routing::pool::{PoolState, Skip};
 
-use super::session::Pin;
-use super::window::Millis;
 use crate::providers::Route;
+use crate::routing::session::Pin;
+use crate::routing::window::Millis;
 
 /// What a request needs of a route.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 use freeway_wire::usage::AttemptOutcome;
 use std::time::{Duration, Instant};
 
-use super::Failure;
 use crate::providers::Route;
+use crate::routing::Failure;
 use crate::usage::Attempt;
 
 pub struct AttemptLog {

@@ -1,157 +1,51 @@
-//! What every `/v1` endpoint does around its upstream calls: authenticate, resolve the
-//! requested name, plan the chain, and after each attempt settle the ledger, cool routes
-//! down, learn from the provider's headers, and finally explain the outcome.
+//! The steps of one attempt that every surface shares: plan, reserve, learn from the
+//! provider's headers, cool a failed route down, settle a served one, and explain.
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderName};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, ResponseError};
+use bytes::Bytes;
 use chrono::Utc;
 use serde_json::Value;
 
+use super::chain::{Needs, Plan, Unfit, plan};
 use super::error::ApiError;
-use super::{ATTEMPTS_HEADER, ROUTE_HEADER};
-use crate::providers::{Modality, Route};
-use crate::routing::chain::{Needs, Plan, Unfit, plan};
+use super::{AttemptLog, Gateway};
+use crate::providers::Route;
 use crate::routing::cooldown::{self, FailureInfo};
 use crate::routing::outcome::Disposition;
 use crate::routing::pool::Reservation;
 use crate::routing::session::Pin;
-use crate::routing::{AttemptLog, Failure, classify_status, now_millis};
-use crate::state::AppState;
+use crate::routing::{Failure, classify_status, now_millis};
 use crate::store;
-use crate::tenancy::{Caller, QuotaError, QuotaReservation};
 use crate::usage::{Recorder, UsageEvent};
+
+/// `provider/model` of the route that answered.
+pub const ROUTE_HEADER: &str = "x-freeway-route";
+/// How many routes were tried, the answering one included.
+pub const ATTEMPTS_HEADER: &str = "x-freeway-attempts";
 
 /// Upstream bodies larger than this are treated as broken answers.
 pub(crate) const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
-/// Authenticates the request and fills the usage event's caller fields.
-pub(crate) fn authenticate(
-    req: &HttpRequest,
-    state: &AppState,
-    recorder: &mut Recorder,
-) -> Result<Caller, ApiError> {
-    let authorization = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = state.keys.authenticate(authorization, Utc::now())?;
-    let event = recorder.event();
-    event.tenant_id = Some(caller.tenant_id);
-    event.member_id = Some(caller.member_id);
-    event.api_key_id = Some(caller.api_key_id);
-    Ok(caller)
-}
-
-pub(crate) fn check_allowed(caller: &Caller, model: &str) -> Result<(), ApiError> {
-    if caller.may_use(model) {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "permission_error",
-        "model_not_allowed",
-        format!("This API key may not use the model `{model}`."),
-    )
-    .with_param("model"))
-}
-
-/// Checks and counts the caller's tenant, member and api key quotas, with the same estimate
-/// the pool reservation uses; before routing, so a refused request reaches no provider.
-pub(crate) fn reserve_quota(
-    state: &AppState,
-    caller: &Caller,
-    model: &str,
-    tokens: u64,
-) -> Result<QuotaReservation, ApiError> {
-    state
-        .quotas
-        .reserve(caller, model, tokens, now_millis())
-        .map_err(|refused| {
-            let message = refused.message(model);
-            match refused {
-                QuotaError::Exceeded {
-                    retry_after_secs, ..
-                } => {
-                    let mut error = ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limit_error",
-                        "quota_exceeded",
-                        message,
-                    );
-                    error.retry_after = retry_after_secs;
-                    error
-                }
-                QuotaError::ModelNotAllowed { .. } => ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "permission_error",
-                    "model_not_allowed",
-                    message,
-                )
-                .with_param("model"),
-                QuotaError::Expired { .. } => ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "permission_error",
-                    "quota_expired",
-                    message,
-                ),
-            }
-        })
-}
-
-/// Ends a quota reservation when the request is over: a served request counts with its
-/// real tokens (the estimate when the provider reported none); anything else is given back.
-pub(crate) fn settle_quota(quota: QuotaReservation, event: &UsageEvent) {
-    if !(200..300).contains(&event.status) {
-        return;
-    }
-    let tokens = match (event.prompt_tokens, event.completion_tokens) {
-        (None, None) => quota.tokens(),
-        (prompt, completion) => prompt.unwrap_or(0) + completion.unwrap_or(0),
-    };
-    quota.settle(tokens);
-}
-
-pub(crate) fn unknown_model(model: &str, modality: Modality) -> ApiError {
-    let kind = match modality {
-        Modality::Chat => "",
-        Modality::Embedding => " embedding",
-        Modality::Image => " image",
-        Modality::Speech => " speech",
-        Modality::Transcription => " transcription",
-    };
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found_error",
-        "model_not_found",
-        format!("The{kind} model `{model}` does not exist on this Freeway. GET /v1/models lists the models you can use."),
-    )
-    .with_param("model")
-}
-
 /// Plans the chain, answering a request no route can ever serve with a 400 that says why.
 pub(crate) fn plan_chain<'a>(
-    state: &AppState,
+    gw: &Gateway,
     routes: &'a [Route],
     needs: &Needs,
     pin: Option<Pin>,
     fit_context: bool,
     log: &mut AttemptLog,
 ) -> Result<Plan<'a>, ApiError> {
-    let planned =
-        plan(routes, &state.pool, needs, pin, fit_context, now_millis()).map_err(|unfit| {
-            match unfit {
-                Unfit::Capability(_) => {
-                    ApiError::invalid("capability_unavailable", unfit.describe())
-                }
-                Unfit::Context { .. } => {
-                    ApiError::invalid("context_length_exceeded", unfit.describe())
-                        .with_param("messages")
-                }
-            }
-        })?;
+    let planned = plan(routes, &gw.pool, needs, pin, fit_context, now_millis()).map_err(
+        |unfit| match unfit {
+            Unfit::Capability(_) => ApiError::invalid("capability_unavailable", unfit.describe()),
+            Unfit::Context { .. } => ApiError::invalid("context_length_exceeded", unfit.describe())
+                .with_param("messages"),
+        },
+    )?;
     for (route, passed) in &planned.passed {
         log.skipped(route, passed.describe(), passed.until());
     }
@@ -160,12 +54,12 @@ pub(crate) fn plan_chain<'a>(
 
 /// Reserves the route's capacity; a route that lost its headroom since planning is passed.
 pub(crate) fn reserve(
-    state: &AppState,
+    gw: &Gateway,
     route: &Route,
     tokens: u64,
     log: &mut AttemptLog,
 ) -> Option<Reservation> {
-    match state.pool.reserve(&route.slots, tokens, now_millis()) {
+    match gw.pool.reserve(&route.slots, tokens, now_millis()) {
         Ok(reservation) => Some(reservation),
         Err(skip) => {
             log.skipped(route, skip.describe(), skip.until());
@@ -177,7 +71,7 @@ pub(crate) fn reserve(
 /// A failed attempt: log it, cool the route (and persist the cooldown), give back its
 /// reservation (by dropping it).
 pub(crate) fn failed(
-    state: &AppState,
+    gw: &Gateway,
     log: &mut AttemptLog,
     route: &Route,
     failure: Failure,
@@ -201,19 +95,24 @@ pub(crate) fn failed(
         status,
         daily_quota: daily,
     };
-    let changed = cooldown::penalise(&state.pool, &route.slots, &info, now_millis());
-    persist_cooldowns(state, changed);
+    penalise(gw, route, &info);
     log.failed(route, failure, status, took, upstream_error_code(body));
 }
 
+/// Cools `route` down for a failure (and persists the cooldowns it earned).
+pub(crate) fn penalise(gw: &Gateway, route: &Route, info: &FailureInfo) {
+    let changed = cooldown::penalise(&gw.pool, &route.slots, info, now_millis());
+    persist_cooldowns(gw, changed);
+}
+
 fn persist_cooldowns(
-    state: &AppState,
+    gw: &Gateway,
     changed: Vec<(crate::routing::pool::Scope, crate::routing::pool::Cooldown)>,
 ) {
     if changed.is_empty() {
         return;
     }
-    let db = state.db.clone();
+    let db = gw.db.clone();
     // Off the request path: a lost write only means a restart forgets this cooldown.
     tokio::spawn(async move {
         for (scope, cooldown) in changed {
@@ -236,20 +135,20 @@ fn persist_cooldowns(
 
 /// Learns from `x-ratelimit-*` headers: tighter limits, and a cooldown when the provider
 /// says nothing is left.
-pub(crate) fn learn(state: &AppState, route: &Route, headers: &reqwest::header::HeaderMap) {
+pub(crate) fn learn(gw: &Gateway, route: &Route, headers: &reqwest::header::HeaderMap) {
     let lesson = cooldown::read_rate_limit_headers(|name| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     });
-    if !lesson.learned.is_unlimited() && state.pool.learn(route.slots.route, lesson.learned) {
+    if !lesson.learned.is_unlimited() && gw.pool.learn(route.slots.route, lesson.learned) {
         tracing::info!(route = %route.label(), learned = ?lesson.learned, "learned tighter limits from the provider");
         if let (Some(scope), Some(learned)) = (
-            state.pool.scope_of(route.slots.route),
-            state.pool.learned(route.slots.route),
+            gw.pool.scope_of(route.slots.route),
+            gw.pool.learned(route.slots.route),
         ) {
-            let db = state.db.clone();
+            let db = gw.db.clone();
             let columns = learned.to_columns();
             tokio::spawn(async move {
                 if let Err(error) =
@@ -266,18 +165,18 @@ pub(crate) fn learn(state: &AppState, route: &Route, headers: &reqwest::header::
             until: now_millis() + ms,
             reason: "the provider reports no capacity left".into(),
         };
-        let changed: Vec<_> = state
+        let changed: Vec<_> = gw
             .pool
             .cool(route.slots.route, cooldown)
             .into_iter()
             .collect();
-        persist_cooldowns(state, changed);
+        persist_cooldowns(gw, changed);
     }
 }
 
 /// A successful attempt: settle the reservation with the real tokens, record health.
 pub(crate) fn settle(
-    state: &AppState,
+    gw: &Gateway,
     route: &Route,
     reservation: Reservation,
     tokens: Option<u64>,
@@ -285,7 +184,7 @@ pub(crate) fn settle(
 ) {
     let actual = tokens.unwrap_or_else(|| reservation.tokens());
     reservation.settle(actual, now_millis());
-    state.pool.succeeded(
+    gw.pool.succeeded(
         &route.slots,
         u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
     );
@@ -295,18 +194,18 @@ pub(crate) fn settle(
 /// the request itself was at fault, and this is the client's answer.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rejected(
-    state: &AppState,
+    gw: &Gateway,
     route: &Route,
     status: u16,
     retry_after: Option<Duration>,
-    bytes: web::Bytes,
+    bytes: Bytes,
     took: Duration,
     recorder: &mut Recorder,
     log: &mut AttemptLog,
 ) -> Option<HttpResponse> {
     match classify_status(status, retry_after) {
         Disposition::Failover(failure) => {
-            failed(state, log, route, failure, Some(status), took, &bytes);
+            failed(gw, log, route, failure, Some(status), took, &bytes);
             None
         }
         Disposition::ClientError => {
@@ -315,7 +214,7 @@ pub(crate) fn rejected(
             fill_route(event, route);
             event.status = status;
             event.error_code = Some("upstream_rejected_request".into());
-            Some(client_error_answer(route, status, bytes, log))
+            Some(client_error_answer(route, status, scrub(route, bytes), log))
         }
     }
 }
@@ -362,7 +261,7 @@ pub(crate) fn explain(response: &mut HttpResponse, route: &Route, log: &AttemptL
 pub(crate) fn client_error_answer(
     route: &Route,
     status: u16,
-    bytes: web::Bytes,
+    bytes: Bytes,
     log: &AttemptLog,
 ) -> HttpResponse {
     let structured = serde_json::from_slice::<Value>(&bytes)
@@ -374,30 +273,36 @@ pub(crate) fn client_error_answer(
             .insert_header((CONTENT_TYPE, "application/json"))
             .body(bytes)
     } else {
-        ApiError::new(
-            code,
-            "invalid_request_error",
-            "upstream_rejected_request",
-            format!("The provider rejected the request (HTTP {status})."),
-        )
-        .error_response()
+        ApiError::UpstreamRejected { status }.error_response()
     };
     explain(&mut response, route, log);
     response
 }
 
-/// The error when no attempt produced an answer.
-pub(crate) fn exhausted(log: &AttemptLog, chain_len: usize) -> ApiError {
-    let exhausted = log.exhausted(chain_len, now_millis());
-    let kind = if exhausted.status == 429 {
-        "rate_limit_error"
-    } else {
-        "upstream_error"
-    };
-    let status = StatusCode::from_u16(exhausted.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut error = ApiError::new(status, kind, exhausted.code, exhausted.message);
-    error.retry_after = exhausted.retry_after;
-    error
+pub(crate) use crate::providers::openai_compat::read_body as read_upstream;
+
+/// Whatever of the route's credential a provider echoed, cut out of a body on its way to
+/// the member.
+pub(crate) fn scrub(route: &Route, bytes: Bytes) -> Bytes {
+    match &route.credential {
+        Some(credential) => credential.scrubber.scrub(bytes),
+        None => bytes,
+    }
 }
 
-pub(crate) use crate::providers::openai_compat::read_body as read_upstream;
+/// [`scrub`] for textual answers; audio and other binary bodies pass as they are.
+pub(crate) fn scrub_text(
+    route: &Route,
+    headers: &reqwest::header::HeaderMap,
+    bytes: Bytes,
+) -> Bytes {
+    let binary = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.starts_with("audio/")
+                || t.starts_with("image/")
+                || t.starts_with("application/octet-stream")
+        });
+    if binary { bytes } else { scrub(route, bytes) }
+}

@@ -1,7 +1,8 @@
 //! Reading a request body within the configured limit.
 
+use std::time::Duration;
+
 use actix_web::HttpRequest;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::web;
 use bytes::BytesMut;
@@ -10,12 +11,7 @@ use futures_util::StreamExt;
 use super::error::ApiError;
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "invalid_request_error",
-        "request_too_large",
-        format!("The request body is larger than this server's limit of {limit} bytes."),
-    )
+    ApiError::TooLarge { limit }
 }
 
 /// A JSON endpoint accepts `application/json` (any charset) or no content type at all.
@@ -34,16 +30,28 @@ pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     if essence == "application/json" {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request_error",
-            "unsupported_media_type",
-            format!("Send the request body as `Content-Type: application/json`, not {essence:?}."),
-        ))
+        Err(ApiError::UnsupportedMediaType {
+            message: format!(
+                "Send the request body as `Content-Type: application/json`, not {essence:?}."
+            ),
+        })
     }
 }
 
+/// Reads the whole body, within `limit` bytes and `within` time: a client that stalls its
+/// upload gets a 408 and its connection closed rather than holding both for ever.
 pub async fn read_limited(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    within: Duration,
+) -> Result<web::Bytes, ApiError> {
+    tokio::time::timeout(within, read_all(req, payload, limit))
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout))
+}
+
+async fn read_all(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -1,0 +1,317 @@
+//! The attempt driver: for each candidate of the chain, reserve its capacity, call it within
+//! the time left, learn from its headers, classify what came back, cool it down or accept
+//! it, and settle. Every surface runs through here; what differs between them is how the
+//! upstream request is built for a route and what a 2xx is (a whole body judged by the
+//! surface, or a stream held until its commit point).
+
+use std::time::Instant;
+
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use tokio::time::{Instant as Deadline, timeout_at};
+
+use super::client::{ClientSocket, gone};
+use super::error::ApiError;
+use super::relay;
+use super::steps::{
+    MAX_UPSTREAM_BODY, explain, failed, fill_route, learn, plan_chain, read_upstream, rejected,
+    reserve, settle, transport_failure,
+};
+use super::{AttemptLog, Gateway, admit};
+use crate::gateway::chain::Needs;
+use crate::providers::Route;
+use crate::routing::pool::Reservation;
+use crate::routing::session::Pin;
+use crate::routing::{Failure, parse_retry_after};
+use crate::tenancy::QuotaReservation;
+use crate::usage::{Recorder, millis};
+
+/// A provider's usable 2xx answer.
+pub struct Answer {
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Bytes,
+}
+
+impl Answer {
+    /// The provider's content type, or `fallback` when it sent none.
+    pub fn content_type(&self, fallback: &'static str) -> String {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(fallback)
+            .to_string()
+    }
+}
+
+/// What a surface makes of a whole 2xx body: the prompt and completion tokens it reports,
+/// or why it is not an answer (kept as the attempt's detail).
+pub type Verdict = Result<Option<(u64, u64)>, &'static str>;
+
+/// A surface whose answer is one upstream body: it judges the body and shapes the client's
+/// response from the accepted one.
+pub struct Whole<'a> {
+    pub check: &'a dyn Fn(&Answer) -> Verdict,
+    pub answer: &'a dyn Fn(&Route, Answer) -> Result<HttpResponse, ApiError>,
+}
+
+/// What a 2xx is for this call.
+pub enum Shape<'a> {
+    Whole(Whole<'a>),
+    /// Server-sent chat or completion chunks, relayed after the commit point.
+    Stream {
+        /// The client asked for the usage chunk.
+        wants_usage: bool,
+    },
+}
+
+/// Builds the upstream request for one route; `None` when the request cannot fit it.
+pub type Build<'a> = dyn Fn(&Route) -> Result<Option<reqwest::RequestBuilder>, ApiError> + 'a;
+
+/// One request through the pipeline.
+pub struct Call<'a> {
+    pub build: &'a Build<'a>,
+    pub shape: Shape<'a>,
+    pub needs: Needs,
+    /// A conversation's pinned route, tried first.
+    pub pin: Option<Pin>,
+    /// Whether routes whose window cannot hold the conversation are passed over.
+    pub fit_context: bool,
+    /// Called once a route has served (the session pins it).
+    pub on_commit: &'a dyn Fn(&Route),
+    /// The client's connection, watched while the request waits on a provider.
+    pub client: Option<ClientSocket>,
+}
+
+/// How an attempt loop ended without a successful answer.
+pub enum Outcome {
+    /// An upstream answer that is the client's to see (its request was at fault).
+    Answer(HttpResponse),
+    Error(ApiError),
+    /// Every route failed or the bounds were reached.
+    Exhausted,
+}
+
+impl From<ApiError> for Outcome {
+    fn from(error: ApiError) -> Self {
+        Outcome::Error(error)
+    }
+}
+
+/// Plans `routes` and runs `call` through them. The attempt trail goes on the usage event;
+/// the quota reservation is settled here unless a committed stream took it. A client that
+/// leaves while this waits on a provider cancels the call in flight: its reservations are
+/// given back, no route is blamed, and the event says 499.
+pub async fn drive(
+    gw: &Gateway,
+    routes: &[Route],
+    call: Call<'_>,
+    recorder: &mut Recorder,
+    quota: QuotaReservation,
+) -> Result<HttpResponse, ApiError> {
+    let mut log = AttemptLog::new(gw.config.request_budget(), gw.config.max_attempts);
+    let mut quota = Some(quota);
+    let result = match plan_chain(
+        gw,
+        routes,
+        &call.needs,
+        call.pin,
+        call.fit_context,
+        &mut log,
+    ) {
+        Ok(plan) => {
+            let attempts = attempts(gw, &call, &plan.candidates, recorder, &mut log, &mut quota);
+            tokio::select! {
+                result = attempts => result,
+                () = gone(call.client.as_ref()) => Err(Outcome::Error(ApiError::client_disconnected())),
+            }
+        }
+        Err(error) => Err(Outcome::Error(error)),
+    };
+    recorder.event().attempts = log.attempts().to_vec();
+    if let Some(quota) = quota.take() {
+        admit::settle_quota(quota, recorder.event());
+    }
+    match result {
+        Ok(response) | Err(Outcome::Answer(response)) => Ok(response),
+        Err(Outcome::Error(error)) => Err(error),
+        Err(Outcome::Exhausted) => Err(ApiError::exhausted(
+            &log.exhausted(routes.len(), crate::routing::now_millis()),
+        )),
+    }
+}
+
+async fn attempts(
+    gw: &Gateway,
+    call: &Call<'_>,
+    chain: &[&Route],
+    recorder: &mut Recorder,
+    log: &mut AttemptLog,
+    quota: &mut Option<QuotaReservation>,
+) -> Result<HttpResponse, Outcome> {
+    for &route in chain {
+        if !log.may_try_another() {
+            break;
+        }
+        let Some(request) = (call.build)(route)? else {
+            log.skipped(
+                route,
+                "the conversation does not fit its context window".into(),
+                None,
+            );
+            continue;
+        };
+        let Some(reservation) = reserve(gw, route, call.needs.reserve_tokens, log) else {
+            continue;
+        };
+        let started = Instant::now();
+        let now = Deadline::now();
+        let deadline = now
+            .checked_add(route.provider.timeout.min(log.remaining()))
+            .unwrap_or(now);
+        let response = match timeout_at(deadline, request.send()).await {
+            Err(_) => {
+                failed(
+                    gw,
+                    log,
+                    route,
+                    Failure::Timeout,
+                    None,
+                    started.elapsed(),
+                    &[],
+                );
+                continue;
+            }
+            Ok(Err(error)) => {
+                let failure = transport_failure(&error);
+                failed(gw, log, route, failure, None, started.elapsed(), &[]);
+                continue;
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        learn(gw, route, response.headers());
+        if !(200..300).contains(&status) {
+            let retry_after = parse_retry_after(
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let bytes = timeout_at(deadline, read_upstream(response, 1024 * 1024))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            drop(reservation);
+            let took = started.elapsed();
+            match rejected(gw, route, status, retry_after, bytes, took, recorder, log) {
+                Some(answer) => return Err(Outcome::Answer(answer)),
+                None => continue,
+            }
+        }
+        let attempt = Attempt {
+            route,
+            response,
+            status,
+            started,
+            deadline,
+            reservation,
+        };
+        let served = match &call.shape {
+            Shape::Whole(whole) => whole_answer(gw, call, whole, attempt, recorder, log).await?,
+            Shape::Stream { wants_usage } => {
+                relay::commit(gw, call, *wants_usage, attempt, recorder, log, quota).await
+            }
+        };
+        if let Some(mut response) = served {
+            explain(&mut response, route, log);
+            return Ok(response);
+        }
+    }
+    Err(Outcome::Exhausted)
+}
+
+/// A 2xx head from one route, its body still to read.
+pub(super) struct Attempt<'r> {
+    pub route: &'r Route,
+    pub response: reqwest::Response,
+    pub status: u16,
+    pub started: Instant,
+    pub deadline: Deadline,
+    pub reservation: Reservation,
+}
+
+/// Reads and judges a whole answer; `None` when the route failed and the next is tried.
+async fn whole_answer(
+    gw: &Gateway,
+    call: &Call<'_>,
+    whole: &Whole<'_>,
+    attempt: Attempt<'_>,
+    recorder: &mut Recorder,
+    log: &mut AttemptLog,
+) -> Result<Option<HttpResponse>, Outcome> {
+    let Attempt {
+        route,
+        response,
+        status,
+        started,
+        deadline,
+        reservation,
+    } = attempt;
+    let headers = response.headers().clone();
+    let bytes = match timeout_at(deadline, read_upstream(response, MAX_UPSTREAM_BODY)).await {
+        Err(_) => {
+            failed(
+                gw,
+                log,
+                route,
+                Failure::Timeout,
+                None,
+                started.elapsed(),
+                &[],
+            );
+            return Ok(None);
+        }
+        Ok(Err(error)) => {
+            let failure = transport_failure(&error);
+            failed(gw, log, route, failure, None, started.elapsed(), &[]);
+            return Ok(None);
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    let took = started.elapsed();
+    let answer = Answer {
+        bytes: super::steps::scrub_text(route, &headers, bytes),
+        headers,
+    };
+    let usage = match (whole.check)(&answer) {
+        Ok(usage) => usage,
+        Err(detail) => {
+            // The detail reaches the attempt trail the way a provider's error code does.
+            let why = serde_json::json!({"error": {"code": detail}}).to_string();
+            let failure = Failure::BadResponse;
+            failed(gw, log, route, failure, Some(status), took, why.as_bytes());
+            return Ok(None);
+        }
+    };
+    log.succeeded(route, status, took);
+    settle(gw, route, reservation, usage.map(|(p, c)| p + c), took);
+    (call.on_commit)(route);
+    let ttft = millis(recorder.elapsed());
+    let event = recorder.event();
+    fill_route(event, route);
+    event.status = 200;
+    event.ttft_ms = Some(ttft);
+    match usage {
+        Some((prompt, completion)) => {
+            event.prompt_tokens = Some(prompt);
+            event.completion_tokens = Some(completion);
+        }
+        // No usage from the provider: record the estimate rather than nothing.
+        None if call.needs.prompt_tokens > 0 => {
+            event.prompt_tokens = Some(call.needs.prompt_tokens);
+        }
+        None => {}
+    }
+    Ok(Some((whole.answer)(route, answer)?))
+}

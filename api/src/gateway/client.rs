@@ -1,0 +1,64 @@
+//! Noticing a client that left.
+//!
+//! actix keeps running a handler whose client half-closed its connection (HTTP/1 allows a
+//! client to wait for the answer after closing its side), so a client that gives up would
+//! keep its upstream call, its reservations and the route's reputation on the line until the
+//! provider's timeout. Each connection keeps a second handle on its socket; while a request
+//! waits on a provider, the pipeline races it against that socket turning readable with
+//! nothing to read (end of stream) or with an error (reset).
+
+use std::any::Any;
+use std::os::fd::AsFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::dev::Extensions;
+
+/// The connection's socket, as a second descriptor registered with this worker's reactor.
+#[derive(Clone)]
+pub struct ClientSocket(Rc<tokio::net::TcpStream>);
+
+/// `HttpServer::on_connect`: keeps a watchable handle on each TCP connection.
+pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
+    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    let Ok(fd) = stream.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let socket = std::net::TcpStream::from(fd);
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    if let Ok(socket) = tokio::net::TcpStream::from_std(socket) {
+        data.insert(ClientSocket(Rc::new(socket)));
+    }
+}
+
+impl ClientSocket {
+    pub fn of(req: &HttpRequest) -> Option<ClientSocket> {
+        req.conn_data::<ClientSocket>().cloned()
+    }
+
+    /// Resolves once the client has closed or reset the connection. Bytes waiting to be read
+    /// (a pipelined request, the rest of a body) mean it is still there; they are looked at
+    /// again a little later rather than in a busy loop.
+    pub async fn closed(&self) {
+        let mut byte = [0_u8; 1];
+        loop {
+            match self.0.peek(&mut byte).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+/// Resolves when the client leaves; never, when its socket cannot be watched.
+pub async fn gone(socket: Option<&ClientSocket>) {
+    match socket {
+        Some(socket) => socket.closed().await,
+        None => std::future::pending().await,
+    }
+}
