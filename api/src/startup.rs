@@ -11,13 +11,14 @@ use actix_web::{App, HttpResponse, middleware, web};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminState;
 use crate::config::Config;
 use crate::crypto::{Keyring, KeyringError};
 use crate::gateway::{Gateway, Lifecycle};
 use crate::providers::CatalogHandle;
 use crate::routing::pool::PoolState;
 use crate::routing::session::Sessions;
-use crate::state::{AdminState, Live, ReloadError};
+use crate::state::{Live, ReloadError};
 use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
 use crate::tenancy::{KeyCache, QuotaLedger};

@@ -9,27 +9,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
 use crate::crypto::{Keyring, KeyringError};
 use crate::providers::{self, CatalogHandle, PoolRows};
 use crate::routing::now_millis;
 use crate::routing::pool::{Cooldown, PoolState};
 use crate::store::{self, StoreError};
 use crate::tenancy::{KeyCache, QuotaLedger, QuotaRule, ScopeUsage};
-
-pub struct AdminState {
-    pub config: Arc<Config>,
-    pub db: PgPool,
-    /// The gateway's pool state, read by the routing inspector and simulator.
-    pub pool: Arc<PoolState>,
-    pub login_throttle: crate::admin::auth::LoginThrottle,
-    /// The gateway's quota ledger, read by the simulator.
-    pub quotas: Arc<QuotaLedger>,
-    pub catalog: Arc<CatalogHandle>,
-    pub keyring: Arc<RwLock<Keyring>>,
-    /// For credential tests and model discovery.
-    pub http: reqwest::Client,
-}
 
 /// A full reload even without notifications, in case one was missed while disconnected.
 const SAFETY_RELOAD: Duration = Duration::from_secs(30);

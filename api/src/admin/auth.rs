@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::AdminError;
+use crate::admin::AdminState;
 use crate::crypto::api_key;
-use crate::state::AdminState;
 use crate::store;
 
 pub const TOKEN_PREFIX: &str = "fwa";

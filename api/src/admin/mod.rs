@@ -7,6 +7,7 @@ pub mod error;
 pub mod page;
 pub mod pool;
 pub mod session;
+mod state;
 pub mod tenants;
 pub mod usage;
 
@@ -16,6 +17,7 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use error::AdminError;
 
 pub use doc::pretty as openapi_json_pretty;
+pub use state::AdminState;
 
 /// This document
 ///

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::auth::{self, Principal, TOKEN_PREFIX};
 use super::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery};
 use super::page::{Page, PageQuery, SearchQuery};
+use crate::admin::AdminState;
 use crate::crypto::api_key;
-use crate::state::AdminState;
 use crate::store;
 
 const WRONG: &str = "Wrong username or password.";

@@ -191,16 +191,7 @@ impl ChatCompletionRequest {
     }
 }
 
-/// `usage` of a completion or of a stream's usage chunk.
-pub fn usage_of(value: &Value) -> Option<(u64, u64)> {
-    let usage = value.get("usage")?;
-    let prompt = usage.get("prompt_tokens").and_then(Value::as_u64)?;
-    let completion = usage
-        .get("completion_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    Some((prompt, completion))
-}
+pub use crate::providers::openai_compat::usage_of;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -2,7 +2,6 @@
 //! credentials already decrypted and their slots in the pool state, rebuilt whenever the
 //! pool changes.
 
-pub mod builtin;
 pub mod openai_compat;
 
 use std::collections::{BTreeMap, HashMap};

@@ -107,6 +107,19 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
+/// `usage` of a completion or of a stream's usage chunk.
+pub fn usage_of(value: &serde_json::Value) -> Option<(u64, u64)> {
+    let usage = value.get("usage")?;
+    let prompt = usage
+        .get("prompt_tokens")
+        .and_then(serde_json::Value::as_u64)?;
+    let completion = usage
+        .get("completion_tokens")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    Some((prompt, completion))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

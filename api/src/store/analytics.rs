@@ -7,7 +7,7 @@ use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::usage::histogram;
+use super::histogram;
 
 pub use freeway_wire::usage::{Granularity, GroupBy};
 

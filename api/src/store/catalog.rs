@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::audit::{self, Audit, Outcome, audited};
-use crate::providers::builtin::{self, BuiltinModel, BuiltinProvider, CATALOG_VERSION};
+use super::builtin::{self, BuiltinModel, BuiltinProvider, CATALOG_VERSION};
 
 /// Held for the seeding transaction, so that two instances starting together do not both
 /// insert: "fwseed" in ASCII.

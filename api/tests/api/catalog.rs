@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use freeway::providers::builtin::{self, CATALOG_VERSION};
+use freeway::store::builtin::{self, CATALOG_VERSION};
 use freeway::store::catalog::{SeedReport, seed_builtin};
 use freeway::store::providers::{self, ProviderFields};
 use freeway::store::{self, migrate};

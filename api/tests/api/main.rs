@@ -33,6 +33,7 @@ mod faults;
 mod faults_client;
 mod health;
 mod helpers;
+mod layout;
 mod media;
 mod migrations;
 mod pg_proxy;

@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider, row_id, upstream};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
 use crate::crypto::Secret;
 use crate::providers::{CredentialInfo, openai_compat};
-use crate::state::AdminState;
 use crate::store::credentials::{
     self, CredentialFields, CredentialRow as CredentialRecord, SealedCredential,
 };

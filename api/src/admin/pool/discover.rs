@@ -9,10 +9,10 @@ use freeway_wire::discovery::{DiscoverQuery, DiscoveredModel};
 use serde_json::Value;
 
 use super::{List, provider, upstream};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::providers::{CredentialInfo, openai_compat};
-use crate::state::AdminState;
 use crate::store::providers::ProviderRow as ProviderRecord;
 use crate::store::{Cursor, credentials, models};
 

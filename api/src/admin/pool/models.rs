@@ -5,11 +5,11 @@ use freeway_wire::pool::{ModelPatch, ModelView, NewModel};
 
 use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider, row_id};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
-use crate::state::AdminState;
 use crate::store::Cursor;
 use crate::store::models::{self, ModelFields, ModelRow as ModelRecord};
 

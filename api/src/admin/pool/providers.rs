@@ -6,11 +6,11 @@ use freeway_wire::pool::{NewProvider, Origin, ProviderPatch, ProviderView};
 
 use super::LimitColumnsExt;
 use super::{LimitSet, check_priority, deleted, provider};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery};
-use crate::state::AdminState;
 use crate::store::providers::{self, ProviderFields, ProviderRow as ProviderRecord};
 use crate::store::{Cursor, validate};
 

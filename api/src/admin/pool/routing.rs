@@ -10,12 +10,12 @@ use chrono::DateTime;
 use uuid::Uuid;
 
 use super::{LimitSet, List};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery};
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::routing::pool::{Scope, Skip};
-use crate::state::AdminState;
 use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
 
 /// Ids of the pool's rows and how admins read them: `provider`, `provider/model`,

@@ -10,6 +10,7 @@ use freeway_wire::routing::{
     RouteDecision, SIMULATE_MODEL_MAX_CHARS, SimulateRequest, SimulatedRoute, Simulation,
 };
 
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::gateway::chain::{
@@ -18,7 +19,6 @@ use crate::gateway::chain::{
 use crate::providers::{Modality, Route};
 use crate::routing::now_millis;
 use crate::routing::pool::Skip;
-use crate::state::AdminState;
 use crate::store::{tenants, validate};
 
 /// Simulate routing a request

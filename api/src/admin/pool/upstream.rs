@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::admin::AdminState;
 use crate::admin::error::AdminError;
 use crate::crypto::{self, Secret};
 use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route};
 use crate::routing::pool::RouteSlots;
-use crate::state::AdminState;
 use crate::store::StoreError;
 use crate::store::credentials::CredentialRow as CredentialRecord;
 use crate::store::providers::ProviderRow as ProviderRecord;

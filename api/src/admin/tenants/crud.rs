@@ -5,11 +5,11 @@ use actix_web::{HttpResponse, web};
 use freeway_wire::tenants::{NewTenant, TenantPatch, TenantView};
 
 use super::{fetch_limit, parse_id, visible_tenant};
+use crate::admin::AdminState;
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery, SearchQuery};
-use crate::state::AdminState;
 use crate::store::tenants::{self, Tenant};
 use crate::store::{Cursor, Search};
 

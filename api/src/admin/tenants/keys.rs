@@ -7,12 +7,12 @@ use chrono::{Duration, Utc};
 use freeway_wire::tenants::{CreatedKey, KeyView, MAX_OVERLAP_SECONDS, NewKey, Rotate, RotatedKey};
 
 use super::{fetch_limit, parse_id, visible_member};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::AdminQuery;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
 use crate::admin::page::{Page, PageQuery, SearchQuery};
 use crate::crypto::api_key;
-use crate::state::AdminState;
 use crate::store::api_keys::{self, ApiKeyInfo as KeyRow, KeyRef, NewKeyRow, RotateRefusal};
 use crate::store::{Cursor, Search};
 

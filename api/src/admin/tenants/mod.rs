@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::auth::{Principal, Role};
 use super::error::AdminError;
-use crate::state::AdminState;
+use crate::admin::AdminState;
 use crate::store::members::Member;
 use crate::store::tenants::{self, Tenant};
 use crate::store::validate;

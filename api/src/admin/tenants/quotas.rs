@@ -6,9 +6,9 @@ use freeway_wire::tenants::{QuotaBody, QuotaScope, QuotaView};
 use uuid::Uuid;
 
 use super::{parse_id, require_tenant_admin, valid_models, visible_member, visible_tenant};
+use crate::admin::AdminState;
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::state::AdminState;
 use crate::store::api_keys;
 use crate::store::quotas::{self, QuotaColumns, QuotaRow};
 use crate::store::tenants::Tenant;

@@ -8,11 +8,11 @@ use freeway_wire::usage::{
 };
 
 use super::{FilterParams, scope, window};
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
-use crate::state::AdminState;
 use crate::store::analytics::{self, Granularity, Sums};
-use crate::usage::histogram::percentile;
+use crate::store::histogram::percentile;
 
 fn mean(sum: i64, count: i64) -> Option<i64> {
     (count > 0).then(|| sum / count)

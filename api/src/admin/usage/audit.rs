@@ -5,10 +5,10 @@ use freeway_wire::usage::{AuditQuery, AuditRecord};
 use serde_json::Value;
 
 use super::{page_limit, text_filter};
+use crate::admin::AdminState;
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
-use crate::state::AdminState;
 use crate::store::audit::{self, AuditFilter, AuditRow};
 
 /// Field names whose values are never shown, whatever wrote them.

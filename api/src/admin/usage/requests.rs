@@ -5,10 +5,10 @@ use freeway_wire::usage::{AttemptEntry, RequestEntry, RequestsQuery};
 use uuid::Uuid;
 
 use super::{FilterParams, page_limit, scope};
+use crate::admin::AdminState;
 use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
-use crate::state::AdminState;
 use crate::store::analytics::{self, EventFilter, EventRow};
 
 impl From<EventRow> for RequestEntry {

@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, web};
 use freeway_wire::usage::{SettingEntry, SettingValue};
 
+use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson};
-use crate::state::AdminState;
 use crate::store::settings::{self, Setting};
 use crate::store::validate;
 
