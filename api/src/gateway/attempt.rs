@@ -168,25 +168,12 @@ async fn attempts(
         let deadline = now
             .checked_add(route.provider.timeout.min(log.remaining()))
             .unwrap_or(now);
-        let response = match timeout_at(deadline, request.send()).await {
-            Err(_) => {
-                failed(
-                    gw,
-                    log,
-                    route,
-                    Failure::Timeout,
-                    None,
-                    started.elapsed(),
-                    &[],
-                );
-                continue;
-            }
-            Ok(Err(error)) => {
-                let failure = transport_failure(&error);
+        let response = match within(deadline, request.send()).await {
+            Ok(response) => response,
+            Err(failure) => {
                 failed(gw, log, route, failure, None, started.elapsed(), &[]);
                 continue;
             }
-            Ok(Ok(response)) => response,
         };
         let status = response.status().as_u16();
         learn(gw, route, response.headers());
@@ -231,6 +218,19 @@ async fn attempts(
     Err(Outcome::Exhausted)
 }
 
+/// Awaits an upstream step until `deadline`: a timeout or a transport error is the route's
+/// failure.
+async fn within<T>(
+    deadline: Deadline,
+    step: impl Future<Output = reqwest::Result<T>>,
+) -> Result<T, Failure> {
+    match timeout_at(deadline, step).await {
+        Err(_) => Err(Failure::Timeout),
+        Ok(Err(error)) => Err(transport_failure(&error)),
+        Ok(Ok(value)) => Ok(value),
+    }
+}
+
 /// A 2xx head from one route, its body still to read.
 pub(super) struct Attempt<'r> {
     pub route: &'r Route,
@@ -259,25 +259,12 @@ async fn whole_answer(
         reservation,
     } = attempt;
     let headers = response.headers().clone();
-    let bytes = match timeout_at(deadline, read_upstream(response, MAX_UPSTREAM_BODY)).await {
-        Err(_) => {
-            failed(
-                gw,
-                log,
-                route,
-                Failure::Timeout,
-                None,
-                started.elapsed(),
-                &[],
-            );
-            return Ok(None);
-        }
-        Ok(Err(error)) => {
-            let failure = transport_failure(&error);
+    let bytes = match within(deadline, read_upstream(response, MAX_UPSTREAM_BODY)).await {
+        Ok(bytes) => bytes,
+        Err(failure) => {
             failed(gw, log, route, failure, None, started.elapsed(), &[]);
             return Ok(None);
         }
-        Ok(Ok(bytes)) => bytes,
     };
     let took = started.elapsed();
     let answer = Answer {

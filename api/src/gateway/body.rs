@@ -38,6 +38,22 @@ pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// A JSON endpoint's body, within the gateway's size and time limits.
+pub async fn read_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    gw: &super::Gateway,
+) -> Result<web::Bytes, ApiError> {
+    require_json(req)?;
+    read_limited(
+        req,
+        payload,
+        gw.config.max_body_bytes,
+        gw.config.body_timeout(),
+    )
+    .await
+}
+
 /// Reads the whole body, within `limit` bytes and `within` time: a client that stalls its
 /// upload gets a 408 and its connection closed rather than holding both for ever.
 pub async fn read_limited(

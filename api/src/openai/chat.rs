@@ -4,10 +4,10 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-use super::types::{ChatCompletionRequest, usage_of};
+use super::types::ChatCompletionRequest;
 use super::{SESSION_HEADER, respond};
-use crate::gateway::attempt::{Answer, Call, Shape, Verdict, Whole, drive};
-use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::attempt::{Answer, Call, Shape, Whole, drive};
+use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
 use crate::gateway::{ApiError, Gateway, admit};
@@ -165,14 +165,7 @@ async fn handle(
     recorder: &mut Recorder,
 ) -> Result<HttpResponse, ApiError> {
     let caller = admit::authenticate(req, gw, recorder)?;
-    require_json(req)?;
-    let body = read_limited(
-        req,
-        payload,
-        gw.config.max_body_bytes,
-        gw.config.body_timeout(),
-    )
-    .await?;
+    let body = read_json(req, payload, gw).await?;
     let request = ChatCompletionRequest::parse(&body)?;
     recorder.event().requested_model = Some(request.model.clone());
     recorder.event().stream = request.wants_stream();
@@ -236,7 +229,7 @@ async fn handle(
         }))
     };
     let whole = Whole {
-        check: &check,
+        check: &super::types::completion,
         answer: &|_, answer: Answer| {
             Ok(HttpResponse::Ok()
                 .insert_header((CONTENT_TYPE, "application/json"))
@@ -265,16 +258,4 @@ async fn handle(
             .insert(HeaderName::from_static(SESSION_HEADER), value);
     }
     Ok(response)
-}
-
-/// A usable completion is JSON with `choices` and no `error`.
-fn check(answer: &Answer) -> Verdict {
-    let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
-    if value.get("error").is_some() {
-        return Err("error_in_body");
-    }
-    if value.get("choices").is_none() {
-        return Err("no_choices");
-    }
-    Ok(usage_of(&value))
 }

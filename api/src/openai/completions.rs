@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::embeddings::{missing, require_model};
-use super::types::{StreamOptions, check_numbers, usage_of};
+use super::types::{StreamOptions, check_numbers};
 use super::{allow, estimate, respond};
-use crate::gateway::attempt::{Answer, Call, Shape, Verdict, Whole, drive};
-use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::attempt::{Answer, Call, Shape, Whole, drive};
+use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
 use crate::gateway::{ApiError, Gateway, admit};
@@ -129,9 +129,7 @@ pub async fn completions(
 ) -> HttpResponse {
     respond("completions", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
-        require_json(&req)?;
-        let limit = gw.config.max_body_bytes;
-        let body = read_limited(&req, payload, limit, gw.config.body_timeout()).await?;
+        let body = read_json(&req, payload, &gw).await?;
         let request = CompletionRequest::parse(&body)?;
         allow(&caller, recorder, &request.model)?;
         recorder.event().stream = request.wants_stream();
@@ -167,7 +165,7 @@ pub async fn completions(
             }
         } else {
             Shape::Whole(Whole {
-                check: &check,
+                check: &super::types::completion,
                 answer: &|_, answer: Answer| {
                     Ok(HttpResponse::Ok()
                         .insert_header((CONTENT_TYPE, "application/json"))
@@ -187,18 +185,6 @@ pub async fn completions(
         drive(&gw, resolved.routes, call, recorder, quota).await
     })
     .await
-}
-
-/// A usable completion is JSON with `choices`.
-fn check(answer: &Answer) -> Verdict {
-    let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
-    if value.get("error").is_some() {
-        return Err("error_in_body");
-    }
-    if !value.get("choices").is_some_and(Value::is_array) {
-        return Err("no_choices");
-    }
-    Ok(usage_of(&value))
 }
 
 #[cfg(test)]

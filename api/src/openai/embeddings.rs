@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{allow, estimate, respond};
 use crate::gateway::attempt::{Answer, Call, Shape, Verdict, Whole, drive};
-use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::body::read_json;
 use crate::gateway::chain::Needs;
 use crate::gateway::client::ClientSocket;
 use crate::gateway::{ApiError, Gateway, admit};
@@ -153,9 +153,7 @@ pub async fn embeddings(
 ) -> HttpResponse {
     respond("embeddings", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
-        require_json(&req)?;
-        let limit = gw.config.max_body_bytes;
-        let body = read_limited(&req, payload, limit, gw.config.body_timeout()).await?;
+        let body = read_json(&req, payload, &gw).await?;
         let request = EmbeddingRequest::parse(&body)?;
         allow(&caller, recorder, &request.model)?;
         let catalog = gw.catalog.get();

@@ -14,7 +14,7 @@ use super::embeddings::{missing, require_model};
 use super::types::usage_of;
 use super::{allow, estimate, respond};
 use crate::gateway::attempt::{Answer, Build, Call, Shape, Verdict, Whole, drive};
-use crate::gateway::body::{read_limited, require_json};
+use crate::gateway::body::{read_json, read_limited};
 use crate::gateway::chain::Needs;
 use crate::gateway::client::ClientSocket;
 use crate::gateway::{ApiError, Gateway, admit};
@@ -218,14 +218,7 @@ async fn json_media(
     kind: &Kind,
 ) -> Result<HttpResponse, ApiError> {
     let caller = admit::authenticate(req, gw, recorder)?;
-    require_json(req)?;
-    let body = read_limited(
-        req,
-        payload,
-        gw.config.max_body_bytes,
-        gw.config.body_timeout(),
-    )
-    .await?;
+    let body = read_json(req, payload, gw).await?;
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(
             "invalid_json",

@@ -193,6 +193,18 @@ impl ChatCompletionRequest {
 
 pub use crate::providers::openai_compat::usage_of;
 
+/// A usable chat or text completion is JSON with `choices` and no `error`.
+pub(crate) fn completion(answer: &crate::gateway::Answer) -> crate::gateway::Verdict {
+    let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
+    if value.get("error").is_some() {
+        return Err("error_in_body");
+    }
+    if !value.get("choices").is_some_and(Value::is_array) {
+        return Err("no_choices");
+    }
+    Ok(usage_of(&value))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
