@@ -95,7 +95,8 @@ pub enum Command {
     /// `--default` sets how it answers (a query string: `status=429&retry_after=30`,
     /// `hang=1`, `latency_ms=200`, `cut_after=1`, `stall_after=1`, `empty=1`,
     /// `in_band_error=1`, `echo_auth=1`, `chunk_delay_ms=10`, `reply=...`, `usage=0`,
-    /// `dimensions=8`); `POST /__mock/push?...` queues answers while it runs.
+    /// `dimensions=8`, `tool=NAME&tool_args=JSON`); `POST /__mock/push?...` queues answers
+    /// while it runs.
     MockUpstream {
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,

@@ -46,6 +46,8 @@ pub struct Behavior {
     /// Error answers and in-band stream errors quote the request's `Authorization` header,
     /// as some providers do.
     pub echo_authorization: bool,
+    /// Chat: call this tool (name, JSON arguments) instead of answering in text.
+    pub tool_call: Option<(String, String)>,
 }
 
 pub(crate) const DEFAULT_REPLY: &str = "Hello from the mock upstream.";
@@ -70,6 +72,7 @@ impl Default for Behavior {
             in_band_error: false,
             dimensions: DEFAULT_DIMENSIONS,
             echo_authorization: false,
+            tool_call: None,
         }
     }
 }
@@ -78,7 +81,8 @@ impl Behavior {
     /// A behaviour from a query string, as `/__mock/push` and `freeway mock-upstream
     /// --default` take it: `status=429&retry_after=30`, `hang=1`, `latency_ms=200`,
     /// `cut_after=1`, `stall_after=1`, `empty=1`, `in_band_error=1`, `echo_auth=1`,
-    /// `chunk_delay_ms=10`, `reply=text`, `usage=0` (no usage), `dimensions=8`.
+    /// `chunk_delay_ms=10`, `reply=text`, `usage=0` (no usage), `dimensions=8`,
+    /// `tool=get_weather&tool_args={"city":"Paris"}` (a tool call instead of text).
     pub fn from_query(query: &str) -> Result<Behavior, String> {
         let mut behavior = Behavior::ok();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -109,6 +113,21 @@ impl Behavior {
                 "empty" => behavior.empty_stream = flag(),
                 "in_band_error" => behavior.in_band_error = flag(),
                 "echo_auth" => behavior.echo_authorization = flag(),
+                "tool" => {
+                    let arguments = behavior
+                        .tool_call
+                        .take()
+                        .map_or_else(|| "{}".to_string(), |(_, arguments)| arguments);
+                    behavior = behavior.with_tool_call(value.as_ref(), &arguments);
+                }
+                "tool_args" => {
+                    let name = behavior
+                        .tool_call
+                        .take()
+                        .map(|(name, _)| name)
+                        .unwrap_or_else(|| "tool".into());
+                    behavior = behavior.with_tool_call(&name, value.as_ref());
+                }
                 "reply" => behavior = behavior.with_reply(value.as_ref()),
                 "usage" if !flag() => behavior.usage = None,
                 "usage" => {}
@@ -236,6 +255,12 @@ impl Behavior {
     /// the stall replaces the finish chunk.
     pub fn stall_after(mut self, n: usize) -> Self {
         self.stall_after_chunks = Some(n);
+        self
+    }
+
+    /// Answers with a call of tool `name` with `arguments` (JSON text), streamed in pieces.
+    pub fn with_tool_call(mut self, name: &str, arguments: &str) -> Self {
+        self.tool_call = Some((name.to_string(), arguments.to_string()));
         self
     }
 

@@ -233,10 +233,20 @@ async fn completions(
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": behavior.reply},
-                "finish_reason": "stop",
+            "choices": [match &behavior.tool_call {
+                Some((name, arguments)) => json!({
+                    "index": 0,
+                    "message": {"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_mock_1", "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    }]},
+                    "finish_reason": "tool_calls",
+                }),
+                None => json!({
+                    "index": 0,
+                    "message": {"role": "assistant", "content": behavior.reply},
+                    "finish_reason": "stop",
+                }),
             }],
         })
     };

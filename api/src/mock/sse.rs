@@ -96,6 +96,26 @@ fn plan_steps(behavior: &Behavior, completion: &Completion) -> VecDeque<Step> {
             None,
         ));
     }
+    if let Some((name, arguments)) = behavior.tool_call.as_ref().filter(|_| !completion.legacy) {
+        steps.push_back(chunk(
+            completion,
+            json!({"tool_calls": [{"index": 0, "id": "call_mock_1", "type": "function",
+                                   "function": {"name": name, "arguments": ""}}]}),
+            None,
+        ));
+        let characters: Vec<char> = arguments.chars().collect();
+        for piece in characters.chunks(8) {
+            let piece: String = piece.iter().collect();
+            steps.push_back(chunk(
+                completion,
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                None,
+            ));
+        }
+        steps.push_back(chunk(completion, json!({}), Some("tool_calls")));
+        steps.push_back(done());
+        return steps;
+    }
     let pieces = behavior.pieces();
     // The earlier of the two interruptions wins.
     let cut = [

@@ -360,3 +360,35 @@ async fn an_upstream_400_on_a_stream_is_passed_on_as_json() {
     assert_eq!(app.mock(1).request_count(), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_streamed_tool_call_is_relayed_whole() {
+    let app = spawn_with(Spawn::default()).await;
+    let arguments = r#"{"city":"Paris","unit":"celsius"}"#;
+    // Programmed from outside, as a user trying Freeway would.
+    let push = format!(
+        "{}/__mock/push?tool=get_weather&tool_args={}",
+        app.mock(0).base_url().trim_end_matches("/v1"),
+        form_urlencoded::byte_serialize(arguments.as_bytes()).collect::<String>()
+    );
+    assert_eq!(app.client.post(&push).send().await.unwrap().status(), 204);
+    let response = app.chat(stream_body("mock-model")).await;
+    assert_eq!(response.status(), 200);
+    let events = sse_events(response).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let mut streamed = String::new();
+    let mut finish = None;
+    for event in &events[..events.len() - 1] {
+        let chunk: Value = serde_json::from_str(event).unwrap();
+        let choice = &chunk["choices"][0];
+        if let Some(piece) = choice["delta"]["tool_calls"][0]["function"]["arguments"].as_str() {
+            streamed.push_str(piece);
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            finish = Some(reason.to_string());
+        }
+    }
+    assert_eq!(streamed, arguments);
+    assert_eq!(finish.as_deref(), Some("tool_calls"));
+    app.stop().await;
+}
