@@ -608,3 +608,30 @@ async fn embeddings_come_in_the_encoding_the_client_asked_for() {
     assert_eq!(cooled, 0);
     assert_eq!(app.mocks[0].request_count(), 6);
 }
+
+#[tokio::test]
+async fn the_official_openai_sdk_retrieves_models_and_makes_its_default_embeddings_call() {
+    let app = spawn(
+        vec![vec![
+            model("mock-chat", "chat"),
+            Model {
+                family: Some(("mockfam", 8)),
+                ..model("mock-embed", "embedding")
+            },
+        ]],
+        |_| {},
+    )
+    .await;
+    let (ok, output) = crate::contract::run(
+        "the official openai SDK",
+        "\"$FREEWAY_TOOLS_VENV/bin/python\" scripts/contract/openai_sdk.py",
+        &[
+            ("FREEWAY_URL", &app.address),
+            ("FREEWAY_API_KEY", &app.api_key),
+        ],
+    )
+    .await;
+    assert!(ok, "{output}");
+    // The refused max_tokens never reached the provider.
+    assert_eq!(app.mocks[0].request_count(), 3);
+}
