@@ -1,6 +1,8 @@
 //! Cutting a secret out of text a provider sent back: some echo the request's
 //! `Authorization` header, or parts of it, in their error bodies and stream events.
 
+use std::sync::{Arc, OnceLock};
+
 use aho_corasick::AhoCorasick;
 use bytes::Bytes;
 
@@ -12,9 +14,14 @@ const PIECE: usize = 10;
 const SHORTEST: usize = 8;
 const REDACTED: &[u8] = b"[redacted]";
 
-/// Finds the whole secret and every piece of it of `PIECE` bytes or more.
+/// Finds the whole secret and every piece of it of `PIECE` bytes or more. The finder is
+/// built on first use: catalogs are rebuilt on every change, and most credentials never
+/// have anything to scrub.
 #[derive(Clone)]
-pub struct Scrubber(Option<AhoCorasick>);
+pub struct Scrubber {
+    secret: Secret,
+    finder: Arc<OnceLock<Option<AhoCorasick>>>,
+}
 
 impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,22 +31,33 @@ impl std::fmt::Debug for Scrubber {
 
 impl Scrubber {
     pub fn new(secret: &Secret) -> Scrubber {
-        let secret = secret.expose().as_bytes();
-        if secret.len() < SHORTEST {
-            return Scrubber(None);
+        Scrubber {
+            secret: secret.clone(),
+            finder: Arc::default(),
         }
-        // Any piece of `PIECE` bytes or more is covered by the windows of `PIECE` bytes.
-        let patterns: Vec<&[u8]> = if secret.len() <= PIECE {
-            vec![secret]
-        } else {
-            secret.windows(PIECE).collect()
-        };
-        Scrubber(AhoCorasick::new(patterns).ok())
+    }
+
+    fn finder(&self) -> Option<&AhoCorasick> {
+        self.finder
+            .get_or_init(|| {
+                let secret = self.secret.expose().as_bytes();
+                if secret.len() < SHORTEST {
+                    return None;
+                }
+                // Any piece of `PIECE` bytes or more is covered by the windows of `PIECE` bytes.
+                let patterns: Vec<&[u8]> = if secret.len() <= PIECE {
+                    vec![secret]
+                } else {
+                    secret.windows(PIECE).collect()
+                };
+                AhoCorasick::new(patterns).ok()
+            })
+            .as_ref()
     }
 
     /// `text` with every stretch that matches the secret replaced by `[redacted]`.
     pub fn scrub(&self, text: Bytes) -> Bytes {
-        let Some(finder) = &self.0 else {
+        let Some(finder) = self.finder() else {
             return text;
         };
         let mut spans: Vec<(usize, usize)> = Vec::new();

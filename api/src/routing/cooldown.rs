@@ -293,6 +293,37 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_429s_is_one_strike_and_later_ones_still_climb() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(&state);
+        // 27 requests in flight together, rejected with Retry-After 30 s.
+        for n in 0..27 {
+            penalise(&state, &slots, &limited(Some(30)), T0 + n * 40);
+        }
+        assert_eq!(
+            cooling_until(&state, &slots, T0),
+            Some(T0 + 90 * SECOND + 26 * 40)
+        );
+        // Within the Retry-After of the strike: the same event.
+        penalise(&state, &slots, &limited(Some(30)), T0 + 29 * SECOND);
+        assert!(cooling_until(&state, &slots, T0).is_some_and(|u| u < T0 + 2 * MINUTE));
+        // After it: the next rung; without Retry-After, 5 s apart is a new event.
+        let t = T0 + 100 * SECOND;
+        penalise(&state, &slots, &limited(None), t);
+        assert_eq!(cooling_until(&state, &slots, t), Some(t + 2 * MINUTE));
+        penalise(&state, &slots, &limited(None), t + 2 * SECOND);
+        assert_eq!(
+            cooling_until(&state, &slots, t),
+            Some(t + 2 * SECOND + 2 * MINUTE)
+        );
+        penalise(&state, &slots, &limited(None), t + 6 * SECOND);
+        assert_eq!(
+            cooling_until(&state, &slots, t),
+            Some(t + 6 * SECOND + 10 * MINUTE)
+        );
+    }
+
+    #[test]
     fn credential_statuses() {
         let state = Arc::new(PoolState::default());
         let slots = route(&state);
