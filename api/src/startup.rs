@@ -78,6 +78,12 @@ pub fn install_crypto_provider() {
 impl Application {
     pub async fn build(config: Config, signals: Signals) -> Result<Self, StartupError> {
         install_crypto_provider();
+        // A connection costs two descriptors (its socket and the watcher's, `gateway::client`);
+        // the soft limit is often far below what the system allows.
+        match rlimit::increase_nofile_limit(u64::MAX) {
+            Ok(limit) => tracing::debug!(limit, "open files"),
+            Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
+        }
         let keyring = Keyring::from_config(
             config.master_key.as_deref(),
             config.master_key_file.as_deref(),

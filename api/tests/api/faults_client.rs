@@ -79,7 +79,10 @@ async fn a_client_that_leaves_is_noticed_at_once_and_costs_no_route() {
         app.wait_for_usage(i64::try_from(n).unwrap() + 1).await;
     }
     // Four abandoned requests noticed within seconds, not after the 60 s provider timeout.
-    println!("DISCONNECT four abandoned requests recorded after {:?}", started.elapsed());
+    println!(
+        "DISCONNECT four abandoned requests recorded after {:?}",
+        started.elapsed()
+    );
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
