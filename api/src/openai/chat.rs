@@ -1,12 +1,12 @@
 //! `POST /v1/chat/completions`.
 
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::types::ChatCompletionRequest;
 use super::{SESSION_HEADER, respond};
-use crate::gateway::attempt::{Answer, Call, Shape, Whole, drive};
+use crate::gateway::attempt::{Call, Shape, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
@@ -228,14 +228,6 @@ async fn handle(
             )
         }))
     };
-    let whole = Whole {
-        check: &super::types::completion,
-        answer: &|_, answer: Answer| {
-            Ok(HttpResponse::Ok()
-                .insert_header((CONTENT_TYPE, "application/json"))
-                .body(answer.bytes))
-        },
-    };
     let call = Call {
         build: &build,
         shape: if stream {
@@ -243,7 +235,7 @@ async fn handle(
                 wants_usage: prepared.request.wants_usage_chunk(),
             }
         } else {
-            Shape::Whole(whole)
+            Shape::Whole(super::types::COMPLETION)
         },
         needs: prepared.needs,
         pin: prepared.pin,

@@ -4,7 +4,6 @@
 //! Streams go through the same relay as chat (`stream.rs`): its commit point counts a
 //! chunk's `choices[].text` as content.
 
-use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,7 +11,7 @@ use serde_json::{Map, Value};
 use super::embeddings::{missing, require_model};
 use super::types::{StreamOptions, check_numbers};
 use super::{allow, estimate, respond};
-use crate::gateway::attempt::{Answer, Call, Shape, Whole, drive};
+use crate::gateway::attempt::{Call, Shape, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
@@ -164,14 +163,7 @@ pub async fn completions(
                     .unwrap_or(false),
             }
         } else {
-            Shape::Whole(Whole {
-                check: &super::types::completion,
-                answer: &|_, answer: Answer| {
-                    Ok(HttpResponse::Ok()
-                        .insert_header((CONTENT_TYPE, "application/json"))
-                        .body(answer.bytes))
-                },
-            })
+            Shape::Whole(super::types::COMPLETION)
         };
         let call = Call {
             build: &build,

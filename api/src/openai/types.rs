@@ -193,6 +193,21 @@ impl ChatCompletionRequest {
 
 pub use crate::providers::openai_compat::usage_of;
 
+/// A chat or text completion, judged by [`completion`] and passed on as the provider sent it.
+pub(crate) const COMPLETION: crate::gateway::Whole<'static> = crate::gateway::Whole {
+    check: &completion,
+    answer: &json_answer,
+};
+
+fn json_answer(
+    _: &crate::providers::Route,
+    answer: crate::gateway::Answer,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    Ok(actix_web::HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, "application/json"))
+        .body(answer.bytes))
+}
+
 /// A usable chat or text completion is JSON with `choices` and no `error`.
 pub(crate) fn completion(answer: &crate::gateway::Answer) -> crate::gateway::Verdict {
     let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
