@@ -93,7 +93,7 @@ pub enum Command {
     /// Run the programmable mock OpenAI-compatible upstream of the tests and benchmarks.
     ///
     /// `--default` sets how it answers (a query string: `status=429&retry_after=30`,
-    /// `hang=1`, `latency_ms=200`, `cut_after=1`, `stall_after=1`, `empty=1`,
+    /// `hang=1`, `latency_ms=200`, `cut_after=1`, `stall_after=1`, `error_after=1`, `empty=1`,
     /// `in_band_error=1`, `echo_auth=1`, `chunk_delay_ms=10`, `reply=...`, `usage=0`,
     /// `dimensions=8`, `tool=NAME&tool_args=JSON`); `POST /__mock/push?...` queues answers
     /// while it runs.

@@ -190,9 +190,8 @@ fn has_content(chunk: &Value) -> bool {
 enum End {
     /// `[DONE]`, or the end of a stream whose answer was finished.
     Complete,
-    /// The provider's own error event, forwarded.
-    ErrorEvent,
-    /// The provider broke off or went silent: a failure of the route.
+    /// The provider broke off, went silent or sent its own error event: a failure of the
+    /// route.
     Broken(AttemptOutcome),
     /// The client left.
     Left,
@@ -296,7 +295,7 @@ impl Relay {
             if value.get("error").is_some() {
                 // The provider's own error event, forwarded (scrubbed), ends the stream.
                 self.recorder.event().error_code = Some("upstream_error_event".into());
-                self.end = Some(End::ErrorEvent);
+                self.end = Some(End::Broken(AttemptOutcome::InBandError));
                 return Some(self.frame(&data));
             }
             if let Some((prompt, completion)) = usage_of(&value) {
@@ -367,7 +366,7 @@ impl Drop for Relay {
             quota.settle(actual);
         }
         match end {
-            End::Complete | End::ErrorEvent => {
+            End::Complete => {
                 settle.gw.pool.succeeded(
                     &settle.route.slots,
                     u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
@@ -381,6 +380,7 @@ impl Drop for Relay {
                 let failure = match outcome {
                     AttemptOutcome::Timeout => Failure::Timeout,
                     AttemptOutcome::BadResponse => Failure::BadResponse,
+                    AttemptOutcome::InBandError => Failure::InBandError,
                     _ => Failure::StreamBroken,
                 };
                 // The route that broke the stream is cooled like any failed attempt, and

@@ -35,6 +35,8 @@ pub struct Behavior {
     /// Streaming: go silent after this many content chunks, keeping the
     /// connection open.
     pub stall_after_chunks: Option<usize>,
+    /// Streaming: send an in-band error event after this many content chunks.
+    pub error_after_chunks: Option<usize>,
     /// Streaming: send nothing but `data: [DONE]`.
     pub empty_stream: bool,
     /// Streaming: answer 200, then a single `data: {"error":...}` event.
@@ -68,6 +70,7 @@ impl Default for Behavior {
             disconnect_after_chunks: None,
             hang: false,
             stall_after_chunks: None,
+            error_after_chunks: None,
             empty_stream: false,
             in_band_error: false,
             dimensions: DEFAULT_DIMENSIONS,
@@ -80,7 +83,7 @@ impl Default for Behavior {
 impl Behavior {
     /// A behaviour from a query string, as `/__mock/push` and `freeway mock-upstream
     /// --default` take it: `status=429&retry_after=30`, `hang=1`, `latency_ms=200`,
-    /// `cut_after=1`, `stall_after=1`, `empty=1`, `in_band_error=1`, `echo_auth=1`,
+    /// `cut_after=1`, `stall_after=1`, `error_after=1`, `empty=1`, `in_band_error=1`, `echo_auth=1`,
     /// `chunk_delay_ms=10`, `reply=text`, `usage=0` (no usage), `dimensions=8`,
     /// `tool=get_weather&tool_args={"city":"Paris"}` (a tool call instead of text).
     pub fn from_query(query: &str) -> Result<Behavior, String> {
@@ -110,6 +113,7 @@ impl Behavior {
                 "hang" => behavior.hang = flag(),
                 "cut_after" => behavior.disconnect_after_chunks = Some(count()?),
                 "stall_after" => behavior.stall_after_chunks = Some(count()?),
+                "error_after" => behavior.error_after_chunks = Some(count()?),
                 "empty" => behavior.empty_stream = flag(),
                 "in_band_error" => behavior.in_band_error = flag(),
                 "echo_auth" => behavior.echo_authorization = flag(),
@@ -267,6 +271,12 @@ impl Behavior {
     /// Error answers quote the request's `Authorization` header.
     pub fn with_echo_authorization(mut self) -> Self {
         self.echo_authorization = true;
+        self
+    }
+
+    /// Sends an in-band error event after `n` content chunks, ending the stream.
+    pub fn error_after(mut self, n: usize) -> Self {
+        self.error_after_chunks = Some(n);
         self
     }
 

@@ -117,12 +117,15 @@ fn plan_steps(behavior: &Behavior, completion: &Completion) -> VecDeque<Step> {
         return steps;
     }
     let pieces = behavior.pieces();
-    // The earlier of the two interruptions wins.
+    // The earliest interruption wins.
     let cut = [
         behavior
             .disconnect_after_chunks
             .map(|n| (n, Step::Disconnect)),
         behavior.stall_after_chunks.map(|n| (n, Step::Stall)),
+        behavior
+            .error_after_chunks
+            .map(|n| (n, event(&behavior.error_json(500)))),
     ]
     .into_iter()
     .flatten()

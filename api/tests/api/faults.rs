@@ -201,3 +201,21 @@ async fn a_credential_echoed_by_the_provider_never_reaches_the_member() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_error_event_after_the_first_token_is_scrubbed_and_cools_its_route() {
+    let app = two_providers(5_000).await;
+    let leaked = |text: &str| text.contains("secret-0");
+    // An error event after the first token is forwarded, without the secret; the route
+    // that sent it is cooled like one that broke off.
+    app.mock(0)
+        .push(Behavior::ok().error_after(1).with_echo_authorization());
+    let response = app.chat(stream_body()).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(!leaked(&text), "{text}");
+    assert!(text.contains("Bearer [redacted]"), "{text}");
+    let next = app.chat(chat_body("mock-model")).await;
+    assert_eq!(next.headers()["x-freeway-route"], "mock1/mock-model");
+    app.stop().await;
+}
