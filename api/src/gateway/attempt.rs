@@ -184,10 +184,8 @@ async fn attempts(
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok()),
             );
-            let bytes = timeout_at(deadline, read_upstream(response, 1024 * 1024))
+            let bytes = within(deadline, read_upstream(response, 1024 * 1024))
                 .await
-                .ok()
-                .and_then(Result::ok)
                 .unwrap_or_default();
             drop(reservation);
             let took = started.elapsed();
@@ -250,16 +248,10 @@ async fn whole_answer(
     recorder: &mut Recorder,
     log: &mut AttemptLog,
 ) -> Result<Option<HttpResponse>, Outcome> {
-    let Attempt {
-        route,
-        response,
-        status,
-        started,
-        deadline,
-        reservation,
-    } = attempt;
-    let headers = response.headers().clone();
-    let bytes = match within(deadline, read_upstream(response, MAX_UPSTREAM_BODY)).await {
+    let (route, status, started) = (attempt.route, attempt.status, attempt.started);
+    let headers = attempt.response.headers().clone();
+    let body = read_upstream(attempt.response, MAX_UPSTREAM_BODY);
+    let bytes = match within(attempt.deadline, body).await {
         Ok(bytes) => bytes,
         Err(failure) => {
             failed(gw, log, route, failure, None, started.elapsed(), &[]);
@@ -282,7 +274,13 @@ async fn whole_answer(
         }
     };
     log.succeeded(route, status, took);
-    settle(gw, route, reservation, usage.map(|(p, c)| p + c), took);
+    settle(
+        gw,
+        route,
+        attempt.reservation,
+        usage.map(|(p, c)| p + c),
+        took,
+    );
     (call.on_commit)(route);
     let ttft = millis(recorder.elapsed());
     let event = recorder.event();

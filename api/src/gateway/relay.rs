@@ -21,7 +21,7 @@ use tokio::time::timeout_at;
 
 use super::attempt::{Attempt, Call};
 use super::client::{ClientSocket, gone};
-use super::steps::{failed, fill_route, penalise};
+use super::steps::{failed, fill_route, penalise, scrub};
 use super::{AttemptLog, Gateway};
 use crate::providers::Route;
 use crate::providers::openai_compat::usage_of;
@@ -44,14 +44,8 @@ pub(super) async fn commit(
     log: &mut AttemptLog,
     quota: &mut Option<QuotaReservation>,
 ) -> Option<HttpResponse> {
-    let Attempt {
-        route,
-        response,
-        status,
-        started,
-        deadline,
-        reservation,
-    } = attempt;
+    let (route, status, started) = (attempt.route, attempt.status, attempt.started);
+    let response = attempt.response;
     let is_sse = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -73,7 +67,7 @@ pub(super) async fn commit(
     let mut events: Events = Box::pin(response.bytes_stream().eventsource());
     let mut held = VecDeque::new();
     let failure = loop {
-        match timeout_at(deadline, events.next()).await {
+        match timeout_at(attempt.deadline, events.next()).await {
             Err(_) => break Some(Failure::Timeout),
             Ok(None) => break Some(Failure::EmptyStream),
             Ok(Some(Err(_))) => break Some(Failure::StreamBroken),
@@ -128,7 +122,7 @@ pub(super) async fn commit(
         settle: Some(Settle {
             gw: gw.clone(),
             route: route.clone(),
-            reservation,
+            reservation: attempt.reservation,
             quota: quota.take(),
             started,
             estimated_prompt: call.needs.prompt_tokens,
@@ -331,12 +325,8 @@ impl Relay {
     /// An event as the client gets it, with the credential cut out of it.
     fn frame(&self, data: &str) -> Bytes {
         let framed = frame(data);
-        match self
-            .settle
-            .as_ref()
-            .and_then(|s| s.route.credential.as_ref())
-        {
-            Some(credential) => credential.scrubber.scrub(framed),
+        match &self.settle {
+            Some(settle) => scrub(&settle.route, framed),
             None => framed,
         }
     }

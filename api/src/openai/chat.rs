@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::types::ChatCompletionRequest;
-use super::{SESSION_HEADER, respond};
+use super::{SESSION_HEADER, allow, respond};
 use crate::gateway::attempt::{Call, Shape, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
@@ -167,9 +167,8 @@ async fn handle(
     let caller = admit::authenticate(req, gw, recorder)?;
     let body = read_json(req, payload, gw).await?;
     let request = ChatCompletionRequest::parse(&body)?;
-    recorder.event().requested_model = Some(request.model.clone());
+    allow(&caller, recorder, &request.model)?;
     recorder.event().stream = request.wants_stream();
-    admit::check_allowed(&caller, &request.model)?;
     let catalog = gw.catalog.get();
     let resolved = catalog
         .resolve(Modality::Chat, &request.model)

@@ -3,27 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use freeway_wire::tenants::QuotaScope;
-use serde::Serialize;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::StoreError;
 use super::histogram;
 
-/// One candidate the request tried, in order.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Attempt {
-    pub provider: String,
-    pub model: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential_id: Option<Uuid>,
-    pub outcome: freeway_wire::usage::AttemptOutcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    pub latency_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
+/// One candidate the request tried, in order: the wire's entry, written as it is.
+pub use freeway_wire::usage::AttemptEntry as Attempt;
 
 #[derive(Debug, Clone)]
 pub struct UsageEvent {
