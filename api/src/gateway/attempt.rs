@@ -24,7 +24,7 @@ use crate::routing::pool::Reservation;
 use crate::routing::session::Pin;
 use crate::routing::{Failure, parse_retry_after};
 use crate::tenancy::QuotaReservation;
-use crate::usage::{Recorder, millis};
+use crate::usage::{Recorder, UsageEvent, millis};
 
 /// A provider's usable 2xx answer.
 pub struct Answer {
@@ -229,6 +229,22 @@ async fn within<T>(
     }
 }
 
+/// `route` has served (or, streaming, reached its commit point): the session pins it and
+/// the usage event names it, with the time to this first answer.
+pub(super) fn committed<'e>(
+    call: &Call<'_>,
+    route: &Route,
+    recorder: &'e mut Recorder,
+) -> &'e mut UsageEvent {
+    (call.on_commit)(route);
+    let ttft = millis(recorder.elapsed());
+    let event = recorder.event();
+    fill_route(event, route);
+    event.status = 200;
+    event.ttft_ms = Some(ttft);
+    event
+}
+
 /// A 2xx head from one route, its body still to read.
 pub(super) struct Attempt<'r> {
     pub route: &'r Route,
@@ -281,12 +297,7 @@ async fn whole_answer(
         usage.map(|(p, c)| p + c),
         took,
     );
-    (call.on_commit)(route);
-    let ttft = millis(recorder.elapsed());
-    let event = recorder.event();
-    fill_route(event, route);
-    event.status = 200;
-    event.ttft_ms = Some(ttft);
+    let event = committed(call, route, recorder);
     match usage {
         Some((prompt, completion)) => {
             event.prompt_tokens = Some(prompt);

@@ -19,9 +19,9 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::timeout_at;
 
-use super::attempt::{Attempt, Call};
+use super::attempt::{Attempt, Call, committed};
 use super::client::{ClientSocket, gone};
-use super::steps::{failed, fill_route, penalise, scrub};
+use super::steps::{failed, penalise, scrub};
 use super::{AttemptLog, Gateway};
 use crate::providers::Route;
 use crate::providers::openai_compat::usage_of;
@@ -103,13 +103,7 @@ pub(super) async fn commit(
     }
 
     log.succeeded(route, status, started.elapsed());
-    (call.on_commit)(route);
-    let ttft = millis(recorder.elapsed());
-    let event = recorder.event();
-    fill_route(event, route);
-    event.status = 200;
-    event.ttft_ms = Some(ttft);
-    event.attempts = log.attempts().to_vec();
+    committed(call, route, recorder).attempts = log.attempts().to_vec();
     let relay = Relay {
         events,
         held,
