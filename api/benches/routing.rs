@@ -78,12 +78,12 @@ fn fixture() -> Fixture {
             }
             1 => {
                 for _ in 0..30 {
-                    state.replay(&slots, 100, now - 1000, now);
+                    state.replay(&slots, 1, 100, now - 1000, now);
                 }
             }
             _ => {
                 for _ in 0..10 {
-                    state.replay(&slots, 500, now - 1000, now);
+                    state.replay(&slots, 1, 500, now - 1000, now);
                 }
             }
         }

@@ -57,6 +57,8 @@ pub struct Application {
     stats: Arc<UsageStats>,
     stop_reloader: watch::Sender<bool>,
     reloader: JoinHandle<()>,
+    /// Persists the pool's windows; a last time once the server has stopped.
+    snapshots: JoinHandle<()>,
     first_start: bool,
     first_admin: Option<(String, String)>,
 }
@@ -119,7 +121,8 @@ impl Application {
         let (usage, writer) = UsageWriter::spawn(pool.clone(), config.usage.clone());
         let stats = usage.stats().clone();
         let (stop_reloader, stop_rx) = watch::channel(false);
-        let reloader = tokio::spawn(crate::state::keep_current(live.clone(), stop_rx));
+        let reloader = tokio::spawn(crate::state::keep_current(live.clone(), stop_rx.clone()));
+        let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx));
 
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
             addr: config.listen.to_string(),
@@ -210,6 +213,7 @@ impl Application {
             stats,
             stop_reloader,
             reloader,
+            snapshots,
             first_start,
             first_admin,
         })
@@ -248,6 +252,8 @@ impl Application {
         let result = self.server.await;
         let _ = self.stop_reloader.send(true);
         let _ = self.reloader.await;
+        // Every request has finished: the windows' last snapshot misses nothing.
+        let _ = self.snapshots.await;
         // The server's workers, and with them every `UsageSink`, are gone: the writer sees
         // its queue close, writes what is left and ends.
         let stats = self.writer.finish().await;

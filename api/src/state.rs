@@ -1,7 +1,6 @@
 //! What the admin API shares, and the task that keeps the in-memory state of the pool, the
 //! keys and the quotas current. The gateway's own share is [`crate::gateway::Gateway`].
 
-use freeway_wire::usage::{AttemptEntry, AttemptOutcome};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -13,11 +12,15 @@ use crate::crypto::{Keyring, KeyringError};
 use crate::providers::{self, CatalogHandle, PoolRows};
 use crate::routing::now_millis;
 use crate::routing::pool::{Cooldown, PoolState};
+use crate::routing::window::WindowState;
 use crate::store::{self, StoreError};
 use crate::tenancy::{KeyCache, QuotaLedger, QuotaRule, ScopeUsage};
 
 /// A full reload even without notifications, in case one was missed while disconnected.
 const SAFETY_RELOAD: Duration = Duration::from_secs(30);
+/// How often the pool's windows that changed are persisted. A crash loses nothing of what
+/// the usage writer recorded: a restart adds what was served after the last snapshot.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -45,6 +48,9 @@ impl Live {
         let quotas = store::quotas::list(&self.db, None).await?;
         self.quotas
             .replace(quotas.iter().filter_map(QuotaRule::from_row).collect());
+        // The usage of deleted or revoked keys, and of members and tenants with neither a key
+        // nor a quota, is freed.
+        self.quotas.retain(&self.keys.scopes());
         self.reload_catalog().await
     }
 
@@ -87,8 +93,10 @@ impl Live {
         Ok(())
     }
 
-    /// After a restart: cooldowns still running, and the last 24 hours of successful
-    /// requests replayed into the usage windows, so daily limits are not reset by a restart.
+    /// After a restart: cooldowns still running, learned limits, the pool's windows from
+    /// their snapshots plus what was served after them (grouped by route and second), and
+    /// the quotas' day and month from the daily rollups. None of it grows with the day's
+    /// traffic: a restart never replays requests one by one.
     pub async fn restore(&self) -> Result<(), ReloadError> {
         let now = now_millis();
         let mut restored = 0;
@@ -103,21 +111,22 @@ impl Live {
             let learned = crate::routing::limits::Limits::from_columns(row.limits);
             self.pool.learn_by_key(&row.scope_key, learned);
         }
+        let snapshots = store::ledger::load(&self.db).await?;
+        let since = snapshots.iter().map(|s| s.taken_at).max();
+        let states: Vec<(String, WindowState)> = snapshots
+            .into_iter()
+            .filter_map(|row| Some((row.scope_key, serde_json::from_value(row.state).ok()?)))
+            .collect();
+        let windows = self.pool.restore_windows(&states, now);
         let catalog = self.catalog.get();
-        let mut replayed = 0;
-        for used in store::usage::recent(&self.db).await? {
-            // The trail is the wire's attempt list; the one that answered is `ok`.
-            let trail: Vec<AttemptEntry> =
-                serde_json::from_value(used.attempt_trail).unwrap_or_default();
-            let Some(ok) = trail.iter().find(|a| a.outcome == AttemptOutcome::Ok) else {
-                continue;
-            };
-            if let Some(slots) = catalog.slots_of(&ok.provider, &ok.model, ok.credential_id) {
-                let tokens = used.prompt_tokens.unwrap_or(0).max(0) as u64
-                    + used.completion_tokens.unwrap_or(0).max(0) as u64;
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        let mut served_after = 0;
+        for used in store::usage::served_since(&self.db, since).await? {
+            if let Some(slots) = catalog.slots_of(&used.provider, &used.model, used.credential_id) {
+                let requests = count(used.requests);
                 self.pool
-                    .replay(&slots, tokens, used.created_at.timestamp_millis(), now);
-                replayed += 1;
+                    .replay(&slots, requests, count(used.tokens), used.at_ms, now);
+                served_after += requests;
             }
         }
         let usage: Vec<ScopeUsage> = store::usage::quota_usage(&self.db)
@@ -129,10 +138,49 @@ impl Live {
         tracing::info!(
             quota_scopes = usage.len(),
             cooldowns = restored,
-            requests = replayed,
+            windows,
+            served_after_snapshot = served_after,
             "pool state restored"
         );
         Ok(())
+    }
+
+    /// Persists the windows that changed since the last call (all of them with `all`) and
+    /// forgets those of freed scopes.
+    pub async fn snapshot_windows(&self, all: bool) -> Result<(), ReloadError> {
+        let (states, freed) = self.pool.snapshot(all, now_millis());
+        let states: Vec<(String, serde_json::Value)> = states
+            .into_iter()
+            .filter_map(|(key, state)| Some((key, serde_json::to_value(state).ok()?)))
+            .collect();
+        store::ledger::save(&self.db, &states, &freed).await?;
+        Ok(())
+    }
+}
+
+/// Persists the pool's windows every few seconds; when `stop` flips, once more in full (the
+/// server has stopped by then, so nothing is left out) and returns.
+pub async fn keep_snapshots(live: Live, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // After a failed write, the next one writes every window: what changed is not tracked twice.
+    let mut all = false;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => match live.snapshot_windows(all).await {
+                Ok(()) => all = false,
+                Err(error) => {
+                    if !all {
+                        tracing::warn!(%error, "usage windows not persisted; retrying");
+                    }
+                    all = true;
+                }
+            },
+        }
+    }
+    if let Err(error) = live.snapshot_windows(true).await {
+        tracing::warn!(%error, "usage windows not persisted at shutdown");
     }
 }
 

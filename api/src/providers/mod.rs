@@ -4,7 +4,7 @@
 
 pub mod openai_compat;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -260,6 +260,13 @@ impl PoolRows {
 /// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`.
 /// A credential that does not decrypt is left out and logged; it never takes the rest down.
 pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: i64) -> Catalog {
+    // Every slot this catalog uses; the others (scopes deleted or disabled) are freed after.
+    let used = std::cell::RefCell::new(HashSet::new());
+    let slot = |scope: Scope, limits: Limits, tz: Tz| {
+        let i = state.slot(scope, limits, tz, now);
+        used.borrow_mut().insert(i);
+        i
+    };
     let PoolRows {
         providers,
         models,
@@ -302,7 +309,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         .map(|p| {
             let tz: Tz = p.daily_reset_tz.parse().unwrap_or(Tz::UTC);
             let limits = Limits::from_columns(p.limits);
-            let slot = state.slot(Scope::Provider { id: p.id }, limits, tz, now);
+            let slot = slot(Scope::Provider { id: p.id }, limits, tz);
             let info = Arc::new(ProviderInfo {
                 id: p.id,
                 name: p.name.clone(),
@@ -347,11 +354,10 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 .and_then(|d| u64::try_from(d).ok()),
         });
         let model_limits = Limits::from_columns(model.limits);
-        let model_slot = state.slot(
+        let model_slot = slot(
             Scope::Model { id: model.id },
             Limits::default(),
             provider.tz,
-            now,
         );
         let keyless = provider.row.keyless;
         let credentials: Vec<Option<&(Arc<CredentialInfo>, i32, Limits)>> = if keyless {
@@ -372,17 +378,16 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 None => model_limits,
             };
             let slots = RouteSlots {
-                route: state.slot(
+                route: slot(
                     Scope::Route {
                         model: model.id,
                         credential: credential_id,
                     },
                     route_limits,
                     provider.tz,
-                    now,
                 ),
                 credential: credential.map(|(c, _, limits)| {
-                    state.slot(Scope::Credential { id: c.id }, *limits, provider.tz, now)
+                    slot(Scope::Credential { id: c.id }, *limits, provider.tz)
                 }),
                 provider: provider.slot,
                 model: model_slot,
@@ -503,6 +508,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         }
     }
     catalog.listed.sort_by(|a, b| a.id.cmp(&b.id));
+    state.retain(&used.into_inner());
     catalog
 }
 

@@ -1,6 +1,8 @@
 //! The live state of the pool, in memory: per scope (route, credential, provider account,
 //! model) its usage windows, cooldown and recent health. One lock keeps reservations exact:
-//! two requests can never both take the last unit of a limit.
+//! two requests can never both take the last unit of a limit. Every operation on the hot
+//! path costs O(1) per scope (see [`super::window`]); the scopes of a catalog rebuild that
+//! no longer exist (a deleted credential, a disabled model) are freed and their slots reused.
 
 use freeway_wire::pool::ScopeKind;
 use std::collections::{HashMap, VecDeque};
@@ -12,7 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::limits::Limits;
-use super::window::{Exceeded, Millis, Window};
+use super::window::{Exceeded, Millis, Window, WindowState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -162,6 +164,12 @@ fn health_rank(health: &Health) -> (u32, u32) {
 #[derive(Debug)]
 struct Slot {
     scope: Scope,
+    /// Bumped when the slot is freed, so that a reservation made before cannot touch the
+    /// scope that reuses it.
+    generation: u32,
+    vacant: bool,
+    /// Counted since the last snapshot.
+    dirty: bool,
     window: Window,
     cooldown: Option<Cooldown>,
     /// 429s in the last hour, for the escalation ladder.
@@ -175,7 +183,19 @@ struct Slot {
 struct Inner {
     index: HashMap<Scope, usize>,
     slots: Vec<Slot>,
-    next_id: u64,
+    /// Vacant slots, reused first.
+    free: Vec<usize>,
+    /// Scopes freed since their snapshots were last pruned.
+    freed: Vec<Scope>,
+}
+
+impl Inner {
+    /// The live slot `i` of `generation`.
+    fn live(&mut self, i: usize, generation: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(i)
+            .filter(|s| !s.vacant && s.generation == generation)
+    }
 }
 
 #[derive(Default)]
@@ -187,8 +207,8 @@ pub struct PoolState {
 /// given back: a failed or cancelled request never leaks capacity.
 pub struct Reservation {
     state: Arc<PoolState>,
-    slots: RouteSlots,
-    id: u64,
+    /// The windows counted, with their slots' generations.
+    counted: [Option<(usize, u32)>; 3],
     at: Millis,
     tokens: u64,
     open: bool,
@@ -203,10 +223,11 @@ impl Reservation {
     pub fn settle(mut self, actual: u64, now: Millis) {
         self.open = false;
         let mut inner = self.state.lock();
-        for i in self.slots.counted() {
-            if let Some(slot) = inner.slots.get_mut(i) {
+        for &(i, generation) in self.counted.iter().flatten() {
+            if let Some(slot) = inner.live(i, generation) {
                 slot.window
-                    .settle(self.id, self.at, self.tokens, actual, now);
+                    .settle(self.at, self.tokens, actual, now.max(self.at));
+                slot.dirty = true;
             }
         }
     }
@@ -217,11 +238,12 @@ impl Drop for Reservation {
         if !self.open {
             return;
         }
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = super::now_millis().max(self.at);
         let mut inner = self.state.lock();
-        for i in self.slots.counted() {
-            if let Some(slot) = inner.slots.get_mut(i) {
-                slot.window.release(self.id, self.at, self.tokens, now);
+        for &(i, generation) in self.counted.iter().flatten() {
+            if let Some(slot) = inner.live(i, generation) {
+                slot.window.release(self.at, self.tokens, now);
+                slot.dirty = true;
             }
         }
     }
@@ -258,14 +280,16 @@ impl PoolState {
         let mut inner = self.lock();
         if let Some(&i) = inner.index.get(&scope) {
             if let Some(slot) = inner.slots.get_mut(i) {
-                slot.window.set_limits(limits);
+                slot.window.set_limits(limits, now);
                 slot.window.tz = tz;
             }
             return i;
         }
-        let i = inner.slots.len();
-        inner.slots.push(Slot {
+        let fresh = |generation| Slot {
             scope,
+            generation,
+            vacant: false,
+            dirty: false,
             window: Window::new(limits, tz, now),
             cooldown: None,
             strikes: VecDeque::new(),
@@ -274,9 +298,56 @@ impl PoolState {
                 success: 1.0,
                 latency_ms: 0.0,
             },
-        });
+        };
+        let i = match inner.free.pop() {
+            Some(i) => {
+                if let Some(slot) = inner.slots.get_mut(i) {
+                    *slot = fresh(slot.generation);
+                }
+                i
+            }
+            None => {
+                inner.slots.push(fresh(0));
+                inner.slots.len() - 1
+            }
+        };
         inner.index.insert(scope, i);
         i
+    }
+
+    /// Frees every slot but `used` (those of the catalog just built): the scopes of deleted
+    /// credentials, models and providers stop taking memory, and their slots are reused.
+    pub fn retain(&self, used: &std::collections::HashSet<usize>) {
+        let mut inner = self.lock();
+        let Inner {
+            index,
+            slots,
+            free,
+            freed,
+        } = &mut *inner;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.vacant || used.contains(&i) {
+                continue;
+            }
+            index.remove(&slot.scope);
+            freed.push(slot.scope);
+            slot.vacant = true;
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.window = Window::lean(Limits::default(), Tz::UTC, 0);
+            slot.cooldown = None;
+            slot.strikes = VecDeque::new();
+            slot.failures = VecDeque::new();
+            free.push(i);
+        }
+    }
+
+    /// Scopes in use: slots that are not vacant.
+    pub fn len(&self) -> usize {
+        self.lock().index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn blocked(inner: &mut Inner, slots: &RouteSlots, tokens: u64, now: Millis) -> Option<Skip> {
@@ -350,31 +421,71 @@ impl PoolState {
         if let Some(skip) = Self::blocked(&mut inner, slots, tokens, now) {
             return Err(skip);
         }
-        inner.next_id += 1;
-        let id = inner.next_id;
-        for i in slots.counted() {
-            if let Some(slot) = inner.slots.get_mut(i) {
-                slot.window.add(id, tokens, now, now);
+        let mut counted = [None; 3];
+        for (i, place) in slots.counted().zip(counted.iter_mut()) {
+            if let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) {
+                slot.window.add(1, tokens, now, now);
+                slot.dirty = true;
+                *place = Some((i, slot.generation));
             }
         }
         Ok(Reservation {
             state: self.clone(),
-            slots: *slots,
-            id,
+            counted,
             at: now,
             tokens,
             open: true,
         })
     }
 
-    /// Counts a past request (rebuilding the windows from recent usage after a restart).
-    pub fn replay(&self, slots: &RouteSlots, tokens: u64, at: Millis, now: Millis) {
+    /// Counts `requests` past requests of `tokens` tokens in all, made at `at`: usage
+    /// recorded after the last snapshot, restored after a restart.
+    pub fn replay(&self, slots: &RouteSlots, requests: u64, tokens: u64, at: Millis, now: Millis) {
         let mut inner = self.lock();
         for i in slots.counted() {
-            if let Some(slot) = inner.slots.get_mut(i) {
-                slot.window.add(0, tokens, at, now);
+            if let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) {
+                slot.window.add(requests, tokens, at, now);
+                slot.dirty = true;
             }
         }
+    }
+
+    /// The windows of the scopes counted since the last call (all of them with `all`), by
+    /// scope key, to persist; and the scopes freed since, whose snapshots can go.
+    pub fn snapshot(&self, all: bool, now: Millis) -> (Vec<(String, WindowState)>, Vec<String>) {
+        let mut inner = self.lock();
+        let states = inner
+            .slots
+            .iter_mut()
+            .filter(|s| !s.vacant && (all || s.dirty))
+            .map(|slot| {
+                slot.dirty = false;
+                (slot.scope.to_string(), slot.window.state(now))
+            })
+            .collect();
+        let freed = inner.freed.drain(..).map(|s| s.to_string()).collect();
+        (states, freed)
+    }
+
+    /// Adds persisted window states to the scopes they name (unknown ones are skipped);
+    /// returns how many were restored.
+    pub fn restore_windows(&self, states: &[(String, WindowState)], now: Millis) -> usize {
+        let mut inner = self.lock();
+        let by_key: HashMap<String, usize> = inner
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.vacant)
+            .map(|(i, s)| (s.scope.to_string(), i))
+            .collect();
+        let mut restored = 0;
+        for (key, state) in states {
+            if let Some(slot) = by_key.get(key).and_then(|&i| inner.slots.get_mut(i)) {
+                slot.window.restore(state, now);
+                restored += 1;
+            }
+        }
+        restored
     }
 
     pub fn succeeded(&self, slots: &RouteSlots, latency_ms: u64) {
@@ -421,7 +532,7 @@ impl PoolState {
         match inner
             .slots
             .iter_mut()
-            .find(|s| s.scope.to_string() == scope_key)
+            .find(|s| !s.vacant && s.scope.to_string() == scope_key)
         {
             Some(slot) => {
                 slot.cooldown = Some(cooldown);
@@ -439,7 +550,7 @@ impl PoolState {
         let slot = inner
             .slots
             .iter_mut()
-            .find(|s| s.scope.to_string() == scope_key)?;
+            .find(|s| !s.vacant && s.scope.to_string() == scope_key)?;
         Some(slot.cooldown.take().is_some())
     }
 
@@ -491,7 +602,7 @@ impl PoolState {
         let Some(slot) = inner.slots.get_mut(slot) else {
             return false;
         };
-        slot.window.learn(learned)
+        slot.window.learn(learned, super::now_millis())
     }
 
     /// Restores learned limits (after a restart) by scope key.
@@ -500,10 +611,10 @@ impl PoolState {
         match inner
             .slots
             .iter_mut()
-            .find(|s| s.scope.to_string() == scope_key)
+            .find(|s| !s.vacant && s.scope.to_string() == scope_key)
         {
             Some(slot) => {
-                slot.window.learn(learned);
+                slot.window.learn(learned, super::now_millis());
                 true
             }
             None => false,
@@ -524,6 +635,7 @@ impl PoolState {
         inner
             .slots
             .iter_mut()
+            .filter(|slot| !slot.vacant)
             .map(|slot| SlotView {
                 scope: slot.scope,
                 limits: slot.window.limits(),
@@ -668,5 +780,96 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn freed_scopes_give_their_slots_back_and_old_reservations_touch_nothing() {
+        let state = Arc::new(PoolState::default());
+        let limits = Limits {
+            rpm: Some(1),
+            ..Limits::default()
+        };
+        let gone = route(&state, limits);
+        let kept = route(&state, limits);
+        let before = state.len();
+        let held = state.reserve(&gone, 10, T0).unwrap();
+        let used: std::collections::HashSet<usize> = [
+            Some(kept.route),
+            kept.credential,
+            Some(kept.provider),
+            Some(kept.model),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        state.retain(&used);
+        assert_eq!(state.len(), before - 4);
+        let (_, freed) = state.snapshot(false, T0);
+        assert_eq!(freed.len(), 4, "their snapshots can go: {freed:?}");
+        // New scopes reuse the freed slots; the old reservation, given back, leaves them alone.
+        let mut reused: Vec<usize> = (0..4)
+            .map(|_| {
+                state.slot(
+                    Scope::Credential { id: Uuid::new_v4() },
+                    limits,
+                    Tz::UTC,
+                    T0,
+                )
+            })
+            .collect();
+        reused.sort_unstable();
+        let mut old = [
+            gone.route,
+            gone.credential.unwrap(),
+            gone.provider,
+            gone.model,
+        ];
+        old.sort_unstable();
+        assert_eq!(reused, old);
+        let fresh = gone;
+        let taken = state.reserve(&fresh, 10, T0).unwrap();
+        drop(held);
+        assert!(
+            state.check(&fresh, 10, T0).is_err(),
+            "still holds its own request"
+        );
+        drop(taken);
+        assert!(state.check(&fresh, 10, T0).is_ok());
+        assert_eq!(state.view(T0).len(), before);
+    }
+
+    #[test]
+    fn snapshots_carry_only_what_changed() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(&state, Limits::default());
+        assert!(state.snapshot(false, T0).0.is_empty());
+        state.reserve(&slots, 10, T0).unwrap().settle(15, T0 + 1);
+        let (changed, _) = state.snapshot(false, T0 + 2);
+        assert_eq!(
+            changed.len(),
+            3,
+            "route, credential and provider: {changed:?}"
+        );
+        assert!(
+            changed
+                .iter()
+                .all(|(_, s)| s.day_requests == 1 && s.day_tokens == 15)
+        );
+        assert!(state.snapshot(false, T0 + 3).0.is_empty());
+        assert_eq!(state.snapshot(true, T0 + 3).0.len(), 4);
+
+        // A new process with the same scopes takes the states back.
+        let restored = PoolState::default();
+        for i in [
+            slots.route,
+            slots.credential.unwrap(),
+            slots.provider,
+            slots.model,
+        ] {
+            restored.slot(state.scope_of(i).unwrap(), Limits::default(), Tz::UTC, T0);
+        }
+        assert_eq!(restored.restore_windows(&changed, T0 + 4), 3);
+        let view = restored.view(T0 + 4);
+        assert!(view.iter().filter(|v| v.requests_today == 1).count() == 3);
     }
 }

@@ -14,6 +14,7 @@ pub mod credentials;
 mod edit;
 mod error;
 pub mod histogram;
+pub mod ledger;
 pub mod limits;
 pub mod members;
 pub mod migrate;

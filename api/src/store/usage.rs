@@ -136,21 +136,41 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
     Ok(())
 }
 
-/// Requests of the last 24 hours, to rebuild the usage windows after a restart.
+/// What one route served at one time (a second in the last hour, a minute before it): what
+/// the pool's windows add after their snapshot, grouped so that it never grows with the
+/// number of requests.
 #[derive(Debug, Clone, FromRow)]
-pub struct RecentUse {
-    pub created_at: DateTime<Utc>,
-    pub attempt_trail: serde_json::Value,
-    pub prompt_tokens: Option<i32>,
-    pub completion_tokens: Option<i32>,
+pub struct ServedRow {
+    pub provider: String,
+    pub model: String,
+    pub credential_id: Option<Uuid>,
+    /// The end of the second (or minute) it was served in, unix milliseconds: counted no
+    /// earlier than it happened, so a window never frees it early.
+    pub at_ms: i64,
+    pub requests: i64,
+    pub tokens: i64,
 }
 
-pub async fn recent(pool: &PgPool) -> Result<Vec<RecentUse>, StoreError> {
+/// Requests served after `since` (the last snapshot of the windows; without one, the last 25
+/// hours), per route and second, aggregated by Postgres.
+pub async fn served_since(
+    pool: &PgPool,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<ServedRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT created_at, attempt_trail, prompt_tokens, completion_tokens FROM usage_events
-         WHERE created_at > now() - interval '24 hours' AND attempts > 0
-         ORDER BY created_at",
+        "SELECT provider, model, credential_id,
+                CASE WHEN created_at > now() - interval '61 minutes'
+                     THEN ceil(extract(epoch FROM created_at))::bigint * 1000
+                     ELSE ceil(extract(epoch FROM created_at) / 60)::bigint * 60000 END AS at_ms,
+                count(*) AS requests,
+                coalesce(sum(coalesce(prompt_tokens, 0)::bigint
+                    + coalesce(completion_tokens, 0)), 0)::bigint AS tokens
+         FROM usage_events
+         WHERE created_at > coalesce($1, now() - interval '25 hours')
+           AND status BETWEEN 200 AND 299 AND provider IS NOT NULL AND model IS NOT NULL
+         GROUP BY 1, 2, 3, 4",
     )
+    .bind(since)
     .fetch_all(pool)
     .await?)
 }
@@ -165,26 +185,28 @@ pub struct QuotaUsageRow {
     pub month_tokens: i64,
 }
 
-/// Usage per scope since the start of the UTC month, aggregated by Postgres: what the quota
-/// ledger replays after a restart. Only requests that were served count, as in the ledger.
+/// Usage per scope since the start of the UTC month, from the daily rollups (a row per day,
+/// key and model, whatever the traffic): what the quota ledger restores after a restart.
+/// Only requests that were served count, as in the ledger: a rollup's requests less its
+/// rate-limited, server and client errors are those with a 2xx status.
 pub async fn quota_usage(pool: &PgPool) -> Result<Vec<QuotaUsageRow>, StoreError> {
     Ok(sqlx::query_as(
         "WITH bounds AS (
              SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month,
                     date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day
          ), served AS (
-             SELECT e.tenant_id, e.member_id, e.api_key_id, e.created_at >= b.day AS today,
-                    coalesce(e.prompt_tokens, 0)::bigint
-                        + coalesce(e.completion_tokens, 0)::bigint AS tokens
-             FROM usage_events e, bounds b
-             WHERE e.created_at >= b.month AND e.status BETWEEN 200 AND 299
+             SELECT r.tenant_id, r.member_id, r.api_key_id, r.bucket >= b.day AS today,
+                    r.requests - r.rate_limited - r.server_errors - r.client_errors AS requests,
+                    r.prompt_tokens + r.completion_tokens AS tokens
+             FROM usage_rollups r, bounds b
+             WHERE r.granularity = 'day' AND r.bucket >= b.month
          ), scoped AS (
-             SELECT 'tenant' AS scope, tenant_id AS scope_id, today, tokens FROM served
-             UNION ALL SELECT 'member', member_id, today, tokens FROM served
-             UNION ALL SELECT 'api_key', api_key_id, today, tokens FROM served
+             SELECT 'tenant' AS scope, tenant_id AS scope_id, today, requests, tokens FROM served
+             UNION ALL SELECT 'member', member_id, today, requests, tokens FROM served
+             UNION ALL SELECT 'api_key', api_key_id, today, requests, tokens FROM served
          )
          SELECT scope, scope_id,
-                count(*) FILTER (WHERE today) AS day_requests,
+                coalesce(sum(requests) FILTER (WHERE today), 0)::bigint AS day_requests,
                 coalesce(sum(tokens) FILTER (WHERE today), 0)::bigint AS day_tokens,
                 coalesce(sum(tokens), 0)::bigint AS month_tokens
          FROM scoped WHERE scope_id IS NOT NULL

@@ -1,7 +1,9 @@
 //! The api key cache. Keys are loaded from Postgres at start and reloaded whenever a change
 //! is announced, so authenticating a request never touches the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use freeway_wire::tenants::QuotaScope;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -106,6 +108,19 @@ impl KeyCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The api key, member and tenant of every key that can still authenticate: the scopes
+    /// whose quota usage is worth keeping.
+    pub fn scopes(&self) -> HashSet<(QuotaScope, Uuid)> {
+        let keys = self.snapshot();
+        let mut scopes = HashSet::with_capacity(keys.len() * 3);
+        for entry in keys.values().filter(|e| !e.revoked) {
+            scopes.insert((QuotaScope::ApiKey, entry.id));
+            scopes.insert((QuotaScope::Member, entry.member_id));
+            scopes.insert((QuotaScope::Tenant, entry.tenant_id));
+        }
+        scopes
     }
 
     fn snapshot(&self) -> Arc<HashMap<String, Entry>> {

@@ -2,9 +2,12 @@
 //! reservation is checked and counted in the tenant, member and api key windows at once:
 //! two requests can never both take the last unit, and the members of a tenant together
 //! never exceed the tenant's quota. Usage is counted for every scope, with or without a
-//! quota, so that a quota set during the day sees the day's usage.
+//! quota, so that a quota set during the day sees the day's usage; a scope keeps a sliding
+//! minute only while a per-minute quota needs it, so a scope without one costs a day and a
+//! month counter. Every operation is O(1) per scope, and the scopes of deleted keys, members
+//! and tenants are freed on the next reload.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -171,7 +174,7 @@ impl Counter {
     fn new(limits: Limits, now: Millis) -> Self {
         let (month_start, month_end) = month_bounds(now);
         Counter {
-            window: Window::new(limits, Tz::UTC, now),
+            window: Window::lean(limits, Tz::UTC, now),
             month_start,
             month_end,
             month_tokens: 0,
@@ -204,7 +207,6 @@ impl Counter {
 struct Inner {
     rules: HashMap<Key, QuotaRule>,
     counters: HashMap<Key, Counter>,
-    next_id: u64,
 }
 
 impl Inner {
@@ -239,18 +241,30 @@ impl QuotaLedger {
 
     /// Replaces every quota; usage counted so far is kept.
     pub fn replace(&self, rows: Vec<(QuotaScope, Uuid, QuotaRule)>) {
+        let now = crate::routing::now_millis();
         let mut inner = self.lock();
         inner.rules = rows
             .into_iter()
             .map(|(scope, id, rule)| ((scope, id), rule))
             .collect();
-        let Inner {
-            rules, counters, ..
-        } = &mut *inner;
+        let Inner { rules, counters } = &mut *inner;
         for (key, counter) in counters.iter_mut() {
             let limits = rules.get(key).map(QuotaRule::limits).unwrap_or_default();
-            counter.window.set_limits(limits);
+            counter.window.set_limits(limits, now);
         }
+    }
+
+    /// Frees the usage of scopes that are gone: neither in `live` (the scopes of the keys
+    /// that can still authenticate) nor holding a quota.
+    pub fn retain(&self, live: &HashSet<(QuotaScope, Uuid)>) {
+        let mut inner = self.lock();
+        let Inner { rules, counters } = &mut *inner;
+        counters.retain(|key, _| live.contains(key) || rules.contains_key(key));
+    }
+
+    /// Scopes whose usage is held.
+    pub fn scopes(&self) -> usize {
+        self.lock().counters.len()
     }
 
     pub fn len(&self) -> usize {
@@ -288,18 +302,15 @@ impl QuotaLedger {
         if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now) {
             return Err(refused);
         }
-        inner.next_id += 1;
-        let id = inner.next_id;
         for key in keys {
             let counter = inner.counter(key, now);
-            counter.window.add(id, tokens, now, now);
+            counter.window.add(1, tokens, now, now);
             counter.roll_month(now);
             counter.month_tokens += tokens;
         }
         Ok(QuotaReservation {
             ledger: self.clone(),
             keys,
-            id,
             at: now,
             tokens,
             open: true,
@@ -389,7 +400,6 @@ impl QuotaLedger {
     fn finish(
         &self,
         keys: &[Key; 3],
-        id: u64,
         at: Millis,
         estimated: u64,
         actual: Option<u64>,
@@ -405,14 +415,14 @@ impl QuotaLedger {
             let same_month = at >= counter.month_start;
             match actual {
                 Some(actual) => {
-                    counter.window.settle(id, at, estimated, actual, now);
+                    counter.window.settle(at, estimated, actual, now);
                     if same_month {
                         counter.month_tokens =
                             counter.month_tokens.saturating_sub(estimated) + actual;
                     }
                 }
                 None => {
-                    counter.window.release(id, at, estimated, now);
+                    counter.window.release(at, estimated, now);
                     if same_month {
                         counter.month_tokens = counter.month_tokens.saturating_sub(estimated);
                     }
@@ -426,7 +436,6 @@ impl QuotaLedger {
 pub struct QuotaReservation {
     ledger: Arc<QuotaLedger>,
     keys: [Key; 3],
-    id: u64,
     at: Millis,
     tokens: u64,
     open: bool,
@@ -435,7 +444,7 @@ pub struct QuotaReservation {
 impl std::fmt::Debug for QuotaReservation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QuotaReservation")
-            .field("id", &self.id)
+            .field("at", &self.at)
             .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
@@ -454,7 +463,7 @@ impl QuotaReservation {
     pub fn settle_at(mut self, actual: u64, now: Millis) {
         self.open = false;
         self.ledger
-            .finish(&self.keys, self.id, self.at, self.tokens, Some(actual), now);
+            .finish(&self.keys, self.at, self.tokens, Some(actual), now);
     }
 }
 
@@ -463,7 +472,7 @@ impl Drop for QuotaReservation {
         if self.open {
             let now = crate::routing::now_millis();
             self.ledger
-                .finish(&self.keys, self.id, self.at, self.tokens, None, now);
+                .finish(&self.keys, self.at, self.tokens, None, now);
         }
     }
 }
@@ -505,7 +514,8 @@ mod tests {
                 ..QuotaRule::default()
             },
         )]);
-        let now = crate::routing::now_millis();
+        // On a whole second: the minute frees exactly 60 s later (see routing::window).
+        let now = crate::routing::now_millis() / 1000 * 1000;
         let held = Arc::new(Mutex::new(Vec::new()));
         let threads: Vec<_> = (0..200)
             .map(|_| {
@@ -713,5 +723,39 @@ mod tests {
             ledger.reserve(&c, "small", 1, now + 1000).unwrap_err(),
             QuotaError::Expired { scope: "api_key" }
         );
+    }
+
+    #[test]
+    fn the_usage_of_scopes_that_are_gone_is_freed() {
+        let tenant = Uuid::new_v4();
+        let (kept, gone) = (caller(tenant), caller(tenant));
+        let ledger = ledger(vec![(
+            QuotaScope::Member,
+            gone.member_id,
+            QuotaRule {
+                rpd: Some(10),
+                ..QuotaRule::default()
+            },
+        )]);
+        let now = crate::routing::now_millis();
+        ledger.reserve(&kept, "m", 1, now).unwrap().settle(1);
+        ledger.reserve(&gone, "m", 1, now).unwrap().settle(1);
+        assert_eq!(ledger.scopes(), 5);
+        let live = HashSet::from([
+            (QuotaScope::ApiKey, kept.api_key_id),
+            (QuotaScope::Member, kept.member_id),
+            (QuotaScope::Tenant, tenant),
+        ]);
+        ledger.retain(&live);
+        // The gone member still has a quota: its usage stays; its key's goes.
+        assert_eq!(ledger.scopes(), 4);
+        assert_eq!(
+            ledger.usage(QuotaScope::Member, gone.member_id, now),
+            (1, 1, 1)
+        );
+        ledger.replace(Vec::new());
+        ledger.retain(&live);
+        assert_eq!(ledger.scopes(), 3);
+        assert_eq!(ledger.usage(QuotaScope::Tenant, tenant, now), (2, 2, 2));
     }
 }

@@ -301,9 +301,15 @@ impl TestApp {
 
     /// Stops the server and starts a new one on the same database, keys and mocks: what a
     /// restart keeps is what Postgres holds.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(async |_| {}).await
+    }
+
+    /// [`TestApp::restart`], running `between` on the database while no server runs.
+    pub async fn restart_after(mut self, between: impl AsyncFnOnce(&PgPool)) -> TestApp {
         self.handle.stop(true).await;
         (&mut self.task).await.unwrap().unwrap();
+        between(&self.db).await;
         let app = Application::build(self.config.clone(), Signals::Ignore)
             .await
             .unwrap();

@@ -34,6 +34,7 @@ mod faults_client;
 mod health;
 mod helpers;
 mod layout;
+mod ledger;
 mod media;
 mod migrations;
 mod pg_proxy;
