@@ -82,7 +82,7 @@ impl Default for UsageConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 65_536,
-            batch_size: 500,
+            batch_size: 2000,
             flush_interval_ms: 250,
             max_pending: 1_000_000,
             drain_timeout_secs: 30,

@@ -176,7 +176,14 @@ impl Application {
             App::new()
                 .app_data(admin.clone())
                 .app_data(gateway)
-                .wrap(middleware::Logger::new("%s %r %Dms").exclude("/healthz"))
+                // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
+                // request is already a usage event, and a line each costs a formatted write
+                // on the hot path.
+                .wrap(
+                    middleware::Logger::new("%s %r %Dms")
+                        .log_level(log::Level::Debug)
+                        .exclude("/healthz"),
+                )
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .configure(|cfg| openai::configure(cfg, cors))

@@ -1,7 +1,9 @@
 //! The batch writer. Requests hand events to a bounded queue with `try_send`, so a slow or
-//! absent database never delays or fails a request. The writer batches them; while the
-//! database is down it holds them in memory (up to `max_pending`) and retries with backoff;
-//! at shutdown it drains the queue and keeps retrying until `drain_timeout`.
+//! absent database never delays or fails a request. The writer wakes on its own clock (every
+//! `flush_interval`), never per event: a request's `try_send` finds no one waiting and wakes
+//! no thread. Each wake takes everything queued and writes it in batches; while the database
+//! is down it holds events in memory (up to `max_pending`) and retries with backoff; at
+//! shutdown it drains the queue and keeps retrying until `drain_timeout`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -106,8 +108,8 @@ impl Backlog {
     async fn flush(&mut self, pool: &PgPool, batch_size: usize) -> bool {
         while !self.events.is_empty() {
             let n = batch_size.min(self.events.len());
-            let batch: Vec<UsageEvent> = self.events.range(..n).cloned().collect();
-            match store::usage::insert_events(pool, &batch).await {
+            let batch = &self.events.make_contiguous()[..n];
+            match store::usage::insert_events(pool, batch).await {
                 Ok(()) => {
                     self.events.drain(..n);
                     self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
@@ -142,32 +144,36 @@ async fn run(
         stats,
     };
     let mut backoff = interval;
-    let mut next_flush = later(interval);
+    let mut next_write = later(interval);
     loop {
-        tokio::select! {
-            received = rx.recv() => match received {
-                Some(event) => {
-                    backlog.push(event);
-                    if backlog.events.len() < config.batch_size {
-                        continue;
-                    }
-                    // A full batch is written at once, unless we are backing off.
-                    if Instant::now() < next_flush && backoff > interval {
-                        continue;
-                    }
-                }
-                None => break,
-            },
-            () = sleep_until(next_flush) => {}
+        sleep_until(later(interval)).await;
+        // The queue is emptied on every tick, so it never fills while writes back off.
+        let open = take_queued(&mut rx, &mut backlog);
+        if Instant::now() >= next_write || !open {
+            if backlog.flush(&pool, config.batch_size).await {
+                backoff = interval;
+            } else {
+                backoff = backoff.saturating_mul(2).min(Duration::from_secs(5));
+            }
+            next_write = later(backoff);
         }
-        if backlog.flush(&pool, config.batch_size).await {
-            backoff = interval;
-        } else {
-            backoff = backoff.saturating_mul(2).min(Duration::from_secs(5));
+        if !open {
+            break;
         }
-        next_flush = later(backoff);
     }
     drain(&pool, &config, &mut backlog).await;
+}
+
+/// Moves every queued event into the backlog; `false` once the queue is closed (every
+/// sender gone: the server has stopped) and empty.
+fn take_queued(rx: &mut mpsc::Receiver<UsageEvent>, backlog: &mut Backlog) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(event) => backlog.push(event),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
 }
 
 async fn drain(pool: &PgPool, config: &UsageConfig, backlog: &mut Backlog) {
