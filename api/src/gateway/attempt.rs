@@ -127,17 +127,18 @@ pub async fn drive(
         }
         Err(error) => Err(Outcome::Error(error)),
     };
-    recorder.event().attempts = log.attempts().to_vec();
-    if let Some(quota) = quota.take() {
-        admit::settle_quota(quota, recorder.event());
-    }
-    match result {
+    let result = match result {
         Ok(response) | Err(Outcome::Answer(response)) => Ok(response),
         Err(Outcome::Error(error)) => Err(error),
         Err(Outcome::Exhausted) => Err(ApiError::exhausted(
             &log.exhausted(routes.len(), crate::routing::now_millis()),
         )),
+    };
+    recorder.event().attempts = log.into_attempts();
+    if let Some(quota) = quota.take() {
+        admit::settle_quota(quota, recorder.event());
     }
+    result
 }
 
 async fn attempts(

@@ -4,7 +4,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-use super::types::ChatCompletionRequest;
+use super::types::{ChatCompletionRequest, ChatRequest};
 use super::{SESSION_HEADER, allow, respond};
 use crate::gateway::attempt::{Call, Shape, drive};
 use crate::gateway::body::read_json;
@@ -55,8 +55,7 @@ pub async fn chat_completions(
 
 /// A parsed request with what routing needs to know about it.
 pub(crate) struct Prepared {
-    pub request: ChatCompletionRequest,
-    pub messages: Vec<Value>,
+    pub request: ChatRequest,
     pub needs: Needs,
     pub completion_reserve: u64,
     pub session: String,
@@ -70,27 +69,19 @@ impl Prepared {
     /// session moves to another model. `None` when the conversation cannot fit the route.
     pub fn body_for(&self, route: &Route) -> Result<Option<Vec<u8>>, ApiError> {
         let moving = self.handoff && self.pin.is_some_and(|p| p.model != route.info.id);
-        let fitted;
-        let request = if moving {
-            let Some(messages) = hand_off(
-                &self.messages,
-                route.info.context_window,
-                self.completion_reserve,
-            ) else {
-                return Ok(None);
-            };
-            let mut copy = self.request.clone();
-            copy.messages = serde_json::from_value(Value::Array(messages)).map_err(|e| {
-                ApiError::invalid("invalid_request", format!("Invalid messages: {e}."))
-            })?;
-            fitted = copy;
-            &fitted
-        } else {
-            &self.request
+        if !moving {
+            return Ok(Some(self.request.upstream_body(&route.model, None)));
+        }
+        let Some(messages) = hand_off(
+            &self.request.messages,
+            route.info.context_window,
+            self.completion_reserve,
+        ) else {
+            return Ok(None);
         };
-        request.upstream_body(&route.model).map(Some).map_err(|e| {
-            ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
-        })
+        Ok(Some(
+            self.request.upstream_body(&route.model, Some(&messages)),
+        ))
     }
 
     pub fn pin_route(&self, gw: &Gateway, route: &Route) {
@@ -102,14 +93,8 @@ impl Prepared {
     }
 }
 
-fn needs_of(request: &ChatCompletionRequest, messages: &[Value]) -> (Needs, u64) {
-    let non_empty = |key: &str| match request.extra.get(key) {
-        Some(Value::Array(items)) => !items.is_empty(),
-        Some(Value::Null) | None => false,
-        Some(_) => true,
-    };
-    let tools = non_empty("tools") || non_empty("functions");
-    let vision = messages.iter().any(|m| {
+fn needs_of(request: &ChatRequest) -> (Needs, u64) {
+    let vision = request.messages.iter().any(|m| {
         m.get("content")
             .and_then(Value::as_array)
             .is_some_and(|parts| {
@@ -121,28 +106,13 @@ fn needs_of(request: &ChatCompletionRequest, messages: &[Value]) -> (Needs, u64)
                 })
             })
     });
-    let json = matches!(
-        request
-            .extra
-            .get("response_format")
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str),
-        Some("json_object" | "json_schema")
-    );
-    let tool_tokens = request
-        .extra
-        .get("tools")
-        .map_or(0, |t| t.to_string().len() as u64 / 4);
-    let prompt = estimate_tokens(messages) + tool_tokens;
-    let completion = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| request.extra.get(*k).and_then(Value::as_u64))
-        .unwrap_or(DEFAULT_COMPLETION_RESERVE);
+    let prompt = estimate_tokens(&request.messages) + request.tools_len as u64 / 4;
+    let completion = request.max_tokens.unwrap_or(DEFAULT_COMPLETION_RESERVE);
     (
         Needs {
-            tools,
+            tools: request.tools,
             vision,
-            json,
+            json: request.json,
             prompt_tokens: prompt,
             reserve_tokens: prompt + completion,
         },
@@ -166,7 +136,7 @@ async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     let caller = admit::authenticate(req, gw, recorder)?;
     let body = read_json(req, payload, gw).await?;
-    let request = ChatCompletionRequest::parse(&body)?;
+    let request = ChatRequest::parse(body)?;
     allow(&caller, recorder, &request.model)?;
     recorder.event().stream = request.wants_stream();
     let catalog = gw.catalog.get();
@@ -174,13 +144,9 @@ async fn handle(
         .resolve(Modality::Chat, &request.model)
         .ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .filter_map(|m| serde_json::to_value(m).ok())
-        .collect();
-    let (needs, completion_reserve) = needs_of(&request, &messages);
+    let (needs, completion_reserve) = needs_of(&request);
     let quota = admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?;
+    let messages = &request.messages;
     let system: Vec<String> = messages
         .iter()
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
@@ -204,7 +170,6 @@ async fn handle(
     let pin = gw.sessions.get(&session, now_millis());
     let prepared = Prepared {
         request,
-        messages,
         needs,
         completion_reserve,
         session,

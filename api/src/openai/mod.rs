@@ -6,6 +6,7 @@ mod completions;
 mod embeddings;
 mod media;
 mod models;
+mod raw;
 pub mod types;
 
 use actix_web::http::header::{ALLOW, HeaderName, HeaderValue};

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use super::raw::{RawBody, compact_len};
 
 /// OpenAI's chat completion request; fields Freeway does not act on are forwarded as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -105,23 +106,49 @@ pub(crate) fn check_numbers(object: &Map<String, Value>) -> Result<(), ApiError>
     Ok(())
 }
 
-impl ChatCompletionRequest {
+/// A chat completion request as the pipeline reads it: parsed once, checked like the
+/// [`ChatCompletionRequest`] it documents, with the fields routing needs read out, and
+/// forwarded from the bytes the client sent (see [`RawBody`]).
+pub struct ChatRequest {
+    raw: RawBody,
+    pub model: String,
+    pub messages: Vec<Value>,
+    stream: bool,
+    stream_options: Option<Map<String, Value>>,
+    /// `tools` or `functions` is a non-empty list.
+    pub tools: bool,
+    /// The compact length of `tools`, for the token estimate.
+    pub tools_len: usize,
+    /// `response_format` asks for JSON.
+    pub json: bool,
+    /// `max_completion_tokens`, else `max_tokens`.
+    pub max_tokens: Option<u64>,
+}
+
+/// The fields whose numbers [`check_numbers`] bounds.
+const CHECKED: [&str; 7] = [
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+];
+
+fn invalid_body(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(
+        "invalid_request",
+        format!("Invalid request body: {detail}."),
+    )
+}
+
+impl ChatRequest {
     /// Parses a body, answering the mistakes people make with a message naming the field.
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::invalid(
-                "invalid_json",
-                format!("The request body is not valid JSON: {e}."),
-            )
-        })?;
-        let Value::Object(object) = &value else {
-            return Err(ApiError::invalid(
-                "invalid_request",
-                "The request body must be a JSON object.",
-            ));
-        };
-        match object.get("model") {
-            Some(Value::String(model)) if !model.trim().is_empty() => {}
+    pub fn parse(body: bytes::Bytes) -> Result<Self, ApiError> {
+        let raw = RawBody::parse(body)?;
+        let model = match raw.get::<Value>("model").map_err(invalid_body)? {
+            Some(Value::String(model)) if !model.trim().is_empty() => model,
             Some(_) => {
                 return Err(ApiError::invalid(
                     "invalid_model",
@@ -136,9 +163,9 @@ impl ChatCompletionRequest {
                 )
                 .with_param("model"));
             }
-        }
-        match object.get("messages") {
-            Some(Value::Array(messages)) if !messages.is_empty() => {}
+        };
+        let messages = match raw.get::<Value>("messages").map_err(invalid_body)? {
+            Some(Value::Array(messages)) if !messages.is_empty() => messages,
             Some(Value::Array(_)) => {
                 return Err(ApiError::invalid(
                     "invalid_messages",
@@ -160,35 +187,110 @@ impl ChatCompletionRequest {
                 )
                 .with_param("messages"));
             }
+        };
+        if let Some(i) = messages
+            .iter()
+            .position(|m| !m.get("role").is_some_and(Value::is_string))
+        {
+            return Err(invalid_body(format_args!(
+                "messages[{i}] must be an object with a string `role`"
+            )));
         }
-        check_numbers(object)?;
-        serde_json::from_value(value).map_err(|e| {
-            ApiError::invalid("invalid_request", format!("Invalid request body: {e}."))
+        let mut numbers = Map::new();
+        for name in CHECKED {
+            if let Some(value) = raw.get::<Value>(name).map_err(invalid_body)? {
+                numbers.insert(name.to_string(), value);
+            }
+        }
+        check_numbers(&numbers)?;
+        let stream = raw
+            .get::<Option<bool>>("stream")
+            .map_err(|e| invalid_body(format_args!("stream: {e}")))?
+            .flatten()
+            .unwrap_or(false);
+        let stream_options = raw
+            .get::<Option<StreamOptions>>("stream_options")
+            .map_err(|e| invalid_body(format_args!("stream_options: {e}")))?
+            .flatten();
+        let stream_options = match stream_options {
+            Some(options) => {
+                let mut map = options.extra;
+                if let Some(include) = options.include_usage {
+                    map.insert("include_usage".into(), Value::Bool(include));
+                }
+                Some(map)
+            }
+            None => None,
+        };
+        let listed = |name: &str| {
+            raw.raw(name)
+                .is_some_and(|v| !matches!(compact_bytes(v).as_slice(), b"null" | b"[]"))
+        };
+        let tools = listed("tools") || listed("functions");
+        let tools_len = raw.raw("tools").map_or(0, compact_len);
+        let json = raw
+            .get::<Value>("response_format")
+            .ok()
+            .flatten()
+            .and_then(|f| f.get("type").and_then(Value::as_str).map(str::to_string))
+            .is_some_and(|t| t == "json_object" || t == "json_schema");
+        let max_tokens = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| numbers.get(*k).and_then(Value::as_u64));
+        Ok(ChatRequest {
+            raw,
+            model,
+            messages,
+            stream,
+            stream_options,
+            tools,
+            tools_len,
+            json,
+            max_tokens,
         })
     }
 
     pub fn wants_stream(&self) -> bool {
-        self.stream.unwrap_or(false)
+        self.stream
     }
 
     pub fn wants_usage_chunk(&self) -> bool {
         self.stream_options
             .as_ref()
-            .and_then(|o| o.include_usage)
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
             .unwrap_or(false)
     }
 
-    /// The body sent to one route: its model id, and for streams a request for the usage
-    /// chunk so token counts are exact.
-    pub fn upstream_body(&self, upstream_model: &str) -> Result<Vec<u8>, serde_json::Error> {
-        let mut request = self.clone();
-        request.model = upstream_model.to_string();
-        if request.wants_stream() {
-            let options = request.stream_options.get_or_insert_with(Default::default);
-            options.include_usage = Some(true);
+    /// The body sent to one route: its model id, `messages` when a handoff rewrote them, and
+    /// for streams a request for the usage chunk so token counts are exact. Every other
+    /// field goes as the client sent it.
+    pub fn upstream_body(&self, upstream_model: &str, messages: Option<&[Value]>) -> Vec<u8> {
+        let model = Value::String(upstream_model.to_string()).to_string();
+        let mut set: Vec<(&str, &[u8])> = vec![("model", model.as_bytes())];
+        let messages = messages.map(|m| serde_json::to_vec(m).unwrap_or_default());
+        if let Some(messages) = &messages {
+            set.push(("messages", messages));
         }
-        serde_json::to_vec(&request)
+        let options = self.stream.then(|| {
+            let mut options = self.stream_options.clone().unwrap_or_default();
+            options.insert("include_usage".into(), Value::Bool(true));
+            Value::Object(options).to_string()
+        });
+        if let Some(options) = &options {
+            set.push(("stream_options", options.as_bytes()));
+        }
+        self.raw.write(&set)
     }
+}
+
+/// `json` without whitespace, for comparing a short value (`[ ]` is `[]`).
+fn compact_bytes(json: &[u8]) -> Vec<u8> {
+    json.iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .take(8)
+        .collect()
 }
 
 pub use crate::providers::openai_compat::usage_of;
@@ -208,16 +310,98 @@ fn json_answer(
         .body(answer.bytes))
 }
 
-/// A usable chat or text completion is JSON with `choices` and no `error`.
+/// A usable chat or text completion is JSON with `choices` and no `error`. Read without
+/// building the answer's tree: only `usage` is parsed into values.
 pub(crate) fn completion(answer: &crate::gateway::Answer) -> crate::gateway::Verdict {
-    let value: Value = serde_json::from_slice(&answer.bytes).map_err(|_| "not_json")?;
-    if value.get("error").is_some() {
-        return Err("error_in_body");
-    }
-    if !value.get("choices").is_some_and(Value::is_array) {
+    let bytes = &answer.bytes;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // JSON that is not an object has no `choices`.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|_| "not_json")?;
         return Err("no_choices");
     }
-    Ok(usage_of(&value))
+    let shape: CompletionShape = serde_json::from_slice(bytes).map_err(|_| "not_json")?;
+    if shape.error.0 {
+        return Err("error_in_body");
+    }
+    if !shape.choices.0 {
+        return Err("no_choices");
+    }
+    let usage = shape
+        .usage
+        .map(|usage| serde_json::json!({ "usage": usage }));
+    Ok(usage.as_ref().and_then(usage_of))
+}
+
+#[derive(Deserialize)]
+struct CompletionShape {
+    #[serde(default)]
+    error: Present,
+    #[serde(default)]
+    choices: IsArray,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+/// Whether a field is there at all, `null` included; its value is skipped.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Present(true))
+    }
+}
+
+/// Whether a field is an array; any value is skipped.
+#[derive(Default)]
+struct IsArray(bool);
+
+impl<'de> Deserialize<'de> for IsArray {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = IsArray;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<IsArray, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(IsArray(true))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<IsArray, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(IsArray(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<IsArray, E> {
+                Ok(IsArray(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<IsArray, E> {
+                Ok(IsArray(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<IsArray, E> {
+                Ok(IsArray(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<IsArray, E> {
+                Ok(IsArray(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<IsArray, E> {
+                Ok(IsArray(false))
+            }
+            fn visit_unit<E>(self) -> Result<IsArray, E> {
+                Ok(IsArray(false))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[cfg(test)]
@@ -242,9 +426,9 @@ mod tests {
             "temperature": 0.25,
             "x_vendor_flag": {"nested": [1, 2, 3]}
         });
-        let request = ChatCompletionRequest::parse(body.to_string().as_bytes()).unwrap();
+        let request = ChatRequest::parse(body.to_string().into()).unwrap();
         let forwarded: Value =
-            serde_json::from_slice(&request.upstream_body("upstream-m").unwrap()).unwrap();
+            serde_json::from_slice(&request.upstream_body("upstream-m", None)).unwrap();
         let mut expected = body.clone();
         expected["model"] = json!("upstream-m");
         assert_eq!(forwarded, expected);
@@ -254,10 +438,9 @@ mod tests {
     fn streams_ask_for_usage_and_keep_other_options() {
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
             "stream": true, "stream_options": {"other": 1}});
-        let request = ChatCompletionRequest::parse(body.to_string().as_bytes()).unwrap();
+        let request = ChatRequest::parse(body.to_string().into()).unwrap();
         assert!(!request.wants_usage_chunk());
-        let forwarded: Value =
-            serde_json::from_slice(&request.upstream_body("m").unwrap()).unwrap();
+        let forwarded: Value = serde_json::from_slice(&request.upstream_body("m", None)).unwrap();
         assert_eq!(
             forwarded["stream_options"],
             json!({"include_usage": true, "other": 1})
@@ -290,7 +473,9 @@ mod tests {
             ),
         ];
         for (body, code) in cases {
-            let error = ChatCompletionRequest::parse(body.as_bytes()).unwrap_err();
+            let error = ChatRequest::parse(bytes::Bytes::from_static(body.as_bytes()))
+                .err()
+                .unwrap();
             assert_eq!(error.code(), *code, "{body}");
             assert_eq!(error.status(), 400);
         }
@@ -301,7 +486,7 @@ mod tests {
         let parse = |extra: &str| {
             let body =
                 format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#);
-            ChatCompletionRequest::parse(body.as_bytes())
+            ChatRequest::parse(body.into_bytes().into())
         };
         for (extra, param) in [
             (r#","max_tokens":-1"#, "max_tokens"),
@@ -316,7 +501,7 @@ mod tests {
             (r#","n":0"#, "n"),
             (r#","presence_penalty":-2.5"#, "presence_penalty"),
         ] {
-            let error = parse(extra).unwrap_err();
+            let error = parse(extra).err().unwrap();
             assert_eq!(
                 (error.code(), error.param()),
                 ("invalid_value", Some(param)),
@@ -331,6 +516,34 @@ mod tests {
         ] {
             assert!(parse(extra).is_ok(), "{extra}");
         }
+    }
+
+    #[test]
+    fn completions_are_judged_without_reading_them_whole() {
+        let judge = |body: Value| {
+            completion(&crate::gateway::Answer {
+                headers: Default::default(),
+                bytes: body.to_string().into(),
+            })
+        };
+        assert_eq!(
+            judge(json!({"choices": [{"message": {"content": "x"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 4}})),
+            Ok(Some((3, 4)))
+        );
+        assert_eq!(judge(json!({"choices": []})), Ok(None));
+        assert_eq!(
+            judge(json!({"choices": [], "error": null})),
+            Err("error_in_body")
+        );
+        assert_eq!(judge(json!({"choices": {}})), Err("no_choices"));
+        assert_eq!(judge(json!({"id": "x"})), Err("no_choices"));
+        assert_eq!(judge(json!([1])), Err("no_choices"));
+        let broken = completion(&crate::gateway::Answer {
+            headers: Default::default(),
+            bytes: "{\"choices\": [".into(),
+        });
+        assert_eq!(broken, Err("not_json"));
     }
 
     #[test]

@@ -23,6 +23,29 @@ pub struct ProviderInfo {
     pub name: String,
     pub base_url: String,
     pub timeout: Duration,
+    /// `{base_url}/chat/completions`, parsed once: the hot path does not parse a URL.
+    chat_url: Option<reqwest::Url>,
+}
+
+impl ProviderInfo {
+    pub fn new(id: Uuid, name: String, base_url: String, timeout: Duration) -> ProviderInfo {
+        let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions")).ok();
+        ProviderInfo {
+            id,
+            name,
+            base_url,
+            timeout,
+            chat_url,
+        }
+    }
+
+    /// The parsed URL of `path`, when it is one parsed in advance.
+    pub fn parsed_url(&self, path: &str) -> Option<&reqwest::Url> {
+        match path {
+            "/chat/completions" => self.chat_url.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -111,12 +134,12 @@ impl Route {
     /// A route outside any catalog, for tests and benchmarks.
     pub fn detached(provider: &str, model: &str, info: ModelInfo, slots: RouteSlots) -> Route {
         Route {
-            provider: Arc::new(ProviderInfo {
-                id: Uuid::new_v4(),
-                name: provider.into(),
-                base_url: "http://127.0.0.1:9/v1".into(),
-                timeout: Duration::from_secs(60),
-            }),
+            provider: Arc::new(ProviderInfo::new(
+                Uuid::new_v4(),
+                provider.into(),
+                "http://127.0.0.1:9/v1".into(),
+                Duration::from_secs(60),
+            )),
             model: model.into(),
             info: Arc::new(info),
             credential: None,
@@ -310,12 +333,12 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
             let tz: Tz = p.daily_reset_tz.parse().unwrap_or(Tz::UTC);
             let limits = Limits::from_columns(p.limits);
             let slot = slot(Scope::Provider { id: p.id }, limits, tz);
-            let info = Arc::new(ProviderInfo {
-                id: p.id,
-                name: p.name.clone(),
-                base_url: p.base_url.clone(),
-                timeout: Duration::from_millis(u64::try_from(p.timeout_ms).unwrap_or(60_000)),
-            });
+            let info = Arc::new(ProviderInfo::new(
+                p.id,
+                p.name.clone(),
+                p.base_url.clone(),
+                Duration::from_millis(u64::try_from(p.timeout_ms).unwrap_or(60_000)),
+            ));
             (
                 p.id,
                 P {

@@ -11,19 +11,41 @@ use super::Route;
 
 const ACCOUNT_PLACEHOLDER: &str = "{account_id}";
 
+/// Where a request goes: a URL parsed in advance, or one to parse.
+#[derive(Debug, PartialEq, Eq)]
+enum Url {
+    Parsed(reqwest::Url),
+    Text(String),
+}
+
+impl Url {
+    fn request(self, client: &reqwest::Client, method: reqwest::Method) -> reqwest::RequestBuilder {
+        match self {
+            Url::Parsed(url) => client.request(method, url),
+            Url::Text(url) => client.request(method, url),
+        }
+    }
+}
+
 /// `{base}{path}` and the bearer token for `route`.
-fn target<'a>(route: &'a Route, path: &str) -> (String, Option<&'a str>) {
+fn target<'a>(route: &'a Route, path: &str) -> (Url, Option<&'a str>) {
     let secret = route.credential.as_ref().map(|c| c.secret.expose());
     let base = &route.provider.base_url;
     if base.contains(ACCOUNT_PLACEHOLDER)
         && let Some((account, token)) = secret.and_then(|s| s.split_once(':'))
     {
         return (
-            format!("{}{path}", base.replace(ACCOUNT_PLACEHOLDER, account)),
+            Url::Text(format!(
+                "{}{path}",
+                base.replace(ACCOUNT_PLACEHOLDER, account)
+            )),
             Some(token),
         );
     }
-    (format!("{base}{path}"), secret)
+    match route.provider.parsed_url(path) {
+        Some(url) => (Url::Parsed(url.clone()), secret),
+        None => (Url::Text(format!("{base}{path}")), secret),
+    }
 }
 
 fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
@@ -38,8 +60,7 @@ fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest:
 pub fn get(client: &reqwest::Client, route: &Route, path: &str) -> reqwest::RequestBuilder {
     let (url, token) = target(route, path);
     authorized(
-        client
-            .get(url)
+        url.request(client, reqwest::Method::GET)
             .header(ACCEPT, HeaderValue::from_static("application/json")),
         token,
     )
@@ -71,8 +92,8 @@ pub fn post_json(
     accept: &'static str,
 ) -> reqwest::RequestBuilder {
     let (url, token) = target(route, path);
-    let request = client
-        .post(url)
+    let request = url
+        .request(client, reqwest::Method::POST)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(ACCEPT, HeaderValue::from_static(accept))
         .body(body);
@@ -88,7 +109,10 @@ pub fn post_multipart(
     form: reqwest::multipart::Form,
 ) -> reqwest::RequestBuilder {
     let (url, token) = target(route, path);
-    authorized(client.post(url).multipart(form), token)
+    authorized(
+        url.request(client, reqwest::Method::POST).multipart(form),
+        token,
+    )
 }
 
 /// Reads an answer's body whole, up to `limit` bytes; a larger one reads as empty, which the
@@ -139,9 +163,13 @@ mod tests {
             model: 0,
         };
         let mut route = Route::detached("p", "m", ModelInfo::chat(Uuid::new_v4()), slots);
-        let mut provider = (*route.provider).clone();
-        provider.base_url = base.into();
-        route.provider = Arc::new(provider);
+        let provider = &route.provider;
+        route.provider = Arc::new(crate::providers::ProviderInfo::new(
+            provider.id,
+            provider.name.clone(),
+            base.into(),
+            provider.timeout,
+        ));
         route.credential =
             secret.map(|s| Arc::new(CredentialInfo::new(Uuid::new_v4(), Secret::new(s))));
         route
@@ -156,7 +184,9 @@ mod tests {
         assert_eq!(
             target(&cf, "/embeddings"),
             (
-                "https://api.cloudflare.com/client/v4/accounts/abc123/ai/v1/embeddings".into(),
+                Url::Text(
+                    "https://api.cloudflare.com/client/v4/accounts/abc123/ai/v1/embeddings".into()
+                ),
                 Some("tok")
             )
         );
@@ -164,7 +194,9 @@ mod tests {
         assert_eq!(
             target(&plain, "/chat/completions"),
             (
-                "https://api.groq.com/openai/v1/chat/completions".into(),
+                Url::Parsed(
+                    reqwest::Url::parse("https://api.groq.com/openai/v1/chat/completions").unwrap()
+                ),
                 Some("gsk:with:colons")
             )
         );

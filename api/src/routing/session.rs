@@ -52,7 +52,7 @@ pub fn session_id(
         }
     }
     let digest = hasher.finalize();
-    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..12])
 }
 
 impl Sessions {

@@ -37,11 +37,12 @@ impl Recorder {
     }
 
     /// Moves the pending event into a new recorder (for a response stream that outlives the
-    /// handler); this one will send nothing.
+    /// handler); this one will send nothing, and what is written to it from now on is lost.
     pub fn take(&mut self) -> Recorder {
         self.armed = false;
+        let endpoint = self.event.endpoint;
         Recorder {
-            event: self.event.clone(),
+            event: std::mem::replace(&mut self.event, UsageEvent::placeholder(endpoint)),
             sink: self.sink.clone(),
             started: self.started,
             armed: true,
@@ -56,7 +57,7 @@ impl Drop for Recorder {
         }
         self.armed = false;
         let endpoint = self.event.endpoint;
-        let mut event = std::mem::replace(&mut self.event, UsageEvent::new(endpoint));
+        let mut event = std::mem::replace(&mut self.event, UsageEvent::placeholder(endpoint));
         event.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.sink.record(event);
     }

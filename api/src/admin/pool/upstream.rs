@@ -38,12 +38,12 @@ pub(super) fn route(
     };
     let (model_row, model_id) = model.unwrap_or((Uuid::nil(), ""));
     let mut route = Route::detached(&provider.name, model_id, ModelInfo::chat(model_row), slots);
-    route.provider = Arc::new(ProviderInfo {
-        id: provider.id,
-        name: provider.name.clone(),
-        base_url: provider.base_url.clone(),
-        timeout: timeout(provider),
-    });
+    route.provider = Arc::new(ProviderInfo::new(
+        provider.id,
+        provider.name.clone(),
+        provider.base_url.clone(),
+        timeout(provider),
+    ));
     route.credential = credential.map(Arc::new);
     route
 }
