@@ -144,3 +144,72 @@ fn plan_and_reserve_the_first(bencher: divan::Bencher) {
             .map(|r| r.tokens())
     });
 }
+
+/// One route's window after `traffic` requests of the last hour: reserving and settling a
+/// request costs the same whatever the traffic (compare the arguments).
+#[divan::bench(args = [0, 10_000, 1_000_000])]
+fn reserve_and_settle_after(bencher: divan::Bencher, traffic: i64) {
+    let state = Arc::new(PoolState::default());
+    let now = chrono::Utc::now().timestamp_millis();
+    let limits = Limits {
+        rpm: Some(u64::MAX),
+        rph: Some(u64::MAX),
+        rpd: Some(u64::MAX),
+        tpm: Some(u64::MAX),
+        tpd: Some(u64::MAX),
+    };
+    let slot = |scope| state.slot(scope, limits, Tz::UTC, now - 3_600_000);
+    let (model, credential) = (Uuid::new_v4(), Uuid::new_v4());
+    let slots = RouteSlots {
+        route: slot(Scope::Route {
+            model,
+            credential: Some(credential),
+        }),
+        credential: Some(slot(Scope::Credential { id: credential })),
+        provider: slot(Scope::Provider { id: Uuid::new_v4() }),
+        model: slot(Scope::Model { id: model }),
+    };
+    for i in 0..traffic {
+        let at = now - 3_600_000 + i * 3_600_000 / traffic.max(1);
+        if let Ok(r) = state.reserve(&slots, 100, at) {
+            r.settle(90, at);
+        }
+    }
+    bencher.bench(|| {
+        let reservation = state.reserve(&slots, 100, now).ok()?;
+        reservation.settle(divan::black_box(90), now);
+        Some(())
+    });
+}
+
+/// A tenant, member and key quota checked and counted, then settled.
+#[divan::bench]
+fn quota_reserve_and_settle(bencher: divan::Bencher) {
+    use freeway::tenancy::{Caller, QuotaLedger, QuotaRule, QuotaScope};
+    let ledger = Arc::new(QuotaLedger::default());
+    let caller = Caller {
+        api_key_id: Uuid::new_v4(),
+        tenant_id: Uuid::new_v4(),
+        member_id: Uuid::new_v4(),
+        allowed_models: None,
+    };
+    let rule = QuotaRule {
+        rpm: Some(u64::MAX / 2),
+        rpd: Some(u64::MAX / 2),
+        tpm: Some(u64::MAX / 2),
+        tpd: Some(u64::MAX / 2),
+        tokens_per_month: Some(u64::MAX / 2),
+        ..QuotaRule::default()
+    };
+    ledger.replace(vec![
+        (QuotaScope::Tenant, caller.tenant_id, rule.clone()),
+        (QuotaScope::Member, caller.member_id, rule.clone()),
+        (QuotaScope::ApiKey, caller.api_key_id, rule),
+    ]);
+    let now = chrono::Utc::now().timestamp_millis();
+    bencher.bench(|| {
+        let reservation = ledger.reserve(&caller, "m", 100, now).ok()?;
+        reservation.settle_at(divan::black_box(90), now);
+        Some(())
+    });
+}

@@ -5,6 +5,9 @@ use clap::Parser;
 use freeway::cli::{Cli, run};
 use freeway::config::Config;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
