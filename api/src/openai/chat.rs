@@ -14,7 +14,7 @@ use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
 use crate::routing::handoff::{estimate_tokens, hand_off};
 use crate::routing::now_millis;
-use crate::routing::session::{Pin, session_id};
+use crate::routing::session::{Pin, session_id_of};
 use crate::usage::Recorder;
 
 /// Create a chat completion
@@ -120,11 +120,11 @@ fn needs_of(request: &ChatRequest) -> (Needs, u64) {
     )
 }
 
-fn text_of(message: Option<&Value>) -> String {
+fn text_of(message: Option<&Value>) -> std::borrow::Cow<'_, str> {
     match message.and_then(|m| m.get("content")) {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
+        Some(Value::String(s)) => s.into(),
+        Some(other) => other.to_string().into(),
+        None => "".into(),
     }
 }
 
@@ -147,11 +147,12 @@ async fn handle(
     let (needs, completion_reserve) = needs_of(&request);
     let quota = admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?;
     let messages = &request.messages;
-    let system: Vec<String> = messages
+    let system: Vec<std::borrow::Cow<'_, str>> = messages
         .iter()
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
         .map(|m| text_of(Some(m)))
         .collect();
+    let system: Vec<&str> = system.iter().map(|s| s.as_ref()).collect();
     let first_user = messages
         .iter()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
@@ -159,11 +160,11 @@ async fn handle(
         .headers()
         .get("x-session-id")
         .and_then(|v| v.to_str().ok());
-    let session = session_id(
+    let session = session_id_of(
         caller.api_key_id,
         header,
         &request.model,
-        &system.join("\n"),
+        &system,
         &text_of(first_user),
     );
     recorder.event().session_id = Some(session.clone());

@@ -10,6 +10,23 @@ pub fn estimate_tokens(messages: &[Value]) -> u64 {
     messages.iter().map(|m| 4 + text_len(m).div_ceil(4)).sum()
 }
 
+/// The length of `value` serialised compactly, counted without building the text.
+fn json_len(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 fn text_len(message: &Value) -> u64 {
     let content = match message.get("content") {
         Some(Value::String(s)) => s.len() as u64,
@@ -23,10 +40,7 @@ fn text_len(message: &Value) -> u64 {
             .sum(),
         _ => 0,
     };
-    content
-        + message
-            .get("tool_calls")
-            .map_or(0, |t| t.to_string().len() as u64)
+    content + message.get("tool_calls").map_or(0, json_len)
 }
 
 fn content_text(message: &Value) -> String {

@@ -22,7 +22,15 @@ pub struct Pin {
 
 #[derive(Default)]
 pub struct Sessions {
-    pins: Mutex<HashMap<String, (Pin, Millis)>>,
+    pins: Mutex<Pins>,
+}
+
+#[derive(Default)]
+struct Pins {
+    map: HashMap<String, (Pin, Millis)>,
+    /// The size at which expired pins are swept next: twice what a sweep left, so sweeping
+    /// costs O(1) per pin over time rather than a pass over every live session per request.
+    sweep_at: usize,
 }
 
 /// The session id: the client's `X-Session-Id`, else a digest of the requested model and the
@@ -33,6 +41,18 @@ pub fn session_id(
     header: Option<&str>,
     model: &str,
     system: &str,
+    first_user: &str,
+) -> String {
+    session_id_of(api_key, header, model, &[system], first_user)
+}
+
+/// [`session_id`] with the system prompt in parts, joined by newlines as it hashes: the
+/// same id, without copying the prompt into one string first.
+pub fn session_id_of(
+    api_key: Uuid,
+    header: Option<&str>,
+    model: &str,
+    system: &[&str],
     first_user: &str,
 ) -> String {
     let mut hasher = Sha256::new();
@@ -46,7 +66,12 @@ pub fn session_id(
             hasher.update(b"\0opening\0");
             hasher.update(model.as_bytes());
             hasher.update(b"\0");
-            hasher.update(system.as_bytes());
+            for (i, part) in system.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b"\n");
+                }
+                hasher.update(part.as_bytes());
+            }
             hasher.update(b"\0");
             hasher.update(first_user.as_bytes());
         }
@@ -58,17 +83,36 @@ pub fn session_id(
 impl Sessions {
     pub fn get(&self, id: &str, now: Millis) -> Option<Pin> {
         let pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        pins.get(id)
+        pins.map
+            .get(id)
             .filter(|(_, expires)| *expires > now)
             .map(|(pin, _)| *pin)
     }
 
     pub fn pin(&self, id: &str, pin: Pin, now: Millis) {
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        if pins.len() >= SWEEP_AT {
-            pins.retain(|_, (_, expires)| *expires > now);
+        if let Some(entry) = pins.map.get_mut(id) {
+            *entry = (pin, now + TTL);
+            return;
         }
-        pins.insert(id.to_string(), (pin, now + TTL));
+        if pins.map.len() >= pins.sweep_at.max(SWEEP_AT) {
+            pins.map.retain(|_, (_, expires)| *expires > now);
+            pins.sweep_at = (pins.map.len() * 2).max(SWEEP_AT);
+        }
+        pins.map.insert(id.to_string(), (pin, now + TTL));
+    }
+
+    /// Pins held, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -115,5 +159,39 @@ mod tests {
         sessions.pin("s", pin, 0);
         assert_eq!(sessions.get("s", TTL - 1), Some(pin));
         assert_eq!(sessions.get("s", TTL), None);
+    }
+
+    #[test]
+    fn a_system_prompt_in_parts_hashes_like_the_joined_one() {
+        let key = Uuid::new_v4();
+        assert_eq!(
+            session_id_of(key, None, "m", &["a", "b"], "hi"),
+            session_id(key, None, "m", "a\nb", "hi")
+        );
+    }
+
+    #[test]
+    fn live_sessions_are_not_swept_on_every_pin() {
+        let sessions = Sessions::default();
+        let pin = Pin {
+            model: Uuid::new_v4(),
+            credential: None,
+        };
+        for i in 0..SWEEP_AT + 5 {
+            sessions.pin(&format!("s{i}"), pin, 0);
+        }
+        // Past the threshold, nothing had expired: the next sweep waits for twice as many.
+        assert_eq!(sessions.len(), SWEEP_AT + 5);
+        assert_eq!(
+            sessions.pins.lock().unwrap().sweep_at,
+            2 * SWEEP_AT,
+            "swept once, at {SWEEP_AT}, keeping all"
+        );
+        // Once they expire, the next sweep clears them.
+        for i in 0..2 * SWEEP_AT {
+            sessions.pin(&format!("t{i}"), pin, TTL + 1);
+        }
+        assert_eq!(sessions.len(), 2 * SWEEP_AT, "only the live ones are left");
+        assert_eq!(sessions.get("s1", TTL + 1), None);
     }
 }
