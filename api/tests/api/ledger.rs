@@ -2,6 +2,9 @@
 //! was served after them, never by replaying the day's requests one by one.
 
 use freeway::store::limits::{self, LimitColumns, LimitTarget};
+use freeway_wire::page::List;
+use freeway_wire::pool::{ScopeKind, ScopeState};
+use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -125,8 +128,7 @@ async fn the_windows_are_persisted_while_serving() {
     let app = app_with_rpd(100).await;
     assert_eq!(ask(&app, 0).await, 200);
     // Snapshots are taken every 5 s: without a restart, the route's window reaches Postgres.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
+    within(15, "the route's window is persisted", || async {
         let persisted: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM ledger_snapshots
              WHERE scope_key LIKE 'route:%' AND (state->>'day_requests')::int = 1",
@@ -134,11 +136,94 @@ async fn the_windows_are_persisted_while_serving() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-        if persisted == 1 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never persisted");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        persisted == 1
+    })
+    .await;
+    app.stop().await;
+}
+
+/// Polls `check` every 100 ms for up to `secs` seconds.
+async fn within<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_limit_set_over_the_admin_api_applies_to_what_was_already_counted() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    assert_eq!(ask(&app, 0).await, 200);
+    assert_eq!(ask(&app, 1).await, 200);
+    let model = app.model_row("mock0", "mock-model").await;
+    let _: Value = app
+        .admin_ok(
+            Method::PATCH,
+            &format!("/admin/v1/providers/mock0/models/{model}"),
+            &token,
+            Some(json!({"limits": {"rpd": 2}})),
+        )
+        .await;
+    // No restart: the change is announced, the catalog reloads, the window keeps its two.
+    let route = || async {
+        let state: List<ScopeState> = app
+            .admin_ok(Method::GET, "/admin/v1/routing/state", &token, None)
+            .await;
+        state
+            .data
+            .into_iter()
+            .find(|s| s.kind == ScopeKind::Route)
+            .unwrap()
+    };
+    within(10, "the catalog reloads", || async {
+        route().await.limits.rpd == Some(2)
+    })
+    .await;
+    assert_eq!(route().await.requests_today, 2);
+    assert_eq!(ask(&app, 2).await, 429);
+    assert_eq!(app.mock(0).request_count(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_windows_of_a_deleted_credential_are_freed() {
+    let app = app_with_rpd(100).await;
+    assert_eq!(ask(&app, 0).await, 200);
+    let credential = app.credential_row("mock0").await;
+    let scopes = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM ledger_snapshots WHERE scope_key LIKE '%' || $1 || '%'",
+        )
+        .bind(credential.to_string())
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    within(
+        15,
+        "the route and credential windows are persisted",
+        || async { scopes().await == 2 },
+    )
+    .await;
+    let provider: uuid::Uuid =
+        sqlx::query_scalar("SELECT provider_id FROM credentials WHERE id = $1")
+            .bind(credential)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    freeway::store::credentials::delete(&app.db, "test", provider, credential)
+        .await
+        .unwrap();
+    // The reload frees its slots; the next snapshot deletes what was persisted of them.
+    within(15, "the credential's windows are gone", || async {
+        scopes().await == 0
+    })
+    .await;
     app.stop().await;
 }
