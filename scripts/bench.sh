@@ -199,7 +199,7 @@ TTFB_FREEWAY=$(ttfb "$FW_PORT" /v1/chat/completions "$KEY")
 
 log "sustained: c=64 JSON for $SUSTAIN_MINUTES minute(s)"
 MINUTES=()
-for m in $(seq 1 "$SUSTAIN_MINUTES"); do
+for m in $(seq 1 "$SUSTAIN_MINUTES"); do # BENCH_SUSTAIN_MINUTES=0 skips it
   read -r rps _ _ <<<"$(run freeway 64 60 "$WORK/fw-json.lua" "http://127.0.0.1:$FW_PORT/v1/chat/completions")"
   MINUTES+=("$rps")
   log "minute $m: $rps req/s, RSS $(rss_mb) MB"
@@ -245,8 +245,10 @@ read -r _ d1 _ <<<"${RESULT[direct,json,1]:-0 0 0}"
 read -r _ p1 _ <<<"${RESULT[proxy,json,1]:-0 0 0}"
 read -r _ f1 _ <<<"${RESULT[freeway,json,1]:-0 0 0}"
 echo
-echo "c=1 JSON p50 added over direct: proxy $((p1 - d1)) µs, Freeway $((f1 - d1)) µs"
+[ -z "${RESULT[direct,json,1]:-}" ] ||
+  echo "c=1 JSON p50 added over direct: proxy $((p1 - d1)) µs, Freeway $((f1 - d1)) µs"
 echo "SSE time to first byte (median of 280): direct $TTFB_DIRECT µs, proxy $TTFB_PROXY µs, Freeway $TTFB_FREEWAY µs (added $((TTFB_FREEWAY - TTFB_DIRECT)) µs)"
-echo "sustained c=64 JSON, req/s by minute: ${MINUTES[*]} (last/first $(ratio "${MINUTES[-1]}" "${MINUTES[0]}"))"
+[ ${#MINUTES[@]} -eq 0 ] ||
+  echo "sustained c=64 JSON, req/s by minute: ${MINUTES[*]} (last/first $(ratio "${MINUTES[-1]}" "${MINUTES[0]}"))"
 echo "Freeway RSS: $RSS_END MB at the end; $RSS_RESTART MB after a restart (ready in $RESTART_MS ms)"
 echo "usage rows: $ROWS_2XX with a 2xx status for $SERVED_2XX 2xx responses wrk received ($((ROWS_2XX - SERVED_2XX)) more: answered as a run ended, after wrk stopped reading; $ROWS_499 rows of 499: cut off then; $ROWS_ALL rows in all); events dropped by the writer: ${DROPPED:-unknown}"
