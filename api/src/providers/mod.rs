@@ -280,7 +280,9 @@ impl PoolRows {
     }
 }
 
-/// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`.
+/// Builds the catalog, decrypts the credentials and (re)configures their slots in `state`;
+/// the slots of scopes it no longer has are freed, so catalogs are built one at a time (the
+/// reloader's task, and the start before it).
 /// A credential that does not decrypt is left out and logged; it never takes the rest down.
 pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: i64) -> Catalog {
     // Every slot this catalog uses; the others (scopes deleted or disabled) are freed after.
