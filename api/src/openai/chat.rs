@@ -14,7 +14,7 @@ use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
 use crate::routing::handoff::{estimate_tokens, hand_off};
 use crate::routing::now_millis;
-use crate::routing::session::{Pin, session_id_of};
+use crate::routing::session::{Pin, session_id};
 use crate::usage::Recorder;
 
 /// Create a chat completion
@@ -160,7 +160,7 @@ async fn handle(
         .headers()
         .get("x-session-id")
         .and_then(|v| v.to_str().ok());
-    let session = session_id_of(
+    let session = session_id(
         caller.api_key_id,
         header,
         &request.model,

@@ -125,17 +125,6 @@ pub struct ChatRequest {
     pub max_tokens: Option<u64>,
 }
 
-/// The fields whose numbers [`check_numbers`] bounds.
-const CHECKED: [&str; 7] = [
-    "max_tokens",
-    "max_completion_tokens",
-    "n",
-    "temperature",
-    "top_p",
-    "presence_penalty",
-    "frequency_penalty",
-];
-
 fn invalid_body(detail: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(
         "invalid_request",
@@ -196,8 +185,10 @@ impl ChatRequest {
                 "messages[{i}] must be an object with a string `role`"
             )));
         }
+        // Only the fields `check_numbers` bounds are parsed into values.
+        let checked = INTEGERS.iter().map(|(name, _)| *name);
         let mut numbers = Map::new();
-        for name in CHECKED {
+        for name in checked.chain(RANGES.iter().map(|(name, ..)| *name)) {
             if let Some(value) = raw.get::<Value>(name).map_err(invalid_body)? {
                 numbers.insert(name.to_string(), value);
             }
@@ -232,8 +223,12 @@ impl ChatRequest {
             .get::<Value>("response_format")
             .ok()
             .flatten()
-            .and_then(|f| f.get("type").and_then(Value::as_str).map(str::to_string))
-            .is_some_and(|t| t == "json_object" || t == "json_schema");
+            .is_some_and(|f| {
+                matches!(
+                    f.get("type").and_then(Value::as_str),
+                    Some("json_object" | "json_schema")
+                )
+            });
         let max_tokens = ["max_completion_tokens", "max_tokens"]
             .iter()
             .find_map(|k| numbers.get(*k).and_then(Value::as_u64));
@@ -266,7 +261,7 @@ impl ChatRequest {
     /// for streams a request for the usage chunk so token counts are exact. Every other
     /// field goes as the client sent it.
     pub fn upstream_body(&self, upstream_model: &str, messages: Option<&[Value]>) -> Vec<u8> {
-        let model = Value::String(upstream_model.to_string()).to_string();
+        let model = serde_json::to_string(upstream_model).unwrap_or_default();
         let mut set: Vec<(&str, &[u8])> = vec![("model", model.as_bytes())];
         let messages = messages.map(|m| serde_json::to_vec(m).unwrap_or_default());
         if let Some(messages) = &messages {

@@ -35,20 +35,9 @@ struct Pins {
 
 /// The session id: the client's `X-Session-Id`, else a digest of the requested model and the
 /// conversation's opening (system prompt and first user message). Both are scoped to the
-/// api key, so two tenants who open with "hi" never share a session.
+/// api key, so two tenants who open with "hi" never share a session. The system prompt comes
+/// in parts (one per system message) and hashes as if joined by newlines, without the copy.
 pub fn session_id(
-    api_key: Uuid,
-    header: Option<&str>,
-    model: &str,
-    system: &str,
-    first_user: &str,
-) -> String {
-    session_id_of(api_key, header, model, &[system], first_user)
-}
-
-/// [`session_id`] with the system prompt in parts, joined by newlines as it hashes: the
-/// same id, without copying the prompt into one string first.
-pub fn session_id_of(
     api_key: Uuid,
     header: Option<&str>,
     model: &str,
@@ -124,28 +113,28 @@ mod tests {
     fn ids_are_scoped_to_the_key() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         assert_ne!(
-            session_id(a, None, "m", "", "hi"),
-            session_id(b, None, "m", "", "hi")
+            session_id(a, None, "m", &[""], "hi"),
+            session_id(b, None, "m", &[""], "hi")
         );
         assert_eq!(
-            session_id(a, None, "m", "s", "hi"),
-            session_id(a, None, "m", "s", "hi")
+            session_id(a, None, "m", &["s"], "hi"),
+            session_id(a, None, "m", &["s"], "hi")
         );
         assert_ne!(
-            session_id(a, None, "m", "s", "hi"),
-            session_id(a, None, "m", "t", "hi")
+            session_id(a, None, "m", &["s"], "hi"),
+            session_id(a, None, "m", &["t"], "hi")
         );
         assert_ne!(
-            session_id(a, None, "m", "s", "hi"),
-            session_id(a, None, "n", "s", "hi")
+            session_id(a, None, "m", &["s"], "hi"),
+            session_id(a, None, "n", &["s"], "hi")
         );
         assert_ne!(
-            session_id(a, Some("x"), "m", "", ""),
-            session_id(b, Some("x"), "m", "", "")
+            session_id(a, Some("x"), "m", &[""], ""),
+            session_id(b, Some("x"), "m", &[""], "")
         );
         assert_eq!(
-            session_id(a, Some("x"), "m", "s", "1"),
-            session_id(a, Some("x"), "n", "t", "2")
+            session_id(a, Some("x"), "m", &["s"], "1"),
+            session_id(a, Some("x"), "n", &["t"], "2")
         );
     }
 
@@ -165,8 +154,8 @@ mod tests {
     fn a_system_prompt_in_parts_hashes_like_the_joined_one() {
         let key = Uuid::new_v4();
         assert_eq!(
-            session_id_of(key, None, "m", &["a", "b"], "hi"),
-            session_id(key, None, "m", "a\nb", "hi")
+            session_id(key, None, "m", &["a", "b"], "hi"),
+            session_id(key, None, "m", &["a\nb"], "hi")
         );
     }
 

@@ -227,12 +227,6 @@ pub struct WindowState {
     pub day_tokens: u64,
 }
 
-impl WindowState {
-    pub fn is_empty(&self) -> bool {
-        self.minute.is_empty() && self.hour.is_empty() && self.day_requests == 0
-    }
-}
-
 #[derive(Debug)]
 pub struct Window {
     limits: Limits,

@@ -148,17 +148,17 @@ async fn run(
     loop {
         sleep_until(later(interval)).await;
         // The queue is emptied on every tick, so it never fills while writes back off.
-        let open = take_queued(&mut rx, &mut backlog);
-        if Instant::now() >= next_write || !open {
+        if !take_queued(&mut rx, &mut backlog) {
+            // Every sender is gone: `drain` writes what is left.
+            break;
+        }
+        if Instant::now() >= next_write {
             if backlog.flush(&pool, config.batch_size).await {
                 backoff = interval;
             } else {
                 backoff = backoff.saturating_mul(2).min(Duration::from_secs(5));
             }
             next_write = later(backoff);
-        }
-        if !open {
-            break;
         }
     }
     drain(&pool, &config, &mut backlog).await;
