@@ -169,6 +169,8 @@ impl Application {
             keyring: live.keyring.clone(),
             http,
         });
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Debug);
         let server = actix_web::HttpServer::new(move || {
             // Each worker its own upstream client: see `Gateway::for_worker`.
             let gateway = web::Data::new(gateway.for_worker());
@@ -177,13 +179,15 @@ impl Application {
                 .app_data(admin.clone())
                 .app_data(gateway)
                 // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
-                // request is already a usage event, and a line each costs a formatted write
-                // on the hot path.
-                .wrap(
+                // request is already a usage event. actix's Logger formats its parts for
+                // every request whether or not the line is written, so it is only mounted
+                // when its level is on at start.
+                .wrap(middleware::Condition::new(
+                    access_log,
                     middleware::Logger::new("%s %r %Dms")
                         .log_level(log::Level::Debug)
                         .exclude("/healthz"),
-                )
+                ))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .configure(|cfg| openai::configure(cfg, cors))

@@ -8,6 +8,7 @@
 //! nothing to read (end of stream) or with an error (reset).
 
 use std::any::Any;
+use std::cell::{Cell, OnceCell};
 use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Duration;
@@ -15,9 +16,18 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 use actix_web::dev::Extensions;
 
-/// The connection's socket, as a second descriptor registered with this worker's reactor.
+/// The connection's socket, as a second descriptor. It is registered with this worker's
+/// reactor only when a request first waits long enough to be watched: until then, each
+/// packet on the connection would also wake the reactor for a descriptor nobody reads.
 #[derive(Clone)]
-pub struct ClientSocket(Rc<tokio::net::TcpStream>);
+pub struct ClientSocket(Rc<Socket>);
+
+struct Socket {
+    /// The duplicate descriptor, until it is first watched.
+    idle: Cell<Option<std::net::TcpStream>>,
+    /// Registered on first watch; `None` when that failed (the client is then not watched).
+    watched: OnceCell<Option<tokio::net::TcpStream>>,
+}
 
 /// `HttpServer::on_connect`: keeps a watchable handle on each TCP connection.
 pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
@@ -27,13 +37,12 @@ pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
     let Ok(fd) = stream.as_fd().try_clone_to_owned() else {
         return;
     };
+    // The duplicate shares the connection's open file (already non-blocking).
     let socket = std::net::TcpStream::from(fd);
-    if socket.set_nonblocking(true).is_err() {
-        return;
-    }
-    if let Ok(socket) = tokio::net::TcpStream::from_std(socket) {
-        data.insert(ClientSocket(Rc::new(socket)));
-    }
+    data.insert(ClientSocket(Rc::new(Socket {
+        idle: Cell::new(Some(socket)),
+        watched: OnceCell::new(),
+    })));
 }
 
 impl ClientSocket {
@@ -41,13 +50,28 @@ impl ClientSocket {
         req.conn_data::<ClientSocket>().cloned()
     }
 
+    fn watched(&self) -> Option<&tokio::net::TcpStream> {
+        self.0
+            .watched
+            .get_or_init(|| {
+                let socket = self.0.idle.take()?;
+                socket.set_nonblocking(true).ok()?;
+                tokio::net::TcpStream::from_std(socket).ok()
+            })
+            .as_ref()
+    }
+
     /// Resolves once the client has closed or reset the connection. Bytes waiting to be read
     /// (a pipelined request, the rest of a body) mean it is still there; they are looked at
-    /// again a little later rather than in a busy loop.
+    /// again a little later rather than in a busy loop. Never resolves when the socket
+    /// cannot be watched.
     pub async fn closed(&self) {
+        let Some(socket) = self.watched() else {
+            return std::future::pending().await;
+        };
         let mut byte = [0_u8; 1];
         loop {
-            match self.0.peek(&mut byte).await {
+            match socket.peek(&mut byte).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
