@@ -3,9 +3,9 @@
 //!
 //! Bucket `k` counts values `v` with `BOUNDS_MS[k-1] <= v < BOUNDS_MS[k]` (Postgres's
 //! `width_bucket` rule): bucket 0 everything under 50 ms, the last one everything from 60 s.
-//! The rollup writer counts each bucket in SQL ([`sql_histogram`], from the same bounds);
-//! `migrations/V5__latency_histograms.sql` mirrors the bounds to roll up older events, and a
-//! test keeps the two equal.
+//! The usage writer counts each batch's buckets in Rust ([`bucket_of`]) and adds them to the
+//! rollups; `migrations/V5__latency_histograms.sql` mirrors the bounds to roll up older
+//! events, and a test keeps the two equal.
 
 /// Upper bounds (exclusive) of every bucket but the last, in milliseconds.
 pub const BOUNDS_MS: [i64; 16] = [
@@ -22,24 +22,9 @@ pub fn sql_bounds() -> String {
     format!("'{{{}}}'::int[]", bounds.join(","))
 }
 
-/// The histogram of `value` over the rows of an aggregate where `filter` holds, as a SQL
-/// expression: one `count(*) FILTER` per bucket, so rolling up a batch calls no function
-/// per row (a SQL-language function per row took most of Postgres's time under load). Rows
-/// whose value is null are not counted. Always the full length; readers pad shorter arrays.
-pub fn sql_histogram(value: &str, filter: &str) -> String {
-    let mut buckets = Vec::with_capacity(BUCKETS);
-    let mut low: Option<i64> = None;
-    for high in BOUNDS_MS.iter().map(Some).chain([None]) {
-        let range = match (low, high) {
-            (None, Some(high)) => format!("{value} < {high}"),
-            (Some(low), Some(high)) => format!("{value} >= {low} AND {value} < {high}"),
-            (Some(low), None) => format!("{value} >= {low}"),
-            (None, None) => "true".into(),
-        };
-        buckets.push(format!("count(*) FILTER (WHERE {filter} AND {range})"));
-        low = high.copied();
-    }
-    format!("ARRAY[{}]::bigint[]", buckets.join(", "))
+/// The bucket that counts `value`: how many bounds are at or below it.
+pub fn bucket_of(value: i64) -> usize {
+    BOUNDS_MS.partition_point(|bound| *bound <= value)
 }
 
 /// Adds `other` into `sum` bucket by bucket; a shorter histogram is read as padded with zeros.
@@ -93,6 +78,19 @@ mod tests {
             histogram[BOUNDS_MS.iter().filter(|b| **b <= *v).count()] += 1;
         }
         histogram
+    }
+
+    #[test]
+    fn a_bucket_holds_its_lower_bound_and_not_its_upper_one() {
+        assert_eq!(bucket_of(-1), 0);
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(49), 0);
+        assert_eq!(bucket_of(50), 1);
+        assert_eq!(bucket_of(99), 1);
+        assert_eq!(bucket_of(100), 2);
+        assert_eq!(bucket_of(59_999), BUCKETS - 2);
+        assert_eq!(bucket_of(60_000), BUCKETS - 1);
+        assert_eq!(bucket_of(i64::MAX), BUCKETS - 1);
     }
 
     #[test]

@@ -76,67 +76,34 @@ impl UsageEvent {
 }
 
 /// Inserts `events` in one statement, adds them to the hourly and daily rollups, and marks
-/// their api keys as used.
+/// their api keys as used, in one transaction.
 /// Idempotent: an event already written (same id and time) is skipped, and only the rows
 /// actually inserted are counted in the rollups, so a batch whose commit was lost can be
 /// retried safely. The rows travel as one array per column (`unnest`): one statement text
 /// whatever the batch size, prepared once per connection, with 20 parameters rather than 20
-/// a row.
+/// a row. The rollups are summed here, not by Postgres: a batch becomes a few rollup rows
+/// (one per hour or day, key and model), and Postgres only adds them to what is there.
 pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    let n = events.len();
-    let mut columns = Columns::with_capacity(n);
-    for e in events {
-        columns.push(e);
-    }
     let mut tx = pool.begin().await?;
-    let Columns {
-        id,
-        created_at,
-        endpoint,
-        tenant_id,
-        member_id,
-        api_key_id,
-        requested_model,
-        provider,
-        model,
-        credential_id,
-        status,
-        error_code,
-        stream,
-        prompt_tokens,
-        completion_tokens,
-        latency_ms,
-        ttft_ms,
-        attempts,
-        attempt_trail,
-        session_id,
-    } = columns;
-    sqlx::query(sqlx::AssertSqlSafe(INSERT_EVENTS.as_str()))
-        .bind(id)
-        .bind(created_at)
-        .bind(endpoint)
-        .bind(tenant_id)
-        .bind(member_id)
-        .bind(api_key_id)
-        .bind(requested_model)
-        .bind(provider)
-        .bind(model)
-        .bind(credential_id)
-        .bind(status)
-        .bind(error_code)
-        .bind(stream)
-        .bind(prompt_tokens)
-        .bind(completion_tokens)
-        .bind(latency_ms)
-        .bind(ttft_ms)
-        .bind(attempts)
-        .bind(attempt_trail)
-        .bind(session_id)
-        .execute(&mut *tx)
+    let inserted: i64 = bind_events(sqlx::query_scalar(INSERT_COUNTED.as_str()), events)
+        .fetch_one(&mut *tx)
         .await?;
+    if usize::try_from(inserted).ok() == Some(events.len()) {
+        upsert_rollups(&mut tx, events.iter()).await?;
+    } else {
+        // Some of these were written before (a retry after a lost commit): start again and
+        // learn which rows are new, so that only they are counted.
+        tx.rollback().await?;
+        tx = pool.begin().await?;
+        let new: Vec<Uuid> = bind_events(sqlx::query_scalar(INSERT_RETURNING.as_str()), events)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut new: std::collections::HashSet<Uuid> = new.into_iter().collect();
+        upsert_rollups(&mut tx, events.iter().filter(|e| new.remove(&e.id))).await?;
+    }
 
     let mut used: Vec<(Uuid, DateTime<Utc>)> = events
         .iter()
@@ -165,6 +132,59 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
     }
     tx.commit().await?;
     Ok(())
+}
+
+type Scalar<'q, T> = sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
+
+/// `query` with a batch of events bound as one array per column ($1 to $20).
+fn bind_events<'q, T>(query: Scalar<'q, T>, events: &'q [UsageEvent]) -> Scalar<'q, T> {
+    let mut columns = Columns::with_capacity(events.len());
+    for e in events {
+        columns.push(e);
+    }
+    let Columns {
+        id,
+        created_at,
+        endpoint,
+        tenant_id,
+        member_id,
+        api_key_id,
+        requested_model,
+        provider,
+        model,
+        credential_id,
+        status,
+        error_code,
+        stream,
+        prompt_tokens,
+        completion_tokens,
+        latency_ms,
+        ttft_ms,
+        attempts,
+        attempt_trail,
+        session_id,
+    } = columns;
+    query
+        .bind(id)
+        .bind(created_at)
+        .bind(endpoint)
+        .bind(tenant_id)
+        .bind(member_id)
+        .bind(api_key_id)
+        .bind(requested_model)
+        .bind(provider)
+        .bind(model)
+        .bind(credential_id)
+        .bind(status)
+        .bind(error_code)
+        .bind(stream)
+        .bind(prompt_tokens)
+        .bind(completion_tokens)
+        .bind(latency_ms)
+        .bind(ttft_ms)
+        .bind(attempts)
+        .bind(attempt_trail)
+        .bind(session_id)
 }
 
 /// What one route served at one time (a second in the last hour, a minute before it): what
@@ -335,54 +355,220 @@ impl<'a> Columns<'a> {
     }
 }
 
-static INSERT_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH inserted AS (INSERT INTO usage_events (id, created_at, endpoint, tenant_id,
-            member_id, api_key_id, requested_model, provider, model, credential_id, status,
-            error_code, stream, prompt_tokens, completion_tokens, latency_ms, ttft_ms,
-            attempts, attempt_trail, session_id)
-        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[],
-            $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::uuid[],
-            $11::int2[], $12::text[], $13::bool[], $14::int4[], $15::int4[], $16::int4[],
-            $17::int4[], $18::int2[], $19::jsonb[], $20::text[])
-        ON CONFLICT DO NOTHING RETURNING created_at, tenant_id, member_id, api_key_id,
-            provider, model, status, error_code, stream, prompt_tokens, completion_tokens,
-            latency_ms, ttft_ms) {}",
-        ROLLUP_UPSERT.as_str()
-    )
+/// The batch's rows, skipping any already written.
+const INSERT_ROWS: &str = "INSERT INTO usage_events (id, created_at, endpoint, tenant_id,
+        member_id, api_key_id, requested_model, provider, model, credential_id, status,
+        error_code, stream, prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts,
+        attempt_trail, session_id)
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[],
+        $6::uuid[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::int2[], $12::text[],
+        $13::bool[], $14::int4[], $15::int4[], $16::int4[], $17::int4[], $18::int2[],
+        $19::jsonb[], $20::text[])
+    ON CONFLICT DO NOTHING";
+
+/// How many of the batch's rows were new.
+static INSERT_COUNTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("WITH inserted AS ({INSERT_ROWS} RETURNING 1) SELECT count(*) FROM inserted")
 });
 
-/// Adds the rows of `inserted` to the hourly and daily rollups, in one statement whose
-/// every column adds to what is there: sums and counts, and histograms bucket by bucket
-/// (`freeway_hist_add`, from V5). Buckets are UTC. An error is a request that did not end
-/// cleanly: an error status, or a stream broken after its start (status 200 with an error
-/// code); of those, 429s are rate limited, 5xx and no answer (status 0) server errors, and
-/// the other 4xx client errors. Time to first token counts streamed requests only. Rows are
-/// upserted in key order so that two writers touching the same buckets cannot deadlock.
-static ROLLUP_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let latency_hist = histogram::sql_histogram("i.latency_ms", "true");
-    let ttft_hist = histogram::sql_histogram("i.ttft_ms", "i.stream");
-    format!(
-        "
-    INSERT INTO usage_rollups AS r (bucket, granularity, tenant_id, member_id, api_key_id,
+/// Which of the batch's rows were new.
+static INSERT_RETURNING: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{INSERT_ROWS} RETURNING id"));
+
+/// What a batch adds to one hourly or daily rollup row.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Rollup {
+    requests: i64,
+    errors: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    latency_ms_sum: i64,
+    latency_hist: [i64; histogram::BUCKETS],
+    ttft_ms_sum: i64,
+    ttft_count: i64,
+    ttft_hist: [i64; histogram::BUCKETS],
+    rate_limited: i64,
+    server_errors: i64,
+    client_errors: i64,
+}
+
+/// A rollup row's key, in the order rows are upserted: granularity, bucket (UTC), tenant,
+/// member, api key, provider, model.
+type RollupKey<'a> = (
+    &'static str,
+    DateTime<Utc>,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+impl Rollup {
+    /// Counts one event. An error is a request that did not end cleanly: an error status,
+    /// or a stream broken after its start (status 200 with an error code); of those, 429s
+    /// are rate limited, 5xx and no answer (status 0) server errors, and the other 4xx
+    /// client errors. Time to first token counts streamed requests only. Numbers are
+    /// clamped as the event's columns are.
+    fn add(&mut self, e: &UsageEvent) {
+        let status = e.status;
+        self.requests += 1;
+        if status >= 400 || status == 0 || e.error_code.is_some() {
+            self.errors += 1;
+        }
+        self.prompt_tokens += e.prompt_tokens.map_or(0, |t| i64::from(clamp_i32(t)));
+        self.completion_tokens += e.completion_tokens.map_or(0, |t| i64::from(clamp_i32(t)));
+        let latency = i64::from(clamp_i32(e.latency_ms));
+        self.latency_ms_sum += latency;
+        self.latency_hist[histogram::bucket_of(latency)] += 1;
+        if let (true, Some(ttft)) = (e.stream, e.ttft_ms) {
+            let ttft = i64::from(clamp_i32(ttft));
+            self.ttft_ms_sum += ttft;
+            self.ttft_count += 1;
+            self.ttft_hist[histogram::bucket_of(ttft)] += 1;
+        }
+        match status {
+            429 => self.rate_limited += 1,
+            0 | 500.. => self.server_errors += 1,
+            400..=499 => self.client_errors += 1,
+            _ => {}
+        }
+    }
+}
+
+/// The rollup rows of `events`, hourly and daily, sorted by key.
+fn rollups<'a>(
+    events: impl Iterator<Item = &'a UsageEvent>,
+) -> std::collections::BTreeMap<RollupKey<'a>, Rollup> {
+    use chrono::{DurationRound, TimeDelta};
+    let mut rows = std::collections::BTreeMap::<RollupKey<'a>, Rollup>::new();
+    for e in events {
+        let spans = [
+            ("day", TimeDelta::try_days(1)),
+            ("hour", TimeDelta::try_hours(1)),
+        ];
+        for (granularity, span) in spans {
+            let bucket = span
+                .and_then(|span| e.created_at.duration_trunc(span).ok())
+                .unwrap_or(e.created_at);
+            let key = (
+                granularity,
+                bucket,
+                e.tenant_id,
+                e.member_id,
+                e.api_key_id,
+                e.provider.as_deref(),
+                e.model.as_deref(),
+            );
+            rows.entry(key).or_default().add(e);
+        }
+    }
+    rows
+}
+
+/// Adds `events` to the hourly and daily rollups: every column adds to what is there (sums
+/// and counts, histograms bucket by bucket with `freeway_hist_add` from V5). Rows go in key
+/// order, so that two writers touching the same rows cannot deadlock.
+async fn upsert_rollups<'a>(
+    tx: &mut sqlx::PgConnection,
+    events: impl Iterator<Item = &'a UsageEvent>,
+) -> Result<(), StoreError> {
+    let rows = rollups(events);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let mut granularity = Vec::with_capacity(n);
+    let mut bucket = Vec::with_capacity(n);
+    let mut tenant = Vec::with_capacity(n);
+    let mut member = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut provider = Vec::with_capacity(n);
+    let mut model = Vec::with_capacity(n);
+    let mut numbers: [Vec<i64>; 10] = Default::default();
+    let mut latency_hist = Vec::with_capacity(n);
+    let mut ttft_hist = Vec::with_capacity(n);
+    let literal = |h: &[i64]| {
+        let counts: Vec<String> = h.iter().map(i64::to_string).collect();
+        format!("{{{}}}", counts.join(","))
+    };
+    for ((g, b, t, m, k, p, mo), r) in &rows {
+        granularity.push(*g);
+        bucket.push(*b);
+        tenant.push(*t);
+        member.push(*m);
+        key.push(*k);
+        provider.push(*p);
+        model.push(*mo);
+        let values = [
+            r.requests,
+            r.errors,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.latency_ms_sum,
+            r.ttft_ms_sum,
+            r.ttft_count,
+            r.rate_limited,
+            r.server_errors,
+            r.client_errors,
+        ];
+        for (column, value) in numbers.iter_mut().zip(values) {
+            column.push(value);
+        }
+        latency_hist.push(literal(&r.latency_hist));
+        ttft_hist.push(literal(&r.ttft_hist));
+    }
+    let [
+        requests,
+        errors,
+        prompt,
+        completion,
+        latency_sum,
+        ttft_sum,
+        ttft_count,
+        rate_limited,
+        server_errors,
+        client_errors,
+    ] = numbers;
+    sqlx::query(ROLLUP_UPSERT)
+        .bind(granularity)
+        .bind(bucket)
+        .bind(tenant)
+        .bind(member)
+        .bind(key)
+        .bind(provider)
+        .bind(model)
+        .bind(requests)
+        .bind(errors)
+        .bind(prompt)
+        .bind(completion)
+        .bind(latency_sum)
+        .bind(latency_hist)
+        .bind(ttft_sum)
+        .bind(ttft_count)
+        .bind(ttft_hist)
+        .bind(rate_limited)
+        .bind(server_errors)
+        .bind(client_errors)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+const ROLLUP_UPSERT: &str = "
+    INSERT INTO usage_rollups AS r (granularity, bucket, tenant_id, member_id, api_key_id,
         provider, model, requests, errors, prompt_tokens, completion_tokens, latency_ms_sum,
         latency_hist, ttft_ms_sum, ttft_count, ttft_hist, rate_limited, server_errors,
         client_errors)
-    SELECT date_trunc(g.granularity, i.created_at, 'UTC'), g.granularity, i.tenant_id,
-        i.member_id, i.api_key_id, i.provider, i.model, count(*),
-        count(*) FILTER (WHERE i.status >= 400 OR i.status = 0 OR i.error_code IS NOT NULL),
-        coalesce(sum(i.prompt_tokens), 0), coalesce(sum(i.completion_tokens), 0),
-        sum(i.latency_ms),
-        {latency_hist},
-        coalesce(sum(i.ttft_ms) FILTER (WHERE i.stream), 0),
-        count(i.ttft_ms) FILTER (WHERE i.stream),
-        {ttft_hist},
-        count(*) FILTER (WHERE i.status = 429),
-        count(*) FILTER (WHERE i.status >= 500 OR i.status = 0),
-        count(*) FILTER (WHERE i.status BETWEEN 400 AND 499 AND i.status <> 429)
-    FROM inserted i CROSS JOIN (VALUES ('hour'), ('day')) AS g(granularity)
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    ORDER BY 2, 1, 3, 4, 5, 6, 7
+    SELECT g, b, t, m, k, p, mo, req, err, pt, ct, ls, lh::bigint[], ts, tc, th::bigint[],
+        rl, se, ce
+    FROM unnest($1::text[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[],
+        $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],
+        $12::int8[], $13::text[], $14::int8[], $15::int8[], $16::text[], $17::int8[],
+        $18::int8[], $19::int8[])
+        WITH ORDINALITY AS u(g, b, t, m, k, p, mo, req, err, pt, ct, ls, lh, ts, tc, th, rl, se,
+            ce, n)
+    ORDER BY n
     ON CONFLICT (granularity, bucket, tenant_id, member_id, api_key_id, provider, model)
     DO UPDATE SET requests = r.requests + EXCLUDED.requests,
         errors = r.errors + EXCLUDED.errors,
@@ -395,10 +581,77 @@ static ROLLUP_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
         ttft_hist = freeway_hist_add(r.ttft_hist, EXCLUDED.ttft_hist),
         rate_limited = r.rate_limited + EXCLUDED.rate_limited,
         server_errors = r.server_errors + EXCLUDED.server_errors,
-        client_errors = r.client_errors + EXCLUDED.client_errors"
-    )
-});
+        client_errors = r.client_errors + EXCLUDED.client_errors";
 
 fn clamp_i32(value: u64) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn event(at: DateTime<Utc>, status: u16, stream: bool, latency_ms: u64) -> UsageEvent {
+        UsageEvent {
+            id: Uuid::now_v7(),
+            created_at: at,
+            status,
+            stream,
+            latency_ms,
+            ttft_ms: Some(latency_ms / 2),
+            prompt_tokens: Some(10),
+            completion_tokens: (status == 200).then_some(5),
+            provider: Some("p".into()),
+            model: Some("m".into()),
+            ..UsageEvent::placeholder("chat.completions")
+        }
+    }
+
+    #[test]
+    fn a_batch_rolls_up_into_one_row_per_hour_and_day_with_its_error_classes() {
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 12, 5, h, m, 7).unwrap();
+        let mut broken = event(at(10, 5), 200, true, 120);
+        broken.error_code = Some("stream_broken".into());
+        let events = [
+            event(at(10, 1), 200, false, 40),
+            event(at(10, 59), 429, false, 5),
+            event(at(10, 30), 503, false, 70_000),
+            event(at(10, 31), 0, false, 100),
+            event(at(10, 32), 400, false, 60),
+            broken,
+            event(at(11, 0), 200, true, 300),
+        ];
+        let rows = rollups(events.iter());
+        let keys: Vec<(&str, DateTime<Utc>)> = rows.keys().map(|k| (k.0, k.1)).collect();
+        let day = Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap();
+        let hour = |h| Utc.with_ymd_and_hms(2026, 12, 5, h, 0, 0).unwrap();
+        assert_eq!(keys, [("day", day), ("hour", hour(10)), ("hour", hour(11))]);
+
+        let ten = &rows[&("hour", hour(10), None, None, None, Some("p"), Some("m"))];
+        assert_eq!(ten.requests, 6);
+        // 429, 503, no answer, 400 and the broken stream.
+        assert_eq!(ten.errors, 5);
+        assert_eq!(
+            (ten.rate_limited, ten.server_errors, ten.client_errors),
+            (1, 2, 1)
+        );
+        assert_eq!(ten.prompt_tokens, 60);
+        assert_eq!(ten.completion_tokens, 10);
+        assert_eq!(ten.latency_ms_sum, 40 + 5 + 70_000 + 100 + 60 + 120);
+        let mut latency = [0; histogram::BUCKETS];
+        for ms in [40, 5, 70_000, 100, 60, 120] {
+            latency[histogram::bucket_of(ms)] += 1;
+        }
+        assert_eq!(ten.latency_hist, latency);
+        // Only the streamed request counts a time to first token.
+        assert_eq!((ten.ttft_count, ten.ttft_ms_sum), (1, 60));
+        assert_eq!(ten.ttft_hist[histogram::bucket_of(60)], 1);
+
+        let whole = &rows[&("day", day, None, None, None, Some("p"), Some("m"))];
+        assert_eq!(whole.requests, 7);
+        assert_eq!((whole.ttft_count, whole.ttft_ms_sum), (2, 60 + 150));
+    }
 }
