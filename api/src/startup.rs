@@ -117,6 +117,7 @@ impl Application {
 
         let http =
             crate::gateway::upstream_client().map_err(|e| StartupError::Http(e.to_string()))?;
+        let upstream = crate::providers::upstream::Upstream::new().map_err(StartupError::Http)?;
 
         let (usage, writer) = UsageWriter::spawn(pool.clone(), config.usage.clone());
         let stats = usage.stats().clone();
@@ -155,7 +156,7 @@ impl Application {
             keys: live.keys.clone(),
             quotas: live.quotas.clone(),
             catalog: live.catalog.clone(),
-            http: http.clone(),
+            http: upstream,
             usage,
             lifecycle: lifecycle.clone(),
         };

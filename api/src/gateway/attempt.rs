@@ -20,6 +20,7 @@ use super::steps::{
 use super::{AttemptLog, Gateway, admit};
 use crate::gateway::chain::Needs;
 use crate::providers::Route;
+use crate::providers::upstream::{self, Incoming, Outgoing};
 use crate::routing::pool::Reservation;
 use crate::routing::session::Pin;
 use crate::routing::{Failure, parse_retry_after};
@@ -65,7 +66,7 @@ pub enum Shape<'a> {
 }
 
 /// Builds the upstream request for one route; `None` when the request cannot fit it.
-pub type Build<'a> = dyn Fn(&Route) -> Result<Option<reqwest::RequestBuilder>, ApiError> + 'a;
+pub type Build<'a> = dyn Fn(&Route) -> Result<Option<Outgoing>, ApiError> + 'a;
 
 /// One request through the pipeline.
 pub struct Call<'a> {
@@ -169,14 +170,14 @@ async fn attempts(
         let deadline = now
             .checked_add(route.provider.timeout.min(log.remaining()))
             .unwrap_or(now);
-        let response = match within(deadline, request.send()).await {
+        let response = match within(deadline, gw.http.send(request)).await {
             Ok(response) => response,
             Err(failure) => {
                 failed(gw, log, route, failure, None, started.elapsed(), &[]);
                 continue;
             }
         };
-        let status = response.status().as_u16();
+        let status = response.status();
         learn(gw, route, response.headers());
         if !(200..300).contains(&status) {
             let retry_after = parse_retry_after(
@@ -221,7 +222,7 @@ async fn attempts(
 /// failure.
 async fn within<T>(
     deadline: Deadline,
-    step: impl Future<Output = reqwest::Result<T>>,
+    step: impl Future<Output = Result<T, upstream::Error>>,
 ) -> Result<T, Failure> {
     match timeout_at(deadline, step).await {
         Err(_) => Err(Failure::Timeout),
@@ -249,7 +250,7 @@ pub(super) fn committed<'e>(
 /// A 2xx head from one route, its body still to read.
 pub(super) struct Attempt<'r> {
     pub route: &'r Route,
-    pub response: reqwest::Response,
+    pub response: Incoming,
     pub status: u16,
     pub started: Instant,
     pub deadline: Deadline,

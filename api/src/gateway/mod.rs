@@ -21,6 +21,7 @@ use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::providers::CatalogHandle;
+use crate::providers::upstream;
 use crate::routing::pool::PoolState;
 use crate::routing::session::Sessions;
 use crate::tenancy::{KeyCache, QuotaLedger};
@@ -45,7 +46,7 @@ pub struct Gateway {
     /// Tenant, member and api key quotas and their usage.
     pub quotas: Arc<QuotaLedger>,
     pub catalog: Arc<CatalogHandle>,
-    pub http: reqwest::Client,
+    pub http: upstream::Upstream,
     pub usage: UsageSink,
     pub lifecycle: Arc<Lifecycle>,
 }
@@ -54,14 +55,14 @@ impl Gateway {
     /// This worker's copy, with an HTTP client of its own.
     pub fn for_worker(&self) -> Gateway {
         let mut copy = self.clone();
-        if let Ok(http) = upstream_client() {
+        if let Ok(http) = upstream::Upstream::new() {
             copy.http = http;
         }
         copy
     }
 }
 
-/// The client every upstream call goes through.
+/// The client the admin's upstream calls go through (credential checks, discovery).
 pub fn upstream_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))

@@ -25,13 +25,14 @@ use super::steps::{failed, penalise, scrub};
 use super::{AttemptLog, Gateway};
 use crate::providers::Route;
 use crate::providers::openai_compat::usage_of;
+use crate::providers::upstream;
 use crate::routing::cooldown::FailureInfo;
 use crate::routing::pool::Reservation;
 use crate::routing::{Failure, now_millis};
 use crate::tenancy::QuotaReservation;
 use crate::usage::{Recorder, millis};
 
-type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<upstream::Error>>> + Send>>;
 
 /// Holds a 2xx stream until its commit point. `Some`: the client's streaming answer (the
 /// relay took the reservations); `None`: the route failed before committing.
@@ -64,7 +65,7 @@ pub(super) async fn commit(
         );
         return None;
     }
-    let mut events: Events = Box::pin(response.bytes_stream().eventsource());
+    let mut events: Events = Box::pin(response.into_stream().eventsource());
     let mut held = VecDeque::new();
     let failure = loop {
         match timeout_at(attempt.deadline, events.next()).await {
@@ -201,7 +202,7 @@ struct Relay {
 }
 
 enum Next {
-    Event(Option<Result<Event, EventStreamError<reqwest::Error>>>),
+    Event(Option<Result<Event, EventStreamError<upstream::Error>>>),
     Stalled,
     Left,
 }

@@ -225,7 +225,7 @@ pub(crate) fn fill_route(event: &mut UsageEvent, route: &Route) {
     event.credential_id = route.credential.as_ref().map(|c| c.id);
 }
 
-pub(crate) fn transport_failure(error: &reqwest::Error) -> Failure {
+pub(crate) fn transport_failure(error: &crate::providers::upstream::Error) -> Failure {
     if error.is_timeout() {
         Failure::Timeout
     } else if error.is_connect() {

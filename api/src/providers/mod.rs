@@ -3,6 +3,7 @@
 //! pool changes.
 
 pub mod openai_compat;
+pub mod upstream;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -24,12 +25,12 @@ pub struct ProviderInfo {
     pub base_url: String,
     pub timeout: Duration,
     /// `{base_url}/chat/completions`, parsed once: the hot path does not parse a URL.
-    chat_url: Option<reqwest::Url>,
+    chat_url: Option<http::Uri>,
 }
 
 impl ProviderInfo {
     pub fn new(id: Uuid, name: String, base_url: String, timeout: Duration) -> ProviderInfo {
-        let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions")).ok();
+        let chat_url = http::Uri::try_from(format!("{base_url}/chat/completions")).ok();
         ProviderInfo {
             id,
             name,
@@ -40,7 +41,7 @@ impl ProviderInfo {
     }
 
     /// The parsed URL of `path`, when it is one parsed in advance.
-    pub fn parsed_url(&self, path: &str) -> Option<&reqwest::Url> {
+    pub fn parsed_url(&self, path: &str) -> Option<&http::Uri> {
         match path {
             "/chat/completions" => self.chat_url.as_ref(),
             _ => None,

@@ -8,34 +8,19 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 
 use super::Route;
+use super::upstream::{self, Incoming, Outgoing, Target, Upstream};
 
 const ACCOUNT_PLACEHOLDER: &str = "{account_id}";
 
-/// Where a request goes: a URL parsed in advance, or one to parse.
-#[derive(Debug, PartialEq, Eq)]
-enum Url {
-    Parsed(reqwest::Url),
-    Text(String),
-}
-
-impl Url {
-    fn request(self, client: &reqwest::Client, method: reqwest::Method) -> reqwest::RequestBuilder {
-        match self {
-            Url::Parsed(url) => client.request(method, url),
-            Url::Text(url) => client.request(method, url),
-        }
-    }
-}
-
 /// `{base}{path}` and the bearer token for `route`.
-fn target<'a>(route: &'a Route, path: &str) -> (Url, Option<&'a str>) {
+fn target<'a>(route: &'a Route, path: &str) -> (Target, Option<&'a str>) {
     let secret = route.credential.as_ref().map(|c| c.secret.expose());
     let base = &route.provider.base_url;
     if base.contains(ACCOUNT_PLACEHOLDER)
         && let Some((account, token)) = secret.and_then(|s| s.split_once(':'))
     {
         return (
-            Url::Text(format!(
+            Target::Text(format!(
                 "{}{path}",
                 base.replace(ACCOUNT_PLACEHOLDER, account)
             )),
@@ -43,8 +28,8 @@ fn target<'a>(route: &'a Route, path: &str) -> (Url, Option<&'a str>) {
         );
     }
     match route.provider.parsed_url(path) {
-        Some(url) => (Url::Parsed(url.clone()), secret),
-        None => (Url::Text(format!("{base}{path}")), secret),
+        Some(url) => (Target::Uri(url.clone()), secret),
+        None => (Target::Text(format!("{base}{path}")), secret),
     }
 }
 
@@ -56,17 +41,20 @@ fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest:
     }
 }
 
-/// Starts `GET {base}{path}` (`/models`). The caller bounds it with a timeout.
+/// Starts `GET {base}{path}` (`/models`) with reqwest, for the admin's checks. The caller
+/// bounds it with a timeout.
 pub fn get(client: &reqwest::Client, route: &Route, path: &str) -> reqwest::RequestBuilder {
     let (url, token) = target(route, path);
     authorized(
-        url.request(client, reqwest::Method::GET)
+        client
+            .get(url.as_str().as_ref())
             .header(ACCEPT, HeaderValue::from_static("application/json")),
         token,
     )
 }
 
-/// Starts `POST {base}/chat/completions`. The caller bounds it with a timeout.
+/// Starts `POST {base}/chat/completions` with reqwest, for the admin's checks. The caller
+/// bounds it with a timeout.
 pub fn chat_request(
     client: &reqwest::Client,
     route: &Route,
@@ -78,49 +66,53 @@ pub fn chat_request(
     } else {
         "application/json"
     };
-    post_json(client, route, "/chat/completions", body, accept)
-}
-
-/// Starts `POST {base}{path}` with a JSON body (`/chat/completions`, `/embeddings`,
-/// `/completions`, `/images/generations`, `/audio/speech`). The caller bounds it with a
-/// timeout.
-pub fn post_json(
-    client: &reqwest::Client,
-    route: &Route,
-    path: &str,
-    body: Vec<u8>,
-    accept: &'static str,
-) -> reqwest::RequestBuilder {
-    let (url, token) = target(route, path);
-    let request = url
-        .request(client, reqwest::Method::POST)
+    let (url, token) = target(route, "/chat/completions");
+    let request = client
+        .post(url.as_str().as_ref())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(ACCEPT, HeaderValue::from_static(accept))
         .body(body);
     authorized(request, token)
 }
 
-/// Starts `POST {base}{path}` with a `multipart/form-data` body, which reqwest streams to
-/// the provider.
+/// `POST {base}{path}` with a JSON body (`/chat/completions`, `/embeddings`,
+/// `/completions`, `/images/generations`, `/audio/speech`). The caller bounds it with a
+/// timeout.
+pub fn post_json(
+    upstream: &Upstream,
+    route: &Route,
+    path: &str,
+    body: Vec<u8>,
+    accept: &'static str,
+) -> Outgoing {
+    let (url, token) = target(route, path);
+    upstream.post_json(url, token, accept, body)
+}
+
+/// `POST {base}{path}` with a `multipart/form-data` body, which reqwest streams to the
+/// provider.
 pub fn post_multipart(
-    client: &reqwest::Client,
+    upstream: &Upstream,
     route: &Route,
     path: &str,
     form: reqwest::multipart::Form,
-) -> reqwest::RequestBuilder {
+) -> Outgoing {
     let (url, token) = target(route, path);
-    authorized(
-        url.request(client, reqwest::Method::POST).multipart(form),
+    Outgoing::Reqwest(authorized(
+        upstream
+            .reqwest()
+            .post(url.as_str().as_ref())
+            .multipart(form),
         token,
-    )
+    ))
 }
 
 /// Reads an answer's body whole, up to `limit` bytes; a larger one reads as empty, which the
 /// caller treats like a broken answer (an empty body is not valid JSON).
 pub async fn read_body(
-    mut response: reqwest::Response,
+    mut response: Incoming,
     limit: usize,
-) -> Result<bytes::Bytes, reqwest::Error> {
+) -> Result<bytes::Bytes, upstream::Error> {
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > limit {
@@ -184,7 +176,7 @@ mod tests {
         assert_eq!(
             target(&cf, "/embeddings"),
             (
-                Url::Text(
+                Target::Text(
                     "https://api.cloudflare.com/client/v4/accounts/abc123/ai/v1/embeddings".into()
                 ),
                 Some("tok")
@@ -194,9 +186,9 @@ mod tests {
         assert_eq!(
             target(&plain, "/chat/completions"),
             (
-                Url::Parsed(
-                    reqwest::Url::parse("https://api.groq.com/openai/v1/chat/completions").unwrap()
-                ),
+                Target::Uri(http::Uri::from_static(
+                    "https://api.groq.com/openai/v1/chat/completions"
+                )),
                 Some("gsk:with:colons")
             )
         );

@@ -165,6 +165,15 @@ async fn the_provider_gets_the_pool_credential_never_the_member_key() {
     assert_eq!(requests.len(), 1);
     let upstream = &requests[0];
     assert_eq!(upstream.header("authorization"), Some("Bearer secret-0"));
+    assert_eq!(upstream.header("content-type"), Some("application/json"));
+    assert_eq!(upstream.header("accept"), Some("application/json"));
+    assert!(
+        upstream
+            .header("user-agent")
+            .is_some_and(|ua| ua.starts_with("freeway/")),
+        "{:?}",
+        upstream.header("user-agent")
+    );
     let member_secret = app.api_key.rsplit('-').next().unwrap();
     for (name, value) in &upstream.headers {
         assert!(

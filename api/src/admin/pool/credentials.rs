@@ -276,7 +276,7 @@ async fn probe(
                 upstream::describe(status.is_success(), &body),
             )
         }
-        Err(error) => (None, upstream::transport_error(&error, timeout)),
+        Err(error) => (None, upstream::transport_error(&error.into(), timeout)),
     };
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     CredentialTest {

@@ -111,8 +111,9 @@ async fn list_models(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| upstream_failed(redact(upstream::transport_error(&e, timeout))))?;
+        .map_err(|e| upstream_failed(redact(upstream::transport_error(&e.into(), timeout))))?;
     let status = response.status();
+    let response = crate::providers::upstream::Incoming::Reqwest(response);
     let bytes = openai_compat::read_body(response, MAX_MODEL_LIST_BYTES)
         .await
         .map_err(|e| upstream_failed(redact(upstream::transport_error(&e, timeout))))?;

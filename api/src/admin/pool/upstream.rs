@@ -95,7 +95,10 @@ pub(super) fn redact(message: &str, secret: Option<&Secret>) -> String {
 }
 
 /// Why a call got no answer, for people.
-pub(super) fn transport_error(error: &reqwest::Error, timeout: Duration) -> String {
+pub(super) fn transport_error(
+    error: &crate::providers::upstream::Error,
+    timeout: Duration,
+) -> String {
     if error.is_timeout() {
         format!("No answer within {} ms.", timeout.as_millis())
     } else if error.is_connect() {
