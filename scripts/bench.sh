@@ -206,7 +206,7 @@ for m in $(seq 1 "$SUSTAIN_MINUTES"); do # BENCH_SUSTAIN_MINUTES=0 skips it
 done
 RSS_END=$(rss_mb)
 
-# Every event written? The writer flushes every 250 ms; wait until the count settles.
+# Every event written? The writer flushes every 100 ms; wait until the count settles.
 rows() { psql "$DATABASE_URL" -Atc "SELECT count(*) FILTER (WHERE status BETWEEN 200 AND 299) || ' ' || count(*) FILTER (WHERE status = 499) || ' ' || count(*) FROM usage_events"; }
 prev=""
 for _ in $(seq 1 60); do now="$(rows)"; [ "$now" = "$prev" ] && break; prev="$now"; sleep 1; done

@@ -83,7 +83,9 @@ impl Default for UsageConfig {
         Self {
             queue_capacity: 65_536,
             batch_size: 2000,
-            flush_interval_ms: 250,
+            // What is queued between two writes is held in memory: at 30k requests a second,
+            // 250 ms of events held 10 MB more than 100 ms did.
+            flush_interval_ms: 100,
             max_pending: 1_000_000,
             drain_timeout_secs: 30,
         }

@@ -210,7 +210,7 @@ pub async fn served_since(
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<ServedRow>, StoreError> {
     let mut tx = pool.begin().await?;
-    // The few rows after `since` are found through `usage_events_created_brin` whatever the
+    // The few rows after `since` are found through `usage_events_created_idx` whatever the
     // planner's statistics say: on a table just filled it would scan every row (seen: 0.5 s
     // for 4 million), so that a restart would take longer the busier the day was.
     sqlx::query("SET LOCAL enable_seqscan = off")
