@@ -115,8 +115,8 @@ impl Application {
         live.reload().await?;
         live.restore().await?;
 
-        let http =
-            crate::gateway::upstream_client().map_err(|e| StartupError::Http(e.to_string()))?;
+        let http = crate::providers::upstream::reqwest_client()
+            .map_err(|e| StartupError::Http(e.to_string()))?;
         let upstream = crate::providers::upstream::Upstream::new().map_err(StartupError::Http)?;
 
         let (usage, writer) = UsageWriter::spawn(pool.clone(), config.usage.clone());

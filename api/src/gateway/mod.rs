@@ -62,15 +62,6 @@ impl Gateway {
     }
 }
 
-/// The client the admin's upstream calls go through (credential checks, discovery).
-pub fn upstream_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .user_agent(concat!("freeway/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 /// Whether the process is shutting down: `/readyz` answers 503 from the moment it is.
 #[derive(Debug, Default)]
 pub struct Lifecycle {

@@ -163,14 +163,19 @@ fn proxy_configured() -> bool {
         })
 }
 
+/// A reqwest client with the same settings: what the admin's upstream calls (credential checks,
+/// discovery) go through, and the request path's for what only reqwest sends.
+pub fn reqwest_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .user_agent(USER_AGENT)
+        .build()
+}
+
 impl Upstream {
     pub fn new() -> Result<Upstream, String> {
-        let reqwest = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let reqwest = reqwest_client().map_err(|e| e.to_string())?;
         let direct = if proxy_configured() {
             None
         } else {
