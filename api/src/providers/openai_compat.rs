@@ -5,10 +5,10 @@
 //! takes a secret of the form `account_id:token`; the account goes into the URL and only the
 //! token is sent as the bearer.
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::Route;
-use super::upstream::{self, Incoming, Outgoing, Target, Upstream};
+use super::upstream::{self, Incoming, Outgoing, Target, Upstream, authorized};
 
 const ACCOUNT_PLACEHOLDER: &str = "{account_id}";
 
@@ -33,21 +33,13 @@ fn target<'a>(route: &'a Route, path: &str) -> (Target, Option<&'a str>) {
     }
 }
 
-fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
-    match token {
-        // reqwest marks the header sensitive, so it is never printed by `Debug`.
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    }
-}
-
 /// Starts `GET {base}{path}` (`/models`) with reqwest, for the admin's checks. The caller
 /// bounds it with a timeout.
 pub fn get(client: &reqwest::Client, route: &Route, path: &str) -> reqwest::RequestBuilder {
     let (url, token) = target(route, path);
     authorized(
         client
-            .get(url.as_str().as_ref())
+            .get(url.into_string())
             .header(ACCEPT, HeaderValue::from_static("application/json")),
         token,
     )
@@ -67,12 +59,7 @@ pub fn chat_request(
         "application/json"
     };
     let (url, token) = target(route, "/chat/completions");
-    let request = client
-        .post(url.as_str().as_ref())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(ACCEPT, HeaderValue::from_static(accept))
-        .body(body);
-    authorized(request, token)
+    upstream::reqwest_post_json(client, url, token, accept, body)
 }
 
 /// `POST {base}{path}` with a JSON body (`/chat/completions`, `/embeddings`,
@@ -99,10 +86,7 @@ pub fn post_multipart(
 ) -> Outgoing {
     let (url, token) = target(route, path);
     Outgoing::Reqwest(authorized(
-        upstream
-            .reqwest()
-            .post(url.as_str().as_ref())
-            .multipart(form),
+        upstream.reqwest().post(url.into_string()).multipart(form),
         token,
     ))
 }

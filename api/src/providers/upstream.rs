@@ -43,10 +43,11 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+    /// The URL as text, for reqwest (which parses it again).
+    pub fn into_string(self) -> String {
         match self {
-            Target::Uri(uri) => uri.to_string().into(),
-            Target::Text(text) => text.as_str().into(),
+            Target::Uri(uri) => uri.to_string(),
+            Target::Text(text) => text,
         }
     }
 }
@@ -84,9 +85,7 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         self.timeout
     }
-}
 
-impl Error {
     fn invalid(error: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error {
             connect: false,
@@ -173,6 +172,36 @@ pub fn reqwest_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// `request` with the bearer `token`, if any. reqwest marks the header sensitive, so it is
+/// never printed by `Debug`.
+pub fn authorized(
+    request: reqwest::RequestBuilder,
+    token: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+/// `POST url` with a JSON body through reqwest, with the given `Accept` and an optional
+/// bearer token.
+pub fn reqwest_post_json(
+    client: &reqwest::Client,
+    url: Target,
+    token: Option<&str>,
+    accept: &'static str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+    let request = client
+        .post(url.into_string())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(ACCEPT, HeaderValue::from_static(accept))
+        .body(body);
+    authorized(request, token)
+}
+
 impl Upstream {
     pub fn new() -> Result<Upstream, String> {
         let reqwest = reqwest_client().map_err(|e| e.to_string())?;
@@ -199,16 +228,7 @@ impl Upstream {
     ) -> Outgoing {
         use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
         if self.direct.is_none() {
-            let mut request = self
-                .reqwest
-                .post(url.as_str().as_ref())
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .header(ACCEPT, HeaderValue::from_static(accept))
-                .body(body);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            return Outgoing::Reqwest(request);
+            return Outgoing::Reqwest(reqwest_post_json(&self.reqwest, url, token, accept, body));
         }
         let uri = match url {
             Target::Uri(uri) => uri,
@@ -245,12 +265,10 @@ impl Upstream {
             (Outgoing::Direct(request), Some(direct)) => {
                 Ok(Incoming::Direct(direct.request(request).await?))
             }
-            (Outgoing::Direct(request), None) => {
-                let request = reqwest::Request::try_from(
-                    request.map(|body| reqwest::Body::wrap(body.map_err(|never| match never {}))),
-                )?;
-                Ok(Incoming::Reqwest(self.reqwest.execute(request).await?))
-            }
+            // `post_json` makes a direct request only when there is a direct client.
+            (Outgoing::Direct(_), None) => Err(Error::invalid(std::io::Error::other(
+                "a direct request without a direct client",
+            ))),
             (Outgoing::Reqwest(request), _) => Ok(Incoming::Reqwest(request.send().await?)),
             (Outgoing::Invalid(error), _) => Err(error),
         }

@@ -7,7 +7,7 @@ use freeway_wire::page::List;
 use freeway_wire::pool::{CooldownView, LimitSet, ScopeKind, ScopeState};
 use freeway_wire::usage::AuditRecord;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestApp, chat_body, eventually, spawn_app};
 
@@ -33,14 +33,7 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
     // Arrange: a 5 rpm limit on the model, and a provider that reports its own limits.
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let model = app.model_row("mock0", "mock-model").await;
-    let _: Value = app
-        .admin_ok(
-            Method::PATCH,
-            &format!("/admin/v1/providers/mock0/models/{model}"),
-            &token,
-            Some(json!({"limits": {"rpm": 5}})),
-        )
+    app.set_model_limits(&token, "mock0", "mock-model", json!({"rpm": 5}))
         .await;
     let (app_ref, token_ref) = (&app, token.as_str());
     eventually("the catalog reloads", || async move {

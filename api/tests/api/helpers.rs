@@ -417,6 +417,25 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Sets `limits` on `model` at `provider` over the admin API.
+    pub async fn set_model_limits(
+        &self,
+        token: &str,
+        provider: &str,
+        model: &str,
+        limits: serde_json::Value,
+    ) {
+        let row = self.model_row(provider, model).await;
+        let _: serde_json::Value = self
+            .admin_ok(
+                reqwest::Method::PATCH,
+                &format!("/admin/v1/providers/{provider}/models/{row}"),
+                token,
+                Some(serde_json::json!({ "limits": limits })),
+            )
+            .await;
+    }
+
     /// The credentials row id of the first credential of `provider`.
     pub async fn credential_row(&self, provider: &str) -> Uuid {
         sqlx::query_scalar(
@@ -461,16 +480,25 @@ pub fn chat_body(model: &str) -> serde_json::Value {
 }
 
 /// Polls `check` every 50 ms for up to 5 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    eventually_within(Duration::from_secs(5), what, check).await
+}
+
+/// Polls `check` every 50 ms until it holds, for at most `within`.
+pub async fn eventually_within<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
+            "timed out after {within:?} waiting: {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -1,6 +1,8 @@
 //! The pool's usage windows across restarts: restored from their compact snapshots plus what
 //! was served after them, never by replaying the day's requests one by one.
 
+use std::time::Duration;
+
 use freeway::store::limits::{self, LimitColumns, LimitTarget};
 use freeway_wire::page::List;
 use freeway_wire::pool::{ScopeKind, ScopeState};
@@ -8,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, eventually_within, spawn_app};
 
 /// One mock provider whose model allows `rpd` requests a day, loaded by a restart.
 async fn app_with_rpd(rpd: i32) -> TestApp {
@@ -128,31 +130,22 @@ async fn the_windows_are_persisted_while_serving() {
     let app = app_with_rpd(100).await;
     assert_eq!(ask(&app, 0).await, 200);
     // Snapshots are taken every 5 s: without a restart, the route's window reaches Postgres.
-    within(15, "the route's window is persisted", || async {
-        let persisted: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM ledger_snapshots
+    eventually_within(
+        Duration::from_secs(15),
+        "the route's window is persisted",
+        || async {
+            let persisted: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM ledger_snapshots
              WHERE scope_key LIKE 'route:%' AND (state->>'day_requests')::int = 1",
-        )
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-        persisted == 1
-    })
+            )
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+            persisted == 1
+        },
+    )
     .await;
     app.stop().await;
-}
-
-/// Polls `check` every 100 ms for up to `secs` seconds.
-async fn within<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -161,14 +154,7 @@ async fn a_limit_set_over_the_admin_api_applies_to_what_was_already_counted() {
     let token = app.admin_token().await;
     assert_eq!(ask(&app, 0).await, 200);
     assert_eq!(ask(&app, 1).await, 200);
-    let model = app.model_row("mock0", "mock-model").await;
-    let _: Value = app
-        .admin_ok(
-            Method::PATCH,
-            &format!("/admin/v1/providers/mock0/models/{model}"),
-            &token,
-            Some(json!({"limits": {"rpd": 2}})),
-        )
+    app.set_model_limits(&token, "mock0", "mock-model", json!({"rpd": 2}))
         .await;
     // No restart: the change is announced, the catalog reloads, the window keeps its two.
     let route = || async {
@@ -181,7 +167,7 @@ async fn a_limit_set_over_the_admin_api_applies_to_what_was_already_counted() {
             .find(|s| s.kind == ScopeKind::Route)
             .unwrap()
     };
-    within(10, "the catalog reloads", || async {
+    eventually_within(Duration::from_secs(10), "the catalog reloads", || async {
         route().await.limits.rpd == Some(2)
     })
     .await;
@@ -205,8 +191,8 @@ async fn the_windows_of_a_deleted_credential_are_freed() {
         .await
         .unwrap()
     };
-    within(
-        15,
+    eventually_within(
+        Duration::from_secs(15),
         "the route and credential windows are persisted",
         || async { scopes().await == 2 },
     )
@@ -221,9 +207,11 @@ async fn the_windows_of_a_deleted_credential_are_freed() {
         .await
         .unwrap();
     // The reload frees its slots; the next snapshot deletes what was persisted of them.
-    within(15, "the credential's windows are gone", || async {
-        scopes().await == 0
-    })
+    eventually_within(
+        Duration::from_secs(15),
+        "the credential's windows are gone",
+        || async { scopes().await == 0 },
+    )
     .await;
     app.stop().await;
 }

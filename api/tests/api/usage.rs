@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::cli::Served;
 use crate::helpers::{
-    ACTOR, Spawn, TestApp, add_model, chat_body, create_key, fresh_database, http, spawn_app,
-    spawn_with,
+    ACTOR, Spawn, TestApp, add_model, chat_body, create_key, eventually_within, fresh_database,
+    http, spawn_app, spawn_with,
 };
 use crate::pg_proxy::{PgProxy, through_port};
 
@@ -39,22 +39,6 @@ async fn wait_for_rows(db: &PgPool, n: i64, within: Duration) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "only {rows} of {n} usage events written within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Polls `check` every 50 ms until it holds, for at most `within`.
-async fn eventually_within<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting: {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
