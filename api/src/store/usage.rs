@@ -75,34 +75,37 @@ impl UsageEvent {
     }
 }
 
-/// Inserts `events` in one statement, adds them to the hourly and daily rollups, and marks
-/// their api keys as used, in one transaction.
-/// Idempotent: an event already written (same id and time) is skipped, and only the rows
-/// actually inserted are counted in the rollups, so a batch whose commit was lost can be
-/// retried safely. The rows travel as one array per column (`unnest`): one statement text
-/// whatever the batch size, prepared once per connection, with 20 parameters rather than 20
-/// a row. The rollups are summed here, not by Postgres: a batch becomes a few rollup rows
-/// (one per hour or day, key and model), and Postgres only adds them to what is there.
+/// Writes `events`, adds them to the hourly and daily rollups, and marks their api keys as
+/// used, in one transaction.
+///
+/// The rows go in with one binary `COPY`: Postgres reads each value as it is laid out in
+/// memory, with no statement to plan and no arrays or `ON CONFLICT` check to work through
+/// (per row, about a third less of Postgres's CPU than an `INSERT … SELECT unnest(…)`).
+/// The rollups are summed here, not by Postgres: a batch becomes a few rollup rows (one per
+/// hour or day, key and model), and Postgres only adds them to what is there.
+///
+/// Idempotent: a batch whose commit was lost and that is retried fails the `COPY` on the
+/// primary key; it is then written again with `INSERT … ON CONFLICT DO NOTHING RETURNING
+/// id`, and only the rows that were new are counted in the rollups.
 pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    let inserted: i64 = bind_events(sqlx::query_scalar(INSERT_COUNTED.as_str()), events)
-        .fetch_one(&mut *tx)
-        .await?;
-    if usize::try_from(inserted).ok() == Some(events.len()) {
-        upsert_rollups(&mut tx, events.iter()).await?;
-    } else {
-        // Some of these were written before (a retry after a lost commit): start again and
-        // learn which rows are new, so that only they are counted.
-        tx.rollback().await?;
-        tx = pool.begin().await?;
-        let new: Vec<Uuid> = bind_events(sqlx::query_scalar(INSERT_RETURNING.as_str()), events)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut new: std::collections::HashSet<Uuid> = new.into_iter().collect();
-        upsert_rollups(&mut tx, events.iter().filter(|e| new.remove(&e.id))).await?;
+    match copy_events(&mut tx, events).await {
+        Ok(()) => upsert_rollups(&mut tx, events.iter()).await?,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            // Some of these were written before (a retry after a lost commit): start again
+            // and learn which rows are new, so that only they are counted.
+            tx.rollback().await?;
+            tx = pool.begin().await?;
+            let new: Vec<Uuid> = bind_events(sqlx::query_scalar(INSERT_RETURNING.as_str()), events)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut new: std::collections::HashSet<Uuid> = new.into_iter().collect();
+            upsert_rollups(&mut tx, events.iter().filter(|e| new.remove(&e.id))).await?;
+        }
+        Err(e) => return Err(e.into()),
     }
 
     let mut used: Vec<(Uuid, DateTime<Utc>)> = events
@@ -366,14 +369,105 @@ const INSERT_ROWS: &str = "INSERT INTO usage_events (id, created_at, endpoint, t
         $19::jsonb[], $20::text[])
     ON CONFLICT DO NOTHING";
 
-/// How many of the batch's rows were new.
-static INSERT_COUNTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!("WITH inserted AS ({INSERT_ROWS} RETURNING 1) SELECT count(*) FROM inserted")
-});
-
 /// Which of the batch's rows were new.
 static INSERT_RETURNING: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{INSERT_ROWS} RETURNING id"));
+
+const COPY_ROWS: &str = "COPY usage_events (id, created_at, endpoint, tenant_id, member_id,
+        api_key_id, requested_model, provider, model, credential_id, status, error_code, stream,
+        prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts, attempt_trail,
+        session_id) FROM STDIN (FORMAT binary)";
+
+/// Writes `events` with one binary `COPY` (see `encode_copy`).
+async fn copy_events(
+    conn: &mut sqlx::PgConnection,
+    events: &[UsageEvent],
+) -> Result<(), sqlx::Error> {
+    let data = encode_copy(events);
+    let mut copy = conn.copy_in_raw(COPY_ROWS).await?;
+    if let Err(e) = copy.send(data).await {
+        // The server's error, if it sent one, comes with the end of the copy.
+        return Err(copy.finish().await.err().unwrap_or(e));
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// Microseconds from the Unix epoch to Postgres's, 2000-01-01 UTC.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// `events` in `COPY`'s binary format, in `COPY_ROWS`'s column order: a header, then per
+/// row the number of fields and each field as its length (-1 for NULL) and its bytes in the
+/// type's binary form (big-endian integers; timestamps as microseconds since 2000; jsonb as
+/// a version byte and the JSON text), and a trailer.
+fn encode_copy(events: &[UsageEvent]) -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+        // A field is at most a few kilobytes (a trail of attempts); a length over 2 GiB
+        // cannot be built from one request.
+        out.extend_from_slice(&i32::try_from(bytes.len()).unwrap_or(i32::MAX).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+    fn uuid(out: &mut Vec<u8>, id: Option<Uuid>) {
+        match id {
+            Some(id) => field(out, id.as_bytes()),
+            None => null(out),
+        }
+    }
+    fn text(out: &mut Vec<u8>, value: Option<&str>) {
+        match value {
+            Some(value) => field(out, value.as_bytes()),
+            None => null(out),
+        }
+    }
+    fn int4(out: &mut Vec<u8>, value: Option<u64>) {
+        match value {
+            Some(value) => field(out, &clamp_i32(value).to_be_bytes()),
+            None => null(out),
+        }
+    }
+    fn int2(out: &mut Vec<u8>, value: usize) {
+        field(out, &i16::try_from(value).unwrap_or(i16::MAX).to_be_bytes());
+    }
+
+    let mut out = Vec::with_capacity(19 + events.len() * 400);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
+    out.extend_from_slice(&0i32.to_be_bytes()); // no header extension
+    for e in events {
+        out.extend_from_slice(&20i16.to_be_bytes());
+        uuid(&mut out, Some(e.id));
+        let micros = e.created_at.timestamp_micros() - PG_EPOCH_MICROS;
+        field(&mut out, &micros.to_be_bytes());
+        text(&mut out, Some(e.endpoint));
+        uuid(&mut out, e.tenant_id);
+        uuid(&mut out, e.member_id);
+        uuid(&mut out, e.api_key_id);
+        text(&mut out, e.requested_model.as_deref());
+        text(&mut out, e.provider.as_deref());
+        text(&mut out, e.model.as_deref());
+        uuid(&mut out, e.credential_id);
+        int2(&mut out, usize::from(e.status));
+        text(&mut out, e.error_code.as_deref());
+        field(&mut out, &[u8::from(e.stream)]);
+        int4(&mut out, e.prompt_tokens);
+        int4(&mut out, e.completion_tokens);
+        int4(&mut out, Some(e.latency_ms));
+        int4(&mut out, e.ttft_ms);
+        int2(&mut out, e.attempts.len());
+        // jsonb: the format version (1), then the text; the length is filled in after.
+        let at = out.len();
+        out.extend_from_slice(&[0, 0, 0, 0, 1]);
+        serde_json::to_writer(&mut out, &e.attempts).unwrap_or_default();
+        let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
+        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        text(&mut out, e.session_id.as_deref());
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
+}
 
 /// What a batch adds to one hourly or daily rollup row.
 #[derive(Debug, Default, PartialEq, Eq)]

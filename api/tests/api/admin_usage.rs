@@ -574,3 +574,120 @@ async fn bad_parameters_are_named() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_column_of_an_event_is_written_as_it_was_recorded() {
+    use freeway::usage::Attempt;
+    use freeway_wire::usage::AttemptOutcome;
+    let app = spawn_app().await;
+    // Every field set, with text that needs more than ASCII and numbers at the columns' ends.
+    let mut full = event_at(&app, Utc::now() - Duration::minutes(3));
+    full.api_key_id = Some(Uuid::now_v7());
+    full.credential_id = Some(Uuid::now_v7());
+    full.requested_model = Some("auto — ünïcode 模型".into());
+    full.status = 599;
+    full.error_code = Some("upstream_error".into());
+    full.stream = true;
+    full.prompt_tokens = Some(u64::from(u32::MAX)); // clamped to i32::MAX
+    full.completion_tokens = Some(0);
+    full.latency_ms = 123_456;
+    full.ttft_ms = Some(789);
+    full.session_id = Some("sess-\t\"quoted\"\n".into());
+    full.attempts = vec![
+        Attempt {
+            provider: "mock1".into(),
+            model: "mock-model".into(),
+            credential_id: full.credential_id,
+            outcome: AttemptOutcome::RateLimited,
+            status: Some(429),
+            latency_ms: 7,
+            detail: Some("slow down \u{1F40C}".into()),
+        },
+        Attempt {
+            provider: "mock0".into(),
+            model: "mock-model".into(),
+            credential_id: None,
+            outcome: AttemptOutcome::Ok,
+            status: Some(200),
+            latency_ms: 40,
+            detail: None,
+        },
+    ];
+    // Every optional field empty.
+    let mut bare = UsageEvent::new("embeddings");
+    bare.status = 0;
+
+    store::usage::insert_events(&app.db, &[full.clone(), bare.clone()])
+        .await
+        .unwrap();
+
+    let row = store::analytics::find_event(&app.db, full.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.created_at.timestamp_micros(),
+        full.created_at.timestamp_micros()
+    );
+    assert_eq!(row.endpoint, "chat.completions");
+    assert_eq!(
+        (
+            row.tenant_id,
+            row.member_id,
+            row.api_key_id,
+            row.credential_id
+        ),
+        (
+            full.tenant_id,
+            full.member_id,
+            full.api_key_id,
+            full.credential_id
+        )
+    );
+    assert_eq!(row.requested_model, full.requested_model);
+    assert_eq!(row.provider.as_deref(), Some("mock0"));
+    assert_eq!(row.model.as_deref(), Some("mock-model"));
+    assert_eq!(row.status, 599);
+    assert_eq!(row.error_code.as_deref(), Some("upstream_error"));
+    assert!(row.stream);
+    assert_eq!(row.prompt_tokens, Some(i32::MAX));
+    assert_eq!(row.completion_tokens, Some(0));
+    assert_eq!(row.latency_ms, 123_456);
+    assert_eq!(row.ttft_ms, Some(789));
+    assert_eq!(row.attempts, 2);
+    let trail: Vec<Attempt> = serde_json::from_value(row.attempt_trail).unwrap();
+    assert_eq!(trail, full.attempts);
+    assert_eq!(row.session_id, full.session_id);
+
+    let row = store::analytics::find_event(&app.db, bare.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.endpoint, "embeddings");
+    assert_eq!(
+        (
+            row.tenant_id,
+            row.member_id,
+            row.api_key_id,
+            row.credential_id
+        ),
+        (None, None, None, None)
+    );
+    assert_eq!(
+        (
+            &row.requested_model,
+            &row.provider,
+            &row.model,
+            &row.error_code
+        ),
+        (&None, &None, &None, &None)
+    );
+    assert_eq!((row.status, row.stream), (0, false));
+    assert_eq!(
+        (row.prompt_tokens, row.completion_tokens, row.ttft_ms),
+        (None, None, None)
+    );
+    assert_eq!((row.attempts, row.attempt_trail), (0, json!([])));
+    assert_eq!(row.session_id, None);
+    app.stop().await;
+}
