@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::crypto::{self, Keyring, Secret};
+use crate::routing::FastMap;
 use crate::routing::limits::Limits;
 use crate::routing::pool::{PoolState, RouteSlots, Scope};
 use crate::store::{self, Cursor, StoreError};
@@ -180,13 +181,13 @@ pub struct Resolved<'a> {
 pub struct Catalog {
     /// (modality, requested name: a model id, `provider/model`, an alias or an embedding
     /// family) → candidates in preference order.
-    routes: HashMap<(Modality, String), Vec<Route>>,
+    routes: FastMap<(Modality, String), Vec<Route>>,
     /// What each name of `routes` is; the first kind given a name keeps it, but for profiles
     /// and `auto`, which replace the routes too.
-    kinds: HashMap<(Modality, String), ResolvedAs>,
-    handoff: HashMap<String, bool>,
-    families: HashMap<String, (String, u64)>,
-    by_attempt: HashMap<(String, String, Option<Uuid>), RouteSlots>,
+    kinds: FastMap<(Modality, String), ResolvedAs>,
+    handoff: FastMap<String, bool>,
+    families: FastMap<String, (String, u64)>,
+    by_attempt: FastMap<(String, String, Option<Uuid>), RouteSlots>,
     listed: Vec<ListedModel>,
 }
 

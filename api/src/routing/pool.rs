@@ -181,7 +181,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Inner {
-    index: HashMap<Scope, usize>,
+    index: super::FastMap<Scope, usize>,
     slots: Vec<Slot>,
     /// Vacant slots, reused first.
     free: Vec<usize>,

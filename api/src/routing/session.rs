@@ -1,7 +1,6 @@
 //! Session stickiness: a conversation keeps the route that answered it, for 30 minutes
 //! after its last request.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -27,7 +26,7 @@ pub struct Sessions {
 
 #[derive(Default)]
 struct Pins {
-    map: HashMap<String, (Pin, Millis)>,
+    map: super::FastMap<String, (Pin, Millis)>,
     /// The size at which expired pins are swept next: twice what a sweep left, so sweeping
     /// costs O(1) per pin over time rather than a pass over every live session per request.
     sweep_at: usize,

@@ -1,7 +1,7 @@
 //! The api key cache. Keys are loaded from Postgres at start and reloaded whenever a change
 //! is announced, so authenticating a request never touches the database.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use freeway_wire::tenants::QuotaScope;
 use std::sync::{Arc, RwLock};
@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::crypto::api_key;
+use crate::routing::FastMap;
 use crate::store::api_keys::ApiKeyAuthRow;
 
 /// Who is calling, once their key checked out.
@@ -72,13 +73,13 @@ struct Entry {
 
 #[derive(Default)]
 pub struct KeyCache {
-    by_public_id: RwLock<Arc<HashMap<String, Entry>>>,
+    by_public_id: RwLock<Arc<FastMap<String, Entry>>>,
 }
 
 impl KeyCache {
     /// Replaces the whole cache: reloads are rare and a full swap keeps reads lock-light.
     pub fn replace(&self, rows: Vec<ApiKeyAuthRow>) {
-        let map: HashMap<String, Entry> = rows
+        let map: FastMap<String, Entry> = rows
             .into_iter()
             .map(|row| {
                 (
@@ -123,7 +124,7 @@ impl KeyCache {
         scopes
     }
 
-    fn snapshot(&self) -> Arc<HashMap<String, Entry>> {
+    fn snapshot(&self) -> Arc<FastMap<String, Entry>> {
         self.by_public_id
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

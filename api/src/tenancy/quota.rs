@@ -7,7 +7,7 @@
 //! month counter. Every operation is O(1) per scope, and the scopes of deleted keys, members
 //! and tenants are freed on the next reload.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -15,6 +15,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use super::Caller;
+use crate::routing::FastMap;
 use crate::routing::limits::Limits;
 use crate::routing::window::{Exceeded, Millis, Window};
 use crate::store::quotas::QuotaRow;
@@ -205,8 +206,8 @@ impl Counter {
 
 #[derive(Default)]
 struct Inner {
-    rules: HashMap<Key, QuotaRule>,
-    counters: HashMap<Key, Counter>,
+    rules: FastMap<Key, QuotaRule>,
+    counters: FastMap<Key, Counter>,
 }
 
 impl Inner {
