@@ -307,13 +307,19 @@ pub async fn list_events(
         query.push(" AND e.status = ");
         query.push_bind(status);
     }
+    // Each bound of time is also a bound of ids, so that the page is found through the
+    // primary key or the (tenant, member or key, id) index (see `usage::id_floor`).
     if let Some(from) = filter.from {
         query.push(" AND e.created_at >= ");
         query.push_bind(from);
+        query.push(" AND e.id >= ");
+        query.push_bind(super::usage::id_floor(from));
     }
     if let Some(to) = filter.to {
         query.push(" AND e.created_at < ");
         query.push_bind(to);
+        query.push(" AND e.id < ");
+        query.push_bind(super::usage::id_ceiling(to));
     }
     if let Some(cursor) = cursor {
         query.push(" AND e.id < ");

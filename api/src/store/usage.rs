@@ -212,10 +212,13 @@ pub async fn served_since(
     pool: &PgPool,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<ServedRow>, StoreError> {
+    let from = Utc::now() - chrono::TimeDelta::try_hours(25).unwrap_or_default();
+    let from = since.map_or(from, |since| since.max(from));
     let mut tx = pool.begin().await?;
-    // The few rows after `since` are found through `usage_events_created_idx` whatever the
-    // planner's statistics say: on a table just filled it would scan every row (seen: 0.5 s
-    // for 4 million), so that a restart would take longer the busier the day was.
+    // The few rows after `since` are found through the primary key, as a range of ids (see
+    // `id_floor`), whatever the planner's statistics say: on a table just filled it would
+    // scan every row (seen: 0.5 s for 4 million), so that a restart would take longer the
+    // busier the day was.
     sqlx::query("SET LOCAL enable_seqscan = off")
         .execute(&mut *tx)
         .await?;
@@ -229,15 +232,44 @@ pub async fn served_since(
                 coalesce(sum(coalesce(prompt_tokens, 0)::bigint
                     + coalesce(completion_tokens, 0)), 0)::bigint AS tokens
          FROM usage_events
-         WHERE created_at > greatest($1, now() - interval '25 hours')
+         WHERE id >= $2 AND created_at > greatest($1, now() - interval '25 hours')
            AND status BETWEEN 200 AND 299 AND provider IS NOT NULL AND model IS NOT NULL
          GROUP BY 1, 2, 3, 4",
     )
     .bind(since)
+    .bind(id_floor(from))
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+/// How far an event's id may be from its `created_at`: none for events written by this
+/// version, whose id is made from their `created_at`, a clock read apart for those written
+/// before with `Uuid::now_v7`.
+const ID_TIME_MARGIN_MS: i64 = 60_000;
+
+/// The lowest event id of an event created at or after `at`. An event id is a UUIDv7 whose
+/// first 48 bits are the event's `created_at` in unix milliseconds (`UsageEvent::new`), so
+/// the primary key `(id, created_at)` finds a span of time as a span of ids, and
+/// `usage_events` needs no index of its own on `created_at` (V8).
+pub fn id_floor(at: DateTime<Utc>) -> Uuid {
+    id_at(at.timestamp_millis() - ID_TIME_MARGIN_MS, 0)
+}
+
+/// Above the highest event id of an event created before `at` (see `id_floor`).
+pub fn id_ceiling(at: DateTime<Utc>) -> Uuid {
+    id_at(
+        at.timestamp_millis().saturating_add(ID_TIME_MARGIN_MS),
+        0xff,
+    )
+}
+
+fn id_at(millis: i64, fill: u8) -> Uuid {
+    let millis = u64::try_from(millis.clamp(0, (1 << 48) - 1)).unwrap_or(0);
+    let mut bytes = [fill; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
 }
 
 /// What one tenant, member or api key used of the current UTC day and month.
@@ -687,6 +719,25 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn an_event_id_lies_between_the_id_bounds_of_its_time() {
+        let at = "2026-12-05T10:20:30.456Z".parse::<DateTime<Utc>>().unwrap();
+        let mut event = UsageEvent::new("chat.completions");
+        let millis = u64::try_from(at.timestamp_millis()).unwrap();
+        for random in [[0u8; 10], [0xff; 10], [0x5a; 10]] {
+            event.id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+            assert!(id_floor(at) <= event.id);
+            assert!(event.id < id_ceiling(at));
+            // Within the margin either way, and never outside it.
+            let margin = chrono::TimeDelta::milliseconds(ID_TIME_MARGIN_MS);
+            assert!(id_floor(at + margin) <= event.id);
+            assert!(id_floor(at + margin + chrono::TimeDelta::milliseconds(1)) > event.id);
+            assert!(id_ceiling(at - margin) > event.id);
+            assert!(id_ceiling(at - margin - chrono::TimeDelta::milliseconds(1)) <= event.id);
+        }
+        assert_eq!(id_floor(DateTime::UNIX_EPOCH), Uuid::nil());
+    }
 
     fn event(at: DateTime<Utc>, status: u16, stream: bool, latency_ms: u64) -> UsageEvent {
         UsageEvent {

@@ -691,3 +691,49 @@ async fn every_column_of_an_event_is_written_as_it_was_recorded() {
     assert_eq!(row.session_id, None);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_request_log_filters_by_time_with_exact_bounds() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    // As the writer makes them: the id carries the event's created_at.
+    let at = |hours_ago: i64| {
+        let mut event = event_at(&app, now - Duration::hours(hours_ago));
+        let millis = u64::try_from(event.created_at.timestamp_millis()).unwrap();
+        event.id = uuid::Builder::from_unix_timestamp_millis(millis, &[7; 10]).into_uuid();
+        event
+    };
+    let events = [at(3), at(2), at(1)];
+    store::usage::insert_events(&app.db, &events).await.unwrap();
+
+    let iso = |hours_ago: i64| (now - Duration::hours(hours_ago)).to_rfc3339();
+    for (from, to, expected) in [
+        (iso(2), iso(1), vec![1]),       // from is inclusive, to exclusive
+        (iso(4), iso(0), vec![2, 1, 0]), // newest first
+        (iso(3), iso(2), vec![0]),
+        (iso(1), iso(0), vec![2]),
+        (iso(5), iso(4), vec![]),
+    ] {
+        let query = format!(
+            "/admin/v1/requests?from={}&to={}",
+            urlencoding(&from),
+            urlencoding(&to)
+        );
+        let (status, body) = get(&app, &token, &query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let ids: Vec<String> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["id"].as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<String> = expected.iter().map(|&i| events[i].id.to_string()).collect();
+        assert_eq!(ids, want, "{query}");
+    }
+    app.stop().await;
+}
+
+fn urlencoding(value: &str) -> String {
+    value.replace('+', "%2B").replace(':', "%3A")
+}
