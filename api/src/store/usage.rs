@@ -212,7 +212,10 @@ pub async fn served_since(
     pool: &PgPool,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<ServedRow>, StoreError> {
-    let from = Utc::now() - chrono::TimeDelta::try_hours(25).unwrap_or_default();
+    let day = chrono::TimeDelta::try_hours(25).unwrap_or_default();
+    let from = Utc::now()
+        .checked_sub_signed(day)
+        .unwrap_or(DateTime::UNIX_EPOCH);
     let from = since.map_or(from, |since| since.max(from));
     let mut tx = pool.begin().await?;
     // The few rows after `since` are found through the primary key, as a range of ids (see
@@ -731,11 +734,12 @@ mod tests {
             assert!(id_floor(at) <= event.id);
             assert!(event.id < id_ceiling(at));
             // Within the margin either way, and never outside it.
-            let margin = chrono::TimeDelta::milliseconds(ID_TIME_MARGIN_MS);
+            let ms = |n| chrono::TimeDelta::try_milliseconds(n).unwrap();
+            let margin = ms(ID_TIME_MARGIN_MS);
             assert!(id_floor(at + margin) <= event.id);
-            assert!(id_floor(at + margin + chrono::TimeDelta::milliseconds(1)) > event.id);
+            assert!(id_floor(at + margin + ms(1)) > event.id);
             assert!(id_ceiling(at - margin) > event.id);
-            assert!(id_ceiling(at - margin - chrono::TimeDelta::milliseconds(1)) <= event.id);
+            assert!(id_ceiling(at - margin - ms(1)) <= event.id);
         }
         assert_eq!(id_floor(DateTime::UNIX_EPOCH), Uuid::nil());
     }
