@@ -198,11 +198,23 @@ TTFB_PROXY=$(ttfb "$PROXY_PORT" /sse/chat/completions "")
 TTFB_FREEWAY=$(ttfb "$FW_PORT" /v1/chat/completions "$KEY")
 
 log "sustained: c=64 JSON for $SUSTAIN_MINUTES minute(s)"
-MINUTES=()
+# CPU time (clock ticks) of a set of processes: Freeway's, or nginx's (the upstream's work
+# per request never changes, so its CPU per request shows how fast the machine itself ran
+# that minute: on a shared machine it drifts, and every process's figures drift with it).
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+per_request_us() { # per_request_us TICKS REQUESTS
+  python3 -c "print(round($1 * 1e6 / $(getconf CLK_TCK) / max($2, 1), 1))"
+}
+MINUTES=() MINUTE_CPU=()
 for m in $(seq 1 "$SUSTAIN_MINUTES"); do # BENCH_SUSTAIN_MINUTES=0 skips it
+  fw0=$(ticks "$FW_PID") ng0=$(ticks $(pgrep -P "$(cat "$WORK/nginx.pid")"))
   read -r rps _ _ <<<"$(run freeway 64 60 "$WORK/fw-json.lua" "http://127.0.0.1:$FW_PORT/v1/chat/completions")"
+  n=$(awk '/requests in/ { print $1 }' "$WORK/wrk-freeway-64.txt")
+  fw=$(per_request_us $(($(ticks "$FW_PID") - fw0)) "$n")
+  ng=$(per_request_us $(($(ticks $(pgrep -P "$(cat "$WORK/nginx.pid")")) - ng0)) "$n")
   MINUTES+=("$rps")
-  log "minute $m: $rps req/s, RSS $(rss_mb) MB"
+  MINUTE_CPU+=("$fw/$ng")
+  log "minute $m: $rps req/s, RSS $(rss_mb) MB, CPU per request: Freeway $fw µs, the nginx upstream $ng µs"
 done
 RSS_END=$(rss_mb)
 
@@ -249,6 +261,6 @@ echo
   echo "c=1 JSON p50 added over direct: proxy $((p1 - d1)) µs, Freeway $((f1 - d1)) µs"
 echo "SSE time to first byte (median of 280): direct $TTFB_DIRECT µs, proxy $TTFB_PROXY µs, Freeway $TTFB_FREEWAY µs (added $((TTFB_FREEWAY - TTFB_DIRECT)) µs)"
 [ ${#MINUTES[@]} -eq 0 ] ||
-  echo "sustained c=64 JSON, req/s by minute: ${MINUTES[*]} (last/first $(ratio "${MINUTES[-1]}" "${MINUTES[0]}"))"
+  echo "sustained c=64 JSON, req/s by minute: ${MINUTES[*]} (last/first $(ratio "${MINUTES[-1]}" "${MINUTES[0]}")); CPU µs per request, Freeway/nginx upstream: ${MINUTE_CPU[*]}"
 echo "Freeway RSS: $RSS_END MB at the end; $RSS_RESTART MB after a restart (ready in $RESTART_MS ms)"
 echo "usage rows: $ROWS_2XX with a 2xx status for $SERVED_2XX 2xx responses wrk received ($((ROWS_2XX - SERVED_2XX)) more: answered as a run ended, after wrk stopped reading; $ROWS_499 rows of 499: cut off then; $ROWS_ALL rows in all); events dropped by the writer: ${DROPPED:-unknown}"
