@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::time::timeout_at;
 
 use super::attempt::{Attempt, Call, committed};
-use super::client::{ClientSocket, gone};
+use super::client::gone;
 use super::steps::{failed, penalise, scrub};
 use super::{AttemptLog, Gateway};
 use crate::providers::Route;
@@ -111,9 +111,13 @@ pub(super) async fn commit(
         recorder: recorder.take(),
         wants_usage,
         idle_timeout: route.provider.timeout,
+        idle: Box::pin(tokio::time::sleep(route.provider.timeout)),
         saw_finish: false,
         end: None,
-        client: call.client.clone(),
+        left: {
+            let client = call.client.clone();
+            Box::pin(async move { gone(client.as_ref()).await })
+        },
         settle: Some(Settle {
             gw: gw.clone(),
             route: route.clone(),
@@ -193,9 +197,13 @@ struct Relay {
     recorder: Recorder,
     wants_usage: bool,
     idle_timeout: Duration,
+    /// The stall timer, moved on at each event (one timer for the stream, not one an event).
+    idle: Pin<Box<tokio::time::Sleep>>,
     saw_finish: bool,
     end: Option<End>,
-    client: Option<ClientSocket>,
+    /// Resolves when the client leaves: one watch for the whole stream. A watch made anew
+    /// for each event cost a timer, and a wake of the reactor, per event.
+    left: Pin<Box<dyn Future<Output = ()>>>,
     settle: Option<Settle>,
     /// Prompt and completion tokens, from the usage chunk.
     tokens: Option<(u64, u64)>,
@@ -215,13 +223,13 @@ impl Relay {
     }
 
     async fn next_event(&mut self) -> Next {
-        let client = self.client.clone();
+        self.idle
+            .as_mut()
+            .reset(tokio::time::Instant::now() + self.idle_timeout);
         tokio::select! {
-            next = tokio::time::timeout(self.idle_timeout, self.events.next()) => match next {
-                Ok(event) => Next::Event(event),
-                Err(_) => Next::Stalled,
-            },
-            () = gone(client.as_ref()) => Next::Left,
+            event = self.events.next() => Next::Event(event),
+            () = &mut self.idle => Next::Stalled,
+            () = &mut self.left => Next::Left,
         }
     }
 
