@@ -223,9 +223,10 @@ impl Relay {
     }
 
     async fn next_event(&mut self) -> Next {
-        self.idle
-            .as_mut()
-            .reset(tokio::time::Instant::now() + self.idle_timeout);
+        // A timeout too long to add to now (centuries) leaves the timer where it was.
+        if let Some(at) = tokio::time::Instant::now().checked_add(self.idle_timeout) {
+            self.idle.as_mut().reset(at);
+        }
         tokio::select! {
             event = self.events.next() => Next::Event(event),
             () = &mut self.idle => Next::Stalled,
