@@ -99,7 +99,7 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
             // and learn which rows are new, so that only they are counted.
             tx.rollback().await?;
             tx = pool.begin().await?;
-            let new: Vec<Uuid> = bind_events(sqlx::query_scalar(INSERT_RETURNING.as_str()), events)
+            let new: Vec<Uuid> = bind_events(sqlx::query_scalar(INSERT_RETURNING), events)
                 .fetch_all(&mut *tx)
                 .await?;
             let mut new: std::collections::HashSet<Uuid> = new.into_iter().collect();
@@ -235,11 +235,11 @@ pub async fn served_since(
                 coalesce(sum(coalesce(prompt_tokens, 0)::bigint
                     + coalesce(completion_tokens, 0)), 0)::bigint AS tokens
          FROM usage_events
-         WHERE id >= $2 AND created_at > greatest($1, now() - interval '25 hours')
+         WHERE id >= $2 AND created_at > $1
            AND status BETWEEN 200 AND 299 AND provider IS NOT NULL AND model IS NOT NULL
          GROUP BY 1, 2, 3, 4",
     )
-    .bind(since)
+    .bind(from)
     .bind(id_floor(from))
     .fetch_all(&mut *tx)
     .await?;
@@ -394,25 +394,29 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// The batch's rows, skipping any already written.
-const INSERT_ROWS: &str = "INSERT INTO usage_events (id, created_at, endpoint, tenant_id,
-        member_id, api_key_id, requested_model, provider, model, credential_id, status,
-        error_code, stream, prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts,
-        attempt_trail, session_id)
-    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::uuid[],
-        $6::uuid[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::int2[], $12::text[],
-        $13::bool[], $14::int4[], $15::int4[], $16::int4[], $17::int4[], $18::int2[],
-        $19::jsonb[], $20::text[])
-    ON CONFLICT DO NOTHING";
-
-/// Which of the batch's rows were new.
-static INSERT_RETURNING: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{INSERT_ROWS} RETURNING id"));
-
-const COPY_ROWS: &str = "COPY usage_events (id, created_at, endpoint, tenant_id, member_id,
-        api_key_id, requested_model, provider, model, credential_id, status, error_code, stream,
+/// `usage_events`'s columns as the writer sends them: `COPY_ROWS` and `INSERT_RETURNING`
+/// name them once, here, in the order of `encode_copy` and `bind_events`.
+macro_rules! event_columns {
+    () => {
+        "usage_events (id, created_at, endpoint, tenant_id, member_id, api_key_id,
+        requested_model, provider, model, credential_id, status, error_code, stream,
         prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts, attempt_trail,
-        session_id) FROM STDIN (FORMAT binary)";
+        session_id)"
+    };
+}
+
+/// The batch's rows, skipping any already written; returns the ids of those that were new.
+const INSERT_RETURNING: &str = concat!(
+    "INSERT INTO ",
+    event_columns!(),
+    " SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[],
+        $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::int2[],
+        $12::text[], $13::bool[], $14::int4[], $15::int4[], $16::int4[], $17::int4[],
+        $18::int2[], $19::jsonb[], $20::text[])
+    ON CONFLICT DO NOTHING RETURNING id"
+);
+
+const COPY_ROWS: &str = concat!("COPY ", event_columns!(), " FROM STDIN (FORMAT binary)");
 
 /// Writes `events` with one binary `COPY` (see `encode_copy`).
 async fn copy_events(
