@@ -3,6 +3,7 @@
 //! The types that cross HTTP live in the `freeway-wire` crate, shared with the WASM UI.
 
 pub mod admin;
+pub mod anthropic;
 pub mod cli;
 pub mod config;
 pub mod crypto;

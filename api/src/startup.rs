@@ -23,7 +23,7 @@ use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
 use crate::tenancy::{KeyCache, QuotaLedger};
 use crate::usage::{UsageStats, UsageWriter};
-use crate::{admin, health, openai, ui};
+use crate::{admin, anthropic, health, openai, ui};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -191,6 +191,8 @@ impl Application {
                 ))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
+                // Before `/v1`'s scope, whose default answers every other `/v1` path.
+                .configure(|cfg| anthropic::configure(cfg, &cors))
                 .configure(|cfg| openai::configure(cfg, cors))
                 .configure(admin::configure)
                 .default_service(web::route().to(fallback))

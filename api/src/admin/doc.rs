@@ -32,6 +32,8 @@ use crate::openai;
         openai::transcriptions,
         openai::list_models,
         openai::get_model,
+        crate::anthropic::messages,
+        crate::anthropic::count_tokens,
         super::openapi_json,
         super::session::login,
         super::session::me,
@@ -62,6 +64,7 @@ use crate::openai;
         (name = "settings", description = "Instance settings"),
         (name = "meta", description = "This document"),
         (name = "openai", description = "The OpenAI-compatible surface"),
+        (name = "anthropic", description = "Anthropic's Messages API, for Claude Code and the Anthropic SDKs"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -88,6 +91,7 @@ pub fn pretty() -> String {
 
 const ADMIN_ERROR: &str = "#/components/schemas/AdminErrorEnvelope";
 const OPENAI_ERROR: &str = "#/components/schemas/OpenAiErrorEnvelope";
+const ANTHROPIC_ERROR: &str = "#/components/schemas/AnthropicErrorEnvelope";
 
 /// Adds the security schemes and, to every operation, the answers the server gives the same
 /// way everywhere.
@@ -330,7 +334,13 @@ fn complete_operation(path: &str, op: &mut Value) {
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     let in_path = params.iter().any(|p| p["in"] == "path");
     let in_query = params.iter().any(|p| p["in"] == "query");
-    let error = if admin { ADMIN_ERROR } else { OPENAI_ERROR };
+    let error = if admin {
+        ADMIN_ERROR
+    } else if path.starts_with("/v1/messages") {
+        ANTHROPIC_ERROR
+    } else {
+        OPENAI_ERROR
+    };
 
     let mut add = |status: &str, description: &str| {
         let responses = &mut op["responses"];

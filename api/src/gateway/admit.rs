@@ -11,16 +11,27 @@ use crate::routing::now_millis;
 use crate::tenancy::{Caller, QuotaError, QuotaReservation};
 use crate::usage::{Recorder, UsageEvent};
 
-/// Authenticates the request and fills the usage event's caller fields.
+/// The header Anthropic's SDKs carry the key in.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Authenticates the request and fills the usage event's caller fields. The key comes as
+/// `Authorization: Bearer` (OpenAI's SDKs) or, without that header, as `x-api-key`
+/// (Anthropic's).
 pub(crate) fn authenticate(
     req: &HttpRequest,
     gw: &Gateway,
     recorder: &mut Recorder,
 ) -> Result<Caller, ApiError> {
-    let authorization = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let authorization = header(actix_web::http::header::AUTHORIZATION.as_str());
+    let bearer;
+    let authorization = match (authorization, header(API_KEY_HEADER)) {
+        (None, Some(key)) => {
+            bearer = format!("Bearer {}", key.trim());
+            Some(bearer.as_str())
+        }
+        (authorization, _) => authorization,
+    };
     let caller = gw.keys.authenticate(authorization, Utc::now())?;
     let event = recorder.event();
     event.tenant_id = Some(caller.tenant_id);

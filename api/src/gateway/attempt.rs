@@ -58,11 +58,9 @@ pub struct Whole<'a> {
 /// What a 2xx is for this call.
 pub enum Shape<'a> {
     Whole(Whole<'a>),
-    /// Server-sent chat or completion chunks, relayed after the commit point.
-    Stream {
-        /// The client asked for the usage chunk.
-        wants_usage: bool,
-    },
+    /// Server-sent chat or completion chunks, held until the commit point and then relayed
+    /// through what this makes (one for the stream that commits).
+    Stream(&'a dyn Fn() -> Box<dyn relay::Transcode>),
 }
 
 /// Builds the upstream request for one route; `None` when the request cannot fit it.
@@ -206,8 +204,8 @@ async fn attempts(
         };
         let served = match &call.shape {
             Shape::Whole(whole) => whole_answer(gw, call, whole, attempt, recorder, log).await?,
-            Shape::Stream { wants_usage } => {
-                relay::commit(gw, call, *wants_usage, attempt, recorder, log, quota).await
+            Shape::Stream(transcode) => {
+                relay::commit(gw, call, transcode(), attempt, recorder, log, quota).await
             }
         };
         if let Some(mut response) = served {

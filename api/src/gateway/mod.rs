@@ -10,7 +10,7 @@ pub mod body;
 pub mod chain;
 pub mod client;
 pub mod error;
-mod relay;
+pub mod relay;
 pub mod steps;
 pub mod trail;
 

@@ -39,7 +39,7 @@ type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<upstream:
 pub(super) async fn commit(
     gw: &Gateway,
     call: &Call<'_>,
-    wants_usage: bool,
+    out: Box<dyn Transcode>,
     attempt: Attempt<'_>,
     recorder: &mut Recorder,
     log: &mut AttemptLog,
@@ -109,7 +109,7 @@ pub(super) async fn commit(
         events,
         held,
         recorder: recorder.take(),
-        wants_usage,
+        out,
         idle_timeout: route.provider.timeout,
         idle: Box::pin(tokio::time::sleep(route.provider.timeout)),
         saw_finish: false,
@@ -190,12 +190,58 @@ enum End {
     Left,
 }
 
+/// How a committed stream's chunks reach the client: as the provider sent them (OpenAI's
+/// surfaces, [`Passthrough`]) or translated into another API's events. The relay has judged
+/// each chunk (JSON, no error) before it gets here, and cuts the credential out of whatever
+/// comes back.
+pub trait Transcode {
+    /// What the client gets for one chunk of the provider's stream; `None` for nothing.
+    fn chunk(&mut self, data: &str, chunk: &Value) -> Option<Bytes>;
+    /// The end of a complete answer.
+    fn finish(&mut self) -> Bytes;
+    /// The end of a stream that broke off after the commit point (`code` names why).
+    fn error(&mut self, code: &str, message: &str) -> Bytes;
+    /// The provider's own error event, which ends the stream.
+    fn upstream_error(&mut self, data: &str, event: &Value) -> Bytes;
+}
+
+/// OpenAI's streams, forwarded chunk by chunk as they came.
+pub struct Passthrough {
+    /// The client asked for the usage chunk.
+    pub wants_usage: bool,
+}
+
+impl Transcode for Passthrough {
+    fn chunk(&mut self, data: &str, chunk: &Value) -> Option<Bytes> {
+        // Freeway asked for the usage chunk for its own accounting; a client that did not
+        // ask for it does not get it.
+        let usage_only = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty);
+        (self.wants_usage || !usage_only).then(|| frame(data))
+    }
+
+    fn finish(&mut self) -> Bytes {
+        Bytes::from_static(b"data: [DONE]\n\n")
+    }
+
+    fn error(&mut self, code: &str, message: &str) -> Bytes {
+        let body = json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": code}});
+        frame(&body.to_string())
+    }
+
+    fn upstream_error(&mut self, data: &str, _: &Value) -> Bytes {
+        frame(data)
+    }
+}
+
 /// The committed part of a stream.
 struct Relay {
     events: Events,
     held: VecDeque<(String, Value)>,
     recorder: Recorder,
-    wants_usage: bool,
+    out: Box<dyn Transcode>,
     idle_timeout: Duration,
     /// The stall timer, moved on at each event (one timer for the stream, not one an event).
     idle: Pin<Box<tokio::time::Sleep>>,
@@ -263,7 +309,7 @@ impl Relay {
                     Next::Event(None) if self.saw_finish => {
                         // Some providers end without `[DONE]`; the stream is complete.
                         self.end = Some(End::Complete);
-                        return Some(Bytes::from_static(b"data: [DONE]\n\n"));
+                        return Some(self.out.finish());
                     }
                     Next::Event(None) => {
                         return Some(self.break_off(
@@ -275,7 +321,7 @@ impl Relay {
                     Next::Event(Some(Ok(event))) => {
                         if event.data.trim() == "[DONE]" {
                             self.end = Some(End::Complete);
-                            return Some(Bytes::from_static(b"data: [DONE]\n\n"));
+                            return Some(self.out.finish());
                         }
                         match serde_json::from_str::<Value>(&event.data) {
                             Ok(value) => (event.data, value),
@@ -294,7 +340,8 @@ impl Relay {
                 // The provider's own error event, forwarded (scrubbed), ends the stream.
                 self.recorder.event().error_code = Some("upstream_error_event".into());
                 self.end = Some(End::Broken(AttemptOutcome::InBandError));
-                return Some(self.frame(&data));
+                let framed = self.out.upstream_error(&data, &value);
+                return Some(self.scrubbed(framed));
             }
             if let Some((prompt, completion)) = usage_of(&value) {
                 self.tokens = Some((prompt, completion));
@@ -302,33 +349,29 @@ impl Relay {
                 event.prompt_tokens = Some(prompt);
                 event.completion_tokens = Some(completion);
             }
-            let choices = value.get("choices").and_then(Value::as_array);
-            if choices
+            if value
+                .get("choices")
+                .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .any(|c| c.get("finish_reason").is_some_and(|r| !r.is_null()))
             {
                 self.saw_finish = true;
             }
-            // Freeway asked for the usage chunk for its own accounting; a client that did
-            // not ask for it does not get it.
-            if !self.wants_usage && choices.is_some_and(Vec::is_empty) {
-                continue;
+            if let Some(framed) = self.out.chunk(&data, &value) {
+                return Some(self.scrubbed(framed));
             }
-            return Some(self.frame(&data));
         }
     }
 
     fn break_off(&mut self, outcome: AttemptOutcome, code: &'static str, message: &str) -> Bytes {
         self.end = Some(End::Broken(outcome));
         self.recorder.event().error_code = Some(code.into());
-        let body = json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": code}});
-        frame(&body.to_string())
+        self.out.error(code, message)
     }
 
-    /// An event as the client gets it, with the credential cut out of it.
-    fn frame(&self, data: &str) -> Bytes {
-        let framed = frame(data);
+    /// Frames as the client gets them, with the credential cut out of them.
+    fn scrubbed(&self, framed: Bytes) -> Bytes {
         match &self.settle {
             Some(settle) => scrub(&settle.route, framed),
             None => framed,
@@ -395,7 +438,8 @@ impl Drop for Relay {
     }
 }
 
-fn frame(data: &str) -> Bytes {
+/// One server-sent event of `data` alone.
+pub fn frame(data: &str) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
 }
 

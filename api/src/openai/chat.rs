@@ -6,15 +6,17 @@ use serde_json::Value;
 
 use super::types::{ChatCompletionRequest, ChatRequest};
 use super::{SESSION_HEADER, allow, respond};
-use crate::gateway::attempt::{Call, Shape, drive};
+use crate::gateway::attempt::{Call, Shape, Whole, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
+use crate::gateway::relay::{Passthrough, Transcode};
 use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
 use crate::routing::handoff::{estimate_tokens, hand_off};
 use crate::routing::now_millis;
 use crate::routing::session::{Pin, session_id};
+use crate::tenancy::Caller;
 use crate::usage::Recorder;
 
 /// Create a chat completion
@@ -93,6 +95,11 @@ impl Prepared {
     }
 }
 
+/// The prompt's token estimate, as the router reserves it: its messages and its tools.
+pub(crate) fn prompt_estimate(request: &ChatRequest) -> u64 {
+    estimate_tokens(&request.messages) + request.tools_len as u64 / 4
+}
+
 fn needs_of(request: &ChatRequest) -> (Needs, u64) {
     let vision = request.messages.iter().any(|m| {
         m.get("content")
@@ -106,7 +113,7 @@ fn needs_of(request: &ChatRequest) -> (Needs, u64) {
                 })
             })
     });
-    let prompt = estimate_tokens(&request.messages) + request.tools_len as u64 / 4;
+    let prompt = prompt_estimate(request);
     let completion = request.max_tokens.unwrap_or(DEFAULT_COMPLETION_RESERVE);
     (
         Needs {
@@ -137,7 +144,35 @@ async fn handle(
     let caller = admit::authenticate(req, gw, recorder)?;
     let body = read_json(req, payload, gw).await?;
     let request = ChatRequest::parse(body)?;
-    allow(&caller, recorder, &request.model)?;
+    let wants_usage = request.wants_usage_chunk();
+    let passthrough = || -> Box<dyn Transcode> { Box::new(Passthrough { wants_usage }) };
+    let answering = Answering {
+        whole: super::types::COMPLETION,
+        stream: &passthrough,
+    };
+    serve(req, gw, recorder, &caller, request, answering).await
+}
+
+/// How a surface answers from a chat completion: a whole body, or a stream relayed after
+/// its commit point.
+pub(crate) struct Answering<'a> {
+    pub whole: Whole<'a>,
+    pub stream: &'a dyn Fn() -> Box<dyn Transcode>,
+}
+
+/// Serves a parsed chat request for an authenticated caller: the key's model check, its
+/// quotas, the session's pin and handoff, and the attempt pipeline. Every chat-shaped
+/// surface (OpenAI's chat, Anthropic's messages) comes through here and differs only in
+/// how it answers.
+pub(crate) async fn serve(
+    req: &HttpRequest,
+    gw: &Gateway,
+    recorder: &mut Recorder,
+    caller: &Caller,
+    request: ChatRequest,
+    answering: Answering<'_>,
+) -> Result<HttpResponse, ApiError> {
+    allow(caller, recorder, &request.model)?;
     recorder.event().stream = request.wants_stream();
     let catalog = gw.catalog.get();
     let resolved = catalog
@@ -145,7 +180,7 @@ async fn handle(
         .ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
     let (needs, completion_reserve) = needs_of(&request);
-    let quota = admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?;
+    let quota = admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?;
     let messages = &request.messages;
     let system: Vec<std::borrow::Cow<'_, str>> = messages
         .iter()
@@ -196,11 +231,9 @@ async fn handle(
     let call = Call {
         build: &build,
         shape: if stream {
-            Shape::Stream {
-                wants_usage: prepared.request.wants_usage_chunk(),
-            }
+            Shape::Stream(answering.stream)
         } else {
-            Shape::Whole(super::types::COMPLETION)
+            Shape::Whole(answering.whole)
         },
         needs: prepared.needs,
         pin: prepared.pin,

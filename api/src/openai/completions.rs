@@ -15,6 +15,7 @@ use crate::gateway::attempt::{Call, Shape, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
+use crate::gateway::relay::{Passthrough, Transcode};
 use crate::gateway::{ApiError, Gateway, admit};
 use crate::providers::{Modality, Route, openai_compat};
 
@@ -154,14 +155,14 @@ pub async fn completions(
                 accept,
             )))
         };
+        let wants_usage = request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        let passthrough = || -> Box<dyn Transcode> { Box::new(Passthrough { wants_usage }) };
         let shape = if stream {
-            Shape::Stream {
-                wants_usage: request
-                    .stream_options
-                    .as_ref()
-                    .and_then(|o| o.include_usage)
-                    .unwrap_or(false),
-            }
+            Shape::Stream(&passthrough)
         } else {
             Shape::Whole(super::types::COMPLETION)
         };

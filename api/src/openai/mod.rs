@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use uuid::Uuid;
 
 pub use chat::__path_chat_completions;
+pub(crate) use chat::{Answering, prompt_estimate, serve};
 pub use completions::__path_completions;
 pub use embeddings::{__path_embeddings, FAMILY_HEADER};
 pub use media::{__path_image_generations, __path_speech, __path_transcriptions};
@@ -36,13 +37,15 @@ struct Methods(&'static str);
 const POST: Methods = Methods("POST, OPTIONS");
 const GET: Methods = Methods("GET, HEAD, OPTIONS");
 
+/// A `POST` resource: `OPTIONS` says what it accepts, other methods get a 405.
+pub(crate) fn post(path: &'static str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .route(web::method(actix_web::http::Method::OPTIONS).to(options(POST)))
+        .default_service(web::to(wrong_method(POST)))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig, cors: Vec<String>) {
-    let post = |path: &'static str, route: actix_web::Route| {
-        web::resource(path)
-            .route(route)
-            .route(web::method(actix_web::http::Method::OPTIONS).to(options(POST)))
-            .default_service(web::to(wrong_method(POST)))
-    };
     let scope = web::scope("/v1")
         .service(post(
             "/chat/completions",
@@ -87,7 +90,7 @@ where
 }
 
 /// Browsers on the configured origins may call `/v1` with an api key.
-fn cors_for(origins: &[String]) -> actix_cors::Cors {
+pub(crate) fn cors_for(origins: &[String]) -> actix_cors::Cors {
     let cors = origins
         .iter()
         .fold(actix_cors::Cors::default(), |cors, origin| {

@@ -21,6 +21,7 @@ mod admin_search;
 mod admin_simulate;
 mod admin_tenants;
 mod admin_usage;
+mod anthropic;
 mod auth;
 mod catalog;
 mod chat;

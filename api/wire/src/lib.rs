@@ -35,6 +35,7 @@ macro_rules! words {
 }
 pub(crate) use words;
 
+pub mod anthropic;
 pub mod auth;
 pub mod discovery;
 pub mod error;
