@@ -57,7 +57,7 @@ use crate::openai;
         (name = "providers", description = "Upstream services of the pool"),
         (name = "models", description = "A provider's models"),
         (name = "credentials", description = "A provider's secrets, write-only"),
-        (name = "routing", description = "Profiles, the live routing state and cooldowns"),
+        (name = "routing", description = "Profiles, model-name mappings, the live routing state and cooldowns"),
         (name = "usage", description = "Totals and time series from the usage rollups"),
         (name = "requests", description = "The request log"),
         (name = "audit", description = "Who changed what"),

@@ -90,6 +90,10 @@ pub enum Command {
     /// Routing profiles: aliases such as `auto` that try models in order.
     #[command(subcommand)]
     Profile(routes::ProfileCommand),
+    /// Model-name mappings: names nothing in the pool answers to (`claude-*`) served as
+    /// another name (`auto`).
+    #[command(subcommand, alias = "mapping")]
+    Mappings(routes::MappingsCommand),
     /// Run the programmable mock OpenAI-compatible upstream of the tests and benchmarks.
     ///
     /// `--default` sets how it answers (a query string: `status=429&retry_after=30`,
@@ -674,6 +678,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         }
         Command::Limits(command) => routes::limits(&db, &actor, command).await?,
         Command::Profile(command) => routes::profile(&db, &actor, command).await?,
+        Command::Mappings(command) => routes::mappings(&db, &actor, command).await?,
         Command::Serve
         | Command::Migrate
         | Command::Openapi

@@ -1,5 +1,5 @@
-//! `freeway routes`, `freeway limits set` and `freeway profile set`: the router as admins see
-//! and steer it from the command line.
+//! `freeway routes`, `freeway limits set`, `freeway profile set` and `freeway mappings`: the
+//! router as admins see and steer it from the command line.
 
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout)]
@@ -11,8 +11,9 @@ use clap::{Args, Subcommand};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::providers::mappings::precedence;
 use crate::store::limits::{self, LimitColumns, LimitTarget};
-use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
+use crate::store::{Cursor, cooldowns, credentials, mappings, models, profiles, providers};
 
 #[derive(Debug, Args)]
 pub struct LimitArgs {
@@ -64,6 +65,24 @@ pub enum ProfileCommand {
         #[arg(long)]
         no_handoff: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingsCommand {
+    /// Every mapping as `PATTERN<TAB>TARGET`, most specific first: the order in which a name
+    /// nothing in the pool answers to is tried against them.
+    List,
+    /// Create or replace a mapping: a requested name that fits PATTERN and that nothing in
+    /// the pool answers to is served as TARGET would be.
+    Set {
+        /// A model name in which `*` is any run of characters, such as `claude-*` (quote it
+        /// in a shell).
+        pattern: String,
+        /// A model id, `provider/model`, a profile, `auto` or an embedding family.
+        target: String,
+    },
+    /// Delete a mapping.
+    Delete { pattern: String },
 }
 
 async fn model_row(db: &PgPool, pinned: &str) -> Result<Uuid> {
@@ -124,6 +143,29 @@ pub async fn profile(db: &PgPool, actor: &str, command: ProfileCommand) -> Resul
         models.join(", "),
         if no_handoff { "off" } else { "on" }
     );
+    Ok(())
+}
+
+pub async fn mappings(db: &PgPool, actor: &str, command: MappingsCommand) -> Result<()> {
+    match command {
+        MappingsCommand::List => {
+            let mut rows = mappings::list(db).await?;
+            rows.sort_by(|a, b| precedence(&a.pattern, &b.pattern));
+            for row in rows {
+                println!("{}\t{}", row.pattern, row.target);
+            }
+        }
+        MappingsCommand::Set { pattern, target } => {
+            let row = mappings::put(db, actor, &pattern, &target).await?;
+            println!("Mapping {} -> {}", row.pattern, row.target);
+        }
+        MappingsCommand::Delete { pattern } => {
+            if !mappings::delete(db, actor, &pattern).await? {
+                bail!("no mapping of pattern {pattern:?}");
+            }
+            println!("Deleted mapping {pattern}");
+        }
+    }
     Ok(())
 }
 

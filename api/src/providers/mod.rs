@@ -2,6 +2,7 @@
 //! credentials already decrypted and their slots in the pool state, rebuilt whenever the
 //! pool changes.
 
+pub mod mappings;
 pub mod openai_compat;
 pub mod upstream;
 
@@ -18,6 +19,8 @@ use crate::routing::FastMap;
 use crate::routing::limits::Limits;
 use crate::routing::pool::{PoolState, RouteSlots, Scope};
 use crate::store::{self, Cursor, StoreError};
+
+pub use mappings::{Mapping, Mappings};
 
 #[derive(Debug, Clone)]
 pub struct ProviderInfo {
@@ -175,6 +178,16 @@ pub struct Resolved<'a> {
     pub handoff: bool,
     /// For embeddings: the family every route shares.
     pub family: Option<(String, u64)>,
+    /// The admin's mapping the name went through, when nothing answered to it directly; the
+    /// rest is then what its target resolves to.
+    pub mapping: Option<&'a Mapping>,
+}
+
+impl Resolved<'_> {
+    /// The name the request resolved as, when a mapping sent it there.
+    pub fn mapped_to(&self) -> Option<&str> {
+        self.mapping.map(Mapping::target)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -189,6 +202,8 @@ pub struct Catalog {
     families: FastMap<String, (String, u64)>,
     by_attempt: FastMap<(String, String, Option<Uuid>), RouteSlots>,
     listed: Vec<ListedModel>,
+    /// Tried, most specific first, for a name nothing above answers to.
+    mappings: Mappings,
 }
 
 /// The alias every chat model answers to.
@@ -196,8 +211,22 @@ pub const AUTO: &str = "auto";
 
 impl Catalog {
     /// `None` when nothing of `modality` answers to `name`; an empty chain when something
-    /// does but has no usable credential.
+    /// does but has no usable credential. A name nothing answers to directly resolves as the
+    /// target of the most specific mapping it fits would (one hop: the target is not mapped
+    /// again), and says so in [`Resolved::mapping`].
     pub fn resolve(&self, modality: Modality, name: &str) -> Option<Resolved<'_>> {
+        if let Some(direct) = self.resolve_directly(modality, name) {
+            return Some(direct);
+        }
+        let mapping = self.mappings.find(name)?;
+        let target = self.resolve_directly(modality, mapping.target())?;
+        Some(Resolved {
+            mapping: Some(mapping),
+            ..target
+        })
+    }
+
+    fn resolve_directly(&self, modality: Modality, name: &str) -> Option<Resolved<'_>> {
         let key = (modality, name.to_string());
         let routes = self.routes.get(&key)?;
         Some(Resolved {
@@ -205,7 +234,14 @@ impl Catalog {
             routes,
             handoff: self.handoff.get(name).copied().unwrap_or(false),
             family: self.families.get(name).cloned(),
+            mapping: None,
         })
+    }
+
+    /// Every model-name mapping, in the order a name is tried against them: most specific
+    /// first.
+    pub fn mappings(&self) -> &[Mapping] {
+        self.mappings.all()
     }
 
     pub fn routes_for(&self, requested: &str) -> Option<&[Route]> {
@@ -261,6 +297,7 @@ pub struct PoolRows {
     pub credentials: Vec<store::credentials::CredentialRow>,
     pub route_limits: Vec<store::limits::RouteLimitRow>,
     pub profiles: Vec<store::profiles::ProfileRow>,
+    pub mappings: Vec<store::mappings::MappingRow>,
 }
 
 impl PoolRows {
@@ -271,6 +308,7 @@ impl PoolRows {
             credentials: store::credentials::list(pool, None, Cursor::ALL).await?,
             route_limits: store::limits::list_routes(pool).await?,
             profiles: store::profiles::list(pool).await?,
+            mappings: store::mappings::list(pool).await?,
         })
     }
 
@@ -300,6 +338,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         credentials,
         route_limits,
         profiles,
+        mappings,
     } = rows;
 
     let mut secrets: BTreeMap<Uuid, Vec<(Arc<CredentialInfo>, i32, Limits)>> = BTreeMap::new();
@@ -535,6 +574,11 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         }
     }
     catalog.listed.sort_by(|a, b| a.id.cmp(&b.id));
+    catalog.mappings = Mappings::new(
+        mappings
+            .into_iter()
+            .map(|row| Mapping::new(row.pattern, row.target)),
+    );
     state.retain(&used.into_inner());
     catalog
 }

@@ -16,6 +16,7 @@ mod error;
 pub mod histogram;
 pub mod ledger;
 pub mod limits;
+pub mod mappings;
 pub mod members;
 pub mod migrate;
 pub mod models;

@@ -2,6 +2,7 @@
 //! the admin API refuse the same values with the same words. Errors name the field.
 
 use chrono::{DateTime, Datelike, Utc};
+use freeway_wire::mappings::MAPPING_MAX_CHARS;
 use serde_json::Value;
 
 use super::StoreError;
@@ -236,6 +237,43 @@ pub fn profile_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
+/// A model-name mapping's pattern, which `*` widens to any run of characters.
+pub fn mapping_pattern(pattern: &str) -> Result<&str, StoreError> {
+    mapping_name(pattern, true).ok_or_else(|| {
+        StoreError::invalid(
+            "pattern",
+            format!(
+                "`pattern` is 1 to {MAPPING_MAX_CHARS} characters without white space or \
+                 control characters; `*` matches any run of characters."
+            ),
+        )
+    })
+}
+
+/// The name a mapping resolves to: a model id, `provider/model`, a profile, an alias or a
+/// family; never a pattern.
+pub fn mapping_target(target: &str) -> Result<&str, StoreError> {
+    mapping_name(target, false).ok_or_else(|| {
+        StoreError::invalid(
+            "target",
+            format!(
+                "`target` is a model name of 1 to {MAPPING_MAX_CHARS} characters without white \
+                 space, control characters or `*`."
+            ),
+        )
+    })
+}
+
+/// `value`, when it fits [`freeway_wire::mappings::PATTERN_PATTERN`] (`star`) or
+/// [`freeway_wire::mappings::TARGET_PATTERN`].
+fn mapping_name(value: &str, star: bool) -> Option<&str> {
+    let refused = |c: char| c.is_whitespace() || c.is_control() || (!star && c == '*');
+    let fits = !value.is_empty()
+        && value.chars().count() <= MAPPING_MAX_CHARS
+        && !value.chars().any(refused);
+    fits.then_some(value)
+}
+
 /// `[a-z0-9_.]{1,64}`.
 pub fn setting_key(key: &str) -> Result<(), StoreError> {
     let valid = (1..=64).contains(&key.len())
@@ -332,6 +370,46 @@ mod tests {
         let value = serde_json::json!({"a": ["b", {"c\u{0}": 1}]});
         assert_eq!(field(json("value", &value).unwrap_err()), "value");
         assert!(json("value", &serde_json::json!({"a": "b"})).is_ok());
+    }
+
+    #[test]
+    fn mapping_patterns_and_targets_are_names_without_spaces_and_targets_without_stars() {
+        for good in [
+            "claude-*",
+            "*-haiku-*",
+            "*",
+            "gpt-4o",
+            "a/b*",
+            &"x".repeat(200),
+        ] {
+            assert_eq!(mapping_pattern(good).unwrap(), good);
+        }
+        for bad in [
+            "",
+            " claude-*",
+            "claude *",
+            "a\tb",
+            "a\0b",
+            "a\u{85}",
+            &"x".repeat(201),
+        ] {
+            assert_eq!(
+                field(mapping_pattern(bad).unwrap_err()),
+                "pattern",
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "auto",
+            "groq/llama-3.3-70b-versatile",
+            "fast",
+            &"é".repeat(200),
+        ] {
+            assert_eq!(mapping_target(good).unwrap(), good);
+        }
+        for bad in ["", "claude-*", "*", "a b", "a\nb", &"x".repeat(201)] {
+            assert_eq!(field(mapping_target(bad).unwrap_err()), "target", "{bad:?}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod health;
 mod helpers;
 mod layout;
 mod ledger;
+mod mappings;
 mod media;
 mod migrations;
 mod pg_proxy;

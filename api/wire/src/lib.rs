@@ -40,6 +40,7 @@ pub mod auth;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod mappings;
 pub mod openai;
 pub mod page;
 pub mod pool;

@@ -17,7 +17,7 @@ pub const SIMULATE_MODEL_MAX_CHARS: usize = 400;
 #[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "tools": true, "prompt_tokens": 1200})))]
 pub struct SimulateRequest {
     /// The `model` a client would send: a model id, `provider/model`, a routing profile,
-    /// `auto` or an embedding family.
+    /// `auto`, an embedding family, or a name a mapping matches.
     #[cfg_attr(
         feature = "utoipa",
         schema(
@@ -122,12 +122,17 @@ pub struct SimulatedRoute {
 /// ones it would pass over. Nothing was reserved and nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "resolved_as": "auto", "refusal": null, "candidates": [{"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "decision": "take", "reason": null, "cooldown_until": null, "available_at": null}, {"provider": "gemini", "model": "gemini-2.0-flash", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e71", "decision": "skip", "reason": "route cooling down: 429 #1 within an hour", "cooldown_until": "2026-01-05T10:01:00Z", "available_at": "2026-01-05T10:01:00Z"}]})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "resolved_as": "auto", "mapping": null, "refusal": null, "candidates": [{"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "decision": "take", "reason": null, "cooldown_until": null, "available_at": null}, {"provider": "gemini", "model": "gemini-2.0-flash", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e71", "decision": "skip", "reason": "route cooling down: 429 #1 within an hour", "cooldown_until": "2026-01-05T10:01:00Z", "available_at": "2026-01-05T10:01:00Z"}]})))]
 pub struct Simulation {
     /// As asked.
     pub model: String,
-    /// What the name is; null when nothing of this modality answers to it.
+    /// What the name is; null when nothing of this modality answers to it. For a name
+    /// resolved through a mapping, what its target is.
     pub resolved_as: Option<ResolvedAs>,
+    /// The admin's mapping the name went through, when nothing answers to it directly; null
+    /// otherwise.
+    #[serde(default)]
+    pub mapping: Option<crate::mappings::MatchedMapping>,
     /// Why the request would be refused before any route is tried: an unknown model, no
     /// route able to serve it at all, no usable credential, or the tenant's quota. Null when
     /// it would go to the routes taken.

@@ -1,8 +1,10 @@
 //! `/admin/v1` endpoints for the shared pool: providers, their models and credentials,
-//! routing profiles, the live routing state and cooldowns. Instance admins only.
+//! routing profiles, model-name mappings, the live routing state and cooldowns. Instance
+//! admins only.
 
 mod credentials;
 mod discover;
+mod mappings;
 mod models;
 mod providers;
 mod routing;
@@ -75,6 +77,12 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             "/routing/profiles/{name}",
             web::delete().to(routing::delete_profile),
         )
+        .route("/routing/mappings", web::get().to(mappings::list))
+        .route("/routing/mappings/{pattern}", web::put().to(mappings::put))
+        .route(
+            "/routing/mappings/{pattern}",
+            web::delete().to(mappings::delete),
+        )
         .route("/routing/state", web::get().to(routing::state))
         .route("/routing/simulate", web::post().to(simulate::simulate))
         .route("/cooldowns", web::get().to(routing::list_cooldowns))
@@ -102,6 +110,9 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     routing::list_profiles,
     routing::put_profile,
     routing::delete_profile,
+    mappings::list,
+    mappings::put,
+    mappings::delete,
     routing::state,
     simulate::simulate,
     routing::list_cooldowns,

@@ -5,6 +5,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use freeway_wire::mappings::MatchedMapping;
 use freeway_wire::pool::Modality as Requested;
 use freeway_wire::routing::{
     RouteDecision, SIMULATE_MODEL_MAX_CHARS, SimulateRequest, SimulatedRoute, Simulation,
@@ -72,6 +73,7 @@ pub async fn simulate(
     let mut simulation = Simulation {
         model: model.to_string(),
         resolved_as: None,
+        mapping: None,
         refusal: None,
         candidates: Vec::new(),
     };
@@ -95,6 +97,10 @@ pub async fn simulate(
         return Ok(HttpResponse::Ok().json(simulation));
     };
     simulation.resolved_as = Some(resolved.kind);
+    simulation.mapping = resolved.mapping.map(|m| MatchedMapping {
+        pattern: m.pattern().to_string(),
+        target: m.target().to_string(),
+    });
     if resolved.routes.is_empty() {
         simulation.refusal.get_or_insert_with(|| {
             format!("`{model}` exists, but no enabled credential can serve it.")

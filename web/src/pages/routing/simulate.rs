@@ -165,7 +165,10 @@ fn Outcome(s: Simulation) -> impl IntoView {
 /// What the name resolved to, or why nothing answers to it.
 fn resolved_as(s: &Simulation) -> String {
     match (s.resolved_as, &s.refusal) {
-        (Some(r), _) => r.as_str().to_string(),
+        (Some(r), _) => match &s.mapping {
+            Some(m) => format!("{r} (mapped by {} to {})", m.pattern, m.target),
+            None => r.as_str().to_string(),
+        },
         (None, Some(refusal)) => refusal.clone(),
         (None, None) => "nothing".into(),
     }
