@@ -89,6 +89,12 @@ short = client.messages.count_tokens(model="mock-chat", messages=[{"role": "user
 long = client.messages.count_tokens(model="mock-chat", messages=[{"role": "user", "content": "hi " * 400}])
 assert 0 < short.input_tokens < long.input_tokens, (short, long)
 
+# models: Anthropic's shape, the pool's models and the mapped Claude names.
+listed = [m.id for m in client.models.list()]
+assert "mock-chat" in listed and "auto" in listed and "claude-*" in listed, listed
+claude = client.models.retrieve("claude-sonnet-4-5")
+assert claude.type == "model" and claude.id == "claude-sonnet-4-5", claude
+
 # Errors come as the SDK's typed exceptions.
 try:
     client.messages.create(model="mock-chat", max_tokens=64, messages=[{"role": "user", "content": [{"type": "video"}]}])

@@ -130,7 +130,10 @@ pub async fn count_tokens(
         let chat = ChatRequest::parse(Bytes::from(
             Value::Object(translated.chat).to_string().into_bytes(),
         ))?;
-        crate::openai::allow(&caller, recorder, &chat.model)?;
+        let catalog = gw.catalog.get();
+        let resolved = catalog.resolve(crate::providers::Modality::Chat, &chat.model);
+        let mapped_to = resolved.as_ref().and_then(|r| r.mapped_to());
+        crate::openai::allow_mapped(&caller, recorder, &chat.model, mapped_to)?;
         recorder.event().status = 200;
         Ok(HttpResponse::Ok().json(TokenCount {
             input_tokens: prompt_estimate(&chat),

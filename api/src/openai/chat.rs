@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::types::{ChatCompletionRequest, ChatRequest};
-use super::{SESSION_HEADER, allow, respond};
+use super::{SESSION_HEADER, allow_mapped, respond};
 use crate::gateway::attempt::{Call, Shape, Whole, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
@@ -172,12 +172,12 @@ pub(crate) async fn serve(
     request: ChatRequest,
     answering: Answering<'_>,
 ) -> Result<HttpResponse, ApiError> {
-    allow(caller, recorder, &request.model)?;
-    recorder.event().stream = request.wants_stream();
     let catalog = gw.catalog.get();
-    let resolved = catalog
-        .resolve(Modality::Chat, &request.model)
-        .ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
+    let resolved = catalog.resolve(Modality::Chat, &request.model);
+    let mapped_to = resolved.as_ref().and_then(|r| r.mapped_to());
+    allow_mapped(caller, recorder, &request.model, mapped_to)?;
+    recorder.event().stream = request.wants_stream();
+    let resolved = resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
     let (needs, completion_reserve) = needs_of(&request);
     let quota = admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?;

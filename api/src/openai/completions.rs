@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::embeddings::{missing, require_model};
 use super::types::{StreamOptions, check_numbers};
-use super::{allow, estimate, respond};
+use super::{allow_mapped, estimate, respond};
 use crate::gateway::attempt::{Call, Shape, drive};
 use crate::gateway::body::read_json;
 use crate::gateway::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
@@ -131,12 +131,13 @@ pub async fn completions(
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let body = read_json(&req, payload, &gw).await?;
         let request = CompletionRequest::parse(&body)?;
-        allow(&caller, recorder, &request.model)?;
-        recorder.event().stream = request.wants_stream();
         let catalog = gw.catalog.get();
-        let resolved = catalog
-            .resolve(Modality::Chat, &request.model)
-            .ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
+        let resolved = catalog.resolve(Modality::Chat, &request.model);
+        let mapped_to = resolved.as_ref().and_then(|r| r.mapped_to());
+        allow_mapped(&caller, recorder, &request.model, mapped_to)?;
+        recorder.event().stream = request.wants_stream();
+        let resolved =
+            resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
         let needs = request.needs();
         let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
         let stream = request.wants_stream();

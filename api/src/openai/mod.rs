@@ -177,8 +177,22 @@ where
 
 /// Notes the requested model on the usage event and checks the key may use it.
 pub(crate) fn allow(caller: &Caller, recorder: &mut Recorder, model: &str) -> Result<(), ApiError> {
+    allow_mapped(caller, recorder, model, None)
+}
+
+/// [`allow`] for a name an admin mapping may serve: a key that may use the mapping's target
+/// (`auto`, say) may use the names mapped to it.
+pub(crate) fn allow_mapped(
+    caller: &Caller,
+    recorder: &mut Recorder,
+    model: &str,
+    mapped_to: Option<&str>,
+) -> Result<(), ApiError> {
     recorder.event().requested_model = Some(model.to_string());
-    admit::check_allowed(caller, model)
+    match mapped_to {
+        Some(target) if caller.may_use(target) => Ok(()),
+        _ => admit::check_allowed(caller, model),
+    }
 }
 
 /// Roughly four characters a token, at least one.

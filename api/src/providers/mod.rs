@@ -81,6 +81,24 @@ pub enum Modality {
 }
 
 impl Modality {
+    pub const ALL: [Modality; 5] = [
+        Modality::Chat,
+        Modality::Embedding,
+        Modality::Image,
+        Modality::Speech,
+        Modality::Transcription,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modality::Chat => "chat",
+            Modality::Embedding => "embedding",
+            Modality::Image => "image",
+            Modality::Speech => "speech",
+            Modality::Transcription => "transcription",
+        }
+    }
+
     /// How the router serves a model of `modality`: legacy completions go to chat routes.
     pub fn of(modality: freeway_wire::pool::Modality) -> Modality {
         use freeway_wire::pool::Modality as Stored;
@@ -159,11 +177,13 @@ impl Route {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ListedModel {
     pub id: String,
     pub owned_by: String,
     pub created: i64,
+    /// What the first provider listing it says of it.
+    pub info: Arc<ModelInfo>,
 }
 
 pub use freeway_wire::routing::ResolvedAs;
@@ -250,6 +270,27 @@ impl Catalog {
 
     pub fn listed_models(&self) -> &[ListedModel] {
         &self.listed
+    }
+
+    /// The names that stand for several models (`auto`, profiles, embedding families), with
+    /// their chains, by name.
+    pub fn aliases(&self) -> Vec<(&str, ResolvedAs, &[Route])> {
+        let mut aliases: Vec<_> = self
+            .kinds
+            .iter()
+            .filter(|(_, kind)| {
+                matches!(
+                    kind,
+                    ResolvedAs::Auto | ResolvedAs::Profile | ResolvedAs::EmbeddingFamily
+                )
+            })
+            .filter_map(|(key, kind)| {
+                let routes = self.routes.get(key)?;
+                Some((key.1.as_str(), *kind, routes.as_slice()))
+            })
+            .collect();
+        aliases.sort_by(|a, b| a.0.cmp(b.0));
+        aliases
     }
 
     /// The slots of every route in the catalog, once each.
@@ -519,6 +560,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 id: model.model_id.clone(),
                 owned_by: provider.row.name.clone(),
                 created: model.created_at.timestamp(),
+                info: info.clone(),
             });
         }
         by_model.entry(model.id).or_default().extend(routes);

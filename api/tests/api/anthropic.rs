@@ -444,3 +444,50 @@ async fn the_official_anthropic_sdk_creates_streams_calls_tools_and_counts() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn claude_model_names_reach_the_pool_through_the_seeded_mapping() {
+    let app = app(1).await;
+    let ask = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/v1/messages", app.address))
+                .header("x-api-key", key)
+                .header("anthropic-version", "2023-06-01")
+                .json(
+                    &json!({"model": "claude-sonnet-4-5-20250929", "max_tokens": 16,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = ask(app.api_key.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-freeway-route"), "mock0/mock-chat");
+    let message: freeway_wire::anthropic::Message = response.json().await.unwrap();
+    // Anthropic echoes the model asked for; the provider was asked for its own.
+    assert_eq!(message.model, "claude-sonnet-4-5-20250929");
+    assert_eq!(app.mock(0).requests()[0].body["model"], "mock-chat");
+
+    // A key that may use `auto` may use the names mapped to it; one that may not, may not.
+    let auto_only =
+        crate::helpers::create_key(&app.db, &app.member, Some(vec!["auto".into()]), None).await;
+    let chat_only =
+        crate::helpers::create_key(&app.db, &app.member, Some(vec!["mock-chat".into()]), None)
+            .await;
+    crate::helpers::eventually("the new keys are known", || {
+        let ask = &ask;
+        let key = chat_only.clone();
+        async move { ask(key).await.status() != 401 }
+    })
+    .await;
+    assert_eq!(ask(auto_only).await.status(), 200);
+    let refused = ask(chat_only).await;
+    assert_eq!(refused.status(), 403);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "permission_error");
+    app.stop().await;
+}

@@ -348,6 +348,7 @@ async fn models_lists_only_models_with_a_usable_route() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|m| m["kind"] == "model")
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     // Built-in providers have no credential yet (or are keyless and disabled).

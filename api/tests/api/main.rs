@@ -39,6 +39,7 @@ mod ledger;
 mod mappings;
 mod media;
 mod migrations;
+mod models;
 mod pg_proxy;
 mod quotas;
 mod routing;

@@ -135,3 +135,28 @@ pub struct ErrorEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
+
+/// A model in Anthropic's shape (`GET /v1/models` with an `anthropic-version` header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(as = AnthropicModel))]
+pub struct Model {
+    /// `model`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub display_name: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `GET /v1/models` in Anthropic's shape: every model on one page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(as = AnthropicModelPage))]
+pub struct ModelPage {
+    pub data: Vec<Model>,
+    pub has_more: bool,
+    pub first_id: Option<String>,
+    pub last_id: Option<String>,
+}

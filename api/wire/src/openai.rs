@@ -174,14 +174,62 @@ pub struct ModelList {
     pub data: Vec<ModelObject>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a model can do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "llama-3.1-8b-instant", "object": "model", "created": 1767225600, "owned_by": "groq"})))]
+pub struct ModelCapabilities {
+    /// Function calling.
+    pub tools: bool,
+    /// Images in the prompt.
+    pub vision: bool,
+    /// JSON mode or structured output.
+    pub json: bool,
+}
+
+/// A model, or a name that stands for several (`auto`, a profile, an embedding family, an
+/// admin's mapping such as `claude-*`), described so that clients need not guess: its
+/// context window, modality, capabilities and the providers serving it. OpenAI's four fields
+/// come first; the others are Freeway's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "llama-3.1-8b-instant", "object": "model", "created": 1767225600, "owned_by": "groq", "kind": "model", "modality": "chat", "context_window": 131072, "context_length": 131072, "capabilities": {"tools": true, "vision": false, "json": true}, "providers": ["groq", "cerebras"]})))]
 pub struct ModelObject {
     pub id: String,
     /// Always `model`.
     pub object: String,
     pub created: i64,
-    /// The provider that serves it (the first, when several do).
+    /// The provider that serves it (the first, when several do); `freeway` for a name that
+    /// stands for several models.
     pub owned_by: String,
+    /// `model`, `auto`, `profile`, `embedding_family` or `mapping`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `chat`, `embedding`, `image`, `speech` or `transcription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+    /// In tokens; for a name standing for several models, the largest (the router passes
+    /// over models whose window is too small for the conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    /// `context_window`, under the name OpenRouter's clients read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    /// For a name standing for several models, what any of them can do (the router picks
+    /// one that can).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<ModelCapabilities>,
+    /// The providers with a usable credential for it, in the order the router tries them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
+    /// Embeddings: the family whose vectors it shares, and their length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u64>,
+    /// A name standing for several models: those models, in the order they are tried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// A mapping: the name it serves requests as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }

@@ -163,6 +163,8 @@ pub async fn models(key: &str) -> Result<Vec<String>, String> {
         .map_err(|e| format!("The model list was not understood: {e}"))?
         .data
         .into_iter()
+        // A mapping's pattern (`claude-*`) is not a name to pick.
+        .filter(|m| m.kind.as_deref() != Some("mapping"))
         .map(|m| m.id)
         .collect();
     ids.sort();
