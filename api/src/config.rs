@@ -59,6 +59,8 @@ pub struct Config {
     /// Browser origins allowed to call `/v1` (CORS), comma-separated; none by default.
     pub cors_origins: String,
     pub usage: UsageConfig,
+    /// Days a stored response of `/v1/responses` is kept (`previous_response_id`, `GET`).
+    pub responses_retention_days: u32,
     /// `tracing` filter, e.g. `info,freeway=debug`.
     pub log: String,
 }
@@ -109,6 +111,7 @@ impl Default for Config {
             body_timeout_secs: 30,
             cors_origins: String::new(),
             usage: UsageConfig::default(),
+            responses_retention_days: 30,
             log: "info,refinery_core=warn,tokio_postgres=warn".into(),
         }
     }
@@ -135,6 +138,7 @@ impl std::fmt::Debug for Config {
             .field("body_timeout_secs", &self.body_timeout_secs)
             .field("cors_origins", &self.cors_origins)
             .field("usage", &self.usage)
+            .field("responses_retention_days", &self.responses_retention_days)
             .field("log", &self.log)
             .finish()
     }

@@ -123,6 +123,11 @@ impl Application {
         let stats = usage.stats().clone();
         let (stop_reloader, stop_rx) = watch::channel(false);
         let reloader = tokio::spawn(crate::state::keep_current(live.clone(), stop_rx.clone()));
+        tokio::spawn(openai::responses::purge_expired(
+            pool.clone(),
+            config.responses_retention_days,
+            stop_rx.clone(),
+        ));
         let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx));
 
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {

@@ -32,6 +32,8 @@ use crate::openai;
         openai::transcriptions,
         openai::list_models,
         openai::get_model,
+        openai::create_response,
+        openai::get_response,
         crate::anthropic::messages,
         crate::anthropic::count_tokens,
         super::openapi_json,

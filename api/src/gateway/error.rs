@@ -1,6 +1,8 @@
 //! Errors on `/v1`: one enum; its status, type and code are decided in one `match`, and
 //! every one is answered in OpenAI's shape `{"error":{"message","type","param","code"}}`.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -16,7 +18,7 @@ pub enum ApiError {
     Invalid {
         code: &'static str,
         message: String,
-        param: Option<&'static str>,
+        param: Option<Cow<'static, str>>,
     },
     /// 401, or 403 for a disabled member: the api key.
     Auth(AuthError),
@@ -24,12 +26,14 @@ pub enum ApiError {
     Forbidden {
         code: &'static str,
         message: String,
-        param: Option<&'static str>,
+        param: Option<Cow<'static, str>>,
     },
     /// 404: no model of that name.
     ModelNotFound { message: String },
     /// 404: no such URL.
     UnknownUrl { path: String },
+    /// 404: nothing of that id (a stored response), or not the caller's.
+    NotFound { message: String },
     /// 405: the URL exists, the method does not.
     MethodNotAllowed { method: String, allow: &'static str },
     /// 408: the request's headers or body did not arrive in time.
@@ -73,6 +77,9 @@ impl ApiError {
             }
             ApiError::UnknownUrl { .. } => {
                 (StatusCode::NOT_FOUND, "not_found_error", "unknown_url")
+            }
+            ApiError::NotFound { .. } => {
+                (StatusCode::NOT_FOUND, "invalid_request_error", "not_found")
             }
             ApiError::MethodNotAllowed { .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -149,9 +156,9 @@ impl ApiError {
     }
 
     /// Names the request field at fault.
-    pub fn with_param(mut self, name: &'static str) -> Self {
+    pub fn with_param(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         if let ApiError::Invalid { param, .. } | ApiError::Forbidden { param, .. } = &mut self {
-            *param = Some(name);
+            *param = Some(name.into());
         }
         self
     }
@@ -168,9 +175,9 @@ impl ApiError {
         self.parts().2
     }
 
-    pub fn param(&self) -> Option<&'static str> {
+    pub fn param(&self) -> Option<&str> {
         match self {
-            ApiError::Invalid { param, .. } | ApiError::Forbidden { param, .. } => *param,
+            ApiError::Invalid { param, .. } | ApiError::Forbidden { param, .. } => param.as_deref(),
             ApiError::ModelNotFound { .. } => Some("model"),
             _ => None,
         }
@@ -189,11 +196,12 @@ impl ApiError {
             ApiError::Invalid { message, .. }
             | ApiError::Forbidden { message, .. }
             | ApiError::ModelNotFound { message }
+            | ApiError::NotFound { message }
             | ApiError::UnsupportedMediaType { message }
             | ApiError::QuotaExceeded { message, .. } => message.clone(),
             ApiError::Auth(error) => error.to_string(),
             ApiError::UnknownUrl { path } => format!(
-                "Unknown request URL: {path}. Freeway serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions and /v1/models."
+                "Unknown request URL: {path}. Freeway serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/images/generations, /v1/audio/speech, /v1/audio/transcriptions, /v1/models, /v1/responses and /v1/messages."
             ),
             ApiError::MethodNotAllowed { method, allow } => {
                 format!("This URL does not accept {method}; it accepts {allow}.")

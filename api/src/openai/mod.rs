@@ -7,6 +7,7 @@ mod embeddings;
 mod media;
 mod models;
 mod raw;
+pub mod responses;
 pub mod types;
 
 use actix_web::http::header::{ALLOW, HeaderName, HeaderValue};
@@ -19,6 +20,7 @@ pub use completions::__path_completions;
 pub use embeddings::{__path_embeddings, FAMILY_HEADER};
 pub use media::{__path_image_generations, __path_speech, __path_transcriptions};
 pub use models::{__path_get_model, __path_list_models};
+pub use responses::{__path_create_response, __path_get_response};
 
 pub use crate::gateway::error;
 pub use crate::gateway::steps::{ATTEMPTS_HEADER, ROUTE_HEADER};
@@ -65,6 +67,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors: Vec<String>) {
             "/audio/transcriptions",
             web::post().to(media::transcriptions),
         ))
+        .service(post(
+            "/responses",
+            web::post().to(responses::create_response),
+        ))
+        .service(get("/responses/{id}", responses::get_response))
         .service(get("/models", models::list_models))
         .service(get("/models/{model:.+}", models::get_model))
         .default_service(web::to(unknown));

@@ -23,6 +23,7 @@ pub mod models;
 pub mod profiles;
 pub mod providers;
 pub mod quotas;
+pub mod responses;
 pub mod search;
 pub mod settings;
 pub mod tenants;

@@ -42,6 +42,7 @@ mod migrations;
 mod models;
 mod pg_proxy;
 mod quotas;
+mod responses;
 mod routing;
 mod store;
 mod streaming;

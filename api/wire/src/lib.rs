@@ -44,6 +44,7 @@ pub mod mappings;
 pub mod openai;
 pub mod page;
 pub mod pool;
+pub mod responses;
 pub mod routing;
 pub mod tenants;
 pub mod text;
