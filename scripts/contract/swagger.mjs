@@ -73,7 +73,9 @@ try {
   const operation = page
     .locator(`.opblock.opblock-${METHOD.toLowerCase()}`)
     .filter({ has: page.locator(`.opblock-summary-path[data-path="${PATH}"]`) });
-  await operation.first().waitFor();
+  // The first render lays out every operation of a large document: on a loaded 2-core
+  // machine (the suite runs four tests at once) it took longer than the default 15 s.
+  await operation.first().waitFor({ timeout: 90_000 });
   const count = await operation.count();
   if (count !== 1) await fail(`${count} operation blocks for ${METHOD} ${PATH}, expected 1`);
 
