@@ -31,12 +31,7 @@ pub(super) struct Translated {
 
 /// Checks and translates a body. `counting` (`count_tokens`): `max_tokens` is not needed.
 pub(super) fn translate(body: &[u8], counting: bool) -> Result<Translated, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(
-            "invalid_json",
-            format!("The request body is not valid JSON: {e}."),
-        )
-    })?;
+    let value: Value = crate::gateway::body::parse_json(body)?;
     let Value::Object(request) = value else {
         return Err(invalid("body", "must be a JSON object"));
     };

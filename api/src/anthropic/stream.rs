@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::answer::{Context, message_id, stop_reason, tool_use_id, usage};
-use crate::gateway::relay::Transcode;
+use crate::gateway::relay::{Transcode, first_choice};
 
 /// The block being streamed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,22 +161,11 @@ impl Transcode for MessageStream {
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());
         }
-        // One answer: the first choice.
-        if let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) {
-            let delta = choice.get("delta").unwrap_or(&Value::Null);
-            if let Some(text) = delta
-                .get("content")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-            {
+        if let Some((text, calls, choice)) = first_choice(chunk) {
+            if let Some(text) = text {
                 self.text(&mut out, text);
             }
-            for call in delta
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for call in calls {
                 self.tool_call(&mut out, call);
             }
             if let Some(stop) = stop_reason(choice, &self.context.stop_sequences) {

@@ -95,3 +95,13 @@ async fn read_all(
     }
     Ok(body.freeze())
 }
+
+/// A body's JSON, or the 400 every `/v1` surface answers for one that is not JSON.
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            "invalid_json",
+            format!("The request body is not valid JSON: {e}."),
+        )
+    })
+}

@@ -205,6 +205,22 @@ pub trait Transcode {
     fn upstream_error(&mut self, data: &str, event: &Value) -> Bytes;
 }
 
+/// What the first choice of a chunk adds: its text (when not empty), its tool call deltas,
+/// and the choice itself (for its `finish_reason`). Translating surfaces answer one choice.
+pub fn first_choice(chunk: &Value) -> Option<(Option<&str>, &[Value], &Value)> {
+    let choice = chunk.get("choices")?.get(0)?;
+    let delta = choice.get("delta");
+    let text = delta
+        .and_then(|d| d.get("content"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    let calls = delta
+        .and_then(|d| d.get("tool_calls"))
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    Some((text, calls, choice))
+}
+
 /// OpenAI's streams, forwarded chunk by chunk as they came.
 pub struct Passthrough {
     /// The client asked for the usage chunk.

@@ -57,12 +57,7 @@ pub(super) struct Parsed {
 }
 
 pub(super) fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(
-            "invalid_json",
-            format!("The request body is not valid JSON: {e}."),
-        )
-    })?;
+    let value: Value = crate::gateway::body::parse_json(body)?;
     let Value::Object(request) = value else {
         return Err(invalid("body", "The request body must be a JSON object."));
     };

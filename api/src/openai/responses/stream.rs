@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::Keep;
 use super::output::{self, call_item, message_item, new_id, output_text};
-use crate::gateway::relay::Transcode;
+use crate::gateway::relay::{Transcode, first_choice};
 
 /// The item being streamed.
 enum Open {
@@ -196,21 +196,11 @@ impl Transcode for ResponseStream {
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());
         }
-        if let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) {
-            let delta = choice.get("delta").unwrap_or(&Value::Null);
-            if let Some(text) = delta
-                .get("content")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-            {
+        if let Some((text, calls, choice)) = first_choice(chunk) {
+            if let Some(text) = text {
                 self.text(&mut out, text);
             }
-            for call in delta
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for call in calls {
                 self.call(&mut out, call);
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
