@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use bytes::Bytes;
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use freeway_wire::usage::AttemptOutcome;
@@ -130,8 +130,8 @@ pub(super) async fn commit(
     };
     Some(
         HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/event-stream"))
-            .insert_header((CACHE_CONTROL, "no-cache"))
+            .insert_header((CONTENT_TYPE, HeaderValue::from_static("text/event-stream")))
+            .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-cache")))
             .streaming(relay.into_stream()),
     )
 }

@@ -250,8 +250,8 @@ pub(crate) fn upstream_error_code(bytes: &[u8]) -> Option<String> {
 /// Adds the explanation headers to an answer.
 pub(crate) fn explain(response: &mut HttpResponse, route: &Route, log: &AttemptLog) {
     let headers = response.headers_mut();
-    if let Ok(value) = route.label().try_into() {
-        headers.insert(HeaderName::from_static(ROUTE_HEADER), value);
+    if let Some(value) = &route.label_header {
+        headers.insert(HeaderName::from_static(ROUTE_HEADER), value.clone());
     }
     headers.insert(HeaderName::from_static(ATTEMPTS_HEADER), log.tried().into());
 }

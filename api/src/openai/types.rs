@@ -301,7 +301,10 @@ fn json_answer(
     answer: crate::gateway::Answer,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     Ok(actix_web::HttpResponse::Ok()
-        .insert_header((actix_web::http::header::CONTENT_TYPE, "application/json"))
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderValue::from_static("application/json"),
+        ))
         .body(answer.bytes))
 }
 
@@ -321,10 +324,10 @@ pub(crate) fn completion(answer: &crate::gateway::Answer) -> crate::gateway::Ver
     if !shape.choices.0 {
         return Err("no_choices");
     }
-    let usage = shape
-        .usage
-        .map(|usage| serde_json::json!({ "usage": usage }));
-    Ok(usage.as_ref().and_then(usage_of))
+    Ok(shape.usage.0.and_then(|usage| {
+        let prompt = usage.prompt_tokens.0?;
+        Some((prompt, usage.completion_tokens.0.unwrap_or(0)))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -333,8 +336,98 @@ struct CompletionShape {
     error: Present,
     #[serde(default)]
     choices: IsArray,
+    /// What [`usage_of`] reads of a `usage` object, read in place: any other value counts
+    /// as no usage, as there.
     #[serde(default)]
-    usage: Option<Value>,
+    usage: UsageShape,
+}
+
+/// A `usage` field: its token counts when it is an object, `None` when it is anything else.
+#[derive(Default)]
+struct UsageShape(Option<Counts>);
+
+#[derive(Default)]
+struct Counts {
+    prompt_tokens: Count,
+    completion_tokens: Count,
+}
+
+/// A key of `usage`; only the two counted ones are told apart.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CountKey {
+    PromptTokens,
+    CompletionTokens,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for UsageShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UsageShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                // A repeated key keeps its last value, as `Value` does.
+                let mut counts = Counts::default();
+                while let Some(key) = map.next_key::<CountKey>()? {
+                    match key {
+                        CountKey::PromptTokens => counts.prompt_tokens = map.next_value()?,
+                        CountKey::CompletionTokens => {
+                            counts.completion_tokens = map.next_value()?
+                        }
+                        CountKey::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(UsageShape(Some(counts)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(UsageShape(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(UsageShape(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(UsageShape(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(UsageShape(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(UsageShape(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(UsageShape(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(UsageShape(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A token count: a non-negative integer, or `None` for any other value (as
+/// `Value::as_u64` reads it).
+#[derive(Default)]
+struct Count(Option<u64>);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Count(Value::deserialize(deserializer)?.as_u64()))
+    }
 }
 
 /// Whether a field is there at all, `null` included; its value is skipped.
@@ -539,6 +632,42 @@ mod tests {
             bytes: "{\"choices\": [".into(),
         });
         assert_eq!(broken, Err("not_json"));
+    }
+
+    #[test]
+    fn a_completion_s_usage_is_read_in_place_as_usage_of_reads_it() {
+        let usages = [
+            json!({"prompt_tokens": 3, "completion_tokens": 4}),
+            json!({"prompt_tokens": 3}),
+            json!({"completion_tokens": 4}),
+            json!({"prompt_tokens": -1, "completion_tokens": 4}),
+            json!({"prompt_tokens": 2.5, "completion_tokens": 4}),
+            json!({"prompt_tokens": "3", "completion_tokens": 4}),
+            json!({"prompt_tokens": 3, "completion_tokens": null}),
+            json!({"prompt_tokens": 3, "completion_tokens": {"n": 1}}),
+            json!({"total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 1},
+                "prompt_tokens": 3, "completion_tokens": 4}),
+            json!(null),
+            json!([1, 2]),
+            json!("usage"),
+            json!(7),
+            json!(true),
+            json!({}),
+        ];
+        for usage in usages {
+            let body = json!({"choices": [], "usage": usage});
+            let answer = crate::gateway::Answer {
+                headers: Default::default(),
+                bytes: body.to_string().into(),
+            };
+            assert_eq!(completion(&answer), Ok(usage_of(&body)), "{usage}");
+        }
+        // A repeated key keeps its last value, as a parsed `Value` does.
+        let answer = crate::gateway::Answer {
+            headers: Default::default(),
+            bytes: r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens":5}}"#.into(),
+        };
+        assert_eq!(completion(&answer), Ok(Some((5, 2))));
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub struct Route {
     pub slots: RouteSlots,
     /// Admin priority: model, provider, credential; lower first.
     pub priority: (i32, i32, i32),
+    /// [`Route::label`] as a header value, made once (`None` when it is not one).
+    pub label_header: Option<actix_web::http::header::HeaderValue>,
 }
 
 impl ModelInfo {
@@ -168,6 +170,7 @@ impl Route {
             credential: None,
             slots,
             priority: (100, 100, 100),
+            label_header: label_header(provider, model),
         }
     }
 
@@ -175,6 +178,10 @@ impl Route {
     pub fn label(&self) -> String {
         format!("{}/{}", self.provider.name, self.model)
     }
+}
+
+fn label_header(provider: &str, model: &str) -> Option<actix_web::http::header::HeaderValue> {
+    actix_web::http::header::HeaderValue::try_from(format!("{provider}/{model}")).ok()
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +517,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                     provider.row.priority,
                     credential.map_or(0, |c| c.1),
                 ),
+                label_header: label_header(&provider.info.name, &model.model_id),
             };
             catalog.by_attempt.insert(
                 (
