@@ -112,7 +112,7 @@ impl Default for Config {
             cors_origins: String::new(),
             usage: UsageConfig::default(),
             responses_retention_days: 30,
-            log: "info,refinery_core=warn,tokio_postgres=warn".into(),
+            log: "info,refinery_core=warn".into(),
         }
     }
 }

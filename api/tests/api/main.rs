@@ -42,6 +42,7 @@ mod migrations;
 mod models;
 mod pg_proxy;
 mod quotas;
+mod postgres_tls;
 mod responses;
 mod routing;
 mod store;
