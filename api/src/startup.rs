@@ -128,7 +128,14 @@ impl Application {
             config.responses_retention_days,
             stop_rx.clone(),
         ));
-        let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx));
+        let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx.clone()));
+        let database_health = web::Data::new(health::DatabaseHealth::default());
+        database_health.check(&pool).await;
+        tokio::spawn(health::watch_database(
+            database_health.clone().into_inner(),
+            pool.clone(),
+            stop_rx,
+        ));
 
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
             addr: config.listen.to_string(),
@@ -184,6 +191,7 @@ impl Application {
             App::new()
                 .app_data(admin.clone())
                 .app_data(gateway)
+                .app_data(database_health.clone())
                 // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
                 // request is already a usage event. actix's Logger formats its parts for
                 // every request whether or not the line is written, so it is only mounted
