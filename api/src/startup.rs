@@ -21,6 +21,7 @@ use crate::routing::session::Sessions;
 use crate::state::{Live, ReloadError};
 use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
+use crate::telemetry::RequestSpan;
 use crate::tenancy::{KeyCache, QuotaLedger};
 use crate::usage::{UsageStats, UsageWriter};
 use crate::{admin, anthropic, health, openai, ui};
@@ -192,13 +193,18 @@ impl Application {
                 .app_data(admin.clone())
                 .app_data(gateway)
                 .app_data(database_health.clone())
+                // Around everything but the access log: every answer carries the request's
+                // id, and everything the request logs is within its span.
+                .wrap(RequestSpan)
                 // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
                 // request is already a usage event. actix's Logger formats its parts for
                 // every request whether or not the line is written, so it is only mounted
                 // when its level is on at start.
                 .wrap(middleware::Condition::new(
                     access_log,
-                    middleware::Logger::new("%s %r %Dms")
+                    // Outside the request's span (the line is written once the body is
+                    // sent), so it names the request by the id answered.
+                    middleware::Logger::new("%s %r %Dms %{x-request-id}o")
                         .log_level(log::Level::Debug)
                         .exclude("/healthz"),
                 ))
