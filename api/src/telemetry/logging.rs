@@ -9,6 +9,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 use tracing_subscriber::{Layer, Registry};
 
+use super::json_fields::JsonSpanFields;
 use crate::config::LogFormat;
 
 /// Installs the process's subscriber, filtered by `RUST_LOG` when set and valid, else by
@@ -28,7 +29,13 @@ pub fn init_logging(directives: &str, format: LogFormat) -> Result<(), TryInitEr
             .try_init(),
         // The request's span (its id, tenant, model, route) on every line, once.
         LogFormat::Json => subscriber
-            .with(lines.json().with_current_span(true).with_span_list(false))
+            .with(
+                lines
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .fmt_fields(JsonSpanFields),
+            )
             .try_init(),
     }
 }

@@ -1,5 +1,6 @@
 //! Observability: request ids, the request span, and the log subscriber (text or JSON).
 
+mod json_fields;
 mod logging;
 mod request_id;
 mod span;

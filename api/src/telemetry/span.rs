@@ -5,7 +5,9 @@
 //! The span's `tenant`, `member`, `model` and `route` are recorded once known (on `/v1`,
 //! through the usage recorder), so every line a request logs names them. At a level where
 //! `info` spans are off the span is disabled: creating, entering and recording it then
-//! costs a callsite check and nothing more.
+//! costs a callsite check and nothing more (about 50 ns a request, against about 1 µs
+//! with the span on and a text or JSON log; measured with the subscriber `init_logging`
+//! builds, writing nowhere).
 
 use std::future::{Ready, ready};
 use std::pin::Pin;
@@ -56,11 +58,11 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let id = RequestId::from_headers(req.headers());
+        // Few fields: formatting each costs every request a little while the span is on
+        // (the access log names the method and path, with the id).
         let span = tracing::info_span!(
             "request",
             request_id = id.as_str(),
-            method = %req.method(),
-            path = req.path(),
             tenant = Empty,
             member = Empty,
             model = Empty,
