@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use crate::helpers::{eventually, eventually_within, spawn_app};
 use crate::pg_proxy::PgProxy;
-use crate::usage::spawn_behind;
+use crate::usage::{readyz_status, spawn_behind};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok() {
@@ -42,14 +42,7 @@ async fn a_chat_completion_goes_through_and_is_recorded() {
 /// `/readyz`, timed: it must answer within a second whatever the database does.
 async fn ready_within_a_second(app: &crate::helpers::TestApp) -> (u16, serde_json::Value) {
     let started = std::time::Instant::now();
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap();
+    let (status, body) = readyz_status(app).await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(1),

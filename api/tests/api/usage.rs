@@ -54,7 +54,7 @@ async fn chat_ok_quickly(app: &TestApp) {
     assert!(took < Duration::from_secs(3), "a request took {took:?}");
 }
 
-async fn readyz_status(app: &TestApp) -> (u16, serde_json::Value) {
+pub async fn readyz_status(app: &TestApp) -> (u16, serde_json::Value) {
     let response = app
         .client
         .get(format!("{}/readyz", app.address))
