@@ -25,7 +25,9 @@ const CONFIG_KEYS: &[&str] = &[
     "body_timeout_secs",
     "cors_origins",
     "usage",
+    "responses_retention_days",
     "log",
+    "log_format",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -63,6 +65,18 @@ pub struct Config {
     pub responses_retention_days: u32,
     /// `tracing` filter, e.g. `info,freeway=debug`.
     pub log: String,
+    /// How log lines are written: `text` (ANSI colours only on a terminal) or `json`.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written on standard error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object a line, with the request's span (`span.request_id`, ...).
+    Json,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -112,7 +126,8 @@ impl Default for Config {
             cors_origins: String::new(),
             usage: UsageConfig::default(),
             responses_retention_days: 30,
-            log: "info,refinery_core=warn,tokio_postgres=warn".into(),
+            log: "info,refinery_core=warn".into(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -140,6 +155,7 @@ impl std::fmt::Debug for Config {
             .field("usage", &self.usage)
             .field("responses_retention_days", &self.responses_retention_days)
             .field("log", &self.log)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -283,6 +299,20 @@ mod tests {
             assert_eq!(config.listen.port(), 9000);
             assert_eq!(config.usage.batch_size, 9);
             assert_eq!(config.database_url, "postgres://x@y/z");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_top_level_key_is_read_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FREEWAY_LOG_FORMAT", "json");
+            jail.set_env("FREEWAY_RESPONSES_RETENTION_DAYS", "7");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.log_format, LogFormat::Json);
+            assert_eq!(config.responses_retention_days, 7);
+            jail.set_env("FREEWAY_LOG_FORMAT", "xml");
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

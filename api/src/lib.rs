@@ -16,6 +16,7 @@ pub mod routing;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod tenancy;
 pub mod ui;
 pub mod usage;

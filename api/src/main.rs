@@ -15,13 +15,8 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // Only fails when a subscriber is already installed, which the binary never does.
+    let _ = freeway::telemetry::init_logging(&config.log, config.log_format);
     match run(cli, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),

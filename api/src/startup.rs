@@ -21,6 +21,7 @@ use crate::routing::session::Sessions;
 use crate::state::{Live, ReloadError};
 use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
+use crate::telemetry::RequestSpan;
 use crate::tenancy::{KeyCache, QuotaLedger};
 use crate::usage::{UsageStats, UsageWriter};
 use crate::{admin, anthropic, health, openai, ui};
@@ -128,7 +129,14 @@ impl Application {
             config.responses_retention_days,
             stop_rx.clone(),
         ));
-        let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx));
+        let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx.clone()));
+        let database_health = web::Data::new(health::DatabaseHealth::default());
+        database_health.check(&pool).await;
+        tokio::spawn(health::watch_database(
+            database_health.clone().into_inner(),
+            pool.clone(),
+            stop_rx,
+        ));
 
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
             addr: config.listen.to_string(),
@@ -184,13 +192,19 @@ impl Application {
             App::new()
                 .app_data(admin.clone())
                 .app_data(gateway)
+                .app_data(database_health.clone())
+                // Around everything but the access log: every answer carries the request's
+                // id, and everything the request logs is within its span.
+                .wrap(RequestSpan)
                 // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
                 // request is already a usage event. actix's Logger formats its parts for
                 // every request whether or not the line is written, so it is only mounted
                 // when its level is on at start.
                 .wrap(middleware::Condition::new(
                     access_log,
-                    middleware::Logger::new("%s %r %Dms")
+                    // Outside the request's span (the line is written once the body is
+                    // sent), so it names the request by the id answered.
+                    middleware::Logger::new("%s %r %Dms %{x-request-id}o")
                         .log_level(log::Level::Debug)
                         .exclude("/healthz"),
                 ))

@@ -20,8 +20,9 @@ use crate::gateway::body::read_json;
 use crate::gateway::relay::Transcode;
 use crate::gateway::{Answer, ApiError, Gateway, Whole, admit};
 use crate::openai::types::ChatRequest;
-use crate::openai::{Answering, REQUEST_ID_HEADER, post, prompt_estimate};
+use crate::openai::{Answering, post, prompt_estimate};
 use crate::providers::Route;
+use crate::telemetry::RequestId;
 use crate::usage::Recorder;
 
 /// The header Anthropic's SDKs read the request id from.
@@ -70,7 +71,7 @@ pub async fn messages(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("messages", &gw, async |recorder| {
+    respond(&req, "messages", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let body = read_json(&req, payload, &gw).await?;
         let translated = request::translate(&body, false)?;
@@ -123,7 +124,7 @@ pub async fn count_tokens(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("messages.count_tokens", &gw, async |recorder| {
+    respond(&req, "messages.count_tokens", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let body = read_json(&req, payload, &gw).await?;
         let translated = request::translate(&body, true)?;
@@ -143,21 +144,26 @@ pub async fn count_tokens(
 }
 
 /// Runs a handler through `/v1`'s recorder and gives every answer Anthropic's request id
-/// header, and every error Anthropic's shape.
-async fn respond<F>(endpoint: &'static str, gw: &Gateway, handle: F) -> HttpResponse
+/// header (the request's id, as in `x-request-id`), and every error Anthropic's shape.
+async fn respond<F>(
+    req: &HttpRequest,
+    endpoint: &'static str,
+    gw: &Gateway,
+    handle: F,
+) -> HttpResponse
 where
     F: AsyncFnOnce(&mut Recorder) -> Result<HttpResponse, ApiError>,
 {
-    let mut response = crate::openai::respond(endpoint, gw, handle).await;
-    if let Some(id) = response.headers().get(REQUEST_ID_HEADER).cloned() {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(ANTHROPIC_REQUEST_ID), id);
-    }
+    let mut response = crate::openai::respond(req, endpoint, gw, handle).await;
+    let request_id = RequestId::of(req);
+    response.headers_mut().insert(
+        HeaderName::from_static(ANTHROPIC_REQUEST_ID),
+        request_id.header_value(),
+    );
     if response.status().is_success() {
         return response;
     }
-    anthropic_error(response).await
+    anthropic_error(response, &request_id).await
 }
 
 /// Anthropic's error type for a status.
@@ -176,7 +182,7 @@ fn error_type(status: StatusCode) -> &'static str {
 
 /// An error answer (Freeway's own, or a provider's passed on) in Anthropic's shape, with
 /// its status and headers kept.
-async fn anthropic_error(response: HttpResponse) -> HttpResponse {
+async fn anthropic_error(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
     let status = response.status();
     let (mut head, body) = response.into_parts();
     let bytes = to_bytes(body).await.unwrap_or_default();
@@ -191,11 +197,7 @@ async fn anthropic_error(response: HttpResponse) -> HttpResponse {
                 .unwrap_or("The request failed.")
                 .to_string()
         });
-    let request_id = head
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let request_id = Some(request_id.as_str().to_owned());
     let envelope = ErrorEnvelope {
         kind: "error".into(),
         error: ErrorDetail {

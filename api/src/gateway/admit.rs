@@ -33,6 +33,9 @@ pub(crate) fn authenticate(
         (authorization, _) => authorization,
     };
     let caller = gw.keys.authenticate(authorization, Utc::now())?;
+    let span = recorder.span();
+    span.record("tenant", tracing::field::display(caller.tenant_id));
+    span.record("member", tracing::field::display(caller.member_id));
     let event = recorder.event();
     event.tenant_id = Some(caller.tenant_id);
     event.member_id = Some(caller.member_id);

@@ -163,6 +163,7 @@ async fn attempts(
         let Some(reservation) = reserve(gw, route, call.needs.reserve_tokens, log) else {
             continue;
         };
+        let request = request.with_request_id(recorder.request_id().as_str());
         let started = Instant::now();
         let now = Deadline::now();
         let deadline = now
@@ -238,8 +239,8 @@ pub(super) fn committed<'e>(
 ) -> &'e mut UsageEvent {
     (call.on_commit)(route);
     let ttft = millis(recorder.elapsed());
+    fill_route(recorder, route);
     let event = recorder.event();
-    fill_route(event, route);
     event.status = 200;
     event.ttft_ms = Some(ttft);
     event

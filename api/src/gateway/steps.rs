@@ -20,7 +20,7 @@ use crate::routing::pool::Reservation;
 use crate::routing::session::Pin;
 use crate::routing::{Failure, classify_status, now_millis};
 use crate::store;
-use crate::usage::{Recorder, UsageEvent};
+use crate::usage::Recorder;
 
 /// `provider/model` of the route that answered.
 pub const ROUTE_HEADER: &str = "x-freeway-route";
@@ -210,8 +210,8 @@ pub(crate) fn rejected(
         }
         Disposition::ClientError => {
             log.client_error(route, status, took);
+            fill_route(recorder, route);
             let event = recorder.event();
-            fill_route(event, route);
             event.status = status;
             event.error_code = Some("upstream_rejected_request".into());
             Some(client_error_answer(route, status, scrub(route, bytes), log))
@@ -219,7 +219,13 @@ pub(crate) fn rejected(
     }
 }
 
-pub(crate) fn fill_route(event: &mut UsageEvent, route: &Route) {
+/// The route that answered, on the usage event and the request's span.
+pub(crate) fn fill_route(recorder: &mut Recorder, route: &Route) {
+    let route_label = format_args!("{}/{}", route.provider.name, route.model);
+    recorder
+        .span()
+        .record("route", tracing::field::display(route_label));
+    let event = recorder.event();
     event.provider = Some(route.provider.name.clone());
     event.model = Some(route.model.clone());
     event.credential_id = route.credential.as_ref().map(|c| c.id);

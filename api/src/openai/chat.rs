@@ -49,7 +49,7 @@ pub async fn chat_completions(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("chat.completions", &gw, async |recorder| {
+    respond(&req, "chat.completions", &gw, async |recorder| {
         handle(&req, payload, &gw, recorder).await
     })
     .await

@@ -127,7 +127,7 @@ pub async fn completions(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("completions", &gw, async |recorder| {
+    respond(&req, "completions", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let body = read_json(&req, payload, &gw).await?;
         let request = CompletionRequest::parse(&body)?;

@@ -151,7 +151,7 @@ pub async fn embeddings(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("embeddings", &gw, async |recorder| {
+    respond(&req, "embeddings", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let body = read_json(&req, payload, &gw).await?;
         let request = EmbeddingRequest::parse(&body)?;

@@ -72,7 +72,7 @@ pub async fn image_generations(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("images.generations", &gw, async |recorder| {
+    respond(&req, "images.generations", &gw, async |recorder| {
         json_media(&req, payload, &gw, recorder, &IMAGES).await
     })
     .await
@@ -102,7 +102,7 @@ pub async fn speech(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("audio.speech", &gw, async |recorder| {
+    respond(&req, "audio.speech", &gw, async |recorder| {
         json_media(&req, payload, &gw, recorder, &SPEECH).await
     })
     .await
@@ -136,7 +136,7 @@ pub async fn transcriptions(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("audio.transcriptions", &gw, async |recorder| {
+    respond(&req, "audio.transcriptions", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let boundary = boundary(&req)?;
         let limit = gw.config.max_body_bytes;

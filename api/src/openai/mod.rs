@@ -10,9 +10,8 @@ mod raw;
 pub mod responses;
 pub mod types;
 
-use actix_web::http::header::{ALLOW, HeaderName, HeaderValue};
+use actix_web::http::header::ALLOW;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use uuid::Uuid;
 
 pub use chat::__path_chat_completions;
 pub(crate) use chat::{Answering, prompt_estimate, serve};
@@ -25,10 +24,11 @@ pub use responses::{__path_create_response, __path_get_response};
 pub use crate::gateway::error;
 pub use crate::gateway::steps::{ATTEMPTS_HEADER, ROUTE_HEADER};
 use crate::gateway::{ApiError, Gateway, admit};
+pub use crate::telemetry::REQUEST_ID_HEADER;
+use crate::telemetry::RequestId;
 use crate::tenancy::Caller;
 use crate::usage::Recorder;
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The conversation's session id (sent by the client, or derived and returned).
 pub const SESSION_HEADER: &str = "x-freeway-session";
 
@@ -135,41 +135,35 @@ fn wrong_method(
             method: req.method().to_string(),
             allow: methods.0,
         };
-        std::future::ready(refuse(&gw, error))
+        std::future::ready(refuse(&req, &gw, error))
     }
 }
 
 /// Anything else under `/v1`: an OpenAI-shaped 404, recorded like every other request.
 async fn unknown(req: HttpRequest, gw: web::Data<Gateway>) -> HttpResponse {
-    refuse(&gw, ApiError::not_found_route(req.path()))
+    refuse(&req, &gw, ApiError::not_found_route(req.path()))
 }
 
-fn refuse(gw: &Gateway, error: ApiError) -> HttpResponse {
-    let mut recorder = Recorder::start(&gw.usage, "unknown");
+fn refuse(req: &HttpRequest, gw: &Gateway, error: ApiError) -> HttpResponse {
+    let mut recorder = Recorder::start(&gw.usage, "unknown", RequestId::of(req));
     recorder.event().status = error.status().as_u16();
     recorder.event().error_code = Some(error.code().into());
-    let mut response = error.error_response();
-    request_id_header(&mut response, recorder.id());
-    response
-}
-
-pub(crate) fn request_id_header(response: &mut HttpResponse, id: Uuid) {
-    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
+    error.error_response()
 }
 
 /// Runs one handler and turns its error into the OpenAI-shaped answer, recorded on the usage
-/// event; every answer carries the request id.
-pub(crate) async fn respond<F>(endpoint: &'static str, gw: &Gateway, handle: F) -> HttpResponse
+/// event of the request's id (which `telemetry::RequestSpan` answers in `x-request-id`).
+pub(crate) async fn respond<F>(
+    req: &HttpRequest,
+    endpoint: &'static str,
+    gw: &Gateway,
+    handle: F,
+) -> HttpResponse
 where
     F: AsyncFnOnce(&mut Recorder) -> Result<HttpResponse, ApiError>,
 {
-    let mut recorder = Recorder::start(&gw.usage, endpoint);
-    let request_id = recorder.id();
-    let mut response = match handle(&mut recorder).await {
+    let mut recorder = Recorder::start(&gw.usage, endpoint, RequestId::of(req));
+    match handle(&mut recorder).await {
         Ok(response) => response,
         Err(error) => {
             let event = recorder.event();
@@ -177,9 +171,7 @@ where
             event.error_code = Some(error.code().to_string());
             error.error_response()
         }
-    };
-    request_id_header(&mut response, request_id);
-    response
+    }
 }
 
 /// Notes the requested model on the usage event and checks the key may use it.
@@ -196,6 +188,7 @@ pub(crate) fn allow_mapped(
     mapped_to: Option<&str>,
 ) -> Result<(), ApiError> {
     recorder.event().requested_model = Some(model.to_string());
+    recorder.span().record("model", model);
     match mapped_to {
         Some(target) if caller.may_use(target) => Ok(()),
         _ => admit::check_allowed(caller, model),

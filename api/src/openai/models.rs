@@ -31,7 +31,7 @@ const ANTHROPIC_VERSION: &str = "anthropic-version";
     security(("api_key" = []))
 )]
 pub async fn list_models(req: HttpRequest, gw: web::Data<Gateway>) -> HttpResponse {
-    respond("models", &gw, async |recorder| {
+    respond(&req, "models", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         recorder.event().status = 200;
         let catalog = gw.catalog.get();
@@ -75,7 +75,7 @@ pub async fn list_models(req: HttpRequest, gw: web::Data<Gateway>) -> HttpRespon
     security(("api_key" = []))
 )]
 pub async fn get_model(req: HttpRequest, gw: web::Data<Gateway>) -> HttpResponse {
-    respond("models", &gw, async |recorder| {
+    respond(&req, "models", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let id = req.match_info().get("model").unwrap_or_default();
         let catalog = gw.catalog.get();

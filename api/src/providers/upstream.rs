@@ -61,6 +61,25 @@ pub enum Outgoing {
     Invalid(Error),
 }
 
+impl Outgoing {
+    /// The request with `x-request-id: id`, so that the provider's logs can be matched
+    /// with the request's.
+    pub fn with_request_id(self, id: &str) -> Outgoing {
+        const NAME: http::HeaderName = http::HeaderName::from_static("x-request-id");
+        let Ok(value) = http::HeaderValue::from_str(id) else {
+            return self;
+        };
+        match self {
+            Outgoing::Direct(mut request) => {
+                request.headers_mut().insert(NAME, value);
+                Outgoing::Direct(request)
+            }
+            Outgoing::Reqwest(request) => Outgoing::Reqwest(request.header(NAME, value)),
+            invalid @ Outgoing::Invalid(_) => invalid,
+        }
+    }
+}
+
 /// An upstream's answer, its body still to read.
 pub enum Incoming {
     Direct(http::Response<hyper::body::Incoming>),

@@ -276,12 +276,14 @@ pub struct EventRow {
     pub attempts: i16,
     pub attempt_trail: Value,
     pub session_id: Option<String>,
+    /// The client's own request id, when it sent one.
+    pub request_id: Option<String>,
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.created_at, e.endpoint, e.tenant_id, e.member_id,
     e.api_key_id, e.requested_model, e.provider, e.model, e.credential_id, e.status,
     e.error_code, e.stream, e.prompt_tokens, e.completion_tokens, e.latency_ms, e.ttft_ms,
-    e.attempts, e.attempt_trail, e.session_id";
+    e.attempts, e.attempt_trail, e.session_id, e.request_id";
 
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -335,6 +337,27 @@ pub async fn find_event(pool: &PgPool, id: Uuid) -> Result<Option<EventRow>, Sto
         "SELECT {EVENT_COLUMNS} FROM usage_events e WHERE e.id = $1 LIMIT 1"
     )))
     .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The newest event a client's own request id names, within a tenant or a member when
+/// given (several requests may carry one id: a client's retries).
+pub async fn find_event_by_request_id(
+    pool: &PgPool,
+    request_id: &str,
+    tenant_id: Option<Uuid>,
+    member_id: Option<Uuid>,
+) -> Result<Option<EventRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM usage_events e WHERE e.request_id = $1
+           AND ($2::uuid IS NULL OR e.tenant_id = $2)
+           AND ($3::uuid IS NULL OR e.member_id = $3)
+         ORDER BY e.id DESC LIMIT 1"
+    )))
+    .bind(request_id)
+    .bind(tenant_id)
+    .bind(member_id)
     .fetch_optional(pool)
     .await?)
 }

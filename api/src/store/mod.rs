@@ -91,23 +91,32 @@ pub struct ConnectError {
     pub reason: String,
 }
 
+/// The connection options of a Postgres URL (`sslmode`, `sslrootcert` and the rest of
+/// libpq's parameters included), for the pool and the migrations alike.
+pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, ConnectError> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e: sqlx::Error| connect_error(url, format!("not a valid Postgres URL: {e}")))?;
+    Ok(options.application_name("freeway"))
+}
+
+pub(crate) fn connect_error(url: &str, reason: String) -> ConnectError {
+    ConnectError {
+        url: redact_url(url),
+        reason,
+    }
+}
+
 /// Connects a pool. The first connection is made eagerly so that a wrong `DATABASE_URL`
 /// is reported at start, not at the first request.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, ConnectError> {
-    let fail = |reason: String| ConnectError {
-        url: redact_url(url),
-        reason,
-    };
-    let options: PgConnectOptions = url
-        .parse()
-        .map_err(|e: sqlx::Error| fail(format!("not a valid Postgres URL: {e}")))?;
-    let options = options.application_name("freeway");
+    let options = connect_options(url)?;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| connect_error(url, e.to_string()))
 }
 
 /// Announces a change on [`CHANGE_CHANNEL`]; every instance reloads what `what` names.

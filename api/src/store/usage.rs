@@ -33,18 +33,27 @@ pub struct UsageEvent {
     pub ttft_ms: Option<u64>,
     pub attempts: Vec<Attempt>,
     pub session_id: Option<String>,
+    /// The client's `x-request-id`, when it sent a well-formed one; otherwise the request's
+    /// id is `id`.
+    pub request_id: Option<String>,
 }
 
 impl UsageEvent {
     pub fn new(endpoint: &'static str) -> Self {
         let created_at = Utc::now();
-        // A v7 id from the thread's generator: `Uuid::now_v7` asks the kernel for its random
-        // bits on every call, a system call per request.
-        let millis = u64::try_from(created_at.timestamp_millis()).unwrap_or(0);
-        let id = uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid();
+        UsageEvent {
+            id: new_event_id(created_at),
+            created_at,
+            ..Self::placeholder(endpoint)
+        }
+    }
+
+    /// An event for a request whose id is `id` made at `at` (`new_event_id`), so that the
+    /// id answered in `x-request-id` finds the event.
+    pub fn with_id(endpoint: &'static str, id: Uuid, at: DateTime<Utc>) -> Self {
         UsageEvent {
             id,
-            created_at,
+            created_at: at,
             ..Self::placeholder(endpoint)
         }
     }
@@ -71,6 +80,7 @@ impl UsageEvent {
             ttft_ms: None,
             attempts: Vec::new(),
             session_id: None,
+            request_id: None,
         }
     }
 }
@@ -139,7 +149,7 @@ pub async fn insert_events(pool: &PgPool, events: &[UsageEvent]) -> Result<(), S
 
 type Scalar<'q, T> = sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
 
-/// `query` with a batch of events bound as one array per column ($1 to $20).
+/// `query` with a batch of events bound as one array per column ($1 to $21).
 fn bind_events<'q, T>(query: Scalar<'q, T>, events: &'q [UsageEvent]) -> Scalar<'q, T> {
     let mut columns = Columns::with_capacity(events.len());
     for e in events {
@@ -166,6 +176,7 @@ fn bind_events<'q, T>(query: Scalar<'q, T>, events: &'q [UsageEvent]) -> Scalar<
         attempts,
         attempt_trail,
         session_id,
+        request_id,
     } = columns;
     query
         .bind(id)
@@ -188,6 +199,7 @@ fn bind_events<'q, T>(query: Scalar<'q, T>, events: &'q [UsageEvent]) -> Scalar<
         .bind(attempts)
         .bind(attempt_trail)
         .bind(session_id)
+        .bind(request_id)
 }
 
 /// What one route served at one time (a second in the last hour, a minute before it): what
@@ -245,6 +257,14 @@ pub async fn served_since(
     .await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+/// A new event id for an event created `at`: a UUIDv7 of that millisecond, with random bits
+/// from the thread's generator (`Uuid::now_v7` asks the kernel for its random bits on every
+/// call, a system call per request).
+pub fn new_event_id(at: DateTime<Utc>) -> Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid()
 }
 
 /// How far an event's id may be from its `created_at`: none for events written by this
@@ -339,6 +359,7 @@ struct Columns<'a> {
     attempts: Vec<i16>,
     attempt_trail: Vec<sqlx::types::Json<&'a [Attempt]>>,
     session_id: Vec<Option<&'a str>>,
+    request_id: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -364,6 +385,7 @@ impl<'a> Columns<'a> {
             attempts: Vec::with_capacity(n),
             attempt_trail: Vec::with_capacity(n),
             session_id: Vec::with_capacity(n),
+            request_id: Vec::with_capacity(n),
         }
     }
 
@@ -391,6 +413,7 @@ impl<'a> Columns<'a> {
             .push(i16::try_from(e.attempts.len()).unwrap_or(i16::MAX));
         self.attempt_trail.push(sqlx::types::Json(&e.attempts));
         self.session_id.push(e.session_id.as_deref());
+        self.request_id.push(e.request_id.as_deref());
     }
 }
 
@@ -401,7 +424,7 @@ macro_rules! event_columns {
         "usage_events (id, created_at, endpoint, tenant_id, member_id, api_key_id,
         requested_model, provider, model, credential_id, status, error_code, stream,
         prompt_tokens, completion_tokens, latency_ms, ttft_ms, attempts, attempt_trail,
-        session_id)"
+        session_id, request_id)"
     };
 }
 
@@ -412,7 +435,7 @@ const INSERT_RETURNING: &str = concat!(
     " SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[],
         $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::int2[],
         $12::text[], $13::bool[], $14::int4[], $15::int4[], $16::int4[], $17::int4[],
-        $18::int2[], $19::jsonb[], $20::text[])
+        $18::int2[], $19::jsonb[], $20::text[], $21::text[])
     ON CONFLICT DO NOTHING RETURNING id"
 );
 
@@ -477,7 +500,7 @@ fn encode_copy(events: &[UsageEvent]) -> Vec<u8> {
     out.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
     out.extend_from_slice(&0i32.to_be_bytes()); // no header extension
     for e in events {
-        out.extend_from_slice(&20i16.to_be_bytes());
+        out.extend_from_slice(&21i16.to_be_bytes());
         uuid(&mut out, Some(e.id));
         let micros = e.created_at.timestamp_micros() - PG_EPOCH_MICROS;
         field(&mut out, &micros.to_be_bytes());
@@ -504,6 +527,7 @@ fn encode_copy(events: &[UsageEvent]) -> Vec<u8> {
         let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
         out[at..at + 4].copy_from_slice(&len.to_be_bytes());
         text(&mut out, e.session_id.as_deref());
+        text(&mut out, e.request_id.as_deref());
     }
     out.extend_from_slice(&(-1i16).to_be_bytes());
     out

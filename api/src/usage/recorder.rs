@@ -3,29 +3,51 @@
 
 use std::time::{Duration, Instant};
 
-use uuid::Uuid;
+use tracing::Span;
 
 use super::{UsageEvent, UsageSink};
+use crate::telemetry::RequestId;
 
 pub struct Recorder {
     event: UsageEvent,
     sink: UsageSink,
     started: Instant,
     armed: bool,
+    request_id: RequestId,
+    /// The request's span (`telemetry::RequestSpan`), on which what the event learns about
+    /// the caller and the route is recorded too.
+    span: Span,
 }
 
 impl Recorder {
-    pub fn start(sink: &UsageSink, endpoint: &'static str) -> Self {
+    /// The event of the request `request_id`: Freeway's own id is the event's id; a client's
+    /// is kept beside it.
+    pub fn start(sink: &UsageSink, endpoint: &'static str, request_id: RequestId) -> Self {
+        let event = match request_id.own() {
+            Some((id, at)) => UsageEvent::with_id(endpoint, id, at),
+            None => UsageEvent {
+                request_id: Some(request_id.as_str().to_owned()),
+                ..UsageEvent::new(endpoint)
+            },
+        };
         Recorder {
-            event: UsageEvent::new(endpoint),
+            event,
             sink: sink.clone(),
             started: Instant::now(),
             armed: true,
+            request_id,
+            span: Span::current(),
         }
     }
 
-    pub fn id(&self) -> Uuid {
-        self.event.id
+    /// The request's id, as answered in `x-request-id`.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
+    }
+
+    /// The request's span: a disabled one when its level is off.
+    pub fn span(&self) -> &Span {
+        &self.span
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -46,6 +68,8 @@ impl Recorder {
             sink: self.sink.clone(),
             started: self.started,
             armed: true,
+            request_id: self.request_id.clone(),
+            span: self.span.clone(),
         }
     }
 }

@@ -162,8 +162,20 @@ impl Served {
 
     /// What the process printed so far.
     pub fn logs(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.logs.join(name)).unwrap_or_default();
-        format!("stdout:\n{}\nstderr:\n{}", read("stdout"), read("stderr"))
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.read("stdout"),
+            self.read("stderr")
+        )
+    }
+
+    /// What the process wrote on standard error so far: its log.
+    pub fn stderr(&self) -> String {
+        self.read("stderr")
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.logs.join(name)).unwrap_or_default()
     }
 }
 
@@ -324,6 +336,13 @@ async fn bootstrap_through_the_binary_then_serve() {
         requests[0].header("authorization"),
         Some(format!("Bearer {secret}").as_str()),
         "the stored secret reached the upstream"
+    );
+
+    // Standard error is a file here, not a terminal: no colour codes in the log.
+    assert!(
+        !served.stderr().contains('\u{1b}'),
+        "ANSI codes in a log that is not a terminal:\n{}",
+        served.stderr()
     );
 
     drop(served);

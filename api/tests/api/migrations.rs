@@ -74,6 +74,11 @@ async fn readyz_reports_the_migrations() {
         .execute(&app.db)
         .await
         .unwrap();
+    // Readiness is checked every second in the background.
+    crate::helpers::eventually("/readyz to see the missing migration", || async {
+        ready(&app).await.0 == 503
+    })
+    .await;
     let (status, body) = ready(&app).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["database"], true);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Whether the process is alive (`/healthz`) or ready to serve (`/readyz`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"status": "ok", "version": "0.1.0", "database": true, "migrations": true})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"status": "ok", "version": "0.1.0", "database": true, "migrations": true, "checked_ms_ago": 420})))]
 pub struct Health {
     /// `ok` when healthy or ready, otherwise a short reason.
     pub status: String,
@@ -17,4 +17,8 @@ pub struct Health {
     /// Set by `/readyz`: whether every embedded migration is applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrations: Option<bool>,
+    /// Set by `/readyz`: how long ago the database was last checked, in milliseconds (a
+    /// background check every second; the probe never waits on the database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_ms_ago: Option<u64>,
 }

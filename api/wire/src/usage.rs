@@ -422,6 +422,9 @@ pub struct RequestEntry {
     /// Every candidate tried, in order.
     pub attempt_trail: Vec<AttemptEntry>,
     pub session_id: Option<String>,
+    /// The id the request was answered with in `x-request-id`: the client's own when it
+    /// sent a well-formed one, else `id`.
+    pub request_id: String,
 }
 
 /// `GET /admin/v1/audit`.

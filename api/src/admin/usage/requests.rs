@@ -10,6 +10,7 @@ use crate::admin::auth::{Principal, Role};
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
 use crate::admin::page::Page;
 use crate::store::analytics::{self, EventFilter, EventRow};
+use crate::telemetry::request_id_well_formed as well_formed;
 
 impl From<EventRow> for RequestEntry {
     fn from(row: EventRow) -> Self {
@@ -34,6 +35,7 @@ impl From<EventRow> for RequestEntry {
             attempts: row.attempts,
             attempt_trail: serde_json::from_value::<Vec<AttemptEntry>>(row.attempt_trail)
                 .unwrap_or_default(),
+            request_id: row.request_id.unwrap_or_else(|| row.id.to_string()),
             session_id: row.session_id,
         }
     }
@@ -91,9 +93,10 @@ pub async fn list(
 
 /// Get a request
 ///
-/// One usage event with its attempt trail.
+/// One usage event with its attempt trail, by its id or by the client's own request id (the
+/// newest request that carried it).
 #[utoipa::path(get, path = "/admin/v1/requests/{id}", tag = "requests", operation_id = "requests_get",
-    params(("id" = Uuid, Path, description = "The request's id, as answered in its `x-request-id` header")),
+    params(("id" = String, Path, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:-]+$", description = "The request's id, as answered in its `x-request-id` header: the event's id, or the client's own `x-request-id`")),
     responses(
         (status = 200, description = "One request with its attempt trail", body = RequestEntry),
         (status = 404, description = "No such request, or not yours to see", body = AdminErrorEnvelope),
@@ -105,10 +108,23 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let missing = || AdminError::not_found("request");
-    let id = Uuid::parse_str(&id).map_err(|_| missing())?;
-    let row = analytics::find_event(&state.db, id)
-        .await?
-        .ok_or_else(missing)?;
+    let by_event_id = match Uuid::parse_str(&id) {
+        Ok(event_id) => analytics::find_event(&state.db, event_id).await?,
+        Err(_) => None,
+    };
+    let row = match by_event_id {
+        Some(row) => Some(row),
+        None if well_formed(id.as_bytes()) => {
+            let (tenant, member) = match principal.role {
+                Role::InstanceAdmin => (None, None),
+                Role::TenantAdmin => (principal.tenant_id, None),
+                Role::Member => (None, principal.member_id),
+            };
+            analytics::find_event_by_request_id(&state.db, &id, tenant, member).await?
+        }
+        None => None,
+    };
+    let row = row.ok_or_else(missing)?;
     let visible = match principal.role {
         Role::InstanceAdmin => true,
         Role::TenantAdmin => principal.tenant_id.is_some() && row.tenant_id == principal.tenant_id,

@@ -127,7 +127,7 @@ pub async fn create_response(
     payload: web::Payload,
     gw: web::Data<Gateway>,
 ) -> HttpResponse {
-    respond("responses", &gw, async |recorder| {
+    respond(&req, "responses", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let body = read_json(&req, payload, &gw).await?;
         let parsed = request::parse(&body)?;
@@ -217,7 +217,7 @@ pub async fn create_response(
     security(("api_key" = []))
 )]
 pub async fn get_response(req: HttpRequest, gw: web::Data<Gateway>) -> HttpResponse {
-    respond("responses", &gw, async |recorder| {
+    respond(&req, "responses", &gw, async |recorder| {
         let caller = admit::authenticate(&req, &gw, recorder)?;
         let id = req.match_info().get("id").unwrap_or_default();
         let found = lookup(&gw.db, id, caller.api_key_id).await?;
