@@ -78,6 +78,12 @@ pub struct UsageConfig {
     pub max_pending: usize,
     /// How long shutdown keeps trying to write held events, in seconds.
     pub drain_timeout_secs: u64,
+    /// Months of raw events kept: a month's partition is dropped once it is wholly older
+    /// than this. 0 keeps them forever.
+    pub retention_months: u32,
+    /// Months of hourly and daily rollups (what the analytics read) kept. 0 keeps them
+    /// forever.
+    pub rollup_retention_months: u32,
 }
 
 impl Default for UsageConfig {
@@ -90,6 +96,8 @@ impl Default for UsageConfig {
             flush_interval_ms: 100,
             max_pending: 1_000_000,
             drain_timeout_secs: 30,
+            retention_months: 13,
+            rollup_retention_months: 0,
         }
     }
 }
@@ -277,11 +285,15 @@ mod tests {
                 "max_body_bytes = 2048\nlisten = \"0.0.0.0:9000\"\n[usage]\nbatch_size = 7\n",
             )?;
             jail.set_env("FREEWAY_USAGE__BATCH_SIZE", "9");
+            jail.set_env("FREEWAY_USAGE__RETENTION_MONTHS", "24");
             jail.set_env("DATABASE_URL", "postgres://x@y/z");
             let config = Config::load(Some(std::path::Path::new("freeway.toml"))).unwrap();
             assert_eq!(config.max_body_bytes, 2048);
             assert_eq!(config.listen.port(), 9000);
             assert_eq!(config.usage.batch_size, 9);
+            assert_eq!(config.usage.retention_months, 24);
+            // Rollups are kept forever unless told otherwise.
+            assert_eq!(config.usage.rollup_retention_months, 0);
             assert_eq!(config.database_url, "postgres://x@y/z");
             Ok(())
         });
