@@ -25,6 +25,7 @@ const CONFIG_KEYS: &[&str] = &[
     "body_timeout_secs",
     "cors_origins",
     "usage",
+    "responses_retention_days",
     "log",
 ];
 
@@ -286,6 +287,7 @@ mod tests {
             )?;
             jail.set_env("FREEWAY_USAGE__BATCH_SIZE", "9");
             jail.set_env("FREEWAY_USAGE__RETENTION_MONTHS", "24");
+            jail.set_env("FREEWAY_RESPONSES_RETENTION_DAYS", "7");
             jail.set_env("DATABASE_URL", "postgres://x@y/z");
             let config = Config::load(Some(std::path::Path::new("freeway.toml"))).unwrap();
             assert_eq!(config.max_body_bytes, 2048);
@@ -294,9 +296,25 @@ mod tests {
             assert_eq!(config.usage.retention_months, 24);
             // Rollups are kept forever unless told otherwise.
             assert_eq!(config.usage.rollup_retention_months, 0);
+            assert_eq!(config.responses_retention_days, 7);
             assert_eq!(config.database_url, "postgres://x@y/z");
             Ok(())
         });
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let fields = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = fields
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = CONFIG_KEYS.to_vec();
+        fields.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(fields, known);
     }
 
     #[test]
