@@ -187,11 +187,16 @@ async fn state(tx: &mut sqlx::PgConnection, table: &str) -> Result<(bool, bool),
 ///    writing; these rows stay visible to readers in the default partition until commit);
 /// 3. `usage_events` is locked against writes (SHARE ROW EXCLUSIVE: readers go on), which
 ///    waits for the inserts in flight; the rows they added to the default partition for this
-///    month move too; then `ATTACH PARTITION`.
+///    month move too; then `ATTACH PARTITION`, which locks the default partition whole until
+///    the commit (readers of it wait too).
 ///
-/// Inserts that arrive during step 3 wait for the commit and are then routed to the new
-/// partition. Step 3 costs a scan of the default partition, which is small once its rows
-/// have their partitions.
+/// Inserts that arrive during step 3 wait for the commit, then open `usage_events` afresh
+/// and are routed to the new partition: none fails. (Locking only the default partition
+/// would not do: an insert already routed to it would fail its partition check once the
+/// new partition is there.) Step 3 scans the default partition twice (the last rows, and
+/// `ATTACH` checking that none of the month is left); it is small once its rows have their
+/// partitions, so writes wait milliseconds. The first run on a database whose default
+/// partition holds months of rows makes them wait for those scans, a month at a time.
 pub async fn create_partition(pool: &PgPool, month: Month) -> Result<Change<u64>, StoreError> {
     let (Some(table), Some(end)) = (month.table(), month.plus(1)) else {
         return Err(StoreError::invalid(
