@@ -92,6 +92,12 @@ pub struct UsageConfig {
     pub max_pending: usize,
     /// How long shutdown keeps trying to write held events, in seconds.
     pub drain_timeout_secs: u64,
+    /// Months of raw events kept: a month's partition is dropped once it is wholly older
+    /// than this. 0 keeps them forever.
+    pub retention_months: u32,
+    /// Months of hourly and daily rollups (what the analytics read) kept. 0 keeps them
+    /// forever.
+    pub rollup_retention_months: u32,
 }
 
 impl Default for UsageConfig {
@@ -104,6 +110,8 @@ impl Default for UsageConfig {
             flush_interval_ms: 100,
             max_pending: 1_000_000,
             drain_timeout_secs: 30,
+            retention_months: 13,
+            rollup_retention_months: 0,
         }
     }
 }
@@ -293,11 +301,17 @@ mod tests {
                 "max_body_bytes = 2048\nlisten = \"0.0.0.0:9000\"\n[usage]\nbatch_size = 7\n",
             )?;
             jail.set_env("FREEWAY_USAGE__BATCH_SIZE", "9");
+            jail.set_env("FREEWAY_USAGE__RETENTION_MONTHS", "24");
+            jail.set_env("FREEWAY_RESPONSES_RETENTION_DAYS", "7");
             jail.set_env("DATABASE_URL", "postgres://x@y/z");
             let config = Config::load(Some(std::path::Path::new("freeway.toml"))).unwrap();
             assert_eq!(config.max_body_bytes, 2048);
             assert_eq!(config.listen.port(), 9000);
             assert_eq!(config.usage.batch_size, 9);
+            assert_eq!(config.usage.retention_months, 24);
+            // Rollups are kept forever unless told otherwise.
+            assert_eq!(config.usage.rollup_retention_months, 0);
+            assert_eq!(config.responses_retention_days, 7);
             assert_eq!(config.database_url, "postgres://x@y/z");
             Ok(())
         });
@@ -315,6 +329,21 @@ mod tests {
             assert!(Config::load(None).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let fields = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = fields
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = CONFIG_KEYS.to_vec();
+        fields.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(fields, known);
     }
 
     #[test]

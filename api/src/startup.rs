@@ -23,6 +23,7 @@ use crate::store::migrate::MigrateError;
 use crate::store::{self, ConnectError, StoreError};
 use crate::telemetry::RequestSpan;
 use crate::tenancy::{KeyCache, QuotaLedger};
+use crate::usage::partitions::Retention;
 use crate::usage::{UsageStats, UsageWriter};
 use crate::{admin, anthropic, health, openai, ui};
 
@@ -127,6 +128,11 @@ impl Application {
         tokio::spawn(openai::responses::purge_expired(
             pool.clone(),
             config.responses_retention_days,
+            stop_rx.clone(),
+        ));
+        tokio::spawn(crate::usage::partitions::keep_partitions(
+            pool.clone(),
+            Retention::of(&config.usage),
             stop_rx.clone(),
         ));
         let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx.clone()));

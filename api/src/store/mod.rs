@@ -20,6 +20,7 @@ pub mod mappings;
 pub mod members;
 pub mod migrate;
 pub mod models;
+pub mod partitions;
 pub mod profiles;
 pub mod providers;
 pub mod quotas;

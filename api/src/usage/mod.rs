@@ -1,6 +1,7 @@
 //! Usage events: one per `/v1` request, handed to a batch writer that never blocks the
 //! request path.
 
+pub mod partitions;
 mod recorder;
 mod writer;
 

@@ -54,3 +54,4 @@ mod ui;
 mod ui_story;
 mod usage;
 mod usage_latency;
+mod usage_partitions;
