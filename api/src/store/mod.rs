@@ -94,11 +94,44 @@ pub struct ConnectError {
 
 /// The connection options of a Postgres URL (`sslmode`, `sslrootcert` and the rest of
 /// libpq's parameters included), for the pool and the migrations alike.
+///
+/// Without an `sslmode` (in the URL or `PGSSLMODE`), a server on this machine (a loopback
+/// address or a Unix socket) is reached without TLS: it would protect nothing there, and
+/// costs the usage writer CPU and each connection its own copy of the system's roots.
+/// Any other host gets libpq's default, `prefer`.
 pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, ConnectError> {
     let options: PgConnectOptions = url
         .parse()
         .map_err(|e: sqlx::Error| connect_error(url, format!("not a valid Postgres URL: {e}")))?;
-    Ok(options.application_name("freeway"))
+    let options = options.application_name("freeway");
+    let named = url_names_sslmode(url) || std::env::var_os("PGSSLMODE").is_some();
+    if !named && is_local(&options) {
+        return Ok(options.ssl_mode(sqlx::postgres::PgSslMode::Disable));
+    }
+    Ok(options)
+}
+
+/// Whether the URL's query sets `sslmode`.
+fn url_names_sslmode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("sslmode"))
+    })
+}
+
+/// A server on this machine: a Unix socket, `localhost` or a loopback address.
+fn is_local(options: &PgConnectOptions) -> bool {
+    if options.get_socket().is_some() {
+        return true;
+    }
+    let host = options.get_host();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.starts_with('/')
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 pub(crate) fn connect_error(url: &str, reason: String) -> ConnectError {
@@ -136,4 +169,48 @@ where
 /// Whether the database answers a trivial query.
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sqlx::postgres::PgSslMode;
+
+    use super::*;
+
+    fn mode(url: &str) -> PgSslMode {
+        connect_options(url).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn a_local_server_is_reached_without_tls_unless_the_url_asks_for_it() {
+        // `PGSSLMODE` in the environment would count as asking.
+        if std::env::var_os("PGSSLMODE").is_some() {
+            return;
+        }
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/freeway",
+            "postgres://postgres@localhost/freeway",
+            "postgres://postgres@[::1]:5432/freeway",
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/freeway",
+        ] {
+            assert!(matches!(mode(url), PgSslMode::Disable), "{url}");
+        }
+        assert!(matches!(
+            mode("postgres://postgres@127.0.0.1/freeway?sslmode=require"),
+            PgSslMode::Require
+        ));
+        assert!(matches!(
+            mode("postgres://postgres@localhost/freeway?application_name=x&sslmode=prefer"),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            mode("postgres://postgres@db.example/freeway"),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            mode("postgres://postgres@10.0.0.5/freeway"),
+            PgSslMode::Prefer
+        ));
+    }
 }
