@@ -5,6 +5,7 @@
 # provider-account limits on the ledger; usage events written to Postgres).
 #
 #   scripts/bench.sh                      # c=1, 16, 64, JSON and SSE, 10 s each; 5 min sustained
+#                                         # (each point: 5 rounds of 2 s a target, taking turns)
 #   BENCH_SECONDS=5 BENCH_SUSTAIN_MINUTES=1 scripts/bench.sh     # a quicker look
 #
 # The upstream is nginx answering a fixed chat completion (JSON, or an SSE stream of three
@@ -184,13 +185,34 @@ print(round(statistics.median(times) * 1e6))
 PY
 }
 
+# A point's three targets take turns, ROUNDS times, each for its share of the point's
+# seconds: this machine's speed drifts within minutes, and turns spread the drift over all
+# three rather than onto whichever ran in the slow minute. A point's req/s is the mean of
+# its rounds (their total over their total time); p50 and p99 are the rounds' medians.
+ROUNDS="${BENCH_ROUNDS:-5}"
+ROUND_SECONDS=$(( (SECONDS_PER_POINT + ROUNDS - 1) / ROUNDS ))
+[ "$ROUND_SECONDS" -ge 1 ] || ROUND_SECONDS=1
+# summarize: reads "rps p50 p99" lines, prints the mean rps and the median p50 and p99.
+summarize() {
+  python3 -c '
+import statistics, sys
+rows = [list(map(float, line.split())) for line in sys.stdin if line.strip()]
+print("%.0f %.0f %.0f" % (statistics.mean(r[0] for r in rows),
+    statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows)))'
+}
 declare -A RESULT
-log "load: c=$CONNECTIONS, ${SECONDS_PER_POINT}s a point, JSON and SSE"
+log "load: c=$CONNECTIONS, ${ROUNDS} rounds of ${ROUND_SECONDS}s a target a point, JSON and SSE"
 for kind in json sse; do
   for c in $CONNECTIONS; do
-    RESULT[direct,$kind,$c]=$(run direct "$c" "$SECONDS_PER_POINT" "$WORK/$kind.lua" "http://127.0.0.1:$UP_PORT/$kind/chat/completions")
-    RESULT[proxy,$kind,$c]=$(run proxy "$c" "$SECONDS_PER_POINT" "$WORK/$kind.lua" "http://127.0.0.1:$PROXY_PORT/$kind/chat/completions")
-    RESULT[freeway,$kind,$c]=$(run freeway "$c" "$SECONDS_PER_POINT" "$WORK/fw-$kind.lua" "http://127.0.0.1:$FW_PORT/v1/chat/completions")
+    : >"$WORK/rounds-direct" && : >"$WORK/rounds-proxy" && : >"$WORK/rounds-freeway"
+    for _ in $(seq 1 "$ROUNDS"); do
+      run direct "$c" "$ROUND_SECONDS" "$WORK/$kind.lua" "http://127.0.0.1:$UP_PORT/$kind/chat/completions" >>"$WORK/rounds-direct"
+      run proxy "$c" "$ROUND_SECONDS" "$WORK/$kind.lua" "http://127.0.0.1:$PROXY_PORT/$kind/chat/completions" >>"$WORK/rounds-proxy"
+      run freeway "$c" "$ROUND_SECONDS" "$WORK/fw-$kind.lua" "http://127.0.0.1:$FW_PORT/v1/chat/completions" >>"$WORK/rounds-freeway"
+    done
+    for target in direct proxy freeway; do
+      RESULT[$target,$kind,$c]=$(summarize <"$WORK/rounds-$target")
+    done
   done
 done
 TTFB_DIRECT=$(ttfb "$UP_PORT" /sse/chat/completions "")
@@ -236,7 +258,7 @@ curl -sf "http://127.0.0.1:$FW_PORT/v1/chat/completions" -H "Authorization: Bear
 # --- report ----------------------------------------------------------------------------------
 ratio() { python3 -c "a, b = $1, $2; print(f'{a / b * 100:.0f}%' if b else '-')"; }
 echo
-echo "Freeway benchmark: $(nproc) cores, wrk -t1, ${SECONDS_PER_POINT}s a point ($(date -u +%F))"
+echo "Freeway benchmark: $(nproc) cores, wrk -t1, ${ROUNDS} rounds of ${ROUND_SECONDS}s a target a point, taking turns ($(date -u +%F))"
 echo
 printf '| %-5s | %-3s | %-8s | %9s | %9s | %9s | %9s | %9s |\n' load c target 'req/s' 'p50 µs' 'p99 µs' 'vs proxy' 'vs direct'
 printf '| %-5s | %-3s | %-8s | %9s | %9s | %9s | %9s | %9s |\n' --- --: --- --: --: --: --: --:
