@@ -32,6 +32,7 @@ mod errors;
 mod failover;
 mod faults;
 mod faults_client;
+mod fleet;
 mod health;
 mod helpers;
 mod layout;
