@@ -38,6 +38,7 @@ mod layout;
 mod ledger;
 mod mappings;
 mod media;
+mod metrics;
 mod migrations;
 mod models;
 mod pg_proxy;
