@@ -1,7 +1,10 @@
 //! What the metrics add to a request: `RequestMetrics::finished` on a served chat request's
 //! usage event (one counter by surface, status class and provider; the latency, time to
-//! first token and attempts histograms; the provider call by outcome), among 20 providers,
-//! on one thread and on two contending for the same counters.
+//! first token and attempts histograms; the provider call by outcome), among 20 providers.
+//! `a_*` alone in a loop, on one thread and on two fighting for the same cache lines without
+//! pause (the worst case); `between_other_work_*` with about 2 µs of other work between two
+//! requests, as under real load, where the lines move between the cores once per request:
+//! the metrics' cost is the difference from `between_other_work_alone`.
 //! Run with `cargo bench -p freeway --bench metrics`.
 
 use std::time::Duration;
@@ -41,7 +44,7 @@ fn warmed() -> Option<RequestMetrics> {
     Some(metrics)
 }
 
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 1000)]
 fn a_served_stream(bencher: divan::Bencher) {
     let Some(metrics) = warmed() else { return };
     let event = served("provider13", true);
@@ -49,10 +52,42 @@ fn a_served_stream(bencher: divan::Bencher) {
     bencher.bench(|| metrics.finished(divan::black_box(&event), latency));
 }
 
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 1000)]
 fn a_request_refused_before_routing(bencher: divan::Bencher) {
     let Some(metrics) = warmed() else { return };
     let mut event = UsageEvent::new("chat.completions");
     event.status = 429;
     bencher.bench(|| metrics.finished(divan::black_box(&event), Duration::from_micros(80)));
+}
+
+/// Stand-in for the rest of a request's work between two finished requests (about 2 µs,
+/// on memory of its own): with two threads, the metrics' cache lines move between cores
+/// once per request, as under real load, rather than being fought over without pause.
+fn other_work(scratch: &mut [u64; 64]) {
+    for round in 0..150u64 {
+        for (i, cell) in scratch.iter_mut().enumerate() {
+            *cell = cell.wrapping_mul(31).wrapping_add(round ^ i as u64);
+        }
+    }
+    divan::black_box(scratch);
+}
+
+#[divan::bench(threads = [1, 2], sample_count = 100, sample_size = 200)]
+fn between_other_work_alone(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(|| [0u64; 64])
+        .bench_local_refs(|scratch| other_work(scratch));
+}
+
+#[divan::bench(threads = [1, 2], sample_count = 100, sample_size = 200)]
+fn between_other_work_a_served_stream(bencher: divan::Bencher) {
+    let Some(metrics) = warmed() else { return };
+    let event = served("provider13", true);
+    let latency = Duration::from_millis(420);
+    bencher
+        .with_inputs(|| [0u64; 64])
+        .bench_local_refs(|scratch| {
+            other_work(scratch);
+            metrics.finished(divan::black_box(&event), latency);
+        });
 }
