@@ -76,7 +76,7 @@ fn other_work(scratch: &mut [u64; 64]) {
 fn between_other_work_alone(bencher: divan::Bencher) {
     bencher
         .with_inputs(|| [0u64; 64])
-        .bench_local_refs(|scratch| other_work(scratch));
+        .bench_local_refs(other_work);
 }
 
 #[divan::bench(threads = [1, 2], sample_count = 100, sample_size = 200)]
