@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 const CONFIG_KEYS: &[&str] = &[
     "database_url",
     "listen",
+    "metrics_listen",
     "master_key",
     "master_key_file",
     "max_body_bytes",
@@ -37,6 +38,8 @@ pub struct Config {
     pub database_url: String,
     /// Address `freeway serve` listens on.
     pub listen: SocketAddr,
+    /// Where `GET /metrics` (Prometheus) is served, on a listener of its own; none when unset.
+    pub metrics_listen: Option<SocketAddr>,
     /// Master keys inline: `1:<base64>,2:<base64>` or one bare base64 key (version 1).
     pub master_key: Option<String>,
     /// A file holding master keys, one `<version>:<base64>` per line.
@@ -121,6 +124,7 @@ impl Default for Config {
         Self {
             database_url: "postgres://postgres@127.0.0.1:5432/freeway".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             master_key: None,
             master_key_file: None,
             max_body_bytes: 10 * 1024 * 1024,
@@ -146,6 +150,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &redact_url(&self.database_url))
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field(
                 "master_key",
                 &self.master_key.as_ref().map(|_| "<redacted>"),
@@ -303,6 +308,7 @@ mod tests {
             jail.set_env("FREEWAY_USAGE__BATCH_SIZE", "9");
             jail.set_env("FREEWAY_USAGE__RETENTION_MONTHS", "24");
             jail.set_env("FREEWAY_RESPONSES_RETENTION_DAYS", "7");
+            jail.set_env("FREEWAY_METRICS_LISTEN", "127.0.0.1:9464");
             jail.set_env("DATABASE_URL", "postgres://x@y/z");
             let config = Config::load(Some(std::path::Path::new("freeway.toml"))).unwrap();
             assert_eq!(config.max_body_bytes, 2048);
@@ -312,6 +318,10 @@ mod tests {
             // Rollups are kept forever unless told otherwise.
             assert_eq!(config.usage.rollup_retention_months, 0);
             assert_eq!(config.responses_retention_days, 7);
+            assert_eq!(
+                config.metrics_listen,
+                Some("127.0.0.1:9464".parse().unwrap())
+            );
             assert_eq!(config.database_url, "postgres://x@y/z");
             Ok(())
         });

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod gateway;
 pub mod health;
+pub mod metrics;
 pub mod mock;
 pub mod openai;
 pub mod providers;

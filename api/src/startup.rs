@@ -15,6 +15,7 @@ use crate::admin::AdminState;
 use crate::config::Config;
 use crate::crypto::{Keyring, KeyringError};
 use crate::gateway::{Gateway, Lifecycle};
+use crate::metrics::{Metrics, MetricsServer};
 use crate::providers::CatalogHandle;
 use crate::routing::pool::PoolState;
 use crate::routing::session::Sessions;
@@ -48,6 +49,8 @@ pub enum StartupError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("cannot set up the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 pub struct Application {
@@ -63,6 +66,8 @@ pub struct Application {
     snapshots: JoinHandle<()>,
     first_start: bool,
     first_admin: Option<(String, String)>,
+    /// The `/metrics` listener, when `metrics_listen` is set.
+    metrics: Option<MetricsServer>,
 }
 
 /// Whether the process's own signal handlers stop the server (the binary) or only
@@ -123,6 +128,27 @@ impl Application {
 
         let (usage, writer) = UsageWriter::spawn(pool.clone(), config.usage.clone());
         let stats = usage.stats().clone();
+        // Without a metrics listener nothing could read them: requests are not counted.
+        let (usage, metrics) = match config.metrics_listen {
+            Some(addr) => {
+                let metrics = Arc::new(Metrics::new(crate::metrics::Sources {
+                    pool: live.pool.clone(),
+                    catalog: live.catalog.clone(),
+                    quotas: live.quotas.clone(),
+                    usage: stats.clone(),
+                    queue: usage.queue_depth(),
+                })?);
+                let usage = usage.observed_by(metrics.requests());
+                let server =
+                    crate::metrics::serve(metrics, addr).map_err(|source| StartupError::Bind {
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+                tracing::info!(%addr, port = server.port, "serving /metrics");
+                (usage, Some(server))
+            }
+            None => (usage, None),
+        };
         let (stop_reloader, stop_rx) = watch::channel(false);
         let reloader = tokio::spawn(crate::state::keep_current(live.clone(), stop_rx.clone()));
         tokio::spawn(openai::responses::purge_expired(
@@ -255,7 +281,13 @@ impl Application {
             snapshots,
             first_start,
             first_admin,
+            metrics,
         })
+    }
+
+    /// The port `/metrics` is served on, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -289,6 +321,11 @@ impl Application {
     /// Serves until stopped, then waits for in-flight requests and drains usage events.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // Scrapes answer until every request has finished.
+        if let Some(metrics) = self.metrics {
+            metrics.handle.stop(true).await;
+            let _ = metrics.task.await;
+        }
         let _ = self.stop_reloader.send(true);
         let _ = self.reloader.await;
         // Every request has finished: the windows' last snapshot misses nothing.
@@ -344,10 +381,14 @@ impl Stopper {
     }
 }
 
-/// GET paths outside the APIs serve the UI; anything else is a JSON 404.
+/// GET paths outside the APIs serve the UI; anything else is a JSON 404. So is `/metrics`,
+/// which is served only on `metrics_listen`'s listener.
 async fn fallback(req: actix_web::HttpRequest) -> HttpResponse {
     let path = req.path();
-    if req.method() == actix_web::http::Method::GET && !path.starts_with("/admin/") {
+    if req.method() == actix_web::http::Method::GET
+        && !path.starts_with("/admin/")
+        && path != crate::metrics::PATH
+    {
         return ui::serve(req).await;
     }
     HttpResponse::NotFound().json(serde_json::json!({

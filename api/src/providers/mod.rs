@@ -305,6 +305,15 @@ impl Catalog {
         self.by_attempt.values()
     }
 
+    /// Every route in the catalog, once each, by provider, model and credential.
+    pub fn routes_by_name(&self) -> impl Iterator<Item = (&str, &str, Option<Uuid>, &RouteSlots)> {
+        self.by_attempt
+            .iter()
+            .map(|((provider, model, credential), slots)| {
+                (provider.as_str(), model.as_str(), *credential, slots)
+            })
+    }
+
     /// The slots of the route an attempt trail names, to replay recent usage.
     pub fn slots_of(
         &self,

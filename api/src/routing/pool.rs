@@ -630,6 +630,42 @@ impl PoolState {
         self.lock().slots.get(slot).map(|s| s.scope)
     }
 
+    /// For each route, under one lock, what is left of each limit on every window it counts
+    /// against (the route's, its credential's, its provider account's): the tightest.
+    pub fn headroom<'a>(
+        &self,
+        routes: impl Iterator<Item = &'a RouteSlots>,
+        now: Millis,
+    ) -> Vec<Limits> {
+        let mut inner = self.lock();
+        routes
+            .map(|slots| {
+                let mut left = Limits::default();
+                for i in slots.counted() {
+                    if let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) {
+                        left = left.tighter(slot.window.headroom(now));
+                    }
+                }
+                left
+            })
+            .collect()
+    }
+
+    /// Cooldowns running at `now`, by kind of scope (every kind, zero included).
+    pub fn cooldowns_active(&self, now: Millis) -> Vec<(ScopeKind, usize)> {
+        let inner = self.lock();
+        let cooling: Vec<ScopeKind> = inner
+            .slots
+            .iter()
+            .filter(|s| !s.vacant && s.cooldown.as_ref().is_some_and(|c| c.until > now))
+            .map(|s| s.scope.kind())
+            .collect();
+        ScopeKind::ALL
+            .iter()
+            .map(|kind| (*kind, cooling.iter().filter(|k| *k == kind).count()))
+            .collect()
+    }
+
     pub fn view(&self, now: Millis) -> Vec<SlotView> {
         let mut inner = self.lock();
         inner

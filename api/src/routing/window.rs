@@ -386,6 +386,26 @@ impl Window {
         self.hour.as_ref().map_or(0, |r| r.requests)
     }
 
+    /// What is left of each limit at `now`: requests or tokens this window can still take
+    /// (`None` where there is no limit).
+    pub fn headroom(&mut self, now: Millis) -> Limits {
+        self.roll(now);
+        let limits = self.effective;
+        let left = |limit: Option<u64>, used: u64| limit.map(|l| l.saturating_sub(used));
+        let (minute_requests, minute_tokens) = self
+            .minute
+            .as_ref()
+            .map_or((0, 0), |r| (r.requests, r.tokens));
+        let hour_requests = self.hour.as_ref().map_or(0, |r| r.requests);
+        Limits {
+            rpm: left(limits.rpm, minute_requests),
+            rph: left(limits.rph, hour_requests),
+            rpd: left(limits.rpd, self.day_requests),
+            tpm: left(limits.tpm, minute_tokens),
+            tpd: left(limits.tpd, self.day_tokens),
+        }
+    }
+
     /// Whether one more request of `tokens` fits every limit at `now`.
     pub fn check(&mut self, tokens: u64, now: Millis) -> Result<(), Exceeded> {
         self.roll(now);

@@ -2,6 +2,8 @@
 
 mod keys;
 pub mod quota;
+mod refusals;
 
 pub use keys::{AuthError, Caller, KeyCache};
 pub use quota::{QuotaError, QuotaLedger, QuotaReservation, QuotaRule, QuotaScope, ScopeUsage};
+pub use refusals::{QuotaRefusals, REASONS as REFUSAL_REASONS};

@@ -222,6 +222,7 @@ impl Inner {
 #[derive(Default)]
 pub struct QuotaLedger {
     inner: Mutex<Inner>,
+    refusals: super::QuotaRefusals,
 }
 
 fn keys_of(caller: &Caller) -> [Key; 3] {
@@ -263,6 +264,11 @@ impl QuotaLedger {
         counters.retain(|key, _| live.contains(key) || rules.contains_key(key));
     }
 
+    /// Requests refused so far, by scope and reason.
+    pub fn refusals(&self) -> &super::QuotaRefusals {
+        &self.refusals
+    }
+
     /// Scopes whose usage is held.
     pub fn scopes(&self) -> usize {
         self.lock().counters.len()
@@ -301,6 +307,7 @@ impl QuotaLedger {
         let keys = keys_of(caller);
         let mut inner = self.lock();
         if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now) {
+            self.refusals.count(&refused);
             return Err(refused);
         }
         for key in keys {

@@ -6,7 +6,7 @@ mod recorder;
 mod writer;
 
 pub use recorder::{Recorder, millis};
-pub use writer::{UsageSink, UsageStats, UsageWriter};
+pub use writer::{Observer, QueueDepth, UsageSink, UsageStats, UsageWriter};
 
 /// The row an event becomes, and its attempt trail, are the store's.
 pub use crate::store::usage::{Attempt, UsageEvent};

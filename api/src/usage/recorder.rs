@@ -82,8 +82,9 @@ impl Drop for Recorder {
         self.armed = false;
         let endpoint = self.event.endpoint;
         let mut event = std::mem::replace(&mut self.event, UsageEvent::placeholder(endpoint));
-        event.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.sink.record(event);
+        let latency = self.started.elapsed();
+        event.latency_ms = millis(latency);
+        self.sink.finish(event, latency);
     }
 }
 

@@ -29,14 +29,37 @@ pub struct UsageStats {
     pub failed_writes: AtomicU64,
 }
 
+/// Told of every finished request, before its event is queued: the metrics. Runs on the
+/// request path, so it must be cheap and never block.
+pub trait Observer: Send + Sync {
+    fn finished(&self, event: &UsageEvent, latency: Duration);
+}
+
 /// The request side: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<UsageEvent>,
     stats: Arc<UsageStats>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl UsageSink {
+    /// This sink, telling `observer` of every request it records.
+    pub fn observed_by(self, observer: Arc<dyn Observer>) -> Self {
+        UsageSink {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    /// Records a finished request that took `latency`.
+    pub fn finish(&self, event: UsageEvent, latency: Duration) {
+        if let Some(observer) = &self.observer {
+            observer.finished(&event, latency);
+        }
+        self.record(event);
+    }
+
     pub fn record(&self, event: UsageEvent) {
         if let Err(error) = self.tx.try_send(event) {
             let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -54,6 +77,24 @@ impl UsageSink {
     pub fn stats(&self) -> &Arc<UsageStats> {
         &self.stats
     }
+
+    /// Reads how many events wait in this sink's queue.
+    pub fn queue_depth(&self) -> QueueDepth {
+        QueueDepth(self.tx.downgrade())
+    }
+}
+
+/// The number of events queued for the writer and not yet taken by it. It does not keep
+/// the queue open: the writer still ends when the last sink is gone.
+#[derive(Clone)]
+pub struct QueueDepth(mpsc::WeakSender<UsageEvent>);
+
+impl QueueDepth {
+    pub fn get(&self) -> usize {
+        self.0
+            .upgrade()
+            .map_or(0, |tx| tx.max_capacity().saturating_sub(tx.capacity()))
+    }
 }
 
 pub struct UsageWriter {
@@ -70,6 +111,7 @@ impl UsageWriter {
             UsageSink {
                 tx,
                 stats: stats.clone(),
+                observer: None,
             },
             UsageWriter { task, stats },
         )

@@ -65,6 +65,8 @@ pub fn http() -> reqwest::Client {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of `/metrics`, when `metrics_listen` is set.
+    pub metrics: Option<String>,
     pub db: PgPool,
     pub database_url: String,
     pub config: Config,
@@ -169,10 +171,12 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
     let stopper = app.stopper();
     let stats = app.usage_stats();
     let first_admin = app.first_admin().cloned();
+    let metrics = metrics_address(&app);
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         first_admin,
         address: format!("http://127.0.0.1:{port}"),
+        metrics,
         db,
         database_url,
         config,
@@ -187,6 +191,11 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
         stopper,
         task,
     }
+}
+
+fn metrics_address(app: &Application) -> Option<String> {
+    app.metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"))
 }
 
 pub async fn add_model(db: &PgPool, provider: &ProviderRow, model: &str) {
@@ -317,6 +326,7 @@ impl TestApp {
         self.handle = app.handle();
         self.stopper = app.stopper();
         self.stats = app.usage_stats();
+        self.metrics = metrics_address(&app);
         self.task = tokio::spawn(app.run_until_stopped());
         self.address = format!("http://127.0.0.1:{port}");
         self

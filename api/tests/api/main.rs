@@ -40,6 +40,7 @@ mod ledger;
 mod logs;
 mod mappings;
 mod media;
+mod metrics;
 mod migrations;
 mod models;
 mod pg_proxy;
