@@ -272,3 +272,47 @@ impl Observer for RequestMetrics {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn event(endpoint: &'static str, status: u16, provider: Option<&str>) -> UsageEvent {
+        let mut event = UsageEvent::new(endpoint);
+        event.status = status;
+        event.provider = provider.map(str::to_string);
+        event
+    }
+
+    #[test]
+    fn cached_and_uncached_surfaces_count_the_same_series() {
+        let metrics = RequestMetrics::new().unwrap();
+        let latency = Duration::from_millis(30);
+        for _ in 0..3 {
+            metrics.finished(&event("embeddings", 200, Some("groq")), latency);
+        }
+        metrics.finished(&event("embeddings", 0, None), latency);
+        // A surface added without a row in `SURFACES` is still counted, under its own name.
+        metrics.finished(&event("videos.generations", 503, Some("groq")), latency);
+        let count = |labels: &[&str]| {
+            metrics
+                .requests
+                .get_metric_with_label_values(labels)
+                .unwrap()
+                .get()
+        };
+        assert_eq!(count(&["embeddings", "2xx", "groq"]), 3);
+        assert_eq!(count(&["embeddings", "other", NO_PROVIDER]), 1);
+        assert_eq!(count(&["videos.generations", "5xx", "groq"]), 1);
+        let observed = |surface: &str| {
+            metrics
+                .latency
+                .get_metric_with_label_values(&[surface])
+                .unwrap()
+                .get_sample_count()
+        };
+        assert_eq!(observed("embeddings"), 4);
+        assert_eq!(observed("videos.generations"), 1);
+    }
+}
