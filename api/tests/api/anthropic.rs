@@ -5,7 +5,7 @@
 use freeway::mock::Behavior;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, spawn_with};
+use crate::helpers::{Spawn, TestApp, spawn_with, trail_outcomes};
 
 async fn app(providers: usize) -> TestApp {
     spawn_with(Spawn {
@@ -123,21 +123,6 @@ async fn rows(app: &TestApp, n: i64) -> Vec<Row> {
     .unwrap()
 }
 
-fn outcomes(trail: &Value) -> Vec<String> {
-    trail
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            format!(
-                "{}:{}",
-                a["provider"].as_str().unwrap(),
-                a["outcome"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_claude_code_style_stream_goes_through_the_pool_and_is_recorded() {
     let app = app(1).await;
@@ -207,7 +192,7 @@ async fn a_claude_code_style_stream_goes_through_the_pool_and_is_recorded() {
     assert_eq!((*status, error.as_deref(), *stream), (200, None, true));
     assert_eq!((*prompt, *completion), (Some(10), Some(7)));
     assert_eq!(provider.as_deref(), Some("mock0"));
-    assert_eq!(outcomes(trail), ["mock0:ok"]);
+    assert_eq!(trail_outcomes(trail), ["mock0:ok"]);
     assert_eq!(recorded.as_deref(), Some(session.as_str()));
 
     // The next turn of the same conversation keeps its session.
@@ -246,7 +231,10 @@ async fn a_messages_stream_fails_over_before_its_first_token() {
     );
     assert_eq!(names(&events).last(), Some(&"message_stop"));
     let rows = rows(&app, 1).await;
-    assert_eq!(outcomes(&rows[0].7), ["mock0:empty_stream", "mock1:ok"]);
+    assert_eq!(
+        trail_outcomes(&rows[0].7),
+        ["mock0:empty_stream", "mock1:ok"]
+    );
     app.stop().await;
 }
 
@@ -265,7 +253,7 @@ async fn a_messages_stream_broken_after_its_first_token_ends_with_an_error_event
     assert_eq!(app.mock(1).request_count(), 0);
     let rows = rows(&app, 1).await;
     assert_eq!(rows[0].2.as_deref(), Some("stream_interrupted"));
-    assert_eq!(outcomes(&rows[0].7), ["mock0:stream_broken"]);
+    assert_eq!(trail_outcomes(&rows[0].7), ["mock0:stream_broken"]);
     app.stop().await;
 }
 

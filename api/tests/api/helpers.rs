@@ -513,3 +513,26 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An attempt trail as `provider:outcome`, one per attempt.
+pub fn trail_outcomes(trail: &serde_json::Value) -> Vec<String> {
+    trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["provider"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Borrowed pairs as owned ones, to compare with what a test read back.
+pub fn owned_pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+        .collect()
+}

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::cli::{run, run_ok};
-use crate::helpers::{Spawn, TestApp, eventually, spawn_app, spawn_with};
+use crate::helpers::{Spawn, TestApp, eventually, owned_pairs, spawn_app, spawn_with};
 
 const CLAUDE: &str = "claude-sonnet-4-5-20250929";
 const HAIKU: &str = "claude-3-5-haiku-20241022";
@@ -49,12 +49,6 @@ async fn mappings(app: &TestApp, token: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(p, t)| (p.to_string(), t.to_string()))
-        .collect()
-}
-
 async fn simulate(app: &TestApp, token: &str, model: &str) -> Simulation {
     app.admin_ok(
         Method::POST,
@@ -71,7 +65,7 @@ async fn a_fresh_instance_serves_claude_names_through_auto() {
     let token = app.admin_token().await;
     assert_eq!(
         mappings(&app, &token).await,
-        pairs(&[("claude-*", "auto")]),
+        owned_pairs(&[("claude-*", "auto")]),
         "seeded by the migration"
     );
 
@@ -134,7 +128,7 @@ async fn a_more_specific_mapping_wins_at_once_and_deleting_it_falls_back() {
     );
     assert_eq!(
         mappings(&app, &token).await,
-        pairs(&[
+        owned_pairs(&[
             ("claude-3-5-haiku-*", "mock1/mock-model"),
             ("claude-*", "auto")
         ]),
@@ -154,7 +148,10 @@ async fn a_more_specific_mapping_wins_at_once_and_deleting_it_falls_back() {
         .await;
     assert_eq!(status, 204);
     until_served_by(&app, HAIKU, "mock0/mock-model").await;
-    assert_eq!(mappings(&app, &token).await, pairs(&[("claude-*", "auto")]));
+    assert_eq!(
+        mappings(&app, &token).await,
+        owned_pairs(&[("claude-*", "auto")])
+    );
     app.stop().await;
 }
 
@@ -239,7 +236,10 @@ async fn bad_patterns_and_targets_are_refused_naming_the_field() {
     let (status, _) = put("claude-*".into(), json!({"target": "auto", "x": 1})).await;
     assert_eq!(status, 422);
     // Nothing was written.
-    assert_eq!(mappings(&app, &token).await, pairs(&[("claude-*", "auto")]));
+    assert_eq!(
+        mappings(&app, &token).await,
+        owned_pairs(&[("claude-*", "auto")])
+    );
 
     let error = app
         .admin_err(
@@ -313,7 +313,10 @@ async fn only_instance_admins_see_or_change_mappings() {
     assert_eq!(status, 401);
     // Nothing changed: claude names are still served.
     let token = app.admin_token().await;
-    assert_eq!(mappings(&app, &token).await, pairs(&[("claude-*", "auto")]));
+    assert_eq!(
+        mappings(&app, &token).await,
+        owned_pairs(&[("claude-*", "auto")])
+    );
     assert_eq!(route_of(&app, CLAUDE).await.0, 200);
     app.stop().await;
 }

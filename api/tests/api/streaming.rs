@@ -4,7 +4,7 @@
 use freeway::mock::Behavior;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, spawn_app, spawn_with};
+use crate::helpers::{Spawn, TestApp, owned_pairs, spawn_app, spawn_with};
 
 fn stream_body(model: &str) -> Value {
     json!({
@@ -104,13 +104,6 @@ fn outcomes(trail: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(p, o)| ((*p).to_string(), (*o).to_string()))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_stream_is_relayed_and_ends_with_done() {
     let app = spawn_app().await;
@@ -174,7 +167,7 @@ async fn freeway_asks_for_usage_but_a_client_that_did_not_gets_no_usage_chunk() 
     assert!(stream);
     assert_eq!((prompt, completion), (Some(10), Some(7)));
     assert_eq!(provider.as_deref(), Some("mock0"));
-    assert_eq!(outcomes(&trail), pairs(&[("mock0", "ok")]));
+    assert_eq!(outcomes(&trail), owned_pairs(&[("mock0", "ok")]));
     app.stop().await;
 }
 
@@ -235,7 +228,7 @@ async fn fails_over_before_the_commit_point(first: Behavior, timeout_ms: i32, ou
     assert_eq!((prompt, completion), (Some(10), Some(7)));
     assert_eq!(
         outcomes(&trail),
-        pairs(&[("mock0", outcome), ("mock1", "ok")])
+        owned_pairs(&[("mock0", outcome), ("mock1", "ok")])
     );
     app.stop().await;
 }
@@ -310,7 +303,7 @@ async fn a_disconnect_after_content_ends_with_an_error_event() {
     assert!(stream);
     assert_eq!(provider.as_deref(), Some("mock0"));
     // A stream broken after its commit point is a failure of its route.
-    assert_eq!(outcomes(&trail), pairs(&[("mock0", "stream_broken")]));
+    assert_eq!(outcomes(&trail), owned_pairs(&[("mock0", "stream_broken")]));
     let next = app.chat(stream_body("mock-model")).await;
     assert_eq!(header(&next, "x-freeway-route"), "mock1/mock-model");
     assert_eq!(app.mock(0).request_count(), 1);
@@ -335,7 +328,7 @@ async fn a_stall_after_content_ends_with_an_error_event() {
 
     let (_, error, _, _, _, _, trail) = usage_row(&app).await;
     assert_eq!(error.as_deref(), Some("stream_stalled"));
-    assert_eq!(outcomes(&trail), pairs(&[("mock0", "timeout")]));
+    assert_eq!(outcomes(&trail), owned_pairs(&[("mock0", "timeout")]));
     let next = app.chat(stream_body("mock-model")).await;
     assert_eq!(header(&next, "x-freeway-route"), "mock1/mock-model");
     app.stop().await;

@@ -129,7 +129,7 @@ async fn a_string_input_is_answered_with_a_completed_response_object() {
     let before = chrono::Utc::now().timestamp();
     let answer = create_ok(&app, json!({"model": "mock-chat", "input": "Say hello."})).await;
     let sent = &app.mock(0).requests()[0].body;
-    assert_eq!(conversation(sent), turns(&[("user", "Say hello.")]));
+    assert_eq!(conversation(sent), owned_pairs(&[("user", "Say hello.")]));
     assert_eq!(sent["messages"].as_array().unwrap().len(), 1, "{sent}");
 
     assert!(
@@ -359,7 +359,7 @@ async fn fails_over_before_the_first_token(first: Behavior, outcome: &str) {
         ("responses", 200, None, true)
     );
     assert_eq!(
-        outcomes(trail),
+        trail_outcomes(trail),
         [format!("mock0:{outcome}"), "mock1:ok".into()]
     );
     app.stop().await;
@@ -418,6 +418,6 @@ async fn a_responses_stream_broken_after_its_first_token_ends_with_response_fail
     assert_eq!(app.mock(1).request_count(), 0);
     let rows = rows(&app, 1).await;
     assert_eq!(rows[0].2.as_deref(), Some("stream_interrupted"));
-    assert_eq!(outcomes(&rows[0].6), ["mock0:stream_broken"]);
+    assert_eq!(trail_outcomes(&rows[0].6), ["mock0:stream_broken"]);
     app.stop().await;
 }

@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, add_member, create_key, eventually, spawn_with};
+use crate::helpers::{
+    Spawn, TestApp, add_member, create_key, eventually, owned_pairs, spawn_with, trail_outcomes,
+};
 
 const REPLY: &str = "Hello from the mock upstream.";
 
@@ -167,13 +169,6 @@ fn conversation(body: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn turns(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(r, t)| ((*r).to_string(), (*t).to_string()))
-        .collect()
-}
-
 /// The text of a Response object's output messages.
 fn output_text(response: &Value) -> String {
     response["output"]
@@ -208,21 +203,6 @@ async fn rows(app: &TestApp, n: i64) -> Vec<Row> {
     .fetch_all(&app.db)
     .await
     .unwrap()
-}
-
-fn outcomes(trail: &Value) -> Vec<String> {
-    trail
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            format!(
-                "{}:{}",
-                a["provider"].as_str().unwrap(),
-                a["outcome"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 fn weather_tool() -> Value {

@@ -61,7 +61,7 @@ async fn the_official_openai_python_sdk_creates_streams_calls_functions_and_retr
     let sent: Vec<Value> = app.mock(0).requests().into_iter().map(|r| r.body).collect();
     assert!(
         sent.iter().any(|b| conversation(b)
-            == turns(&[
+            == owned_pairs(&[
                 ("user", "My name is Ada."),
                 ("assistant", REPLY),
                 ("user", "What is my name?")

@@ -32,7 +32,7 @@ async fn previous_response_id_prepends_the_stored_conversation() {
     let sent: Vec<Value> = app.mock(0).requests().into_iter().map(|r| r.body).collect();
     assert_eq!(
         conversation(&sent[1]),
-        turns(&[
+        owned_pairs(&[
             ("user", "My name is Ada."),
             ("assistant", REPLY),
             ("user", "What is my name?")
@@ -49,7 +49,7 @@ async fn previous_response_id_prepends_the_stored_conversation() {
     );
     assert_eq!(
         conversation(&sent[2]),
-        turns(&[
+        owned_pairs(&[
             ("user", "My name is Ada."),
             ("assistant", REPLY),
             ("user", "What is my name?"),
@@ -354,7 +354,7 @@ async fn each_responses_request_is_one_usage_event() {
             ("responses", 200, None)
         );
         assert_eq!((*prompt, *completion), (Some(10), Some(7)));
-        assert_eq!(outcomes(trail), ["mock0:ok"]);
+        assert_eq!(trail_outcomes(trail), ["mock0:ok"]);
     }
     for (id, stream) in [(whole_id, false), (streamed_id, true)] {
         let (recorded, requested, key): (bool, Option<String>, Option<uuid::Uuid>) =
