@@ -5,7 +5,7 @@
 use freeway::mock::Behavior;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, spawn_with, trail_outcomes};
+use crate::helpers::{Spawn, TestApp, header, spawn_with, trail_outcomes};
 
 async fn app(providers: usize) -> TestApp {
     spawn_with(Spawn {
@@ -32,16 +32,6 @@ async fn messages(app: &TestApp, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 /// The events of an Anthropic stream, as (event name, data); each data's `type` is its name.
@@ -137,7 +127,7 @@ async fn a_claude_code_style_stream_goes_through_the_pool_and_is_recorded() {
         header(&response, "request-id"),
         header(&response, "x-request-id")
     );
-    let session = header(&response, "x-freeway-session");
+    let session = header(&response, "x-freeway-session").to_string();
     let events = events(response).await;
     assert_eq!(
         names(&events),
@@ -331,7 +321,7 @@ async fn bad_messages_requests_get_anthropic_errors_naming_the_field() {
     for (body, status, kind, message) in cases {
         let response = messages(&app, body).await;
         assert_eq!(response.status(), status);
-        let request_id = header(&response, "request-id");
+        let request_id = header(&response, "request-id").to_string();
         let error: freeway_wire::anthropic::ErrorEnvelope = response.json().await.unwrap();
         assert_eq!(error.kind, "error");
         assert_eq!(error.error.kind, kind);

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::helpers::{
-    ACTOR, Spawn, TestApp, add_model, chat_body, eventually, spawn_app, spawn_with,
+    ACTOR, Spawn, TestApp, add_model, chat_body, eventually, header, spawn_app, spawn_with,
 };
 
 /// A request using most of what the API offers, plus fields Freeway has never heard of.
@@ -84,15 +84,6 @@ type UsageRow = (
     Option<i32>,
     i16,
 );
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn the_request_reaches_the_provider_exactly_and_the_answer_comes_back_unchanged() {

@@ -536,3 +536,13 @@ pub fn owned_pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
         .collect()
 }
+
+/// A response header that must be there, as text.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}

@@ -4,7 +4,7 @@
 use freeway::mock::Behavior;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, owned_pairs, spawn_app, spawn_with};
+use crate::helpers::{Spawn, TestApp, header, owned_pairs, spawn_app, spawn_with};
 
 fn stream_body(model: &str) -> Value {
     json!({
@@ -12,15 +12,6 @@ fn stream_body(model: &str) -> Value {
         "messages": [{"role": "user", "content": "tell me something"}],
         "stream": true
     })
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
 }
 
 /// The `data:` payloads of an SSE body, in order. Every event must be a single `data:` line.

@@ -37,7 +37,7 @@ async fn an_agent_style_request_reaches_the_provider_as_a_chat_request() {
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-freeway-route"), "mock0/mock-chat");
     assert_eq!(header(&response, "x-freeway-attempts"), "1");
-    uuid::Uuid::parse_str(&header(&response, "x-request-id")).unwrap();
+    uuid::Uuid::parse_str(header(&response, "x-request-id")).unwrap();
     let answer: Value = response.json().await.unwrap();
 
     let requests = app.mock(0).requests();

@@ -6,7 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Spawn, TestApp, add_member, create_key, eventually, owned_pairs, spawn_with, trail_outcomes,
+    Spawn, TestApp, add_member, create_key, eventually, header, owned_pairs, spawn_with,
+    trail_outcomes,
 };
 
 const REPLY: &str = "Hello from the mock upstream.";
@@ -47,16 +48,6 @@ async fn retrieve(app: &TestApp, key: &str, id: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 /// A new key (created in the database) once the server knows it.

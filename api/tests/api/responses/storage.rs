@@ -337,7 +337,7 @@ async fn each_responses_request_is_one_usage_event() {
         json!({"model": "mock-chat", "input": "hi"}),
     )
     .await;
-    let whole_id = uuid::Uuid::parse_str(&header(&whole, "x-request-id")).unwrap();
+    let whole_id = uuid::Uuid::parse_str(header(&whole, "x-request-id")).unwrap();
     assert_eq!(whole.status(), 200);
     let streamed = create(
         &app,
@@ -345,7 +345,7 @@ async fn each_responses_request_is_one_usage_event() {
         json!({"model": "mock-chat", "input": "hi", "stream": true}),
     )
     .await;
-    let streamed_id = uuid::Uuid::parse_str(&header(&streamed, "x-request-id")).unwrap();
+    let streamed_id = uuid::Uuid::parse_str(header(&streamed, "x-request-id")).unwrap();
     events(streamed).await;
     let rows = rows(&app, 2).await;
     for (endpoint, status, error, _, prompt, completion, trail) in &rows {
