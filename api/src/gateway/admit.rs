@@ -22,15 +22,20 @@ pub(crate) fn authenticate(
     gw: &Gateway,
     recorder: &mut Recorder,
 ) -> Result<Caller, ApiError> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let authorization = header(actix_web::http::header::AUTHORIZATION.as_str());
+    let headers = req.headers();
+    let authorization = headers
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let bearer;
-    let authorization = match (authorization, header(API_KEY_HEADER)) {
-        (None, Some(key)) => {
-            bearer = format!("Bearer {}", key.trim());
-            Some(bearer.as_str())
-        }
-        (authorization, _) => authorization,
+    let authorization = match authorization {
+        Some(authorization) => Some(authorization),
+        None => match headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(key) => {
+                bearer = format!("Bearer {}", key.trim());
+                Some(bearer.as_str())
+            }
+            None => None,
+        },
     };
     let caller = gw.keys.authenticate(authorization, Utc::now())?;
     let span = recorder.span();

@@ -136,6 +136,13 @@ fn persist_cooldowns(
 /// Learns from `x-ratelimit-*` headers: tighter limits, and a cooldown when the provider
 /// says nothing is left.
 pub(crate) fn learn(gw: &Gateway, route: &Route, headers: &reqwest::header::HeaderMap) {
+    // Most answers carry none; looking up each of their names would first parse it.
+    if !headers
+        .keys()
+        .any(|name| name.as_str().starts_with("x-ratelimit-"))
+    {
+        return;
+    }
     let lesson = cooldown::read_rate_limit_headers(|name| {
         headers
             .get(name)

@@ -10,6 +10,7 @@ use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 use tracing_subscriber::{Layer, Registry};
 
 use super::json_fields::JsonSpanFields;
+use super::text_fields::TextFields;
 use crate::config::LogFormat;
 
 /// Installs the process's subscriber, filtered by `RUST_LOG` when set and valid, else by
@@ -25,7 +26,11 @@ pub fn init_logging(directives: &str, format: LogFormat) -> Result<(), TryInitEr
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
         LogFormat::Text => subscriber
-            .with(lines.with_ansi(std::io::stderr().is_terminal()))
+            .with(
+                lines
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .fmt_fields(TextFields),
+            )
             .try_init(),
         // The request's span (its id, tenant, model, route) on every line, once.
         LogFormat::Json => subscriber

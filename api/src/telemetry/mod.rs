@@ -4,6 +4,7 @@ mod json_fields;
 mod logging;
 mod request_id;
 mod span;
+mod text_fields;
 
 pub use logging::init_logging;
 pub use request_id::{

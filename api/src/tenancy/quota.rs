@@ -189,10 +189,15 @@ impl Counter {
         }
     }
 
-    fn check(&mut self, rule: &QuotaRule, tokens: u64, now: Millis) -> Result<(), Exceeded> {
+    fn check(
+        &mut self,
+        tokens_per_month: Option<u64>,
+        tokens: u64,
+        now: Millis,
+    ) -> Result<(), Exceeded> {
         self.window.check(tokens, now)?;
         self.roll_month(now);
-        if let Some(limit) = rule.tokens_per_month
+        if let Some(limit) = tokens_per_month
             && self.month_tokens + tokens > limit
         {
             return Err(Exceeded {
@@ -351,17 +356,22 @@ impl QuotaLedger {
             }
         }
         for key in keys {
-            let Some(rule) = inner.rules.get(key).cloned() else {
+            // The numbers only: the rule's model list stays where it is.
+            let Some((limits, per_month)) = inner
+                .rules
+                .get(key)
+                .map(|rule| (rule.limits(), rule.tokens_per_month))
+            else {
                 continue;
             };
             let counter = inner.counter(*key, now);
-            if let Err(exceeded) = counter.check(&rule, tokens, now) {
+            if let Err(exceeded) = counter.check(per_month, tokens, now) {
                 let value = match exceeded.limit {
-                    "rpm" => rule.rpm,
-                    "rpd" => rule.rpd,
-                    "tpm" => rule.tpm,
-                    "tpd" => rule.tpd,
-                    _ => rule.tokens_per_month,
+                    "rpm" => limits.rpm,
+                    "rpd" => limits.rpd,
+                    "tpm" => limits.tpm,
+                    "tpd" => limits.tpd,
+                    _ => per_month,
                 };
                 return Some(QuotaError::Exceeded {
                     scope: key.0.as_str(),
