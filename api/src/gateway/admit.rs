@@ -1,6 +1,8 @@
 //! Admission, before any route is tried: who is calling, whether the key may use the
 //! model, and the caller's quotas.
 
+use std::sync::Arc;
+
 use actix_web::HttpRequest;
 use chrono::Utc;
 
@@ -8,6 +10,7 @@ use super::Gateway;
 use super::error::ApiError;
 use crate::providers::Modality;
 use crate::routing::now_millis;
+use crate::shared::{Reserved, Shared};
 use crate::tenancy::{Caller, QuotaError, QuotaReservation};
 use crate::usage::{Recorder, UsageEvent};
 
@@ -64,21 +67,53 @@ pub(crate) fn reserve_quota(
 ) -> Result<QuotaReservation, ApiError> {
     gw.quotas
         .reserve(caller, model, tokens, now_millis())
-        .map_err(|refused| {
-            let message = refused.message(model);
-            match refused {
-                QuotaError::Exceeded {
-                    retry_after_secs, ..
-                } => ApiError::QuotaExceeded {
-                    message,
-                    retry_after: retry_after_secs,
-                },
-                QuotaError::ModelNotAllowed { .. } => {
-                    ApiError::forbidden("model_not_allowed", message).with_param("model")
-                }
-                QuotaError::Expired { .. } => ApiError::forbidden("quota_expired", message),
-            }
-        })
+        .map_err(|refused| quota_error(refused, model))
+}
+
+/// [`reserve_quota`] in a fleet: one round trip to Redis checks and counts the three
+/// quotas for every replica at once. While Redis is down (or slower than its timeout) the
+/// quotas are checked here against this replica's share.
+pub(crate) async fn reserve_quota_shared(
+    gw: &Gateway,
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    model: &str,
+    tokens: u64,
+) -> Result<QuotaReservation, ApiError> {
+    let now = now_millis();
+    let specs = gw
+        .quotas
+        .shared_specs(caller, model, now)
+        .map_err(|refused| quota_error(refused, model))?;
+    match shared.reserve(&specs, tokens, now).await {
+        Reserved::Held(held) => Ok(gw.quotas.reserve_held(caller, tokens, now, held)),
+        Reserved::Refused(refused) => Err(quota_error(
+            gw.quotas.shared_refusal(caller, refused, now),
+            model,
+        )),
+        Reserved::Unavailable => {
+            shared.count_local();
+            gw.quotas
+                .reserve_share(caller, model, tokens, now, shared.replicas())
+                .map_err(|refused| quota_error(refused, model))
+        }
+    }
+}
+
+fn quota_error(refused: QuotaError, model: &str) -> ApiError {
+    let message = refused.message(model);
+    match refused {
+        QuotaError::Exceeded {
+            retry_after_secs, ..
+        } => ApiError::QuotaExceeded {
+            message,
+            retry_after: retry_after_secs,
+        },
+        QuotaError::ModelNotAllowed { .. } => {
+            ApiError::forbidden("model_not_allowed", message).with_param("model")
+        }
+        QuotaError::Expired { .. } => ApiError::forbidden("quota_expired", message),
+    }
 }
 
 /// Ends a quota reservation when the request is over: a served request counts with its

@@ -160,7 +160,14 @@ async fn attempts(
             );
             continue;
         };
-        let Some(reservation) = reserve(gw, route, call.needs.reserve_tokens, log) else {
+        let reservation = match &gw.shared {
+            None => reserve(gw, route, call.needs.reserve_tokens, log),
+            Some(shared) => {
+                super::steps::reserve_shared(gw, shared, route, call.needs.reserve_tokens, log)
+                    .await
+            }
+        };
+        let Some(reservation) = reservation else {
             continue;
         };
         let request = request.with_request_id(recorder.request_id().as_str());

@@ -68,6 +68,42 @@ pub(crate) fn reserve(
     }
 }
 
+/// [`reserve`] in a fleet: one round trip to Redis checks and counts the route's windows
+/// (its own, its credential's, its provider account's) for every replica. While Redis is
+/// down they are checked here against this replica's share.
+pub(crate) async fn reserve_shared(
+    gw: &Gateway,
+    shared: &std::sync::Arc<crate::shared::Shared>,
+    route: &Route,
+    tokens: u64,
+    log: &mut AttemptLog,
+) -> Option<Reservation> {
+    use crate::shared::Reserved;
+    let now = now_millis();
+    let skipped = |log: &mut AttemptLog, skip: crate::routing::pool::Skip| {
+        log.skipped(route, skip.describe(), skip.until());
+        None
+    };
+    let specs = match gw.pool.shared_specs(&route.slots, now) {
+        Ok(specs) => specs,
+        Err(skip) => return skipped(log, skip),
+    };
+    match shared.reserve(&specs, tokens, now).await {
+        Reserved::Held(held) => Some(gw.pool.reserve_held(&route.slots, tokens, now, held)),
+        Reserved::Refused(refused) => skipped(log, gw.pool.shared_skip(&route.slots, refused)),
+        Reserved::Unavailable => {
+            shared.count_local();
+            match gw
+                .pool
+                .reserve_share(&route.slots, tokens, now, shared.replicas())
+            {
+                Ok(reservation) => Some(reservation),
+                Err(skip) => skipped(log, skip),
+            }
+        }
+    }
+}
+
 /// A failed attempt: log it, cool the route (and persist the cooldown), give back its
 /// reservation (by dropping it).
 pub(crate) fn failed(
@@ -113,9 +149,16 @@ fn persist_cooldowns(
         return;
     }
     let db = gw.db.clone();
+    let shared = gw.shared.clone();
     // Off the request path: a lost write only means a restart forgets this cooldown.
     tokio::spawn(async move {
         for (scope, cooldown) in changed {
+            // The fleet's replicas take it from Redis within a second (`state::keep_shared`).
+            if let Some(shared) = &shared {
+                shared
+                    .cooldown_set(&scope.to_string(), cooldown.until, &cooldown.reason)
+                    .await;
+            }
             let until =
                 chrono::DateTime::from_timestamp_millis(cooldown.until).unwrap_or_else(Utc::now);
             if let Err(error) = store::cooldowns::save(

@@ -92,6 +92,9 @@ impl Prepared {
             credential: route.credential.as_ref().map(|c| c.id),
         };
         gw.sessions.pin(&self.session, pin, now_millis());
+        if let Some(shared) = &gw.shared {
+            shared.session_set(&self.session, pin.encode(), crate::routing::session::TTL);
+        }
     }
 }
 
@@ -180,7 +183,13 @@ pub(crate) async fn serve(
     let resolved = resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
     let (needs, completion_reserve) = needs_of(&request);
-    let quota = admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?;
+    let quota = match &gw.shared {
+        None => admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?,
+        Some(shared) => {
+            admit::reserve_quota_shared(gw, shared, caller, &request.model, needs.reserve_tokens)
+                .await?
+        }
+    };
     let messages = &request.messages;
     let system: Vec<std::borrow::Cow<'_, str>> = messages
         .iter()
@@ -203,7 +212,14 @@ pub(crate) async fn serve(
         &text_of(first_user),
     );
     recorder.event().session_id = Some(session.clone());
-    let pin = gw.sessions.get(&session, now_millis());
+    let pin = match &gw.shared {
+        None => gw.sessions.get(&session, now_millis()),
+        // The fleet's pin; this replica's own while Redis is away.
+        Some(shared) => match shared.session_get(&session).await {
+            Ok(pin) => pin.as_deref().and_then(Pin::decode),
+            Err(()) => gw.sessions.get(&session, now_millis()),
+        },
+    };
     let prepared = Prepared {
         request,
         needs,

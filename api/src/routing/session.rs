@@ -19,6 +19,27 @@ pub struct Pin {
     pub credential: Option<Uuid>,
 }
 
+impl Pin {
+    /// As a fleet keeps it on Redis: `<model>:<credential or ->`.
+    pub fn encode(&self) -> String {
+        match self.credential {
+            Some(credential) => format!("{}:{credential}", self.model),
+            None => format!("{}:-", self.model),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Pin> {
+        let (model, credential) = text.split_once(':')?;
+        Some(Pin {
+            model: model.parse().ok()?,
+            credential: match credential {
+                "-" => None,
+                id => Some(id.parse().ok()?),
+            },
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct Sessions {
     pins: Mutex<Pins>,

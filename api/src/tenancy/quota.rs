@@ -189,10 +189,21 @@ impl Counter {
         }
     }
 
-    fn check(&mut self, rule: &QuotaRule, tokens: u64, now: Millis) -> Result<(), Exceeded> {
-        self.window.check(tokens, now)?;
+    fn check(
+        &mut self,
+        rule: &QuotaRule,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Result<(), Exceeded> {
+        if share > 1 {
+            self.window.check_share(tokens, now, share)?;
+        } else {
+            self.window.check(tokens, now)?;
+        }
         self.roll_month(now);
-        if let Some(limit) = rule.tokens_per_month
+        let month = crate::shared::share_of(rule.tokens_per_month, share);
+        if let Some(limit) = month
             && self.month_tokens + tokens > limit
         {
             return Err(Exceeded {
@@ -304,36 +315,151 @@ impl QuotaLedger {
         tokens: u64,
         now: Millis,
     ) -> Result<QuotaReservation, QuotaError> {
+        self.reserve_share(caller, model, tokens, now, 1)
+    }
+
+    /// [`Self::reserve`] against this replica's share of every quota: each divided by
+    /// `share` (a fleet whose Redis is down).
+    pub fn reserve_share(
+        self: &Arc<Self>,
+        caller: &Caller,
+        model: &str,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Result<QuotaReservation, QuotaError> {
         let keys = keys_of(caller);
         let mut inner = self.lock();
-        if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now) {
+        if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now, share) {
             self.refusals.count(&refused);
             return Err(refused);
         }
-        for key in keys {
-            let counter = inner.counter(key, now);
-            counter.window.add(1, tokens, now, now);
-            counter.roll_month(now);
-            counter.month_tokens += tokens;
-        }
+        Self::count(&mut inner, &keys, tokens, now);
         Ok(QuotaReservation {
             ledger: self.clone(),
             keys,
             at: now,
             tokens,
             open: true,
+            remote: None,
         })
     }
 
-    /// Whether the quotas of `keys` (narrowest first) let a request of `tokens` for `model`
-    /// through now, and if not why.
-    fn refusal(
-        inner: &mut Inner,
-        keys: &[Key],
+    fn count(inner: &mut Inner, keys: &[Key; 3], tokens: u64, now: Millis) {
+        for key in keys {
+            let counter = inner.counter(*key, now);
+            counter.window.add(1, tokens, now, now);
+            counter.roll_month(now);
+            counter.month_tokens += tokens;
+        }
+    }
+
+    /// What Redis needs to check the caller's quotas (the api key's, the member's, the
+    /// tenant's, narrowest first), after the checks that need no count: an expired quota,
+    /// a model the quota does not allow.
+    pub fn shared_specs(
+        &self,
+        caller: &Caller,
         model: &str,
+        now: Millis,
+    ) -> Result<Vec<crate::shared::Spec>, QuotaError> {
+        use crate::shared::{PREFIX, Spec, limit};
+        let keys = keys_of(caller);
+        let mut inner = self.lock();
+        if let Some(refused) = Self::permission(&inner, &keys, model, now) {
+            self.refusals.count(&refused);
+            return Err(refused);
+        }
+        let day_end = crate::routing::window::next_midnight(Tz::UTC, now);
+        let (_, month_end) = month_bounds(now);
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let rule = inner.rules.get(key).cloned().unwrap_or_default();
+                // Counted with or without a quota, as in memory.
+                let _ = inner.counter(*key, now);
+                Spec {
+                    key: format!("{PREFIX}q:{}:{}", key.0.as_str(), key.1),
+                    limits: [
+                        limit(rule.rpm),
+                        crate::shared::UNLIMITED,
+                        limit(rule.rpd),
+                        limit(rule.tpm),
+                        limit(rule.tpd),
+                        limit(rule.tokens_per_month),
+                    ],
+                    day_end,
+                    month_end,
+                    rings: u8::from(rule.rpm.is_some() || rule.tpm.is_some()),
+                }
+            })
+            .collect())
+    }
+
+    /// A reservation Redis took for the caller: counted here too (without a check), so that
+    /// this replica's windows hold its own traffic should Redis go away.
+    pub fn reserve_held(
+        self: &Arc<Self>,
+        caller: &Caller,
         tokens: u64,
         now: Millis,
-    ) -> Option<QuotaError> {
+        held: crate::shared::Held,
+    ) -> QuotaReservation {
+        let keys = keys_of(caller);
+        Self::count(&mut self.lock(), &keys, tokens, now);
+        QuotaReservation {
+            ledger: self.clone(),
+            keys,
+            at: now,
+            tokens,
+            open: true,
+            remote: Some(held),
+        }
+    }
+
+    /// Redis refused the caller: the quota error, as [`Self::reserve`] would give it.
+    pub fn shared_refusal(
+        &self,
+        caller: &Caller,
+        refused: crate::shared::Refused,
+        now: Millis,
+    ) -> QuotaError {
+        let keys = keys_of(caller);
+        let key = keys.get(refused.index).copied().unwrap_or(keys[2]);
+        let rule = self.lock().rules.get(&key).cloned().unwrap_or_default();
+        let error = Self::exceeded(
+            key,
+            &rule,
+            Exceeded {
+                limit: refused.limit,
+                until: refused.until,
+            },
+            now,
+        );
+        self.refusals.count(&error);
+        error
+    }
+
+    fn exceeded(key: Key, rule: &QuotaRule, exceeded: Exceeded, now: Millis) -> QuotaError {
+        let value = match exceeded.limit {
+            "rpm" => rule.rpm,
+            "rpd" => rule.rpd,
+            "tpm" => rule.tpm,
+            "tpd" => rule.tpd,
+            _ => rule.tokens_per_month,
+        };
+        QuotaError::Exceeded {
+            scope: key.0.as_str(),
+            limit: exceeded.limit,
+            value: value.unwrap_or(0),
+            retry_after_secs: exceeded
+                .until
+                .map(|until| u64::try_from((until - now).max(1_000) + 999).unwrap_or(1) / 1000),
+        }
+    }
+
+    /// An expired quota or a model it does not allow, narrowest scope first.
+    fn permission(inner: &Inner, keys: &[Key], model: &str, now: Millis) -> Option<QuotaError> {
         for key in keys {
             let Some(rule) = inner.rules.get(key) else {
                 continue;
@@ -350,27 +476,29 @@ impl QuotaLedger {
                 return Some(QuotaError::ModelNotAllowed { scope });
             }
         }
+        None
+    }
+
+    /// Whether the quotas of `keys` (narrowest first) let a request of `tokens` for `model`
+    /// through now, and if not why.
+    fn refusal(
+        inner: &mut Inner,
+        keys: &[Key],
+        model: &str,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Option<QuotaError> {
+        if let Some(refused) = Self::permission(inner, keys, model, now) {
+            return Some(refused);
+        }
         for key in keys {
             let Some(rule) = inner.rules.get(key).cloned() else {
                 continue;
             };
             let counter = inner.counter(*key, now);
-            if let Err(exceeded) = counter.check(&rule, tokens, now) {
-                let value = match exceeded.limit {
-                    "rpm" => rule.rpm,
-                    "rpd" => rule.rpd,
-                    "tpm" => rule.tpm,
-                    "tpd" => rule.tpd,
-                    _ => rule.tokens_per_month,
-                };
-                return Some(QuotaError::Exceeded {
-                    scope: key.0.as_str(),
-                    limit: exceeded.limit,
-                    value: value.unwrap_or(0),
-                    retry_after_secs: exceeded.until.map(|until| {
-                        u64::try_from((until - now).max(1_000) + 999).unwrap_or(1) / 1000
-                    }),
-                });
+            if let Err(exceeded) = counter.check(&rule, tokens, now, share) {
+                return Some(Self::exceeded(*key, &rule, exceeded, now));
             }
         }
         None
@@ -386,7 +514,7 @@ impl QuotaLedger {
         now: Millis,
     ) -> Result<(), QuotaError> {
         let keys = [(QuotaScope::Tenant, tenant)];
-        match Self::refusal(&mut self.lock(), &keys, model, tokens, now) {
+        match Self::refusal(&mut self.lock(), &keys, model, tokens, now, 1) {
             Some(refused) => Err(refused),
             None => Ok(()),
         }
@@ -447,6 +575,8 @@ pub struct QuotaReservation {
     at: Millis,
     tokens: u64,
     open: bool,
+    /// The same reservation on Redis, in a fleet.
+    remote: Option<crate::shared::Held>,
 }
 
 impl std::fmt::Debug for QuotaReservation {
@@ -472,6 +602,9 @@ impl QuotaReservation {
         self.open = false;
         self.ledger
             .finish(&self.keys, self.at, self.tokens, Some(actual), now);
+        if let Some(held) = self.remote.take() {
+            held.finish(Some(actual));
+        }
     }
 }
 
@@ -481,6 +614,9 @@ impl Drop for QuotaReservation {
             let now = crate::routing::now_millis();
             self.ledger
                 .finish(&self.keys, self.at, self.tokens, None, now);
+            if let Some(held) = self.remote.take() {
+                held.finish(None);
+            }
         }
     }
 }

@@ -1,0 +1,435 @@
+//! Replicas on one database and one Redis (`redis_url`): quotas, route limits, cooldowns,
+//! sessions and the login throttle are shared, and exact across replicas. Redis faults:
+//! down at start, lost mid-run, back again; no request fails for it.
+//!
+//! Each test starts a Redis of its own (`redis-server` on a free port, no persistence),
+//! killed when dropped, so tests are isolated and can stop and restart it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::Method;
+
+use crate::fleet::Replica;
+use crate::helpers::{Spawn, TestApp, chat_body, eventually_within, spawn_with};
+
+/// A `redis-server` of the test's own, on `port`; killed when dropped.
+pub(crate) struct RedisServer {
+    pub(crate) port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn redis_installed() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl RedisServer {
+    /// `None` (and a line saying why) when `redis-server` is not installed.
+    // Called from tests only; the line is the skip's reason in the test output.
+    #[allow(clippy::print_stderr)]
+    pub(crate) async fn start() -> Option<RedisServer> {
+        if !redis_installed() {
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install -y redis-server)");
+            return None;
+        }
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+        };
+        server.up().await;
+        Some(server)
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on its port and waits until it answers.
+    pub(crate) async fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let port = self.port;
+        eventually_within(Duration::from_secs(10), "redis-server to answer", || {
+            ping(port)
+        })
+        .await;
+    }
+
+    /// Kills it (SIGKILL: a crash, not a shutdown).
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if stream.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 7];
+    stream.read_exact(&mut answer).await.is_ok() && &answer == b"+PONG\r\n"
+}
+
+/// An app on Redis `url`. Exactness needs every request to reach Redis: on a busy 2-core
+/// machine a short timeout would send some to local limits (by design), so tests wait up to
+/// 1 or 2 s (a killed Redis refuses connections at once; no test waits on a timeout).
+async fn spawn_on(url: String, timeout_ms: u64) -> TestApp {
+    spawn_with(Spawn {
+        configure: Box::new(move |config| {
+            config.redis_url = Some(url);
+            config.redis_timeout_ms = timeout_ms;
+        }),
+        ..Spawn::default()
+    })
+    .await
+}
+
+async fn chat_at(app: &TestApp, address: &str) -> u16 {
+    app.client
+        .post(format!("{address}/v1/chat/completions"))
+        .bearer_auth(&app.api_key)
+        .json(&chat_body("mock-model"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// `n` requests at once, spread round-robin over `addresses`; their statuses.
+async fn burst(app: &TestApp, addresses: &[String], n: usize) -> Vec<u16> {
+    join_all((0..n).map(|i| chat_at(app, &addresses[i % addresses.len()]))).await
+}
+
+fn served(statuses: &[u16]) -> usize {
+    statuses.iter().filter(|s| **s == 200).count()
+}
+
+/// Every answer is a success or a refusal for lack of capacity: none failed.
+fn none_failed(statuses: &[u16]) {
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "only 200 and 429: {statuses:?}"
+    );
+}
+
+async fn set_tenant_rpm(app: &TestApp, token: &str, rpm: u64) {
+    let path = format!("/admin/v1/tenants/{}/quota", app.tenant.id);
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            &path,
+            Some(token),
+            Some(serde_json::json!({ "rpm": rpm })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn readyz_redis(address: &str) -> Option<bool> {
+    let body: serde_json::Value = crate::helpers::http()
+        .get(format!("{address}/readyz"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    body["redis"].as_bool()
+}
+
+async fn until_redis(addresses: &[&str], up: bool) {
+    eventually_within(
+        Duration::from_secs(15),
+        "readyz to report redis",
+        || async {
+            for address in addresses {
+                if readyz_redis(address).await != Some(up) {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+}
+
+/// Waits until `n` replicas beat in Postgres, and then for each to have read the count.
+async fn until_replicas(app: &TestApp, n: i64) {
+    eventually_within(Duration::from_secs(15), "replicas' heartbeats", || async {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM fleet_replicas WHERE seen_at > now() - interval '5 seconds'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        live == n
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+}
+
+#[tokio::test]
+async fn a_tenant_quota_of_50_rpm_admits_exactly_50_of_600_across_three_replicas() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let token = app.admin_token().await;
+    set_tenant_rpm(&app, &token, 50).await;
+    // Started after the quota: they load it.
+    let (second, third) = (Replica::of(&app).await, Replica::of(&app).await);
+    let addresses = [
+        app.address.clone(),
+        second.address.clone(),
+        third.address.clone(),
+    ];
+    until_redis(&[&app.address, &second.address, &third.address], true).await;
+
+    let statuses = burst(&app, &addresses, 600).await;
+    none_failed(&statuses);
+    assert_eq!(served(&statuses), 50, "exactly the quota, fleet-wide");
+
+    second.stop().await;
+    third.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_route_limit_admits_exactly_its_rpm_across_two_replicas() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let token = app.admin_token().await;
+    app.set_model_limits(
+        &token,
+        "mock0",
+        "mock-model",
+        serde_json::json!({"rpm": 20}),
+    )
+    .await;
+    let second = Replica::of(&app).await;
+    let addresses = [app.address.clone(), second.address.clone()];
+    until_redis(&[&app.address, &second.address], true).await;
+
+    let statuses = burst(&app, &addresses, 200).await;
+    none_failed(&statuses);
+    assert_eq!(served(&statuses), 20, "exactly the route's rpm, fleet-wide");
+
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn redis_down_at_start_serves_each_replica_its_share_then_returns_to_redis() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    redis.kill();
+    let app = spawn_on(redis.url(), 1000).await;
+    let token = app.admin_token().await;
+    set_tenant_rpm(&app, &token, 10).await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], false).await;
+    until_replicas(&app, 2).await;
+
+    // Each replica holds to half of the quota.
+    let statuses = burst(&app, std::slice::from_ref(&app.address), 20).await;
+    none_failed(&statuses);
+    assert_eq!(served(&statuses), 5, "this replica's share of 10 rpm");
+
+    // Redis comes back: both return to it within seconds, and the fleet shares the quota
+    // there (Redis did not see what was served while it was away).
+    redis.up().await;
+    until_redis(&[&app.address, &second.address], true).await;
+    let addresses = [app.address.clone(), second.address.clone()];
+    let statuses = burst(&app, &addresses, 40).await;
+    none_failed(&statuses);
+    assert_eq!(served(&statuses), 10, "the whole quota, on Redis");
+
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn redis_lost_mid_run_fails_no_request_and_keeps_the_fleet_within_the_quota() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 1000).await;
+    let token = app.admin_token().await;
+    set_tenant_rpm(&app, &token, 10).await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], true).await;
+    until_replicas(&app, 2).await;
+    // Two served by each replica, counted on Redis and by each replica itself.
+    for address in [&app.address, &second.address, &app.address, &second.address] {
+        assert_eq!(chat_at(&app, address).await, 200);
+    }
+
+    redis.kill();
+    let addresses = [app.address.clone(), second.address.clone()];
+    let statuses = burst(&app, &addresses, 40).await;
+    none_failed(&statuses);
+    // Each replica's share is 5, of which it had used 2.
+    assert_eq!(served(&statuses), 6, "the rest of each replica's share");
+    until_redis(&[&app.address, &second.address], false).await;
+
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_login_throttle_is_shared_by_the_replicas() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], true).await;
+    let (username, _) = app.first_admin.clone().unwrap();
+    let login = |address: String| {
+        let client = app.client.clone();
+        let username = username.clone();
+        async move {
+            client
+                .post(format!("{address}/admin/v1/auth/login"))
+                .json(&serde_json::json!({"username": username, "password": "wrong"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Seven wrong passwords through one replica: the next must wait 4 s, on either.
+    for _ in 0..7 {
+        let status = login(app.address.clone()).await;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    assert_eq!(login(second.address.clone()).await, 429);
+
+    second.stop().await;
+    app.stop().await;
+}
+
+/// The window script itself, against a Redis of its own: a sliding minute, the day,
+/// tokens settled with their real count, a reservation given back, and all-or-nothing
+/// across scopes.
+#[tokio::test]
+async fn the_window_script_checks_reserves_settles_and_releases() {
+    use freeway::shared::{Reserved, Shared, Spec, UNLIMITED};
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let shared = Shared::new(&redis.url(), Duration::from_secs(2)).unwrap();
+    assert!(shared.check().await);
+    let now = 1_790_000_000_000i64;
+    let day_end = now + 3_600_000;
+    let spec = |key: &str, rpm: i64, tpm: i64| Spec {
+        key: format!("freeway:{{fw}}:test:{key}"),
+        limits: [rpm, UNLIMITED, UNLIMITED, tpm, UNLIMITED, UNLIMITED],
+        day_end,
+        month_end: 0,
+        rings: 1,
+    };
+    let held = |r: Reserved| match r {
+        Reserved::Held(held) => held,
+        other => panic!("refused: {other:?}"),
+    };
+    // Two of rpm 2; the third is refused until the first leaves the minute.
+    let a = spec("a", 2, 100);
+    let first = held(shared.reserve(std::slice::from_ref(&a), 30, now).await);
+    let _second = held(
+        shared
+            .reserve(std::slice::from_ref(&a), 30, now + 10_000)
+            .await,
+    );
+    match shared
+        .reserve(std::slice::from_ref(&a), 30, now + 20_000)
+        .await
+    {
+        Reserved::Refused(refused) => {
+            assert_eq!((refused.index, refused.limit), (0, "rpm"));
+            assert_eq!(refused.until, Some(now + 60_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Given back, it frees its place at once.
+    first.finish(None);
+    eventually_within(Duration::from_secs(5), "the release", || async {
+        matches!(
+            shared
+                .reserve(std::slice::from_ref(&a), 30, now + 20_000)
+                .await,
+            Reserved::Held(_)
+        )
+    })
+    .await;
+    // Tokens: 60 of 100 used; 50 more do not fit, a request larger than the limit never will.
+    let b = spec("b", UNLIMITED, 100);
+    let taken = held(shared.reserve(std::slice::from_ref(&b), 60, now).await);
+    match shared.reserve(std::slice::from_ref(&b), 50, now + 1).await {
+        Reserved::Refused(refused) => assert_eq!(refused.limit, "tpm"),
+        other => panic!("{other:?}"),
+    }
+    match shared.reserve(std::slice::from_ref(&b), 101, now + 1).await {
+        Reserved::Refused(refused) => assert_eq!((refused.limit, refused.until), ("tpm", None)),
+        other => panic!("{other:?}"),
+    }
+    // Settled at 20 real tokens: 80 are free again.
+    taken.finish(Some(20));
+    eventually_within(Duration::from_secs(5), "the settle", || async {
+        matches!(
+            shared.reserve(std::slice::from_ref(&b), 80, now + 2).await,
+            Reserved::Held(_)
+        )
+    })
+    .await;
+    // All or nothing: a refusal on the second scope counts nothing on the first.
+    let c = spec("c", 1, UNLIMITED);
+    let full = spec("full", 0, UNLIMITED);
+    match shared.reserve(&[c.clone(), full], 1, now).await {
+        Reserved::Refused(refused) => assert_eq!((refused.index, refused.limit), (1, "rpm")),
+        other => panic!("{other:?}"),
+    }
+    held(shared.reserve(std::slice::from_ref(&c), 1, now).await);
+    // The minute slides: a minute and a second later, the first scope is free again.
+    held(
+        shared
+            .reserve(std::slice::from_ref(&a), 1, now + 71_000)
+            .await,
+    );
+}
