@@ -8,11 +8,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use freeway::mock::Behavior;
 use futures_util::future::join_all;
 use reqwest::Method;
 
 use crate::fleet::Replica;
-use crate::helpers::{Spawn, TestApp, chat_body, eventually_within, spawn_with};
+use crate::helpers::{Spawn, TestApp, chat_body, eventually_within, header, spawn_with};
 
 /// A `redis-server` of the test's own, on `port`; killed when dropped.
 pub(crate) struct RedisServer {
@@ -105,7 +106,13 @@ async fn ping(port: u16) -> bool {
 /// machine a short timeout would send some to local limits (by design), so tests wait up to
 /// 1 or 2 s (a killed Redis refuses connections at once; no test waits on a timeout).
 async fn spawn_on(url: String, timeout_ms: u64) -> TestApp {
+    spawn_providers_on(url, timeout_ms, 1).await
+}
+
+/// [`spawn_on`] with `providers` providers serving the model, in priority order.
+async fn spawn_providers_on(url: String, timeout_ms: u64, providers: usize) -> TestApp {
     spawn_with(Spawn {
+        providers,
         configure: Box::new(move |config| {
             config.redis_url = Some(url);
             config.redis_timeout_ms = timeout_ms;
@@ -113,6 +120,21 @@ async fn spawn_on(url: String, timeout_ms: u64) -> TestApp {
         ..Spawn::default()
     })
     .await
+}
+
+/// A chat in session `session` through `address`: its status and the route that served it.
+async fn chat_in_session(app: &TestApp, address: &str, session: Option<&str>) -> (u16, String) {
+    let mut request = app
+        .client
+        .post(format!("{address}/v1/chat/completions"))
+        .bearer_auth(&app.api_key)
+        .json(&chat_body("mock-model"));
+    if let Some(session) = session {
+        request = request.header("x-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    let route = header(&response, "x-freeway-route").to_string();
+    (response.status().as_u16(), route)
 }
 
 async fn chat_at(app: &TestApp, address: &str) -> u16 {
@@ -340,6 +362,93 @@ async fn the_login_throttle_is_shared_by_the_replicas() {
         assert!(status == 401 || status == 429, "{status}");
     }
     assert_eq!(login(second.address.clone()).await, 429);
+
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_cooldown_set_on_one_replica_benches_the_route_on_the_other() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], true).await;
+    assert_eq!(second.chat(&app).await, 200);
+
+    // The only route answers 429 through the first replica: it cools down for 5 minutes.
+    app.mock(0).push(Behavior::rate_limited(300));
+    assert_eq!(chat_at(&app, &app.address).await, 429);
+    // The other replica takes it within a second or two, and then passes the route over
+    // without calling it.
+    eventually_within(
+        Duration::from_secs(10),
+        "the cooldown on the other",
+        || async { second.chat(&app).await == 429 },
+    )
+    .await;
+    let calls = app.mock(0).request_count();
+    assert_eq!(second.chat(&app).await, 429);
+    assert_eq!(
+        app.mock(0).request_count(),
+        calls,
+        "no call to a cooling route"
+    );
+
+    // Cleared through the other replica, the route serves on both again.
+    let token = app.admin_token().await;
+    let response = app
+        .client
+        .delete(format!("{}/admin/v1/cooldowns", second.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    eventually_within(Duration::from_secs(10), "both to serve again", || async {
+        chat_at(&app, &app.address).await == 200 && second.chat(&app).await == 200
+    })
+    .await;
+
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_stays_on_its_route_whichever_replica_serves_it() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_providers_on(redis.url(), 2000, 2).await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], true).await;
+
+    // The first provider fails once: the conversation lands on the second and stays there.
+    app.mock(0).push(Behavior::status(500));
+    let (status, route) = chat_in_session(&app, &app.address, Some("conversation-7")).await;
+    assert_eq!((status, route.as_str()), (200, "mock1/mock-model"));
+    // The failure's cooldown is cleared: new conversations go to the first provider again,
+    // on both replicas.
+    let token = app.admin_token().await;
+    let (status, _) = app
+        .admin(Method::DELETE, "/admin/v1/cooldowns", Some(&token), None)
+        .await;
+    assert_eq!(status, 204);
+    eventually_within(
+        Duration::from_secs(10),
+        "the first provider back",
+        || async {
+            let here = chat_in_session(&app, &app.address, None).await;
+            let there = chat_in_session(&app, &second.address, None).await;
+            here.1 == "mock0/mock-model" && there.1 == "mock0/mock-model"
+        },
+    )
+    .await;
+
+    // The pinned conversation stays on the second provider through the other replica.
+    let (status, route) = chat_in_session(&app, &second.address, Some("conversation-7")).await;
+    assert_eq!((status, route.as_str()), (200, "mock1/mock-model"));
 
     second.stop().await;
     app.stop().await;
