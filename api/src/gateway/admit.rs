@@ -1,8 +1,6 @@
 //! Admission, before any route is tried: who is calling, whether the key may use the
 //! model, and the caller's quotas.
 
-use std::sync::Arc;
-
 use actix_web::HttpRequest;
 use chrono::Utc;
 
@@ -10,7 +8,6 @@ use super::Gateway;
 use super::error::ApiError;
 use crate::providers::Modality;
 use crate::routing::now_millis;
-use crate::shared::{Reserved, Shared};
 use crate::tenancy::{Caller, QuotaError, QuotaReservation};
 use crate::usage::{Recorder, UsageEvent};
 
@@ -65,42 +62,18 @@ pub(crate) fn reserve_quota(
     model: &str,
     tokens: u64,
 ) -> Result<QuotaReservation, ApiError> {
-    gw.quotas
-        .reserve(caller, model, tokens, now_millis())
-        .map_err(|refused| quota_error(refused, model))
+    let reserved = match &gw.shared {
+        None => gw.quotas.reserve(caller, model, tokens, now_millis()),
+        // In a fleet, counted with the first route, in one round trip to Redis
+        // (`steps::reserve_shared`).
+        Some(_) => gw
+            .quotas
+            .reserve_pending(caller, model, tokens, now_millis()),
+    };
+    reserved.map_err(|refused| quota_error(refused, model))
 }
 
-/// [`reserve_quota`] in a fleet: one round trip to Redis checks and counts the three
-/// quotas for every replica at once. While Redis is down (or slower than its timeout) the
-/// quotas are checked here against this replica's share.
-pub(crate) async fn reserve_quota_shared(
-    gw: &Gateway,
-    shared: &Arc<Shared>,
-    caller: &Caller,
-    model: &str,
-    tokens: u64,
-) -> Result<QuotaReservation, ApiError> {
-    let now = now_millis();
-    let specs = gw
-        .quotas
-        .shared_specs(caller, model, now)
-        .map_err(|refused| quota_error(refused, model))?;
-    match shared.reserve(&specs, tokens, now).await {
-        Reserved::Held(held) => Ok(gw.quotas.reserve_held(caller, tokens, now, held)),
-        Reserved::Refused(refused) => Err(quota_error(
-            gw.quotas.shared_refusal(caller, refused, now),
-            model,
-        )),
-        Reserved::Unavailable => {
-            shared.count_local();
-            gw.quotas
-                .reserve_share(caller, model, tokens, now, shared.replicas())
-                .map_err(|refused| quota_error(refused, model))
-        }
-    }
-}
-
-fn quota_error(refused: QuotaError, model: &str) -> ApiError {
+pub(crate) fn quota_error(refused: QuotaError, model: &str) -> ApiError {
     let message = refused.message(model);
     match refused {
         QuotaError::Exceeded {

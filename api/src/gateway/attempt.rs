@@ -163,8 +163,10 @@ async fn attempts(
         let reservation = match &gw.shared {
             None => reserve(gw, route, call.needs.reserve_tokens, log),
             Some(shared) => {
-                super::steps::reserve_shared(gw, shared, route, call.needs.reserve_tokens, log)
+                let tokens = call.needs.reserve_tokens;
+                super::steps::reserve_shared(gw, shared, route, tokens, log, quota)
                     .await
+                    .map_err(Outcome::Error)?
             }
         };
         let Some(reservation) = reservation else {

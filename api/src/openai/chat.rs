@@ -91,9 +91,13 @@ impl Prepared {
             model: route.info.id,
             credential: route.credential.as_ref().map(|c| c.id),
         };
-        gw.sessions.pin(&self.session, pin, now_millis());
-        if let Some(shared) = &gw.shared {
-            shared.session_set(&self.session, pin.encode(), crate::routing::session::TTL);
+        match &gw.shared {
+            None => gw.sessions.pin(&self.session, pin, now_millis()),
+            Some(shared) => {
+                if gw.sessions.repin(&self.session, pin, now_millis()) {
+                    shared.session_set(&self.session, pin.encode(), crate::routing::session::TTL);
+                }
+            }
         }
     }
 }
@@ -183,13 +187,7 @@ pub(crate) async fn serve(
     let resolved = resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
     let (needs, completion_reserve) = needs_of(&request);
-    let quota = match &gw.shared {
-        None => admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?,
-        Some(shared) => {
-            admit::reserve_quota_shared(gw, shared, caller, &request.model, needs.reserve_tokens)
-                .await?
-        }
-    };
+    let quota = admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?;
     let messages = &request.messages;
     let system: Vec<std::borrow::Cow<'_, str>> = messages
         .iter()
@@ -212,14 +210,20 @@ pub(crate) async fn serve(
         &text_of(first_user),
     );
     recorder.event().session_id = Some(session.clone());
-    let pin = match &gw.shared {
-        None => gw.sessions.get(&session, now_millis()),
-        // The fleet's pin; this replica's own while Redis is away.
-        Some(shared) => match shared.session_get(&session).await {
-            Ok(pin) => pin.as_deref().and_then(Pin::decode),
-            Err(()) => gw.sessions.get(&session, now_millis()),
-        },
-    };
+    let mut pin = gw.sessions.get(&session, now_millis());
+    if pin.is_none()
+        && let Some(shared) = &gw.shared
+    {
+        // In a fleet, a conversation this replica has not served yet may be pinned by
+        // another: one read from Redis, kept here after.
+        pin = shared
+            .session_pin(&session)
+            .await
+            .and_then(|p| Pin::decode(&p));
+        if let Some(pin) = pin {
+            gw.sessions.pin(&session, pin, now_millis());
+        }
+    }
     let prepared = Prepared {
         request,
         needs,

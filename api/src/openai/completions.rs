@@ -139,19 +139,7 @@ pub async fn completions(
         let resolved =
             resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
         let needs = request.needs();
-        let quota = match &gw.shared {
-            None => admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?,
-            Some(shared) => {
-                admit::reserve_quota_shared(
-                    &gw,
-                    shared,
-                    &caller,
-                    &request.model,
-                    needs.reserve_tokens,
-                )
-                .await?
-            }
-        };
+        let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
         let stream = request.wants_stream();
         let build = |route: &Route| {
             let body = request.upstream_body(&route.model)?;

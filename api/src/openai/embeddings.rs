@@ -191,19 +191,7 @@ pub async fn embeddings(
             Some(asked) => Some(asked),
             None => family.as_ref().map(|(_, d)| *d),
         };
-        let quota = match &gw.shared {
-            None => admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?,
-            Some(shared) => {
-                admit::reserve_quota_shared(
-                    &gw,
-                    shared,
-                    &caller,
-                    &request.model,
-                    needs.reserve_tokens,
-                )
-                .await?
-            }
-        };
+        let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
         let build = |route: &Route| {
             let body = request.upstream_body(&route.model)?;
             Ok(Some(openai_compat::post_json(

@@ -151,19 +151,7 @@ pub async fn transcriptions(
             reserve_tokens: 1,
             ..Needs::default()
         };
-        let quota = match &gw.shared {
-            None => admit::reserve_quota(&gw, &caller, &upload.model, needs.reserve_tokens)?,
-            Some(shared) => {
-                admit::reserve_quota_shared(
-                    &gw,
-                    shared,
-                    &caller,
-                    &upload.model,
-                    needs.reserve_tokens,
-                )
-                .await?
-            }
-        };
+        let quota = admit::reserve_quota(&gw, &caller, &upload.model, needs.reserve_tokens)?;
         let build = |route: &Route| {
             let form = upload.form_for(&route.model);
             Ok(Some(openai_compat::post_multipart(
@@ -254,13 +242,7 @@ async fn json_media(
         reserve_tokens: tokens,
         ..Needs::default()
     };
-    let quota = match &gw.shared {
-        None => admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?,
-        Some(shared) => {
-            admit::reserve_quota_shared(gw, shared, &caller, &request.model, needs.reserve_tokens)
-                .await?
-        }
-    };
+    let quota = admit::reserve_quota(gw, &caller, &request.model, needs.reserve_tokens)?;
     let build = |route: &Route| {
         let mut copy = request.clone();
         copy.model = route.model.clone();

@@ -214,6 +214,8 @@ pub struct Reservation {
     open: bool,
     /// The same reservation on Redis, in a fleet.
     remote: Option<crate::shared::Held>,
+    /// The quotas reserved with it on Redis: settled with it when it serves.
+    joint: Option<crate::shared::Joint>,
 }
 
 impl Reservation {
@@ -234,6 +236,11 @@ impl Reservation {
         }
         drop(inner);
         if let Some(held) = self.remote.take() {
+            // One round trip out for the route and the quotas reserved with it.
+            let held = match self.joint.take().and_then(|joint| joint.take()) {
+                Some(quotas) => quotas.join(held),
+                None => held,
+            };
             held.finish(Some(actual));
         }
     }
@@ -540,9 +547,12 @@ impl PoolState {
         tokens: u64,
         now: Millis,
         held: crate::shared::Held,
+        joint: Option<crate::shared::Joint>,
     ) -> Reservation {
         let mut inner = self.lock();
-        self.count(&mut inner, slots, tokens, now, Some(held))
+        let mut reservation = self.count(&mut inner, slots, tokens, now, Some(held));
+        reservation.joint = joint;
+        reservation
     }
 
     fn count(
@@ -568,6 +578,7 @@ impl PoolState {
             tokens,
             open: true,
             remote,
+            joint: None,
         }
     }
 

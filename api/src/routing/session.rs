@@ -9,6 +9,8 @@ use uuid::Uuid;
 use super::window::Millis;
 
 pub const TTL: Millis = 30 * 60 * 1000;
+/// In a fleet, how often a pin that stays put is written to Redis again.
+const REFRESH: Millis = 60 * 1000;
 /// Past this many sessions, expired ones are swept before inserting.
 const SWEEP_AT: usize = 10_000;
 
@@ -109,6 +111,26 @@ impl Sessions {
             pins.sweep_at = (pins.map.len() * 2).max(SWEEP_AT);
         }
         pins.map.insert(id.to_string(), (pin, now + TTL));
+    }
+
+    /// [`Self::pin`] in a fleet; whether Redis must be told: the pin is new or moved, or
+    /// Redis's copy was last refreshed more than a minute ago (its expiry then trails this
+    /// one's by at most that). A conversation that stays put costs no write per request.
+    pub fn repin(&self, id: &str, pin: Pin, now: Millis) -> bool {
+        let known = {
+            let pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+            pins.map.get(id).copied()
+        };
+        let tell = match known {
+            Some((held, expires)) => held != pin || expires - now < TTL - REFRESH,
+            None => true,
+        };
+        // The local expiry moves only with Redis's, so the minute above is measured from
+        // the last write.
+        if tell {
+            self.pin(id, pin, now);
+        }
+        tell
     }
 
     /// Pins held, expired ones not yet swept included.

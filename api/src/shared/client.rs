@@ -67,6 +67,30 @@ impl std::fmt::Debug for Held {
 }
 
 impl Held {
+    /// One reservation of the scopes of both, made together (same time, same tokens).
+    pub fn join(mut self, mut other: Held) -> Held {
+        self.keys.append(&mut other.keys);
+        self.periods.append(&mut other.periods);
+        self
+    }
+
+    /// The first `n` scopes (if any) and the rest, as two reservations that may be settled
+    /// apart (the quotas and the route of one request).
+    pub fn split(mut self, n: usize) -> (Option<Held>, Held) {
+        if n == 0 {
+            return (None, self);
+        }
+        let n = n.min(self.keys.len());
+        let first = Held {
+            shared: self.shared.clone(),
+            keys: self.keys.drain(..n).collect(),
+            periods: self.periods.drain(..n).collect(),
+            at: self.at,
+            tokens: self.tokens,
+        };
+        (Some(first), self)
+    }
+
     /// Settles with `actual` tokens, or (with `None`) gives the reservation back: one round
     /// trip, off the request's path (a task of its own).
     pub fn finish(self, actual: Option<u64>) {
@@ -76,6 +100,23 @@ impl Held {
                 shared.finish(self, actual).await;
             });
         }
+    }
+}
+
+/// The quotas' part of a reservation Redis took together with a route's (one round trip
+/// in): when that route serves, both are settled in one round trip out; when it fails, the
+/// quotas keep theirs for the next route and settle it themselves.
+#[derive(Clone, Debug)]
+pub struct Joint(Arc<std::sync::Mutex<Option<Held>>>);
+
+impl Joint {
+    pub fn new(held: Held) -> Joint {
+        Joint(Arc::new(std::sync::Mutex::new(Some(held))))
+    }
+
+    /// The quotas' part, unless it was settled already.
+    pub fn take(&self) -> Option<Held> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -340,19 +381,19 @@ impl Shared {
         }
     }
 
-    /// The route session `id` is pinned to, as [`Self::session_set`] wrote it; `Err` when
-    /// Redis cannot answer (the caller reads its own pins).
-    pub async fn session_get(&self, id: &str) -> Result<Option<String>, ()> {
+    /// The route session `id` is pinned to, as [`Self::session_set`] wrote it; `None` when
+    /// there is none or Redis cannot answer.
+    pub async fn session_pin(&self, id: &str) -> Option<String> {
         if !self.healthy() {
-            return Err(());
+            return None;
         }
         let cmd = redis::cmd("GET")
             .arg(format!("{}s:{id}", super::PREFIX))
             .clone();
-        match self.command(&cmd).await.ok_or(())? {
-            Value::BulkString(bytes) => Ok(String::from_utf8(bytes).ok()),
-            Value::SimpleString(text) => Ok(Some(text)),
-            _ => Ok(None),
+        match self.command(&cmd).await? {
+            Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+            Value::SimpleString(text) => Some(text),
+            _ => None,
         }
     }
 

@@ -16,7 +16,7 @@
 
 mod client;
 
-pub use client::{Held, Refused, Reserved, Shared, SharedStats, Spec};
+pub use client::{Held, Joint, Refused, Reserved, Shared, SharedStats, Spec};
 
 /// The prefix of every key Freeway writes.
 pub const PREFIX: &str = "freeway:{fw}:";

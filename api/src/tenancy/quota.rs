@@ -342,6 +342,7 @@ impl QuotaLedger {
             tokens,
             open: true,
             remote: None,
+            pending: None,
         })
     }
 
@@ -396,35 +397,39 @@ impl QuotaLedger {
             .collect())
     }
 
-    /// A reservation Redis took for the caller: counted here too (without a check), so that
-    /// this replica's windows hold its own traffic should Redis go away.
-    pub fn reserve_held(
+    /// In a fleet: the caller's quotas, checked for what needs no count (an expired quota, a
+    /// model it does not allow) and not yet reserved. The reservation is made with the first
+    /// route's, in the same round trip to Redis ([`QuotaReservation::pending`]).
+    pub fn reserve_pending(
         self: &Arc<Self>,
         caller: &Caller,
+        model: &str,
         tokens: u64,
         now: Millis,
-        held: crate::shared::Held,
-    ) -> QuotaReservation {
-        let keys = keys_of(caller);
-        Self::count(&mut self.lock(), &keys, tokens, now);
-        QuotaReservation {
+    ) -> Result<QuotaReservation, QuotaError> {
+        let specs = self.shared_specs(caller, model, now)?;
+        Ok(QuotaReservation {
             ledger: self.clone(),
-            keys,
+            keys: keys_of(caller),
             at: now,
             tokens,
-            open: true,
-            remote: Some(held),
-        }
+            open: false,
+            remote: None,
+            pending: Some(Pending {
+                specs,
+                model: model.to_string(),
+            }),
+        })
     }
 
-    /// Redis refused the caller: the quota error, as [`Self::reserve`] would give it.
-    pub fn shared_refusal(
+    /// Redis refused the quota of `keys[refused.index]`: the error, as [`Self::reserve`]
+    /// would give it.
+    fn shared_refusal(
         &self,
-        caller: &Caller,
+        keys: &[Key; 3],
         refused: crate::shared::Refused,
         now: Millis,
     ) -> QuotaError {
-        let keys = keys_of(caller);
         let key = keys.get(refused.index).copied().unwrap_or(keys[2]);
         let rule = self.lock().rules.get(&key).cloned().unwrap_or_default();
         let error = Self::exceeded(
@@ -575,8 +580,15 @@ pub struct QuotaReservation {
     at: Millis,
     tokens: u64,
     open: bool,
-    /// The same reservation on Redis, in a fleet.
-    remote: Option<crate::shared::Held>,
+    /// The same reservation on Redis, in a fleet (shared with the route it was made with).
+    remote: Option<crate::shared::Joint>,
+    /// In a fleet, until the first route is reserved: what Redis must check.
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    specs: Vec<crate::shared::Spec>,
+    model: String,
 }
 
 impl std::fmt::Debug for QuotaReservation {
@@ -598,11 +610,56 @@ impl QuotaReservation {
         self.settle_at(actual, crate::routing::now_millis());
     }
 
+    /// What Redis must check with the first route, while the quotas are not yet reserved.
+    pub fn pending(&self) -> Option<&[crate::shared::Spec]> {
+        self.pending.as_ref().map(|p| p.specs.as_slice())
+    }
+
+    /// Redis took the quotas (with a route) at `now`: counted here too, without a check, so
+    /// that this replica's windows hold its own traffic should Redis go away.
+    pub fn held(&mut self, held: crate::shared::Joint, now: Millis) {
+        if self.pending.take().is_none() {
+            return;
+        }
+        QuotaLedger::count(&mut self.ledger.lock(), &self.keys, self.tokens, now);
+        self.at = now;
+        self.open = true;
+        self.remote = Some(held);
+    }
+
+    /// Redis refused the quota at `refused.index` of [`Self::pending`]: why.
+    pub fn refused(&self, refused: crate::shared::Refused, now: Millis) -> QuotaError {
+        self.ledger.shared_refusal(&self.keys, refused, now)
+    }
+
+    /// Redis is away: the quotas checked and counted here, against this replica's share.
+    pub fn reserve_locally(&mut self, now: Millis, share: u64) -> Result<(), QuotaError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let ledger = self.ledger.clone();
+        let mut inner = ledger.lock();
+        let (keys, tokens) = (self.keys, self.tokens);
+        if let Some(refused) =
+            QuotaLedger::refusal(&mut inner, &keys, &pending.model, tokens, now, share)
+        {
+            ledger.refusals.count(&refused);
+            self.pending = Some(pending);
+            return Err(refused);
+        }
+        QuotaLedger::count(&mut inner, &keys, tokens, now);
+        self.at = now;
+        self.open = true;
+        Ok(())
+    }
+
     pub fn settle_at(mut self, actual: u64, now: Millis) {
-        self.open = false;
+        if !std::mem::replace(&mut self.open, false) {
+            return;
+        }
         self.ledger
             .finish(&self.keys, self.at, self.tokens, Some(actual), now);
-        if let Some(held) = self.remote.take() {
+        if let Some(held) = self.remote.take().and_then(|joint| joint.take()) {
             held.finish(Some(actual));
         }
     }
@@ -614,7 +671,7 @@ impl Drop for QuotaReservation {
             let now = crate::routing::now_millis();
             self.ledger
                 .finish(&self.keys, self.at, self.tokens, None, now);
-            if let Some(held) = self.remote.take() {
+            if let Some(held) = self.remote.take().and_then(|joint| joint.take()) {
                 held.finish(None);
             }
         }

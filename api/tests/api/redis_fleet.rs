@@ -90,6 +90,46 @@ impl Drop for RedisServer {
     }
 }
 
+/// A command's answer from the Redis on `port`, as text (RESP, inline command).
+async fn redis_text(port: u16, command: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(format!("{command}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buffer).await.unwrap();
+        answer.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        // A bulk string: `$<len>\r\n<body>\r\n`; anything else is one line.
+        let done = match text.strip_prefix('$') {
+            Some(rest) => rest
+                .split_once("\r\n")
+                .is_some_and(|(len, body)| body.len() >= len.parse::<usize>().unwrap_or(0) + 2),
+            None => text.ends_with("\r\n"),
+        };
+        if n == 0 || done {
+            return text.into_owned();
+        }
+    }
+}
+
+/// Calls of `command` since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
+async fn calls(port: u16, command: &str) -> u64 {
+    let stats = redis_text(port, "INFO commandstats").await;
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 async fn ping(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
@@ -451,6 +491,46 @@ async fn a_session_stays_on_its_route_whichever_replica_serves_it() {
     assert_eq!((status, route.as_str()), (200, "mock1/mock-model"));
 
     second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_makes_one_round_trip_to_redis_in_and_one_out() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let token = app.admin_token().await;
+    // Every scope limited: the tenant's quota and the route's, its credential's and its
+    // provider account's windows.
+    set_tenant_rpm(&app, &token, 1000).await;
+    app.set_model_limits(
+        &token,
+        "mock0",
+        "mock-model",
+        serde_json::json!({"rpm": 1000}),
+    )
+    .await;
+    until_redis(&[&app.address], true).await;
+    assert_eq!(chat_at(&app, &app.address).await, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let _ = redis_text(redis.port, "CONFIG RESETSTAT").await;
+    for _ in 0..10 {
+        assert_eq!(chat_at(&app, &app.address).await, 200);
+    }
+    // In: one script that checks and reserves the quotas and the route together. Out: one
+    // that settles both (off the request's path). The conversation's pin is already here.
+    let scripts = || async { calls(redis.port, "evalsha").await + calls(redis.port, "eval").await };
+    eventually_within(Duration::from_secs(10), "the settles", || async {
+        scripts().await >= 20
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(scripts().await, 20, "two scripts a request");
+    assert_eq!(calls(redis.port, "get").await, 0, "no session read");
+    assert_eq!(calls(redis.port, "set").await, 0, "no session write");
+
     app.stop().await;
 }
 
