@@ -31,6 +31,7 @@ const CONFIG_KEYS: &[&str] = &[
     "log_format",
     "redis_url",
     "redis_timeout_ms",
+    "redis_ca_file",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -77,6 +78,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// How long a request waits on Redis before it falls back to local limits, in ms.
     pub redis_timeout_ms: u64,
+    /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
+    /// of the system's roots.
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 /// How log lines are written on standard error.
@@ -149,6 +153,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             redis_url: None,
             redis_timeout_ms: 100,
+            redis_ca_file: None,
         }
     }
 }
@@ -180,6 +185,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("redis_ca_file", &self.redis_ca_file)
             .finish()
     }
 }

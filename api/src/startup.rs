@@ -128,7 +128,13 @@ impl Application {
         // the replicas hold to their shares until it answers.
         let shared = match config.redis_url.as_deref() {
             Some(url) => {
-                let shared = crate::shared::Shared::new(url, config.redis_timeout())
+                let ca = match &config.redis_ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        StartupError::Redis(format!("cannot read {}: {e}", path.display()))
+                    })?),
+                    None => None,
+                };
+                let shared = crate::shared::Shared::new(url, config.redis_timeout(), ca)
                     .map_err(|e| StartupError::Redis(e.to_string()))?;
                 shared.beat(&pool).await;
                 shared.start().await;

@@ -180,8 +180,23 @@ fn limit_name(value: &Value) -> &'static str {
 impl Shared {
     /// A client for `url` (`redis://` or `rediss://`); it connects lazily, so a Redis that is
     /// down at start delays nothing. Errors only for a URL it cannot read.
-    pub fn new(url: &str, timeout: Duration) -> Result<Arc<Shared>, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+    /// With `ca` (PEM), a `rediss://` server's certificate is checked against it instead of
+    /// the system's roots.
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Arc<Shared>, redis::RedisError> {
+        let client = match ca {
+            None => redis::Client::open(url)?,
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(timeout))

@@ -202,7 +202,11 @@ impl Counter {
             self.window.check(tokens, now)?;
         }
         self.roll_month(now);
-        let month = crate::shared::share_of(rule.tokens_per_month, share);
+        let month = if share > 1 {
+            crate::shared::share_of(rule.tokens_per_month, share)
+        } else {
+            rule.tokens_per_month
+        };
         if let Some(limit) = month
             && self.month_tokens + tokens > limit
         {

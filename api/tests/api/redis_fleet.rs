@@ -217,6 +217,8 @@ async fn set_tenant_rpm(app: &TestApp, token: &str, rpm: u64) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The change reaches every replica's memory by Postgres NOTIFY, within milliseconds.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
 }
 
 async fn readyz_redis(address: &str) -> Option<bool> {
@@ -543,7 +545,7 @@ async fn the_window_script_checks_reserves_settles_and_releases() {
     let Some(redis) = RedisServer::start().await else {
         return;
     };
-    let shared = Shared::new(&redis.url(), Duration::from_secs(2)).unwrap();
+    let shared = Shared::new(&redis.url(), Duration::from_secs(2), None).unwrap();
     assert!(shared.check().await);
     let now = 1_790_000_000_000i64;
     let day_end = now + 3_600_000;
@@ -621,4 +623,92 @@ async fn the_window_script_checks_reserves_settles_and_releases() {
             .reserve(std::slice::from_ref(&a), 1, now + 71_000)
             .await,
     );
+}
+
+/// `rediss://` with rustls: a Redis serving TLS only, with a certificate of a CA of the
+/// test's own (openssl), reached through `redis_ca_file`.
+#[tokio::test]
+async fn a_fleet_reaches_redis_over_tls() {
+    if !redis_installed() || Command::new("openssl").arg("version").output().is_err() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("freeway-redis-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sh = |script: &str| {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=freeway test CA'",
+    );
+    sh(
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'",
+    );
+    sh(
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf",
+    );
+    sh(
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
+    );
+    let port = free_port();
+    let mut child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            "server.pem",
+            "--tls-key-file",
+            "server.key",
+        ])
+        .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ca = dir.join("ca.pem");
+
+    let url = format!("rediss://localhost:{port}");
+    let app = spawn_with(Spawn {
+        configure: Box::new(move |config| {
+            config.redis_url = Some(url);
+            config.redis_timeout_ms = 2000;
+            config.redis_ca_file = Some(ca);
+        }),
+        ..Spawn::default()
+    })
+    .await;
+    until_redis(&[&app.address], true).await;
+    let token = app.admin_token().await;
+    set_tenant_rpm(&app, &token, 3).await;
+    let statuses = burst(&app, std::slice::from_ref(&app.address), 6).await;
+    assert_eq!(served(&statuses), 3, "the quota, counted on Redis over TLS");
+    app.stop().await;
+
+    // Without the CA the server's certificate is not trusted: the replica stays on local
+    // limits.
+    let shared = freeway::shared::Shared::new(
+        &format!("rediss://localhost:{port}"),
+        Duration::from_secs(2),
+        None,
+    )
+    .unwrap();
+    assert!(!shared.check().await, "an unknown CA is refused");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }
