@@ -156,6 +156,7 @@ async fn spawn_providers_on(url: String, timeout_ms: u64, providers: usize) -> T
         configure: Box::new(move |config| {
             config.redis_url = Some(url);
             config.redis_timeout_ms = timeout_ms;
+            config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
         }),
         ..Spawn::default()
     })
@@ -219,6 +220,24 @@ async fn set_tenant_rpm(app: &TestApp, token: &str, rpm: u64) {
     assert_eq!(status, 200, "{body}");
     // The change reaches every replica's memory by Postgres NOTIFY, within milliseconds.
     tokio::time::sleep(Duration::from_millis(1000)).await;
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let url = format!("{}/metrics", app.metrics.as_ref().unwrap());
+    app.client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse().unwrap())
 }
 
 async fn readyz_redis(address: &str) -> Option<bool> {
@@ -370,6 +389,27 @@ async fn redis_lost_mid_run_fails_no_request_and_keeps_the_fleet_within_the_quot
     // Each replica's share is 5, of which it had used 2.
     assert_eq!(served(&statuses), 6, "the rest of each replica's share");
     until_redis(&[&app.address, &second.address], false).await;
+    let metrics = scrape(&app).await;
+    assert!(
+        metrics.contains("freeway_shared_state_mode{mode=\"local\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("freeway_fleet_replicas 2"), "{metrics}");
+    let errors = metric(&metrics, "freeway_redis_errors_total");
+    let local = metric(&metrics, "freeway_redis_local_decisions_total");
+    assert!(
+        errors >= 1 && local >= 1,
+        "errors {errors}, local decisions {local}"
+    );
+
+    // Back: both return to Redis within seconds.
+    redis.up().await;
+    until_redis(&[&app.address, &second.address], true).await;
+    assert!(
+        scrape(&app)
+            .await
+            .contains("freeway_shared_state_mode{mode=\"redis\"} 1")
+    );
 
     second.stop().await;
     app.stop().await;
