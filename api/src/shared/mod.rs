@@ -15,6 +15,7 @@
 //! tenants: callers name their scopes and pass their limits.
 
 mod client;
+mod keys;
 
 pub use client::{Held, Joint, Refused, Reserved, Shared, SharedStats, Spec};
 

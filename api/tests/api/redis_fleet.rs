@@ -1,6 +1,6 @@
 //! Replicas on one database and one Redis (`redis_url`): quotas, route limits, cooldowns,
-//! sessions and the login throttle are shared, and exact across replicas. Redis faults:
-//! down at start, lost mid-run, back again; no request fails for it.
+//! sessions and the login throttle are shared, and exact across replicas; a request makes
+//! one round trip to Redis in and one out. Redis faults are in `redis_faults`.
 //!
 //! Each test starts a Redis of its own (`redis-server` on a free port, no persistence),
 //! killed when dropped, so tests are isolated and can stop and restart it.
@@ -21,7 +21,7 @@ pub(crate) struct RedisServer {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn redis_installed() -> bool {
+pub(crate) fn redis_installed() -> bool {
     Command::new("redis-server")
         .arg("--version")
         .stdout(Stdio::null())
@@ -91,7 +91,7 @@ impl Drop for RedisServer {
 }
 
 /// A command's answer from the Redis on `port`, as text (RESP, inline command).
-async fn redis_text(port: u16, command: &str) -> String {
+pub(crate) async fn redis_text(port: u16, command: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -120,7 +120,7 @@ async fn redis_text(port: u16, command: &str) -> String {
 }
 
 /// Calls of `command` since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
-async fn calls(port: u16, command: &str) -> u64 {
+pub(crate) async fn calls(port: u16, command: &str) -> u64 {
     let stats = redis_text(port, "INFO commandstats").await;
     let prefix = format!("cmdstat_{command}:calls=");
     stats
@@ -145,12 +145,12 @@ async fn ping(port: u16) -> bool {
 /// An app on Redis `url`. Exactness needs every request to reach Redis: on a busy 2-core
 /// machine a short timeout would send some to local limits (by design), so tests wait up to
 /// 1 or 2 s (a killed Redis refuses connections at once; no test waits on a timeout).
-async fn spawn_on(url: String, timeout_ms: u64) -> TestApp {
+pub(crate) async fn spawn_on(url: String, timeout_ms: u64) -> TestApp {
     spawn_providers_on(url, timeout_ms, 1).await
 }
 
 /// [`spawn_on`] with `providers` providers serving the model, in priority order.
-async fn spawn_providers_on(url: String, timeout_ms: u64, providers: usize) -> TestApp {
+pub(crate) async fn spawn_providers_on(url: String, timeout_ms: u64, providers: usize) -> TestApp {
     spawn_with(Spawn {
         providers,
         configure: Box::new(move |config| {
@@ -164,7 +164,11 @@ async fn spawn_providers_on(url: String, timeout_ms: u64, providers: usize) -> T
 }
 
 /// A chat in session `session` through `address`: its status and the route that served it.
-async fn chat_in_session(app: &TestApp, address: &str, session: Option<&str>) -> (u16, String) {
+pub(crate) async fn chat_in_session(
+    app: &TestApp,
+    address: &str,
+    session: Option<&str>,
+) -> (u16, String) {
     let mut request = app
         .client
         .post(format!("{address}/v1/chat/completions"))
@@ -178,7 +182,7 @@ async fn chat_in_session(app: &TestApp, address: &str, session: Option<&str>) ->
     (response.status().as_u16(), route)
 }
 
-async fn chat_at(app: &TestApp, address: &str) -> u16 {
+pub(crate) async fn chat_at(app: &TestApp, address: &str) -> u16 {
     app.client
         .post(format!("{address}/v1/chat/completions"))
         .bearer_auth(&app.api_key)
@@ -191,23 +195,23 @@ async fn chat_at(app: &TestApp, address: &str) -> u16 {
 }
 
 /// `n` requests at once, spread round-robin over `addresses`; their statuses.
-async fn burst(app: &TestApp, addresses: &[String], n: usize) -> Vec<u16> {
+pub(crate) async fn burst(app: &TestApp, addresses: &[String], n: usize) -> Vec<u16> {
     join_all((0..n).map(|i| chat_at(app, &addresses[i % addresses.len()]))).await
 }
 
-fn served(statuses: &[u16]) -> usize {
+pub(crate) fn served(statuses: &[u16]) -> usize {
     statuses.iter().filter(|s| **s == 200).count()
 }
 
 /// Every answer is a success or a refusal for lack of capacity: none failed.
-fn none_failed(statuses: &[u16]) {
+pub(crate) fn none_failed(statuses: &[u16]) {
     assert!(
         statuses.iter().all(|s| *s == 200 || *s == 429),
         "only 200 and 429: {statuses:?}"
     );
 }
 
-async fn set_tenant_rpm(app: &TestApp, token: &str, rpm: u64) {
+pub(crate) async fn set_tenant_rpm(app: &TestApp, token: &str, rpm: u64) {
     let path = format!("/admin/v1/tenants/{}/quota", app.tenant.id);
     let (status, body) = app
         .admin(
@@ -222,7 +226,7 @@ async fn set_tenant_rpm(app: &TestApp, token: &str, rpm: u64) {
     tokio::time::sleep(Duration::from_millis(1000)).await;
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let url = format!("{}/metrics", app.metrics.as_ref().unwrap());
     app.client
         .get(url)
@@ -234,13 +238,13 @@ async fn scrape(app: &TestApp) -> String {
         .unwrap()
 }
 
-fn metric(text: &str, name: &str) -> u64 {
+pub(crate) fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
-async fn readyz_redis(address: &str) -> Option<bool> {
+pub(crate) async fn readyz_redis(address: &str) -> Option<bool> {
     let body: serde_json::Value = crate::helpers::http()
         .get(format!("{address}/readyz"))
         .send()
@@ -252,7 +256,7 @@ async fn readyz_redis(address: &str) -> Option<bool> {
     body["redis"].as_bool()
 }
 
-async fn until_redis(addresses: &[&str], up: bool) {
+pub(crate) async fn until_redis(addresses: &[&str], up: bool) {
     eventually_within(
         Duration::from_secs(15),
         "readyz to report redis",
@@ -269,7 +273,7 @@ async fn until_redis(addresses: &[&str], up: bool) {
 }
 
 /// Waits until `n` replicas beat in Postgres, and then for each to have read the count.
-async fn until_replicas(app: &TestApp, n: i64) {
+pub(crate) async fn until_replicas(app: &TestApp, n: i64) {
     eventually_within(Duration::from_secs(15), "replicas' heartbeats", || async {
         let live: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM fleet_replicas WHERE seen_at > now() - interval '5 seconds'",
@@ -330,86 +334,6 @@ async fn a_route_limit_admits_exactly_its_rpm_across_two_replicas() {
     let statuses = burst(&app, &addresses, 200).await;
     none_failed(&statuses);
     assert_eq!(served(&statuses), 20, "exactly the route's rpm, fleet-wide");
-
-    second.stop().await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn redis_down_at_start_serves_each_replica_its_share_then_returns_to_redis() {
-    let Some(mut redis) = RedisServer::start().await else {
-        return;
-    };
-    redis.kill();
-    let app = spawn_on(redis.url(), 1000).await;
-    let token = app.admin_token().await;
-    set_tenant_rpm(&app, &token, 10).await;
-    let second = Replica::of(&app).await;
-    until_redis(&[&app.address, &second.address], false).await;
-    until_replicas(&app, 2).await;
-
-    // Each replica holds to half of the quota.
-    let statuses = burst(&app, std::slice::from_ref(&app.address), 20).await;
-    none_failed(&statuses);
-    assert_eq!(served(&statuses), 5, "this replica's share of 10 rpm");
-
-    // Redis comes back: both return to it within seconds, and the fleet shares the quota
-    // there (Redis did not see what was served while it was away).
-    redis.up().await;
-    until_redis(&[&app.address, &second.address], true).await;
-    let addresses = [app.address.clone(), second.address.clone()];
-    let statuses = burst(&app, &addresses, 40).await;
-    none_failed(&statuses);
-    assert_eq!(served(&statuses), 10, "the whole quota, on Redis");
-
-    second.stop().await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn redis_lost_mid_run_fails_no_request_and_keeps_the_fleet_within_the_quota() {
-    let Some(mut redis) = RedisServer::start().await else {
-        return;
-    };
-    let app = spawn_on(redis.url(), 1000).await;
-    let token = app.admin_token().await;
-    set_tenant_rpm(&app, &token, 10).await;
-    let second = Replica::of(&app).await;
-    until_redis(&[&app.address, &second.address], true).await;
-    until_replicas(&app, 2).await;
-    // Two served by each replica, counted on Redis and by each replica itself.
-    for address in [&app.address, &second.address, &app.address, &second.address] {
-        assert_eq!(chat_at(&app, address).await, 200);
-    }
-
-    redis.kill();
-    let addresses = [app.address.clone(), second.address.clone()];
-    let statuses = burst(&app, &addresses, 40).await;
-    none_failed(&statuses);
-    // Each replica's share is 5, of which it had used 2.
-    assert_eq!(served(&statuses), 6, "the rest of each replica's share");
-    until_redis(&[&app.address, &second.address], false).await;
-    let metrics = scrape(&app).await;
-    assert!(
-        metrics.contains("freeway_shared_state_mode{mode=\"local\"} 1"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("freeway_fleet_replicas 2"), "{metrics}");
-    let errors = metric(&metrics, "freeway_redis_errors_total");
-    let local = metric(&metrics, "freeway_redis_local_decisions_total");
-    assert!(
-        errors >= 1 && local >= 1,
-        "errors {errors}, local decisions {local}"
-    );
-
-    // Back: both return to Redis within seconds.
-    redis.up().await;
-    until_redis(&[&app.address, &second.address], true).await;
-    assert!(
-        scrape(&app)
-            .await
-            .contains("freeway_shared_state_mode{mode=\"redis\"} 1")
-    );
 
     second.stop().await;
     app.stop().await;
@@ -574,181 +498,4 @@ async fn a_request_makes_one_round_trip_to_redis_in_and_one_out() {
     assert_eq!(calls(redis.port, "set").await, 0, "no session write");
 
     app.stop().await;
-}
-
-/// The window script itself, against a Redis of its own: a sliding minute, the day,
-/// tokens settled with their real count, a reservation given back, and all-or-nothing
-/// across scopes.
-#[tokio::test]
-async fn the_window_script_checks_reserves_settles_and_releases() {
-    use freeway::shared::{Reserved, Shared, Spec, UNLIMITED};
-    let Some(redis) = RedisServer::start().await else {
-        return;
-    };
-    let shared = Shared::new(&redis.url(), Duration::from_secs(2), None).unwrap();
-    assert!(shared.check().await);
-    let now = 1_790_000_000_000i64;
-    let day_end = now + 3_600_000;
-    let spec = |key: &str, rpm: i64, tpm: i64| Spec {
-        key: format!("freeway:{{fw}}:test:{key}"),
-        limits: [rpm, UNLIMITED, UNLIMITED, tpm, UNLIMITED, UNLIMITED],
-        day_end,
-        month_end: 0,
-        rings: 1,
-    };
-    let held = |r: Reserved| match r {
-        Reserved::Held(held) => held,
-        other => panic!("refused: {other:?}"),
-    };
-    // Two of rpm 2; the third is refused until the first leaves the minute.
-    let a = spec("a", 2, 100);
-    let first = held(shared.reserve(std::slice::from_ref(&a), 30, now).await);
-    let _second = held(
-        shared
-            .reserve(std::slice::from_ref(&a), 30, now + 10_000)
-            .await,
-    );
-    match shared
-        .reserve(std::slice::from_ref(&a), 30, now + 20_000)
-        .await
-    {
-        Reserved::Refused(refused) => {
-            assert_eq!((refused.index, refused.limit), (0, "rpm"));
-            assert_eq!(refused.until, Some(now + 60_000));
-        }
-        other => panic!("{other:?}"),
-    }
-    // Given back, it frees its place at once.
-    first.finish(None);
-    eventually_within(Duration::from_secs(5), "the release", || async {
-        matches!(
-            shared
-                .reserve(std::slice::from_ref(&a), 30, now + 20_000)
-                .await,
-            Reserved::Held(_)
-        )
-    })
-    .await;
-    // Tokens: 60 of 100 used; 50 more do not fit, a request larger than the limit never will.
-    let b = spec("b", UNLIMITED, 100);
-    let taken = held(shared.reserve(std::slice::from_ref(&b), 60, now).await);
-    match shared.reserve(std::slice::from_ref(&b), 50, now + 1).await {
-        Reserved::Refused(refused) => assert_eq!(refused.limit, "tpm"),
-        other => panic!("{other:?}"),
-    }
-    match shared.reserve(std::slice::from_ref(&b), 101, now + 1).await {
-        Reserved::Refused(refused) => assert_eq!((refused.limit, refused.until), ("tpm", None)),
-        other => panic!("{other:?}"),
-    }
-    // Settled at 20 real tokens: 80 are free again.
-    taken.finish(Some(20));
-    eventually_within(Duration::from_secs(5), "the settle", || async {
-        matches!(
-            shared.reserve(std::slice::from_ref(&b), 80, now + 2).await,
-            Reserved::Held(_)
-        )
-    })
-    .await;
-    // All or nothing: a refusal on the second scope counts nothing on the first.
-    let c = spec("c", 1, UNLIMITED);
-    let full = spec("full", 0, UNLIMITED);
-    match shared.reserve(&[c.clone(), full], 1, now).await {
-        Reserved::Refused(refused) => assert_eq!((refused.index, refused.limit), (1, "rpm")),
-        other => panic!("{other:?}"),
-    }
-    held(shared.reserve(std::slice::from_ref(&c), 1, now).await);
-    // The minute slides: a minute and a second later, the first scope is free again.
-    held(
-        shared
-            .reserve(std::slice::from_ref(&a), 1, now + 71_000)
-            .await,
-    );
-}
-
-/// `rediss://` with rustls: a Redis serving TLS only, with a certificate of a CA of the
-/// test's own (openssl), reached through `redis_ca_file`.
-#[tokio::test]
-async fn a_fleet_reaches_redis_over_tls() {
-    if !redis_installed() || Command::new("openssl").arg("version").output().is_err() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("freeway-redis-tls-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sh = |script: &str| {
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "{script}");
-    };
-    sh(
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=freeway test CA'",
-    );
-    sh(
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'",
-    );
-    sh(
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf",
-    );
-    sh(
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
-    );
-    let port = free_port();
-    let mut child = Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args([
-            "--tls-cert-file",
-            "server.pem",
-            "--tls-key-file",
-            "server.key",
-        ])
-        .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
-        .args(["--save", "", "--appendonly", "no"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ca = dir.join("ca.pem");
-
-    let url = format!("rediss://localhost:{port}");
-    let app = spawn_with(Spawn {
-        configure: Box::new(move |config| {
-            config.redis_url = Some(url);
-            config.redis_timeout_ms = 2000;
-            config.redis_ca_file = Some(ca);
-        }),
-        ..Spawn::default()
-    })
-    .await;
-    until_redis(&[&app.address], true).await;
-    let token = app.admin_token().await;
-    set_tenant_rpm(&app, &token, 3).await;
-    let statuses = burst(&app, std::slice::from_ref(&app.address), 6).await;
-    assert_eq!(served(&statuses), 3, "the quota, counted on Redis over TLS");
-    app.stop().await;
-
-    // Without the CA the server's certificate is not trusted: the replica stays on local
-    // limits.
-    let shared = freeway::shared::Shared::new(
-        &format!("rediss://localhost:{port}"),
-        Duration::from_secs(2),
-        None,
-    )
-    .unwrap();
-    assert!(!shared.check().await, "an unknown CA is refused");
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }
