@@ -7,16 +7,22 @@
 # FLEET_PORT, FLEET_REPLICA_PORTS ("8081 8082") and FREEWAY_REDIS_URL change them; Redis is
 # the one on 127.0.0.1:6379 when it answers, else one started from the machine's
 # redis-server (installed when missing). Ctrl-C stops the replicas and nginx.
+# FLEET_FREEWAY=path uses a binary already built; FLEET_EXIT_AFTER_START=1 stops once the
+# fleet answers (a smoke test of this script).
 source "$(dirname "$0")/lib.sh"
 
 FLEET_PORT="${FLEET_PORT:-8080}"
 REPLICA_PORTS="${FLEET_REPLICA_PORTS:-8081 8082}"
 
 apt_install nginx-light curl
-build_ui
-log "building the server (release)"
-cargo build --manifest-path "$ROOT/Cargo.toml" -p freeway --release
-FREEWAY="$CARGO_TARGET_DIR/release/freeway"
+# FLEET_FREEWAY: a binary already built (skips building the UI and the server).
+FREEWAY="${FLEET_FREEWAY:-}"
+if [ -z "$FREEWAY" ]; then
+  build_ui
+  log "building the server (release)"
+  cargo build --manifest-path "$ROOT/Cargo.toml" -p freeway --release
+  FREEWAY="$CARGO_TARGET_DIR/release/freeway"
+fi
 
 ensure_postgres freeway
 ensure_master_key "$FREEWAY"

@@ -152,6 +152,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fleet_writes_a_pin_when_it_moves_and_once_a_minute_while_it_stays() {
+        let sessions = Sessions::default();
+        let a = Pin {
+            model: Uuid::new_v4(),
+            credential: Some(Uuid::new_v4()),
+        };
+        let b = Pin {
+            model: Uuid::new_v4(),
+            credential: None,
+        };
+        assert_eq!(Pin::decode(&a.encode()), Some(a));
+        assert_eq!(Pin::decode(&b.encode()), Some(b));
+        assert_eq!(Pin::decode("nonsense"), None);
+        assert!(sessions.repin("s", a, 0), "new");
+        assert!(!sessions.repin("s", a, 1_000), "unchanged");
+        assert!(sessions.repin("s", b, 2_000), "moved");
+        assert!(!sessions.repin("s", b, 2_000 + REFRESH - 1));
+        assert!(sessions.repin("s", b, 2_000 + REFRESH + 1), "refreshed");
+        assert_eq!(sessions.get("s", 2_000 + REFRESH + 1), Some(b));
+    }
+
+    #[test]
     fn ids_are_scoped_to_the_key() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         assert_ne!(
