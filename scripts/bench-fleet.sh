@@ -7,7 +7,8 @@
 
 REDIS_PORT="${BENCH_REDIS_PORT:-18190}"
 FLEET_C="${BENCH_FLEET_CONNECTIONS:-16}"
-A_PORT=$((FW_PORT + 1)) B_PORT=$((FW_PORT + 2)) LB_PORT=$((FW_PORT + 3))
+# Clear of the upstream's and the proxy's ports (FW_PORT + 1 and + 2 by default).
+A_PORT=$((FW_PORT + 11)) B_PORT=$((FW_PORT + 12)) LB_PORT=$((FW_PORT + 13))
 OWN_REDIS=""
 redis_answers "$REDIS_PORT" 2>/dev/null || OWN_REDIS=1
 ensure_redis "$REDIS_PORT"
@@ -79,6 +80,9 @@ read -r r1_rps r1_p50 r1_p99 <<<"$(summarize <"$WORK/rounds-redis-1")"
 read -r sn_rps sn_p50 _ <<<"$(summarize <"$WORK/rounds-single-n")"
 read -r fn_rps fn_p50 _ <<<"$(summarize <"$WORK/rounds-fleet-n")"
 errors=$(curl -s "http://127.0.0.1:$A_PORT/readyz")
+# What the scripts cost Redis itself (the reserve and the settle, averaged).
+script_us=$(redis-cli -p "${REDIS_URL##*:}" info commandstats 2>/dev/null | tr -d '\r' \
+  | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $6 }')
 echo
 echo "Freeway fleet benchmark: $(nproc) cores, wrk -t1, ${ROUNDS} rounds of ${ROUND_SECONDS}s a target, JSON ($(date -u +%F))"
 echo
@@ -91,4 +95,5 @@ echo "| two replicas on Redis behind nginx | $FLEET_C | $fn_rps | $fn_p50 | |"
 echo
 echo "c=1 JSON p50 added by Redis: $((r1_p50 - s1_p50)) µs (target <= 150 µs)"
 echo "throughput at c=$FLEET_C: the fleet $fn_rps req/s, one replica $sn_rps req/s ($(ratio "$fn_rps" "$sn_rps"))"
+echo "Redis CPU a script call (reserve or settle, mean): ${script_us:-?} µs"
 echo "non-2xx answers: $non2xx; a Redis replica's /readyz after the run: $errors"

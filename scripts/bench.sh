@@ -10,6 +10,8 @@
 #   BENCH_FLEET=1 scripts/bench.sh        # one replica without Redis against two sharing a
 #                                         # Redis behind nginx (scripts/bench-fleet.sh)
 #
+# BENCH_*_PORT and BENCH_DATABASE keep two runs on one machine apart.
+#
 # The upstream is nginx answering a fixed chat completion (JSON, or an SSE stream of three
 # chunks and [DONE]), so what is measured is the gateway, not a mock. Load comes from wrk
 # (one thread; Debian's package, installed when missing). Prints a table with each point's
@@ -44,9 +46,11 @@ cleanup() {
 trap cleanup EXIT
 
 # A fresh database every run, so the restart below restores this run's traffic only.
-ensure_postgres freeway_bench
-psql "$FREEWAY_PG_SERVER_URL" -qc "DROP DATABASE IF EXISTS freeway_bench WITH (FORCE)" >/dev/null
-psql "$FREEWAY_PG_SERVER_URL" -qc "CREATE DATABASE freeway_bench" >/dev/null
+# BENCH_DATABASE: another name, so that two runs on one machine do not drop each other's.
+BENCH_DB="${BENCH_DATABASE:-freeway_bench}"
+ensure_postgres "$BENCH_DB"
+psql "$FREEWAY_PG_SERVER_URL" -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null
+psql "$FREEWAY_PG_SERVER_URL" -qc "CREATE DATABASE \"$BENCH_DB\"" >/dev/null
 export FREEWAY_MASTER_KEY_FILE="$WORK/master.key"
 "$FREEWAY" keys generate --file "$FREEWAY_MASTER_KEY_FILE" >/dev/null 2>&1
 "$FREEWAY" migrate >/dev/null 2>&1

@@ -9,18 +9,32 @@ for i, key in ipairs(KEYS) do
   local a = 2 + (i - 1) * 9
   local lim = {}
   for j = 1, 6 do lim[j] = tonumber(ARGV[a + j]) end
-  local sc = { key = key, lim = lim, day_end = tonumber(ARGV[a + 7]),
-               month_end = tonumber(ARGV[a + 8]), rings = tonumber(ARGV[a + 9]) }
-  if sc.rings % 2 == 1 then sc.minute = ring(key, 'm', 1000, now) end
-  if sc.rings >= 2 then sc.hour = ring(key, 'h', 60000, now) end
-  sc.de, sc.dr, sc.dt, sc.newday = period(key, 'de', 'dr', 'dt', sc.day_end)
+  local st = open(key)
+  local sc = { st = st, day_end = tonumber(ARGV[a + 7]), month_end = tonumber(ARGV[a + 8]) }
+  local rings = tonumber(ARGV[a + 9])
+  local names = { 'de', 'dr', 'dt' }
   if sc.month_end > 0 then
-    local st = redis.call('HMGET', key, 'xe', 'xt')
-    local e = tonumber(st[1])
-    if e == nil or sc.month_end > e then
-      sc.xe, sc.xt, sc.newmonth = sc.month_end, 0, true
+    names[#names + 1] = 'xe'
+    names[#names + 1] = 'xt'
+  end
+  if rings % 2 == 1 then ring_names(names, 'm', 1000, now) end
+  if rings >= 2 then ring_names(names, 'h', 60000, now) end
+  fetch(st, names)
+  if rings % 2 == 1 then sc.minute = ring(st, 'm', 1000, now) end
+  if rings >= 2 then sc.hour = ring(st, 'h', 60000, now) end
+  -- A later end than the stored one starts a new, empty day (month).
+  local de = tonumber(get(st, 'de'))
+  if de == nil or sc.day_end > de then
+    sc.de, sc.dr, sc.dt = sc.day_end, 0, 0
+  else
+    sc.de, sc.dr, sc.dt = de, num(get(st, 'dr')), num(get(st, 'dt'))
+  end
+  if sc.month_end > 0 then
+    local xe = tonumber(get(st, 'xe'))
+    if xe == nil or sc.month_end > xe then
+      sc.xe, sc.xt = sc.month_end, 0
     else
-      sc.xe, sc.xt = e, num(st[2])
+      sc.xe, sc.xt = xe, num(get(st, 'xt'))
     end
   end
   local rpm, rph, rpd, tpm, tpd, tpmo = lim[1], lim[2], lim[3], lim[4], lim[5], lim[6]
@@ -49,21 +63,26 @@ for i, key in ipairs(KEYS) do
   scopes[i] = sc
 end
 for _, sc in ipairs(scopes) do
+  local st = sc.st
   for _, r in ipairs({ sc.minute or false, sc.hour or false }) do
     if r then
       add(r, now, 1, tokens)
       save(r)
     end
   end
-  redis.call('HSET', sc.key, 'de', sc.de, 'dr', sc.dr + 1, 'dt', sc.dt + tokens)
+  put(st, 'de', sc.de)
+  put(st, 'dr', sc.dr + 1)
+  put(st, 'dt', sc.dt + tokens)
   local expires = sc.de
   if sc.xe then
-    redis.call('HSET', sc.key, 'xe', sc.xe, 'xt', sc.xt + tokens)
+    put(st, 'xe', sc.xe)
+    put(st, 'xt', sc.xt + tokens)
     if sc.xe > expires then expires = sc.xe end
   end
+  flush(st)
   -- Every key expires by itself: after its day (month) and never before its hour.
   local ttl = expires - now
   if ttl < 7200000 then ttl = 7200000 end
-  redis.call('PEXPIRE', sc.key, math.floor(ttl + 60000))
+  redis.call('PEXPIRE', st.key, math.floor(ttl + 60000))
 end
 return { 0 }
