@@ -214,7 +214,7 @@ async fn a_fleet_reaches_redis_over_tls() {
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
     );
     let port = free_port();
-    let mut child = Command::new("redis-server")
+    let child = Command::new("redis-server")
         .args([
             "--port",
             "0",
@@ -236,6 +236,8 @@ async fn a_fleet_reaches_redis_over_tls() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed however the test ends.
+    let _server = KillOnDrop(child);
     let ca = dir.join("ca.pem");
 
     let url = format!("rediss://localhost:{port}");
@@ -264,7 +266,14 @@ async fn a_fleet_reaches_redis_over_tls() {
     )
     .unwrap();
     assert!(!shared.check().await, "an unknown CA is refused");
-    let _ = child.kill();
-    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
