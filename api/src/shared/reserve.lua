@@ -79,10 +79,13 @@ for _, sc in ipairs(scopes) do
     put(st, 'xt', sc.xt + tokens)
     if sc.xe > expires then expires = sc.xe end
   end
+  local fresh = st.w['de'] ~= nil or st.w['xe'] ~= nil
   flush(st)
-  -- Every key expires by itself: after its day (month) and never before its hour.
-  local ttl = expires - now
-  if ttl < 7200000 then ttl = 7200000 end
-  redis.call('PEXPIRE', st.key, math.floor(ttl + 60000))
+  -- Every key expires by itself: two hours after its day (month) ends, so that an hour
+  -- window never loses what the last hour before midnight holds. Set when a day (month)
+  -- starts in the key; any later request of that period finds it set.
+  if fresh then
+    redis.call('PEXPIRE', st.key, math.floor(expires - now + 7200000))
+  end
 end
 return { 0 }

@@ -35,7 +35,10 @@ local function get(st, name)
   return v
 end
 
+-- Writes only what changed: most fields a request touches keep their value.
 local function put(st, name, value)
+  local old = st.f[name]
+  if old ~= nil and old ~= false and tonumber(old) == value then return end
   st.f[name] = value
   st.w[name] = value
 end
@@ -58,14 +61,13 @@ local function slot_names(names, p, k)
   names[#names + 1] = p .. 'n' .. s
 end
 
--- The fields a ring of `width` needs at `now` (and for a reservation made at `at`).
+-- The fields a ring of `width` needs at `now` (and for a reservation made at `at`); the
+-- bucket leaving the window is read only when the ring has not rolled past it yet.
 local function ring_names(names, p, width, now, at)
   names[#names + 1] = p .. 'o'
   names[#names + 1] = p .. 'r'
   names[#names + 1] = p .. 't'
-  local k = math.floor(now / width)
-  slot_names(names, p, k)
-  slot_names(names, p, k - 60)
+  slot_names(names, p, math.floor(now / width))
   if at then slot_names(names, p, math.floor(at / width)) end
 end
 

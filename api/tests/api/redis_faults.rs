@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::fleet::Replica;
 use crate::helpers::{Spawn, eventually_within, spawn_with};
 use crate::redis_fleet::{
-    RedisServer, burst, chat_at, free_port, metric, none_failed, redis_installed, scrape, served,
-    set_tenant_rpm, spawn_on, until_redis, until_replicas,
+    RedisServer, burst, chat_at, free_port, metric, none_failed, redis_installed, redis_text,
+    scrape, served, set_tenant_rpm, spawn_on, until_redis, until_replicas,
 };
 
 #[tokio::test]
@@ -178,6 +178,13 @@ async fn the_window_script_checks_reserves_settles_and_releases() {
         shared
             .reserve(std::slice::from_ref(&a), 1, now + 71_000)
             .await,
+    );
+    // Every key expires by itself: two hours after its day ends (here an hour from `now`).
+    let ttl = redis_text(redis.port, "PTTL freeway:{fw}:test:a").await;
+    let ttl: i64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+    assert!(
+        (2 * 3_600_000..=3 * 3_600_000).contains(&ttl),
+        "a TTL of {ttl} ms"
     );
 }
 
