@@ -7,6 +7,10 @@
 #   scripts/bench.sh                      # c=1, 16, 64, JSON and SSE, 10 s each; 5 min sustained
 #                                         # (each point: 5 rounds of 2 s a target, taking turns)
 #   BENCH_SECONDS=5 BENCH_SUSTAIN_MINUTES=1 scripts/bench.sh     # a quicker look
+#   BENCH_FLEET=1 scripts/bench.sh        # one replica without Redis against two sharing a
+#                                         # Redis behind nginx (scripts/bench-fleet.sh)
+#
+# BENCH_*_PORT and BENCH_DATABASE keep two runs on one machine apart.
 #
 # The upstream is nginx answering a fixed chat completion (JSON, or an SSE stream of three
 # chunks and [DONE]), so what is measured is the gateway, not a mock. Load comes from wrk
@@ -42,9 +46,11 @@ cleanup() {
 trap cleanup EXIT
 
 # A fresh database every run, so the restart below restores this run's traffic only.
-ensure_postgres freeway_bench
-psql "$FREEWAY_PG_SERVER_URL" -qc "DROP DATABASE IF EXISTS freeway_bench WITH (FORCE)" >/dev/null
-psql "$FREEWAY_PG_SERVER_URL" -qc "CREATE DATABASE freeway_bench" >/dev/null
+# BENCH_DATABASE: another name, so that two runs on one machine do not drop each other's.
+BENCH_DB="${BENCH_DATABASE:-freeway_bench}"
+ensure_postgres "$BENCH_DB"
+psql "$FREEWAY_PG_SERVER_URL" -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null
+psql "$FREEWAY_PG_SERVER_URL" -qc "CREATE DATABASE \"$BENCH_DB\"" >/dev/null
 export FREEWAY_MASTER_KEY_FILE="$WORK/master.key"
 "$FREEWAY" keys generate --file "$FREEWAY_MASTER_KEY_FILE" >/dev/null 2>&1
 "$FREEWAY" migrate >/dev/null 2>&1
@@ -121,7 +127,7 @@ start_freeway() {
 }
 stop_freeway() { kill -TERM "$FW_PID"; wait "$FW_PID" 2>/dev/null || true; FW_PID=""; }
 rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$FW_PID/status"; }
-start_freeway
+[ -n "${BENCH_FLEET:-}" ] || start_freeway
 
 # --- load ------------------------------------------------------------------------------------
 body() { printf '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32%s}' "$1" "$2"; }
@@ -200,6 +206,13 @@ rows = [list(map(float, line.split())) for line in sys.stdin if line.strip()]
 print("%.0f %.0f %.0f" % (statistics.mean(r[0] for r in rows),
     statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows)))'
 }
+ratio() { python3 -c "a, b = $1, $2; print(f'{a / b * 100:.0f}%' if b else '-')"; }
+# BENCH_FLEET=1: one replica without Redis against a fleet of two on Redis, and nothing else.
+if [ -n "${BENCH_FLEET:-}" ]; then
+  source "$ROOT/scripts/bench-fleet.sh"
+  exit 0
+fi
+
 declare -A RESULT
 log "load: c=$CONNECTIONS, ${ROUNDS} rounds of ${ROUND_SECONDS}s a target a point, JSON and SSE"
 for kind in json sse; do
@@ -256,7 +269,6 @@ curl -sf "http://127.0.0.1:$FW_PORT/v1/chat/completions" -H "Authorization: Bear
   -H 'content-type: application/json' -d "$(body bench '')" >/dev/null || die "no answer after the restart"
 
 # --- report ----------------------------------------------------------------------------------
-ratio() { python3 -c "a, b = $1, $2; print(f'{a / b * 100:.0f}%' if b else '-')"; }
 echo
 echo "Freeway benchmark: $(nproc) cores, wrk -t1, ${ROUNDS} rounds of ${ROUND_SECONDS}s a target a point, taking turns ($(date -u +%F))"
 echo

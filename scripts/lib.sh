@@ -133,3 +133,24 @@ ensure_master_key() {
   export FREEWAY_MASTER_KEY_FILE="${FREEWAY_MASTER_KEY_FILE:-$FREEWAY_DATA_DIR/master.key}"
   "$freeway" keys generate --file "$FREEWAY_MASTER_KEY_FILE" >&2
 }
+
+redis_answers() { redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null | grep -q PONG; }
+
+# Sets FREEWAY_REDIS_URL: as given when set, else the Redis on 127.0.0.1:PORT (default
+# FREEWAY_REDIS_PORT or 6379), started from the machine's redis-server (installed from Debian
+# packages when missing, without persistence) when nothing answers there.
+ensure_redis() {
+  local port="${1:-${FREEWAY_REDIS_PORT:-6379}}"
+  if [ -n "${FREEWAY_REDIS_URL:-}" ]; then export FREEWAY_REDIS_URL; return; fi
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || apt_install redis-server
+  if ! redis_answers "$port"; then
+    local dir="$FREEWAY_DATA_DIR/redis-$port"
+    mkdir -p "$dir"
+    log "starting redis-server on 127.0.0.1:$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+      --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+    for _ in $(seq 1 100); do redis_answers "$port" && break; sleep 0.05; done
+    redis_answers "$port" || die "redis-server did not start: $(tail -5 "$dir/redis.log")"
+  fi
+  export FREEWAY_REDIS_URL="redis://127.0.0.1:$port"
+}

@@ -29,6 +29,9 @@ const CONFIG_KEYS: &[&str] = &[
     "responses_retention_days",
     "log",
     "log_format",
+    "redis_url",
+    "redis_timeout_ms",
+    "redis_ca_file",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -70,6 +73,14 @@ pub struct Config {
     pub log: String,
     /// How log lines are written: `text` (ANSI colours only on a terminal) or `json`.
     pub log_format: LogFormat,
+    /// Redis shared by every replica for limits, quotas, sessions, cooldowns and the login
+    /// throttle (`redis://` or `rediss://`); unset, everything is kept in this process.
+    pub redis_url: Option<String>,
+    /// How long a request waits on Redis before it falls back to local limits, in ms.
+    pub redis_timeout_ms: u64,
+    /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
+    /// of the system's roots.
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 /// How log lines are written on standard error.
@@ -140,6 +151,9 @@ impl Default for Config {
             responses_retention_days: 30,
             log: "info,refinery_core=warn".into(),
             log_format: LogFormat::Text,
+            redis_url: None,
+            redis_timeout_ms: 100,
+            redis_ca_file: None,
         }
     }
 }
@@ -169,6 +183,9 @@ impl std::fmt::Debug for Config {
             .field("responses_retention_days", &self.responses_retention_days)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("redis_ca_file", &self.redis_ca_file)
             .finish()
     }
 }
@@ -186,6 +203,11 @@ impl Config {
             .filter(|o| !o.is_empty())
             .map(str::to_string)
             .collect()
+    }
+
+    /// How long a request waits on Redis (at least 5 ms).
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms.max(5))
     }
 
     pub fn body_timeout(&self) -> Duration {

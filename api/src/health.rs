@@ -113,13 +113,16 @@ pub async fn healthz() -> HttpResponse {
         database: None,
         migrations: None,
         checked_ms_ago: None,
+        redis: None,
     })
 }
 
 /// Readiness
 ///
 /// Whether the database answers and every migration is applied, as last checked (every
-/// second, in the background: the probe itself never waits on the database).
+/// second, in the background: the probe itself never waits on the database). In a fleet,
+/// `redis` says whether Redis answered its last check; without it the replica serves on
+/// local limits and stays ready.
 #[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "health_ready",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
@@ -135,6 +138,7 @@ pub async fn readyz(gw: web::Data<Gateway>, health: web::Data<DatabaseHealth>) -
             database: None,
             migrations: None,
             checked_ms_ago,
+            redis: None,
         });
     }
     let (database, migrations) = (view.database, view.migrations);
@@ -149,6 +153,7 @@ pub async fn readyz(gw: web::Data<Gateway>, health: web::Data<DatabaseHealth>) -
         database: Some(database),
         migrations: Some(migrations),
         checked_ms_ago,
+        redis: gw.shared.as_ref().map(|shared| shared.healthy()),
     };
     if database && migrations {
         HttpResponse::Ok().json(body)

@@ -14,6 +14,7 @@ pub mod mock;
 pub mod openai;
 pub mod providers;
 pub mod routing;
+pub mod shared;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -51,6 +51,8 @@ pub enum StartupError {
     Http(String),
     #[error("cannot set up the metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot use redis_url: {0}")]
+    Redis(String),
 }
 
 pub struct Application {
@@ -122,6 +124,25 @@ impl Application {
         live.reload().await?;
         live.restore().await?;
 
+        // A fleet's shared state. Redis down at start delays nothing: one line says so and
+        // the replicas hold to their shares until it answers.
+        let shared = match config.redis_url.as_deref() {
+            Some(url) => {
+                let ca = match &config.redis_ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        StartupError::Redis(format!("cannot read {}: {e}", path.display()))
+                    })?),
+                    None => None,
+                };
+                let shared = crate::shared::Shared::new(url, config.redis_timeout(), ca)
+                    .map_err(|e| StartupError::Redis(e.to_string()))?;
+                shared.beat(&pool).await;
+                shared.start().await;
+                Some(shared)
+            }
+            None => None,
+        };
+
         let http = crate::providers::upstream::reqwest_client()
             .map_err(|e| StartupError::Http(e.to_string()))?;
         let upstream = crate::providers::upstream::Upstream::new().map_err(StartupError::Http)?;
@@ -137,6 +158,7 @@ impl Application {
                     quotas: live.quotas.clone(),
                     usage: stats.clone(),
                     queue: usage.queue_depth(),
+                    shared: shared.clone(),
                 })?);
                 let usage = usage.observed_by(metrics.requests());
                 let server =
@@ -162,6 +184,14 @@ impl Application {
             stop_rx.clone(),
         ));
         let snapshots = tokio::spawn(crate::state::keep_snapshots(live.clone(), stop_rx.clone()));
+        if let Some(shared) = &shared {
+            tokio::spawn(shared.clone().keep_watch(pool.clone(), stop_rx.clone()));
+            tokio::spawn(crate::state::keep_shared(
+                live.pool.clone(),
+                shared.clone(),
+                stop_rx.clone(),
+            ));
+        }
         let database_health = web::Data::new(health::DatabaseHealth::default());
         database_health.check(&pool).await;
         tokio::spawn(health::watch_database(
@@ -204,6 +234,7 @@ impl Application {
             http: upstream,
             usage,
             lifecycle: lifecycle.clone(),
+            shared: shared.clone(),
         };
         let admin = web::Data::new(AdminState {
             config,
@@ -214,6 +245,7 @@ impl Application {
             catalog: live.catalog.clone(),
             keyring: live.keyring.clone(),
             http,
+            shared: shared.clone(),
         });
         let access_log =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Debug);

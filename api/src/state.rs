@@ -237,3 +237,25 @@ pub async fn keep_current(live: Live, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// In a fleet, every second until `stop`: takes the cooldowns other replicas set from Redis
+/// (a longer one already running is kept).
+pub async fn keep_shared(
+    pool: Arc<PoolState>,
+    shared: Arc<crate::shared::Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let now = now_millis();
+                for (scope, until, reason) in shared.cooldowns(now).await.unwrap_or_default() {
+                    pool.cool_by_key(&scope, Cooldown { until, reason: reason.into() });
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

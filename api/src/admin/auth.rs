@@ -280,6 +280,46 @@ impl LoginThrottle {
         }
     }
 
+    /// [`Self::check`] for the whole fleet when Redis answers, else for this replica.
+    pub async fn check_shared(
+        &self,
+        shared: Option<&crate::shared::Shared>,
+        keys: &[String],
+        now: Instant,
+    ) -> Option<u64> {
+        if let Some(shared) = shared
+            && let Ok(wait) = shared
+                .throttle_check(keys, Utc::now().timestamp_millis())
+                .await
+        {
+            return wait;
+        }
+        self.check(keys, now)
+    }
+
+    /// [`Self::failed`], counted on Redis too in a fleet.
+    pub async fn failed_shared(
+        &self,
+        shared: Option<&crate::shared::Shared>,
+        keys: &[String],
+        now: Instant,
+    ) {
+        self.failed(keys, now);
+        if let Some(shared) = shared {
+            shared
+                .throttle_failed(keys, Utc::now().timestamp_millis(), FAILURE_MEMORY)
+                .await;
+        }
+    }
+
+    /// [`Self::succeeded`], forgotten on Redis too in a fleet.
+    pub async fn succeeded_shared(&self, shared: Option<&crate::shared::Shared>, account: &str) {
+        self.succeeded(account);
+        if let Some(shared) = shared {
+            shared.throttle_forget(account).await;
+        }
+    }
+
     pub fn succeeded(&self, account: &str) {
         self.failures
             .lock()

@@ -42,7 +42,12 @@ pub async fn login(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     let keys = vec![format!("user:{}", body.username), format!("ip:{address}")];
-    if let Some(wait) = state.login_throttle.check(&keys, Instant::now()) {
+    let shared = state.shared.as_deref();
+    if let Some(wait) = state
+        .login_throttle
+        .check_shared(shared, &keys, Instant::now())
+        .await
+    {
         return Err(AdminError {
             retry_after: Some(wait),
             ..AdminError::new(
@@ -62,10 +67,16 @@ pub async fn login(
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|u| ok && !u.disabled) else {
-        state.login_throttle.failed(&keys, Instant::now());
+        state
+            .login_throttle
+            .failed_shared(shared, &keys, Instant::now())
+            .await;
         return Err(AdminError::unauthorized(WRONG));
     };
-    state.login_throttle.succeeded(&keys[0]);
+    state
+        .login_throttle
+        .succeeded_shared(shared, &keys[0])
+        .await;
     let role = user.role;
     let principal = Principal {
         user_id: user.id,

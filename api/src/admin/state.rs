@@ -23,4 +23,6 @@ pub struct AdminState {
     pub keyring: Arc<RwLock<Keyring>>,
     /// For credential tests and model discovery.
     pub http: reqwest::Client,
+    /// Redis, in a fleet: the login throttle is shared by every replica.
+    pub shared: Option<Arc<crate::shared::Shared>>,
 }

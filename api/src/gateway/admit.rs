@@ -67,23 +67,31 @@ pub(crate) fn reserve_quota(
     model: &str,
     tokens: u64,
 ) -> Result<QuotaReservation, ApiError> {
-    gw.quotas
-        .reserve(caller, model, tokens, now_millis())
-        .map_err(|refused| {
-            let message = refused.message(model);
-            match refused {
-                QuotaError::Exceeded {
-                    retry_after_secs, ..
-                } => ApiError::QuotaExceeded {
-                    message,
-                    retry_after: retry_after_secs,
-                },
-                QuotaError::ModelNotAllowed { .. } => {
-                    ApiError::forbidden("model_not_allowed", message).with_param("model")
-                }
-                QuotaError::Expired { .. } => ApiError::forbidden("quota_expired", message),
-            }
-        })
+    let reserved = match &gw.shared {
+        None => gw.quotas.reserve(caller, model, tokens, now_millis()),
+        // In a fleet, counted with the first route, in one round trip to Redis
+        // (`steps::reserve_shared`).
+        Some(_) => gw
+            .quotas
+            .reserve_pending(caller, model, tokens, now_millis()),
+    };
+    reserved.map_err(|refused| quota_error(refused, model))
+}
+
+pub(crate) fn quota_error(refused: QuotaError, model: &str) -> ApiError {
+    let message = refused.message(model);
+    match refused {
+        QuotaError::Exceeded {
+            retry_after_secs, ..
+        } => ApiError::QuotaExceeded {
+            message,
+            retry_after: retry_after_secs,
+        },
+        QuotaError::ModelNotAllowed { .. } => {
+            ApiError::forbidden("model_not_allowed", message).with_param("model")
+        }
+        QuotaError::Expired { .. } => ApiError::forbidden("quota_expired", message),
+    }
 }
 
 /// Ends a quota reservation when the request is over: a served request counts with its

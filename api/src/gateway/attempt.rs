@@ -160,7 +160,16 @@ async fn attempts(
             );
             continue;
         };
-        let Some(reservation) = reserve(gw, route, call.needs.reserve_tokens, log) else {
+        let reservation = match &gw.shared {
+            None => reserve(gw, route, call.needs.reserve_tokens, log),
+            Some(shared) => {
+                let tokens = call.needs.reserve_tokens;
+                super::steps::reserve_shared(gw, shared, route, tokens, log, quota)
+                    .await
+                    .map_err(Outcome::Error)?
+            }
+        };
+        let Some(reservation) = reservation else {
             continue;
         };
         let request = request.with_request_id(recorder.request_id().as_str());

@@ -49,6 +49,8 @@ pub struct Gateway {
     pub http: upstream::Upstream,
     pub usage: UsageSink,
     pub lifecycle: Arc<Lifecycle>,
+    /// Redis, in a fleet (`redis_url`): quotas and windows checked for every replica.
+    pub shared: Option<Arc<crate::shared::Shared>>,
 }
 
 impl Gateway {

@@ -68,6 +68,76 @@ pub(crate) fn reserve(
     }
 }
 
+/// [`reserve`] in a fleet: one round trip to Redis checks the route's windows (its own,
+/// its credential's, its provider account's) for every replica and counts the request in
+/// them; for the first route a request reserves, the caller's quotas are checked and counted
+/// in the same script (all or nothing). While Redis is down both are checked here against
+/// this replica's share. `Err`: a quota refused the request.
+pub(crate) async fn reserve_shared(
+    gw: &Gateway,
+    shared: &std::sync::Arc<crate::shared::Shared>,
+    route: &Route,
+    tokens: u64,
+    log: &mut AttemptLog,
+    quota: &mut Option<crate::tenancy::QuotaReservation>,
+) -> Result<Option<Reservation>, ApiError> {
+    use crate::shared::Reserved;
+    let now = now_millis();
+    let skipped = |log: &mut AttemptLog, skip: crate::routing::pool::Skip| {
+        log.skipped(route, skip.describe(), skip.until());
+        Ok(None)
+    };
+    let mut specs = match gw.pool.shared_specs(&route.slots, now) {
+        Ok(specs) => specs,
+        Err(skip) => return skipped(log, skip),
+    };
+    let pending = quota.as_ref().and_then(|q| q.pending()).unwrap_or(&[]);
+    let quotas = pending.len();
+    if quotas > 0 {
+        specs.splice(0..0, pending.iter().cloned());
+    }
+    // Only a count refuses here (a quota's models and expiry were checked at admission),
+    // and its message does not name the model.
+    let model = "";
+    match shared.reserve(&specs, tokens, now).await {
+        Reserved::Held(held) => {
+            let (quota_held, route_held) = held.split(quotas);
+            let joint = quota_held.map(crate::shared::Joint::new);
+            if let (Some(quota), Some(joint)) = (quota.as_mut(), &joint) {
+                quota.held(joint.clone(), now);
+            }
+            let reservation = gw
+                .pool
+                .reserve_held(&route.slots, tokens, now, route_held, joint);
+            Ok(Some(reservation))
+        }
+        Reserved::Refused(refused) if refused.index < quotas => {
+            let error = match quota.as_ref() {
+                Some(quota) => quota.refused(refused, now),
+                None => return Ok(None),
+            };
+            Err(super::admit::quota_error(error, model))
+        }
+        Reserved::Refused(mut refused) => {
+            refused.index -= quotas;
+            skipped(log, gw.pool.shared_skip(&route.slots, refused))
+        }
+        Reserved::Unavailable => {
+            shared.count_local();
+            let share = shared.replicas();
+            if let Some(quota) = quota.as_mut() {
+                quota
+                    .reserve_locally(now, share)
+                    .map_err(|refused| super::admit::quota_error(refused, model))?;
+            }
+            match gw.pool.reserve_share(&route.slots, tokens, now, share) {
+                Ok(reservation) => Ok(Some(reservation)),
+                Err(skip) => skipped(log, skip),
+            }
+        }
+    }
+}
+
 /// A failed attempt: log it, cool the route (and persist the cooldown), give back its
 /// reservation (by dropping it).
 pub(crate) fn failed(
@@ -113,9 +183,16 @@ fn persist_cooldowns(
         return;
     }
     let db = gw.db.clone();
+    let shared = gw.shared.clone();
     // Off the request path: a lost write only means a restart forgets this cooldown.
     tokio::spawn(async move {
         for (scope, cooldown) in changed {
+            // The fleet's replicas take it from Redis within a second (`state::keep_shared`).
+            if let Some(shared) = &shared {
+                shared
+                    .cooldown_set(&scope.to_string(), cooldown.until, &cooldown.reason)
+                    .await;
+            }
             let until =
                 chrono::DateTime::from_timestamp_millis(cooldown.until).unwrap_or_else(Utc::now);
             if let Err(error) = store::cooldowns::save(

@@ -23,6 +23,8 @@ pub struct Sources {
     pub quotas: Arc<QuotaLedger>,
     pub usage: Arc<UsageStats>,
     pub queue: QueueDepth,
+    /// Redis, in a fleet.
+    pub shared: Option<Arc<crate::shared::Shared>>,
 }
 
 struct Families {
@@ -34,7 +36,15 @@ struct Families {
     written: IntCounter,
     dropped: IntCounter,
     write_errors: IntCounter,
+    shared_mode: IntGaugeVec,
+    redis_errors: IntCounter,
+    redis_local: IntCounter,
+    replicas: IntGauge,
 }
+
+/// Where limits are kept: in this process (no Redis), on Redis, or locally because Redis is
+/// down (each replica its share).
+const MODES: [&str; 3] = ["embedded", "redis", "local"];
 
 pub struct StateCollector {
     sources: Sources,
@@ -91,6 +101,25 @@ impl StateCollector {
                 "freeway_usage_write_errors_total",
                 "Failed writes of a batch of usage events (retried)",
             )?,
+            shared_mode: IntGaugeVec::new(
+                Opts::new(
+                    "freeway_shared_state_mode",
+                    "1 for where limits, quotas, sessions and cooldowns are kept now: embedded (no Redis configured), redis (shared by the fleet), local (Redis configured but down: each replica its share)",
+                ),
+                &["mode"],
+            )?,
+            redis_errors: IntCounter::new(
+                "freeway_redis_errors_total",
+                "Calls to Redis that failed or timed out, and failed health checks",
+            )?,
+            redis_local: IntCounter::new(
+                "freeway_redis_local_decisions_total",
+                "Quota and route reservations decided on local limits because Redis was down",
+            )?,
+            replicas: IntGauge::new(
+                "freeway_fleet_replicas",
+                "Replicas alive in the fleet, this one included (heartbeats in Postgres); 1 without Redis",
+            )?,
         };
         let descs = families
             .collectors()
@@ -106,8 +135,12 @@ impl StateCollector {
 }
 
 impl Families {
-    fn collectors(&self) -> [&dyn Collector; 8] {
+    fn collectors(&self) -> [&dyn Collector; 12] {
         [
+            &self.shared_mode,
+            &self.redis_errors,
+            &self.redis_local,
+            &self.replicas,
             &self.cooldowns,
             &self.headroom,
             &self.refusals,
@@ -164,6 +197,28 @@ impl Families {
             counter.reset();
             counter.inc_by(value.load(Ordering::Relaxed));
         }
+        let mode = match &sources.shared {
+            None => "embedded",
+            Some(shared) if shared.healthy() => "redis",
+            Some(_) => "local",
+        };
+        for name in MODES {
+            if let Ok(g) = self.shared_mode.get_metric_with_label_values(&[name]) {
+                g.set(i64::from(name == mode));
+            }
+        }
+        let (errors, local, replicas) = sources.shared.as_ref().map_or((0, 0, 1), |shared| {
+            (
+                shared.stats.errors.load(Ordering::Relaxed),
+                shared.stats.local.load(Ordering::Relaxed),
+                shared.replicas(),
+            )
+        });
+        for (counter, value) in [(&self.redis_errors, errors), (&self.redis_local, local)] {
+            counter.reset();
+            counter.inc_by(value);
+        }
+        self.replicas.set(gauge(replicas));
     }
 }
 

@@ -91,7 +91,14 @@ impl Prepared {
             model: route.info.id,
             credential: route.credential.as_ref().map(|c| c.id),
         };
-        gw.sessions.pin(&self.session, pin, now_millis());
+        match &gw.shared {
+            None => gw.sessions.pin(&self.session, pin, now_millis()),
+            Some(shared) => {
+                if gw.sessions.repin(&self.session, pin, now_millis()) {
+                    shared.session_set(&self.session, pin.encode(), crate::routing::session::TTL);
+                }
+            }
+        }
     }
 }
 
@@ -203,7 +210,20 @@ pub(crate) async fn serve(
         &text_of(first_user),
     );
     recorder.event().session_id = Some(session.clone());
-    let pin = gw.sessions.get(&session, now_millis());
+    let mut pin = gw.sessions.get(&session, now_millis());
+    if pin.is_none()
+        && let Some(shared) = &gw.shared
+    {
+        // In a fleet, a conversation this replica has not served yet may be pinned by
+        // another: one read from Redis, kept here after.
+        pin = shared
+            .session_pin(&session)
+            .await
+            .and_then(|p| Pin::decode(&p));
+        if let Some(pin) = pin {
+            gw.sessions.pin(&session, pin, now_millis());
+        }
+    }
     let prepared = Prepared {
         request,
         needs,

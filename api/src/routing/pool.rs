@@ -212,6 +212,10 @@ pub struct Reservation {
     at: Millis,
     tokens: u64,
     open: bool,
+    /// The same reservation on Redis, in a fleet.
+    remote: Option<crate::shared::Held>,
+    /// The quotas reserved with it on Redis: settled with it when it serves.
+    joint: Option<crate::shared::Joint>,
 }
 
 impl Reservation {
@@ -230,6 +234,15 @@ impl Reservation {
                 slot.dirty = true;
             }
         }
+        drop(inner);
+        if let Some(held) = self.remote.take() {
+            // One round trip out for the route and the quotas reserved with it.
+            let held = match self.joint.take().and_then(|joint| joint.take()) {
+                Some(quotas) => quotas.join(held),
+                None => held,
+            };
+            held.finish(Some(actual));
+        }
     }
 }
 
@@ -245,6 +258,10 @@ impl Drop for Reservation {
                 slot.window.release(self.at, self.tokens, now);
                 slot.dirty = true;
             }
+        }
+        drop(inner);
+        if let Some(held) = self.remote.take() {
+            held.finish(None);
         }
     }
 }
@@ -351,6 +368,10 @@ impl PoolState {
     }
 
     fn blocked(inner: &mut Inner, slots: &RouteSlots, tokens: u64, now: Millis) -> Option<Skip> {
+        Self::blocked_share(inner, slots, tokens, now, 1)
+    }
+
+    fn cooling(inner: &mut Inner, slots: &RouteSlots, now: Millis) -> Option<Skip> {
         for i in slots.cooling() {
             let Some(slot) = inner.slots.get_mut(i) else {
                 continue;
@@ -367,11 +388,30 @@ impl PoolState {
                 None => {}
             }
         }
+        None
+    }
+
+    /// Why the route cannot take a request of `tokens` now, each limit divided by `share`.
+    fn blocked_share(
+        inner: &mut Inner,
+        slots: &RouteSlots,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Option<Skip> {
+        if let Some(skip) = Self::cooling(inner, slots, now) {
+            return Some(skip);
+        }
         for i in slots.counted() {
             let Some(slot) = inner.slots.get_mut(i) else {
                 continue;
             };
-            if let Err(Exceeded { limit, until }) = slot.window.check(tokens, now) {
+            let checked = if share > 1 {
+                slot.window.check_share(tokens, now, share)
+            } else {
+                slot.window.check(tokens, now)
+            };
+            if let Err(Exceeded { limit, until }) = checked {
                 return Some(Skip::Limited {
                     scope: slot.scope,
                     limit,
@@ -421,6 +461,108 @@ impl PoolState {
         if let Some(skip) = Self::blocked(&mut inner, slots, tokens, now) {
             return Err(skip);
         }
+        Ok(self.count(&mut inner, slots, tokens, now, None))
+    }
+
+    /// [`Self::reserve`] against this replica's share of every limit: each divided by
+    /// `share` (a fleet whose Redis is down).
+    pub fn reserve_share(
+        self: &Arc<Self>,
+        slots: &RouteSlots,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Result<Reservation, Skip> {
+        let mut inner = self.lock();
+        if let Some(skip) = Self::blocked_share(&mut inner, slots, tokens, now, share) {
+            return Err(skip);
+        }
+        Ok(self.count(&mut inner, slots, tokens, now, None))
+    }
+
+    /// What Redis needs to check the windows the route counts against (its own, its
+    /// credential's, its provider account's), once the route is not cooling down.
+    pub fn shared_specs(
+        &self,
+        slots: &RouteSlots,
+        now: Millis,
+    ) -> Result<Vec<crate::shared::Spec>, Skip> {
+        use crate::shared::{PREFIX, Spec, UNLIMITED, limit};
+        let mut inner = self.lock();
+        if let Some(skip) = Self::cooling(&mut inner, slots, now) {
+            return Err(skip);
+        }
+        let mut specs = Vec::with_capacity(3);
+        for i in slots.counted() {
+            let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) else {
+                continue;
+            };
+            slot.window.roll_to(now);
+            let limits = slot.window.effective();
+            specs.push(Spec {
+                key: format!("{PREFIX}w:{}", slot.scope),
+                limits: [
+                    limit(limits.rpm),
+                    limit(limits.rph),
+                    limit(limits.rpd),
+                    limit(limits.tpm),
+                    limit(limits.tpd),
+                    UNLIMITED,
+                ],
+                day_end: slot.window.day_end(),
+                month_end: 0,
+                rings: slot.window.rings_needed(),
+            });
+        }
+        Ok(specs)
+    }
+
+    /// Redis refused the route: why, as [`Self::reserve`] says it. `index` is the refused
+    /// spec's place in [`Self::shared_specs`].
+    pub fn shared_skip(&self, slots: &RouteSlots, refused: crate::shared::Refused) -> Skip {
+        let inner = self.lock();
+        let scope = slots
+            .counted()
+            .filter_map(|i| inner.slots.get(i).filter(|s| !s.vacant))
+            .nth(refused.index)
+            .or_else(|| inner.slots.get(slots.route))
+            .map_or(
+                Scope::Model {
+                    id: uuid::Uuid::nil(),
+                },
+                |s| s.scope,
+            );
+        Skip::Limited {
+            scope,
+            limit: refused.limit,
+            until: refused.until,
+        }
+    }
+
+    /// A reservation Redis took for the route: counted here too, without a check, so that
+    /// this replica's windows hold its own traffic should Redis go away.
+    pub fn reserve_held(
+        self: &Arc<Self>,
+        slots: &RouteSlots,
+        tokens: u64,
+        now: Millis,
+        held: crate::shared::Held,
+        joint: Option<crate::shared::Joint>,
+    ) -> Reservation {
+        let mut inner = self.lock();
+        let mut reservation = self.count(&mut inner, slots, tokens, now, Some(held));
+        reservation.joint = joint;
+        reservation
+    }
+
+    fn count(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        slots: &RouteSlots,
+        tokens: u64,
+        now: Millis,
+        remote: Option<crate::shared::Held>,
+    ) -> Reservation {
         let mut counted = [None; 3];
         for (i, place) in slots.counted().zip(counted.iter_mut()) {
             if let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) {
@@ -429,13 +571,15 @@ impl PoolState {
                 *place = Some((i, slot.generation));
             }
         }
-        Ok(Reservation {
+        Reservation {
             state: self.clone(),
             counted,
             at: now,
             tokens,
             open: true,
-        })
+            remote,
+            joint: None,
+        }
     }
 
     /// Counts `requests` past requests of `tokens` tokens in all, made at `at`: usage
@@ -540,6 +684,28 @@ impl PoolState {
             }
             None => false,
         }
+    }
+
+    /// A cooldown another replica set (from Redis), by scope key: kept unless a longer one
+    /// runs. A background task's call, not the hot path: the scan is over the pool's scopes.
+    pub fn cool_by_key(&self, scope_key: &str, cooldown: Cooldown) -> bool {
+        let mut inner = self.lock();
+        let Some(slot) = inner
+            .slots
+            .iter_mut()
+            .find(|s| !s.vacant && s.scope.to_string() == scope_key)
+        else {
+            return false;
+        };
+        if slot
+            .cooldown
+            .as_ref()
+            .is_some_and(|c| c.until >= cooldown.until)
+        {
+            return false;
+        }
+        slot.cooldown = Some(cooldown);
+        true
     }
 
     /// Ends the cooldown of the scope `scope_key` (as `Scope` displays it); `None` when no

@@ -9,6 +9,8 @@ use uuid::Uuid;
 use super::window::Millis;
 
 pub const TTL: Millis = 30 * 60 * 1000;
+/// In a fleet, how often a pin that stays put is written to Redis again.
+const REFRESH: Millis = 60 * 1000;
 /// Past this many sessions, expired ones are swept before inserting.
 const SWEEP_AT: usize = 10_000;
 
@@ -17,6 +19,27 @@ const SWEEP_AT: usize = 10_000;
 pub struct Pin {
     pub model: Uuid,
     pub credential: Option<Uuid>,
+}
+
+impl Pin {
+    /// As a fleet keeps it on Redis: `<model>:<credential or ->`.
+    pub fn encode(&self) -> String {
+        match self.credential {
+            Some(credential) => format!("{}:{credential}", self.model),
+            None => format!("{}:-", self.model),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Pin> {
+        let (model, credential) = text.split_once(':')?;
+        Some(Pin {
+            model: model.parse().ok()?,
+            credential: match credential {
+                "-" => None,
+                id => Some(id.parse().ok()?),
+            },
+        })
+    }
 }
 
 #[derive(Default)]
@@ -90,6 +113,26 @@ impl Sessions {
         pins.map.insert(id.to_string(), (pin, now + TTL));
     }
 
+    /// [`Self::pin`] in a fleet; whether Redis must be told: the pin is new or moved, or
+    /// Redis's copy was last refreshed more than a minute ago (its expiry then trails this
+    /// one's by at most that). A conversation that stays put costs no write per request.
+    pub fn repin(&self, id: &str, pin: Pin, now: Millis) -> bool {
+        let known = {
+            let pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+            pins.map.get(id).copied()
+        };
+        let tell = match known {
+            Some((held, expires)) => held != pin || expires - now < TTL - REFRESH,
+            None => true,
+        };
+        // The local expiry moves only with Redis's, so the minute above is measured from
+        // the last write.
+        if tell {
+            self.pin(id, pin, now);
+        }
+        tell
+    }
+
     /// Pins held, expired ones not yet swept included.
     pub fn len(&self) -> usize {
         self.pins
@@ -107,6 +150,28 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fleet_writes_a_pin_when_it_moves_and_once_a_minute_while_it_stays() {
+        let sessions = Sessions::default();
+        let a = Pin {
+            model: Uuid::new_v4(),
+            credential: Some(Uuid::new_v4()),
+        };
+        let b = Pin {
+            model: Uuid::new_v4(),
+            credential: None,
+        };
+        assert_eq!(Pin::decode(&a.encode()), Some(a));
+        assert_eq!(Pin::decode(&b.encode()), Some(b));
+        assert_eq!(Pin::decode("nonsense"), None);
+        assert!(sessions.repin("s", a, 0), "new");
+        assert!(!sessions.repin("s", a, 1_000), "unchanged");
+        assert!(sessions.repin("s", b, 2_000), "moved");
+        assert!(!sessions.repin("s", b, 2_000 + REFRESH - 1));
+        assert!(sessions.repin("s", b, 2_000 + REFRESH + 1), "refreshed");
+        assert_eq!(sessions.get("s", 2_000 + REFRESH + 1), Some(b));
+    }
 
     #[test]
     fn ids_are_scoped_to_the_key() {

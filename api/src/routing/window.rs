@@ -408,8 +408,34 @@ impl Window {
 
     /// Whether one more request of `tokens` fits every limit at `now`.
     pub fn check(&mut self, tokens: u64, now: Millis) -> Result<(), Exceeded> {
-        self.roll(now);
+        self.check_limits(self.effective, tokens, now)
+    }
+
+    /// Whether one more request fits this replica's share of every limit: each divided by
+    /// `share` (a fleet whose Redis is down, see `crate::shared`).
+    pub fn check_share(&mut self, tokens: u64, now: Millis, share: u64) -> Result<(), Exceeded> {
+        let of = |limit| crate::shared::share_of(limit, share);
         let limits = self.effective;
+        let shared = Limits {
+            rpm: of(limits.rpm),
+            rph: of(limits.rph),
+            rpd: of(limits.rpd),
+            tpm: of(limits.tpm),
+            tpd: of(limits.tpd),
+        };
+        self.check_limits(shared, tokens, now)
+    }
+
+    /// Which sliding windows the limits need, as `crate::shared` names them (1 the minute,
+    /// 2 the hour).
+    pub fn rings_needed(&self) -> u8 {
+        let limits = self.effective;
+        u8::from(limits.rpm.is_some() || limits.tpm.is_some())
+            | (u8::from(limits.rph.is_some()) << 1)
+    }
+
+    fn check_limits(&mut self, limits: Limits, tokens: u64, now: Millis) -> Result<(), Exceeded> {
+        self.roll(now);
         if let (Some(rpm), Some(ring)) = (limits.rpm, &self.minute)
             && ring.requests >= rpm
         {

@@ -24,6 +24,7 @@ pub mod partitions;
 pub mod profiles;
 pub mod providers;
 pub mod quotas;
+pub mod replicas;
 pub mod responses;
 pub mod search;
 pub mod settings;

@@ -194,10 +194,20 @@ impl Counter {
         tokens_per_month: Option<u64>,
         tokens: u64,
         now: Millis,
+        share: u64,
     ) -> Result<(), Exceeded> {
-        self.window.check(tokens, now)?;
+        if share > 1 {
+            self.window.check_share(tokens, now, share)?;
+        } else {
+            self.window.check(tokens, now)?;
+        }
         self.roll_month(now);
-        if let Some(limit) = tokens_per_month
+        let month = if share > 1 {
+            crate::shared::share_of(tokens_per_month, share)
+        } else {
+            tokens_per_month
+        };
+        if let Some(limit) = month
             && self.month_tokens + tokens > limit
         {
             return Err(Exceeded {
@@ -309,36 +319,156 @@ impl QuotaLedger {
         tokens: u64,
         now: Millis,
     ) -> Result<QuotaReservation, QuotaError> {
+        self.reserve_share(caller, model, tokens, now, 1)
+    }
+
+    /// [`Self::reserve`] against this replica's share of every quota: each divided by
+    /// `share` (a fleet whose Redis is down).
+    pub fn reserve_share(
+        self: &Arc<Self>,
+        caller: &Caller,
+        model: &str,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Result<QuotaReservation, QuotaError> {
         let keys = keys_of(caller);
         let mut inner = self.lock();
-        if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now) {
+        if let Some(refused) = Self::refusal(&mut inner, &keys, model, tokens, now, share) {
             self.refusals.count(&refused);
             return Err(refused);
         }
-        for key in keys {
-            let counter = inner.counter(key, now);
-            counter.window.add(1, tokens, now, now);
-            counter.roll_month(now);
-            counter.month_tokens += tokens;
-        }
+        Self::count(&mut inner, &keys, tokens, now);
         Ok(QuotaReservation {
             ledger: self.clone(),
             keys,
             at: now,
             tokens,
             open: true,
+            remote: None,
+            pending: None,
         })
     }
 
-    /// Whether the quotas of `keys` (narrowest first) let a request of `tokens` for `model`
-    /// through now, and if not why.
-    fn refusal(
-        inner: &mut Inner,
-        keys: &[Key],
+    fn count(inner: &mut Inner, keys: &[Key; 3], tokens: u64, now: Millis) {
+        for key in keys {
+            let counter = inner.counter(*key, now);
+            counter.window.add(1, tokens, now, now);
+            counter.roll_month(now);
+            counter.month_tokens += tokens;
+        }
+    }
+
+    /// What Redis needs to check the caller's quotas (the api key's, the member's, the
+    /// tenant's, narrowest first), after the checks that need no count: an expired quota,
+    /// a model the quota does not allow.
+    pub fn shared_specs(
+        &self,
+        caller: &Caller,
+        model: &str,
+        now: Millis,
+    ) -> Result<Vec<crate::shared::Spec>, QuotaError> {
+        use crate::shared::{PREFIX, Spec, limit};
+        let keys = keys_of(caller);
+        let mut inner = self.lock();
+        if let Some(refused) = Self::permission(&inner, &keys, model, now) {
+            self.refusals.count(&refused);
+            return Err(refused);
+        }
+        let day_end = crate::routing::window::next_midnight(Tz::UTC, now);
+        let (_, month_end) = month_bounds(now);
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let rule = inner.rules.get(key).cloned().unwrap_or_default();
+                // Counted with or without a quota, as in memory.
+                let _ = inner.counter(*key, now);
+                Spec {
+                    key: format!("{PREFIX}q:{}:{}", key.0.as_str(), key.1),
+                    limits: [
+                        limit(rule.rpm),
+                        crate::shared::UNLIMITED,
+                        limit(rule.rpd),
+                        limit(rule.tpm),
+                        limit(rule.tpd),
+                        limit(rule.tokens_per_month),
+                    ],
+                    day_end,
+                    month_end,
+                    rings: u8::from(rule.rpm.is_some() || rule.tpm.is_some()),
+                }
+            })
+            .collect())
+    }
+
+    /// In a fleet: the caller's quotas, checked for what needs no count (an expired quota, a
+    /// model it does not allow) and not yet reserved. The reservation is made with the first
+    /// route's, in the same round trip to Redis ([`QuotaReservation::pending`]).
+    pub fn reserve_pending(
+        self: &Arc<Self>,
+        caller: &Caller,
         model: &str,
         tokens: u64,
         now: Millis,
-    ) -> Option<QuotaError> {
+    ) -> Result<QuotaReservation, QuotaError> {
+        let specs = self.shared_specs(caller, model, now)?;
+        Ok(QuotaReservation {
+            ledger: self.clone(),
+            keys: keys_of(caller),
+            at: now,
+            tokens,
+            open: false,
+            remote: None,
+            pending: Some(Pending {
+                specs,
+                model: model.to_string(),
+            }),
+        })
+    }
+
+    /// Redis refused the quota of `keys[refused.index]`: the error, as [`Self::reserve`]
+    /// would give it.
+    fn shared_refusal(
+        &self,
+        keys: &[Key; 3],
+        refused: crate::shared::Refused,
+        now: Millis,
+    ) -> QuotaError {
+        let key = keys.get(refused.index).copied().unwrap_or(keys[2]);
+        let rule = self.lock().rules.get(&key).cloned().unwrap_or_default();
+        let error = Self::exceeded(
+            key,
+            &rule,
+            Exceeded {
+                limit: refused.limit,
+                until: refused.until,
+            },
+            now,
+        );
+        self.refusals.count(&error);
+        error
+    }
+
+    fn exceeded(key: Key, rule: &QuotaRule, exceeded: Exceeded, now: Millis) -> QuotaError {
+        let value = match exceeded.limit {
+            "rpm" => rule.rpm,
+            "rpd" => rule.rpd,
+            "tpm" => rule.tpm,
+            "tpd" => rule.tpd,
+            _ => rule.tokens_per_month,
+        };
+        QuotaError::Exceeded {
+            scope: key.0.as_str(),
+            limit: exceeded.limit,
+            value: value.unwrap_or(0),
+            retry_after_secs: exceeded
+                .until
+                .map(|until| u64::try_from((until - now).max(1_000) + 999).unwrap_or(1) / 1000),
+        }
+    }
+
+    /// An expired quota or a model it does not allow, narrowest scope first.
+    fn permission(inner: &Inner, keys: &[Key], model: &str, now: Millis) -> Option<QuotaError> {
         for key in keys {
             let Some(rule) = inner.rules.get(key) else {
                 continue;
@@ -355,32 +485,31 @@ impl QuotaLedger {
                 return Some(QuotaError::ModelNotAllowed { scope });
             }
         }
+        None
+    }
+
+    /// Whether the quotas of `keys` (narrowest first) let a request of `tokens` for `model`
+    /// through now, and if not why.
+    fn refusal(
+        inner: &mut Inner,
+        keys: &[Key],
+        model: &str,
+        tokens: u64,
+        now: Millis,
+        share: u64,
+    ) -> Option<QuotaError> {
+        if let Some(refused) = Self::permission(inner, keys, model, now) {
+            return Some(refused);
+        }
         for key in keys {
-            // The numbers only: the rule's model list stays where it is.
-            let Some((limits, per_month)) = inner
-                .rules
-                .get(key)
-                .map(|rule| (rule.limits(), rule.tokens_per_month))
-            else {
+            // The number only: the rule (and its model list) is cloned only for a refusal.
+            let Some(per_month) = inner.rules.get(key).map(|rule| rule.tokens_per_month) else {
                 continue;
             };
             let counter = inner.counter(*key, now);
-            if let Err(exceeded) = counter.check(per_month, tokens, now) {
-                let value = match exceeded.limit {
-                    "rpm" => limits.rpm,
-                    "rpd" => limits.rpd,
-                    "tpm" => limits.tpm,
-                    "tpd" => limits.tpd,
-                    _ => per_month,
-                };
-                return Some(QuotaError::Exceeded {
-                    scope: key.0.as_str(),
-                    limit: exceeded.limit,
-                    value: value.unwrap_or(0),
-                    retry_after_secs: exceeded.until.map(|until| {
-                        u64::try_from((until - now).max(1_000) + 999).unwrap_or(1) / 1000
-                    }),
-                });
+            if let Err(exceeded) = counter.check(per_month, tokens, now, share) {
+                let rule = inner.rules.get(key).cloned().unwrap_or_default();
+                return Some(Self::exceeded(*key, &rule, exceeded, now));
             }
         }
         None
@@ -396,7 +525,7 @@ impl QuotaLedger {
         now: Millis,
     ) -> Result<(), QuotaError> {
         let keys = [(QuotaScope::Tenant, tenant)];
-        match Self::refusal(&mut self.lock(), &keys, model, tokens, now) {
+        match Self::refusal(&mut self.lock(), &keys, model, tokens, now, 1) {
             Some(refused) => Err(refused),
             None => Ok(()),
         }
@@ -457,6 +586,15 @@ pub struct QuotaReservation {
     at: Millis,
     tokens: u64,
     open: bool,
+    /// The same reservation on Redis, in a fleet (shared with the route it was made with).
+    remote: Option<crate::shared::Joint>,
+    /// In a fleet, until the first route is reserved: what Redis must check.
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    specs: Vec<crate::shared::Spec>,
+    model: String,
 }
 
 impl std::fmt::Debug for QuotaReservation {
@@ -478,10 +616,58 @@ impl QuotaReservation {
         self.settle_at(actual, crate::routing::now_millis());
     }
 
+    /// What Redis must check with the first route, while the quotas are not yet reserved.
+    pub fn pending(&self) -> Option<&[crate::shared::Spec]> {
+        self.pending.as_ref().map(|p| p.specs.as_slice())
+    }
+
+    /// Redis took the quotas (with a route) at `now`: counted here too, without a check, so
+    /// that this replica's windows hold its own traffic should Redis go away.
+    pub fn held(&mut self, held: crate::shared::Joint, now: Millis) {
+        if self.pending.take().is_none() {
+            return;
+        }
+        QuotaLedger::count(&mut self.ledger.lock(), &self.keys, self.tokens, now);
+        self.at = now;
+        self.open = true;
+        self.remote = Some(held);
+    }
+
+    /// Redis refused the quota at `refused.index` of [`Self::pending`]: why.
+    pub fn refused(&self, refused: crate::shared::Refused, now: Millis) -> QuotaError {
+        self.ledger.shared_refusal(&self.keys, refused, now)
+    }
+
+    /// Redis is away: the quotas checked and counted here, against this replica's share.
+    pub fn reserve_locally(&mut self, now: Millis, share: u64) -> Result<(), QuotaError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let ledger = self.ledger.clone();
+        let mut inner = ledger.lock();
+        let (keys, tokens) = (self.keys, self.tokens);
+        if let Some(refused) =
+            QuotaLedger::refusal(&mut inner, &keys, &pending.model, tokens, now, share)
+        {
+            ledger.refusals.count(&refused);
+            self.pending = Some(pending);
+            return Err(refused);
+        }
+        QuotaLedger::count(&mut inner, &keys, tokens, now);
+        self.at = now;
+        self.open = true;
+        Ok(())
+    }
+
     pub fn settle_at(mut self, actual: u64, now: Millis) {
-        self.open = false;
+        if !std::mem::replace(&mut self.open, false) {
+            return;
+        }
         self.ledger
             .finish(&self.keys, self.at, self.tokens, Some(actual), now);
+        if let Some(held) = self.remote.take().and_then(|joint| joint.take()) {
+            held.finish(Some(actual));
+        }
     }
 }
 
@@ -491,6 +677,9 @@ impl Drop for QuotaReservation {
             let now = crate::routing::now_millis();
             self.ledger
                 .finish(&self.keys, self.at, self.tokens, None, now);
+            if let Some(held) = self.remote.take().and_then(|joint| joint.take()) {
+                held.finish(None);
+            }
         }
     }
 }

@@ -11,15 +11,16 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, chat_body, eventually_within, spawn_app};
 
-/// A second instance of `app`'s server: same database, same master key.
-struct Replica {
-    address: String,
+/// A second instance of `app`'s server: same database, same master key (and, in
+/// `redis_fleet`, the same Redis).
+pub(crate) struct Replica {
+    pub(crate) address: String,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Replica {
-    async fn of(app: &TestApp) -> Replica {
+    pub(crate) async fn of(app: &TestApp) -> Replica {
         let built = Application::build(app.config.clone(), Signals::Ignore)
             .await
             .unwrap();
@@ -33,7 +34,7 @@ impl Replica {
         }
     }
 
-    async fn chat(&self, app: &TestApp) -> u16 {
+    pub(crate) async fn chat(&self, app: &TestApp) -> u16 {
         app.client
             .post(format!("{}/v1/chat/completions", self.address))
             .bearer_auth(&app.api_key)
@@ -45,7 +46,7 @@ impl Replica {
             .as_u16()
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
     }

@@ -46,6 +46,8 @@ mod models;
 mod pg_proxy;
 mod postgres_tls;
 mod quotas;
+mod redis_faults;
+mod redis_fleet;
 mod request_id;
 mod responses;
 mod routing;

@@ -21,4 +21,9 @@ pub struct Health {
     /// background check every second; the probe never waits on the database).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_ms_ago: Option<u64>,
+    /// Set by `/readyz` in a fleet (`FREEWAY_REDIS_URL`): whether Redis answered its last
+    /// check (every second). Without it limits are local (each replica its share); the
+    /// replica stays ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<bool>,
 }

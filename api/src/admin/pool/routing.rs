@@ -340,5 +340,8 @@ pub async fn clear_cooldowns(
             }
         }
     }
+    if let Some(shared) = &state.shared {
+        shared.cooldowns_clear(query.scope.as_deref()).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,394 @@
+//! The connection to Redis, its health, and the window scripts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// How often Redis is checked (and a replica's heartbeat written).
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+const WINDOW_LUA: &str = include_str!("window.lua");
+
+/// One scope of a reservation: its key, its limits (as [`super::limit`] writes them:
+/// rpm, rph, rpd, tpm, tpd, tokens per month), when its day and month end (0: no month),
+/// and which sliding windows it keeps (1 the minute, 2 the hour).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub key: String,
+    pub limits: [i64; 6],
+    pub day_end: i64,
+    pub month_end: i64,
+    pub rings: u8,
+}
+
+/// What Redis answered a reservation.
+#[derive(Debug)]
+pub enum Reserved {
+    /// Counted in every scope; settle or give it back with [`Held::finish`].
+    Held(Held),
+    /// Counted nowhere: the scope at `index` of the specs has no room.
+    Refused(Refused),
+    /// Redis is down or too slow: the caller decides locally.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub index: usize,
+    pub limit: &'static str,
+    /// When it frees up; `None`: the request alone is larger than the limit.
+    pub until: Option<i64>,
+}
+
+/// A reservation held on Redis: it remembers the buckets, day and month it went into, so
+/// settling or giving it back touches only those.
+pub struct Held {
+    shared: Arc<Shared>,
+    keys: Vec<String>,
+    periods: Vec<[i64; 3]>,
+    at: i64,
+    tokens: u64,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("keys", &self.keys)
+            .field("at", &self.at)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Held {
+    /// One reservation of the scopes of both, made together (same time, same tokens).
+    pub fn join(mut self, mut other: Held) -> Held {
+        self.keys.append(&mut other.keys);
+        self.periods.append(&mut other.periods);
+        self
+    }
+
+    /// The first `n` scopes (if any) and the rest, as two reservations that may be settled
+    /// apart (the quotas and the route of one request).
+    pub fn split(mut self, n: usize) -> (Option<Held>, Held) {
+        if n == 0 {
+            return (None, self);
+        }
+        let n = n.min(self.keys.len());
+        let first = Held {
+            shared: self.shared.clone(),
+            keys: self.keys.drain(..n).collect(),
+            periods: self.periods.drain(..n).collect(),
+            at: self.at,
+            tokens: self.tokens,
+        };
+        (Some(first), self)
+    }
+
+    /// Settles with `actual` tokens, or (with `None`) gives the reservation back: one round
+    /// trip, off the request's path (a task of its own).
+    pub fn finish(self, actual: Option<u64>) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let shared = self.shared.clone();
+                shared.finish(self, actual).await;
+            });
+        }
+    }
+}
+
+/// The quotas' part of a reservation Redis took together with a route's (one round trip
+/// in): when that route serves, both are settled in one round trip out; when it fails, the
+/// quotas keep theirs for the next route and settle it themselves.
+#[derive(Clone, Debug)]
+pub struct Joint(Arc<std::sync::Mutex<Option<Held>>>);
+
+impl Joint {
+    pub fn new(held: Held) -> Joint {
+        Joint(Arc::new(std::sync::Mutex::new(Some(held))))
+    }
+
+    /// The quotas' part, unless it was settled already.
+    pub fn take(&self) -> Option<Held> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Redis errors and fallbacks, for `/metrics`: atomics only.
+#[derive(Debug, Default)]
+pub struct SharedStats {
+    /// Calls that failed or timed out.
+    pub errors: AtomicU64,
+    /// Requests decided on local limits because Redis was down.
+    pub local: AtomicU64,
+}
+
+pub struct Shared {
+    pub(super) conn: ConnectionManager,
+    healthy: AtomicBool,
+    pub(super) timeout: Duration,
+    reserve: Script,
+    finish: Script,
+    pub(super) throttle_check: Script,
+    pub(super) throttle_fail: Script,
+    /// Replicas alive, this one included (at least 1).
+    replicas: AtomicU64,
+    id: Uuid,
+    pub stats: SharedStats,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("healthy", &self.healthy)
+            .field("replicas", &self.replicas)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(i) => Some(*i),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn limit_name(value: &Value) -> &'static str {
+    let text = match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).unwrap_or(""),
+        Value::SimpleString(s) => s.as_str(),
+        _ => "",
+    };
+    match text {
+        "rpm" => "rpm",
+        "rph" => "rph",
+        "rpd" => "rpd",
+        "tpm" => "tpm",
+        "tpd" => "tpd",
+        _ => "tokens_per_month",
+    }
+}
+
+impl Shared {
+    /// A client for `url` (`redis://` or `rediss://`); it connects lazily, so a Redis that is
+    /// down at start delays nothing. Errors only for a URL it cannot read.
+    /// With `ca` (PEM), a `rediss://` server's certificate is checked against it instead of
+    /// the system's roots.
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Arc<Shared>, redis::RedisError> {
+        let client = match ca {
+            None => redis::Client::open(url)?,
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )?,
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let script = |body: &str| Script::new(&format!("{WINDOW_LUA}\n{body}"));
+        Ok(Arc::new(Shared {
+            conn,
+            healthy: AtomicBool::new(false),
+            timeout,
+            reserve: script(include_str!("reserve.lua")),
+            finish: script(include_str!("finish.lua")),
+            throttle_check: Script::new(include_str!("throttle_check.lua")),
+            throttle_fail: Script::new(include_str!("throttle_fail.lua")),
+            replicas: AtomicU64::new(1),
+            id: Uuid::new_v4(),
+            stats: SharedStats::default(),
+        }))
+    }
+
+    /// Whether the last call or check reached Redis.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Replicas alive, this one included: what each one's share of a limit is divided by
+    /// while Redis is down.
+    pub fn replicas(&self) -> u64 {
+        self.replicas.load(Ordering::Relaxed).max(1)
+    }
+
+    /// This replica's id in `fleet_replicas`.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Counts a request decided locally while Redis is down.
+    pub fn count_local(&self) {
+        self.stats.local.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn failed(&self, error: &dyn std::fmt::Display) {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::warn!(%error, "Redis unreachable: on local limits (each replica its share) until it answers");
+        }
+    }
+
+    /// Runs `invocation` within the timeout; any failure marks Redis down.
+    pub(super) async fn call(&self, invocation: redis::ScriptInvocation<'_>) -> Option<Value> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, invocation.invoke_async::<Value>(&mut conn)).await
+        {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                self.failed(&error);
+                None
+            }
+            Err(_) => {
+                self.failed(&"timed out");
+                None
+            }
+        }
+    }
+
+    /// Checks every scope of `specs` and counts a request of `tokens` in all of them, or in
+    /// none: one round trip. `Unavailable` at once while Redis is down.
+    pub async fn reserve(self: &Arc<Self>, specs: &[Spec], tokens: u64, now: i64) -> Reserved {
+        if !self.healthy() {
+            return Reserved::Unavailable;
+        }
+        let mut invocation = self.reserve.prepare_invoke();
+        invocation.arg(now).arg(tokens);
+        for spec in specs {
+            invocation.key(spec.key.as_str());
+            for limit in spec.limits {
+                invocation.arg(limit);
+            }
+            invocation
+                .arg(spec.day_end)
+                .arg(spec.month_end)
+                .arg(spec.rings);
+        }
+        let Some(value) = self.call(invocation).await else {
+            return Reserved::Unavailable;
+        };
+        let answer = match &value {
+            Value::Array(items) => items.as_slice(),
+            _ => &[],
+        };
+        match answer {
+            [first] if int(first) == Some(0) => Reserved::Held(Held {
+                shared: self.clone(),
+                keys: specs.iter().map(|s| s.key.clone()).collect(),
+                periods: specs
+                    .iter()
+                    .map(|s| [s.day_end, s.month_end, i64::from(s.rings)])
+                    .collect(),
+                at: now,
+                tokens,
+            }),
+            [index, limit, until] => Reserved::Refused(Refused {
+                index: int(index)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .unwrap_or(1)
+                    .saturating_sub(1),
+                limit: limit_name(limit),
+                until: int(until).filter(|u| *u >= 0),
+            }),
+            _ => {
+                self.failed(&"unexpected answer to the reserve script");
+                Reserved::Unavailable
+            }
+        }
+    }
+
+    async fn finish(&self, held: Held, actual: Option<u64>) {
+        let mut invocation = self.finish.prepare_invoke();
+        let actual = actual.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        invocation
+            .arg(chrono::Utc::now().timestamp_millis().max(held.at))
+            .arg(held.at)
+            .arg(held.tokens)
+            .arg(actual);
+        for (key, period) in held.keys.iter().zip(&held.periods) {
+            invocation.key(key.as_str());
+            for value in period {
+                invocation.arg(*value);
+            }
+        }
+        // Even while marked down: a reservation made on Redis is given back there if it can be.
+        let _ = self.call(invocation).await;
+    }
+
+    /// Checks Redis once (a `PING` within a second) and keeps the answer.
+    pub async fn check(&self) -> bool {
+        let mut conn = self.conn.clone();
+        let ping = redis::cmd("PING").clone();
+        let wait = self.timeout.max(Duration::from_millis(500));
+        let ok = matches!(
+            tokio::time::timeout(wait, ping.query_async::<Value>(&mut conn)).await,
+            Ok(Ok(_))
+        );
+        let was = self.healthy.swap(ok, Ordering::Relaxed);
+        if ok && !was {
+            tracing::info!("Redis reached: limits, quotas, sessions and cooldowns are shared");
+        } else if !ok {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            if was {
+                tracing::warn!(
+                    "Redis unreachable: on local limits (each replica its share) until it answers"
+                );
+            }
+        }
+        ok
+    }
+
+    /// The first check, at start: one line when Redis cannot be reached.
+    pub async fn start(&self) {
+        if !self.check().await {
+            tracing::warn!(
+                "Redis unreachable at start: on local limits (each replica its share) until it answers"
+            );
+        }
+    }
+
+    /// Every second until `stop`: checks Redis, and writes this replica's heartbeat and reads
+    /// how many replicas are alive (Postgres, so the count holds while Redis is away).
+    pub async fn keep_watch(self: Arc<Self>, db: PgPool, mut stop: watch::Receiver<bool>) {
+        let mut ticks = tokio::time::interval(CHECK_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    self.check().await;
+                    self.beat(&db).await;
+                }
+                _ = stop.changed() => {
+                    let _ = crate::store::replicas::leave(&db, self.id).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes this replica's heartbeat and keeps the count of live replicas; the last count
+    /// stays while Postgres is away.
+    pub async fn beat(&self, db: &PgPool) {
+        let beat = crate::store::replicas::beat(db, self.id);
+        if let Ok(Ok(count)) = tokio::time::timeout(Duration::from_millis(800), beat).await {
+            self.replicas.store(count.max(1), Ordering::Relaxed);
+        }
+    }
+}
