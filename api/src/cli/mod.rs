@@ -7,7 +7,7 @@
 mod routes;
 
 use freeway_wire::auth::Role;
-use freeway_wire::pool::Modality;
+use freeway_wire::pool::{ImportFormat, ImportReport, Modality};
 use freeway_wire::tenants::MemberRole;
 use freeway_wire::tenants::QuotaScope;
 use std::io::{BufRead, IsTerminal};
@@ -310,6 +310,26 @@ pub enum CredentialCommand {
     },
     /// List credentials (last four characters only).
     List,
+    /// Import many provider keys from a `.env`, JSON or CSV file (`-` for standard input):
+    /// `GROQ_API_KEY=...`, `GROQ_API_KEY_2=...`, `GEMINI_API_KEYS=a,b`, `{"groq": ["..."]}`,
+    /// or a CSV with a `provider,key[,name]` header. Shows a preview (provider, name, last
+    /// four characters, new/duplicate/unknown/invalid/test_failed) and asks before importing.
+    Import {
+        /// The file; its keys are read from it, never from the command line.
+        file: PathBuf,
+        /// Guessed from the file's extension, then from its text.
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// Only show the preview.
+        #[arg(long, conflicts_with = "yes")]
+        dry_run: bool,
+        /// Import without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Do not test the keys with one small call each (keys that fail it are left out).
+        #[arg(long)]
+        skip_test: bool,
+    },
 }
 
 fn actor() -> String {
@@ -636,6 +656,22 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 );
             }
         }
+        Command::Credential(CredentialCommand::Import {
+            file,
+            format,
+            dry_run,
+            yes,
+            skip_test,
+        }) => {
+            let keyring = Keyring::from_config(
+                config.master_key.as_deref(),
+                config.master_key_file.as_deref(),
+            )?;
+            import_credentials(
+                &db, &actor, keyring, &file, format, dry_run, yes, !skip_test,
+            )
+            .await?;
+        }
         Command::Routes => routes::list(&db).await?,
         Command::Admin(AdminCommand::Create {
             username,
@@ -827,6 +863,89 @@ fn read_secret() -> Result<Secret> {
         bail!("no secret given: pipe it on standard input or set FREEWAY_CREDENTIAL_SECRET");
     }
     Ok(secret)
+}
+
+/// `freeway credential import`: preview, confirm, import.
+#[allow(clippy::too_many_arguments)]
+async fn import_credentials(
+    db: &sqlx::PgPool,
+    actor: &str,
+    keyring: Keyring,
+    file: &std::path::Path,
+    format: Option<ImportFormat>,
+    dry_run: bool,
+    yes: bool,
+    test: bool,
+) -> Result<()> {
+    use crate::admin::pool::import;
+    let from_stdin = file.as_os_str() == "-";
+    let text = zeroize::Zeroizing::new(if from_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the keys from standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    });
+    let format = format.map_or_else(
+        || {
+            let name = file.file_name().and_then(|n| n.to_str());
+            crate::providers::import::Format::detect(name, &text)
+        },
+        import::format,
+    );
+    crate::startup::install_crypto_provider();
+    let http = crate::providers::upstream::reqwest_client()?;
+    let keyring = std::sync::RwLock::new(keyring);
+    if test {
+        println!("Testing the new keys with one small call each...");
+    }
+    let plan = import::plan(db, &http, &keyring, &text, format, test).await?;
+    print_import(&plan.report(true));
+    let count = plan.new_keys();
+    if dry_run || count == 0 {
+        println!("Nothing imported.");
+        return Ok(());
+    }
+    if !yes {
+        let stdin = std::io::stdin();
+        if from_stdin || !stdin.is_terminal() {
+            bail!("{count} key(s) to import: run again with --yes to import them without asking");
+        }
+        println!("Import {count} key(s)? [y/N]");
+        let mut answer = String::new();
+        stdin.lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Nothing imported.");
+            return Ok(());
+        }
+    }
+    let report = import::apply(db, actor, &keyring, plan).await?;
+    println!("Imported {} credential(s).", report.imported);
+    Ok(())
+}
+
+fn print_import(report: &ImportReport) {
+    for e in &report.entries {
+        println!(
+            "{}\t{}\t{}\t…{}\t{}{}",
+            e.at,
+            e.provider.as_deref().unwrap_or("?"),
+            if e.name.is_empty() { "-" } else { &e.name },
+            e.last4,
+            serde_json::to_value(e.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            e.message
+                .as_deref()
+                .map(|m| format!("\t{m}"))
+                .unwrap_or_default(),
+        );
+    }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
 }
 
 /// `days` from now, for `--expires-in-days` (bounded to 1..=3650 by its parser).
