@@ -11,8 +11,8 @@ use freeway_wire::pool::{ImportReport, ImportStatus};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::cli::run;
-use crate::helpers::{TestApp, add_credential, spawn_app};
+use crate::cli::{Served, run};
+use crate::helpers::{TestApp, add_credential, http, spawn_app};
 
 /// Ten good keys over seven providers, then trouble: a key already in the file, one already
 /// stored, a name no provider has, and a key its provider refuses. All obviously fake.
@@ -334,4 +334,40 @@ async fn a_file_that_cannot_be_read_imports_nothing() {
     assert!(cli.stderr.contains("entry 2"), "{}", cli.stderr);
     assert_no_secret("the error", &cli.stderr);
     assert_eq!(credential_count(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_served_import_logs_no_key() {
+    // Arrange: `freeway serve` on the app's database, logging everything.
+    let app = spawn_app().await;
+    let _refusing = arrange(&app).await;
+    let jwt = app.admin_token().await;
+    let (_, created) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(&jwt),
+            Some(json!({"name": "import", "expires_in_days": 1})),
+        )
+        .await;
+    let token = created["token"].as_str().unwrap().to_string();
+    let served = Served::start(&app.database_url, &app.key_file, &[("RUST_LOG", "debug")]).await;
+
+    // Act
+    let response = http()
+        .post(format!("{}/admin/v1/credentials/import", served.address))
+        .bearer_auth(&token)
+        .json(&json!({"content": ENV, "dry_run": false}))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let report: ImportReport = response.json().await.unwrap();
+    assert_eq!(report.imported, 10);
+    let logs = served.logs();
+    assert!(logs.contains("credentials/import"), "{logs}");
+    assert_no_secret("the server's log", &logs);
+    assert_no_secret("the audit log", &audit_text(&app).await);
 }
