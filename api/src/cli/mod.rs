@@ -4,10 +4,11 @@
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout)]
 
+mod import;
 mod routes;
 
 use freeway_wire::auth::Role;
-use freeway_wire::pool::{ImportFormat, ImportReport, Modality};
+use freeway_wire::pool::{ImportFormat, Modality};
 use freeway_wire::tenants::MemberRole;
 use freeway_wire::tenants::QuotaScope;
 use std::io::{BufRead, IsTerminal};
@@ -667,7 +668,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 config.master_key.as_deref(),
                 config.master_key_file.as_deref(),
             )?;
-            import_credentials(
+            import::run(
                 &db, &actor, keyring, &file, format, dry_run, yes, !skip_test,
             )
             .await?;
@@ -865,92 +866,56 @@ fn read_secret() -> Result<Secret> {
     Ok(secret)
 }
 
-/// `freeway credential import`: preview, confirm, import.
-#[allow(clippy::too_many_arguments)]
-async fn import_credentials(
-    db: &sqlx::PgPool,
-    actor: &str,
-    keyring: Keyring,
-    file: &std::path::Path,
-    format: Option<ImportFormat>,
-    dry_run: bool,
-    yes: bool,
-    test: bool,
-) -> Result<()> {
-    use crate::admin::pool::import;
-    let from_stdin = file.as_os_str() == "-";
-    let text = zeroize::Zeroizing::new(if from_stdin {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("reading the keys from standard input")?;
-        text
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
-    });
-    let format = format.map_or_else(
-        || {
-            let name = file.file_name().and_then(|n| n.to_str());
-            crate::providers::import::Format::detect(name, &text)
-        },
-        import::format,
-    );
-    crate::startup::install_crypto_provider();
-    let http = crate::providers::upstream::reqwest_client()?;
-    let keyring = std::sync::RwLock::new(keyring);
-    if test {
-        println!("Testing the new keys with one small call each...");
-    }
-    let plan = import::plan(db, &http, &keyring, &text, format, test).await?;
-    print_import(&plan.report(true));
-    let count = plan.new_keys();
-    if dry_run || count == 0 {
-        println!("Nothing imported.");
-        return Ok(());
-    }
-    if !yes {
-        let stdin = std::io::stdin();
-        if from_stdin || !stdin.is_terminal() {
-            bail!("{count} key(s) to import: run again with --yes to import them without asking");
-        }
-        println!("Import {count} key(s)? [y/N]");
-        let mut answer = String::new();
-        stdin.lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("Nothing imported.");
-            return Ok(());
-        }
-    }
-    let report = import::apply(db, actor, &keyring, plan).await?;
-    println!("Imported {} credential(s).", report.imported);
-    Ok(())
-}
-
-fn print_import(report: &ImportReport) {
-    for e in &report.entries {
-        println!(
-            "{}\t{}\t{}\t…{}\t{}{}",
-            e.at,
-            e.provider.as_deref().unwrap_or("?"),
-            if e.name.is_empty() { "-" } else { &e.name },
-            e.last4,
-            serde_json::to_value(e.status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            e.message
-                .as_deref()
-                .map(|m| format!("\t{m}"))
-                .unwrap_or_default(),
-        );
-    }
-    for warning in &report.warnings {
-        println!("warning: {warning}");
-    }
-}
-
 /// `days` from now, for `--expires-in-days` (bounded to 1..=3650 by its parser).
 fn days_from_now(days: u32) -> anyhow::Result<chrono::DateTime<Utc>> {
     Duration::try_days(i64::from(days))
         .and_then(|d| Utc::now().checked_add_signed(d))
         .ok_or_else(|| anyhow::anyhow!("--expires-in-days {days} is too far in the future"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn credential_import_takes_a_file_and_never_a_key() {
+        let cli = Cli::try_parse_from([
+            "freeway",
+            "credential",
+            "import",
+            "-",
+            "--yes",
+            "--skip-test",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Credential(CredentialCommand::Import {
+                yes: true,
+                skip_test: true,
+                dry_run: false,
+                format: Some(ImportFormat::Json),
+                ..
+            })
+        ));
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|_| ());
+        assert!(parse(&["freeway", "credential", "import"]).is_err());
+        assert!(
+            parse(&[
+                "freeway",
+                "credential",
+                "import",
+                "k.env",
+                "--dry-run",
+                "--yes"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["freeway", "credential", "import", "k.env", "--key", "x"]).is_err());
+    }
 }
