@@ -201,7 +201,8 @@ fn parse_env(text: &str, known: &[String]) -> Result<Vec<Entry>, ParseError> {
             continue;
         }
         let provider = provider_for_var(var, known);
-        let plural = var.to_ascii_uppercase().ends_with('S');
+        let upper = var.to_ascii_uppercase();
+        let plural = upper.ends_with("KEYS") || upper.ends_with("TOKENS");
         let values: Vec<&str> = if plural {
             value
                 .split(|c: char| c == ',' || c.is_whitespace())

@@ -176,3 +176,25 @@ fn formats_are_detected() {
         Format::Env
     );
 }
+
+#[test]
+fn every_alias_names_a_built_in_provider() {
+    for (alias, provider) in ALIASES {
+        assert!(
+            crate::store::builtin::find(provider).is_some(),
+            "{alias} maps to {provider}, which the catalog does not have"
+        );
+    }
+}
+
+#[test]
+fn only_plural_key_names_hold_several_keys() {
+    let entries = parse(
+        "GROQ_API_TOKENS=gsk_fake_a gsk_fake_b\nMY_ADDRESS=a,b\n",
+        Format::Env,
+        &known(),
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[2].secret.expose(), "a,b");
+}
