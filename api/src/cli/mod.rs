@@ -4,10 +4,11 @@
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout)]
 
+mod import;
 mod routes;
 
 use freeway_wire::auth::Role;
-use freeway_wire::pool::Modality;
+use freeway_wire::pool::{ImportFormat, Modality};
 use freeway_wire::tenants::MemberRole;
 use freeway_wire::tenants::QuotaScope;
 use std::io::{BufRead, IsTerminal};
@@ -310,6 +311,26 @@ pub enum CredentialCommand {
     },
     /// List credentials (last four characters only).
     List,
+    /// Import many provider keys from a `.env`, JSON or CSV file (`-` for standard input):
+    /// `GROQ_API_KEY=...`, `GROQ_API_KEY_2=...`, `GEMINI_API_KEYS=a,b`, `{"groq": ["..."]}`,
+    /// or a CSV with a `provider,key[,name]` header. Shows a preview (provider, name, last
+    /// four characters, new/duplicate/unknown/invalid/test_failed) and asks before importing.
+    Import {
+        /// The file; its keys are read from it, never from the command line.
+        file: PathBuf,
+        /// Guessed from the file's extension, then from its text.
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// Only show the preview.
+        #[arg(long, conflicts_with = "yes")]
+        dry_run: bool,
+        /// Import without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Do not test the keys with one small call each (keys that fail it are left out).
+        #[arg(long)]
+        skip_test: bool,
+    },
 }
 
 fn actor() -> String {
@@ -636,6 +657,22 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                 );
             }
         }
+        Command::Credential(CredentialCommand::Import {
+            file,
+            format,
+            dry_run,
+            yes,
+            skip_test,
+        }) => {
+            let keyring = Keyring::from_config(
+                config.master_key.as_deref(),
+                config.master_key_file.as_deref(),
+            )?;
+            import::run(
+                &db, &actor, keyring, &file, format, dry_run, yes, !skip_test,
+            )
+            .await?;
+        }
         Command::Routes => routes::list(&db).await?,
         Command::Admin(AdminCommand::Create {
             username,
@@ -834,4 +871,51 @@ fn days_from_now(days: u32) -> anyhow::Result<chrono::DateTime<Utc>> {
     Duration::try_days(i64::from(days))
         .and_then(|d| Utc::now().checked_add_signed(d))
         .ok_or_else(|| anyhow::anyhow!("--expires-in-days {days} is too far in the future"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn credential_import_takes_a_file_and_never_a_key() {
+        let cli = Cli::try_parse_from([
+            "freeway",
+            "credential",
+            "import",
+            "-",
+            "--yes",
+            "--skip-test",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Credential(CredentialCommand::Import {
+                yes: true,
+                skip_test: true,
+                dry_run: false,
+                format: Some(ImportFormat::Json),
+                ..
+            })
+        ));
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|_| ());
+        assert!(parse(&["freeway", "credential", "import"]).is_err());
+        assert!(
+            parse(&[
+                "freeway",
+                "credential",
+                "import",
+                "k.env",
+                "--dry-run",
+                "--yes"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["freeway", "credential", "import", "k.env", "--key", "x"]).is_err());
+    }
 }

@@ -2,6 +2,7 @@
 //! credentials already decrypted and their slots in the pool state, rebuilt whenever the
 //! pool changes.
 
+pub mod import;
 pub mod mappings;
 pub mod openai_compat;
 pub mod upstream;

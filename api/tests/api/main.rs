@@ -27,6 +27,7 @@ mod catalog;
 mod chat;
 mod cli;
 mod contract;
+mod credential_import;
 mod crypto;
 mod errors;
 mod failover;

@@ -399,6 +399,99 @@ pub struct CredentialTest {
     pub message: String,
 }
 
+/// A file of provider keys to import: a `.env`, JSON or CSV (see the README for the
+/// spellings). No `Debug`: it holds secrets.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"content": "GROQ_API_KEY=gsk_...\nGEMINI_API_KEY=AIza...", "dry_run": true})))]
+pub struct CredentialImport {
+    /// The file's text.
+    pub content: String,
+    /// Guessed from the text when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ImportFormat>,
+    /// Only preview (the default); `false` imports.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    /// Test each new key with one small call first and leave out the ones that fail
+    /// (the default); `false` imports them untested.
+    #[serde(default = "yes")]
+    pub test: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ImportFormat {
+    Env,
+    Json,
+    Csv,
+}
+
+/// What happens, or happened, to one key of an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub enum ImportStatus {
+    /// Would be imported (a preview).
+    New,
+    /// Imported now.
+    Imported,
+    /// The same key is stored already, or earlier in the file.
+    Duplicate,
+    /// No provider of the pool goes by this name.
+    Unknown,
+    /// Not a usable key (empty, too short, Cloudflare without an account id).
+    Invalid,
+    /// The provider refused it or did not answer; see `test`.
+    TestFailed,
+}
+
+/// One key of an import. The secret is shown by its last four characters only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ImportEntry {
+    /// Where in the file: `line 3`, `entry 2`.
+    pub at: String,
+    /// The variable or provider as written.
+    pub source: String,
+    /// The pool's provider it maps to.
+    pub provider: Option<String>,
+    /// The new credential's name.
+    pub name: String,
+    pub last4: String,
+    pub status: ImportStatus,
+    /// Why, for anything but `new` and `imported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The key's test call, when it was tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<CredentialTest>,
+    /// The new credential, once imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<Uuid>,
+}
+
+/// An import's preview, or what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// How many credentials were created (0 in a preview).
+    pub imported: u32,
+    /// In the file's order.
+    pub entries: Vec<ImportEntry>,
+    /// Stored credentials the master key could not open, so not compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// An alias that tries models in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]

@@ -233,19 +233,21 @@ pub async fn test(
         &provider,
         chat_model.map(|m| (m.id, m.model_id.as_str())),
         credential,
+        upstream::timeout(&provider),
     )
     .await;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// One call with the credential, bounded by the provider's timeout (at most 30 s).
-async fn probe(
+/// One call with the credential, bounded by `timeout` (for a single test, the provider's
+/// own, at most 30 s; shorter for an import's many).
+pub(super) async fn probe(
     client: &reqwest::Client,
     provider: &ProviderRecord,
     chat_model: Option<(Uuid, &str)>,
     credential: CredentialInfo,
+    timeout: std::time::Duration,
 ) -> CredentialTest {
-    let timeout = upstream::timeout(provider);
     let secret = credential.secret.clone();
     let route = upstream::route(provider, chat_model, Some(credential));
     let request = match chat_model {

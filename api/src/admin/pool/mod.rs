@@ -4,6 +4,7 @@
 
 mod credentials;
 mod discover;
+pub mod import;
 mod mappings;
 mod models;
 mod providers;
@@ -68,6 +69,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             "/providers/{provider}/credentials/{id}/test",
             web::post().to(credentials::test),
         )
+        .route("/credentials/import", web::post().to(import::import))
         .route("/routing/profiles", web::get().to(routing::list_profiles))
         .route(
             "/routing/profiles/{name}",
@@ -107,6 +109,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     credentials::update,
     credentials::delete,
     credentials::test,
+    import::import,
     routing::list_profiles,
     routing::put_profile,
     routing::delete_profile,
