@@ -83,9 +83,13 @@ export async function signOut(page) {
   await page.getByTestId("login").waitFor();
 }
 
+/// Saves a full-page screenshot for review. Chromium waits for a new frame to take one, and
+/// on a loaded two-core machine (a CI run beside a build) one full page once took over the
+/// default 15 s right after a viewport change: it gets 45 s, as a picture is not what is
+/// tested.
 export async function shot(page, name) {
   const path = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage: true, timeout: 45_000 });
   return path;
 }
 
