@@ -1,23 +1,20 @@
 -- Settles (actual >= 0) or gives back (actual = -1) a reservation made at `at` by the
 -- reserve script, in the buckets, day and month it went into. KEYS: the same hashes.
--- ARGV: now, at, estimated, actual, then per scope 3 values: day_end, month_end, rings, as
--- the reservation saw them. A key that expired meanwhile is left alone.
-local now = tonumber(ARGV[1])
-local at = tonumber(ARGV[2])
-local estimated = tonumber(ARGV[3])
-local actual = tonumber(ARGV[4])
+-- ARGV[1]: little-endian doubles (struct.pack): now, at, estimated, actual, then per scope
+-- 3 values: day_end, month_end, rings, as the reservation saw them. A key that expired
+-- meanwhile is left alone.
+local P = ARGV[1]
+local now, at, estimated, actual = sunpack('<dddd', P)
 local req, to = 0, actual
 if actual < 0 then req, to = 1, 0 end
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local a = 4 + (i - 1) * 3
-  local day_end, month_end = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local rings = tonumber(ARGV[a + 3])
+  local day_end, month_end, rings = sunpack('<ddd', P, 33 + (i - 1) * 24)
   local m, h
-  if rings % 2 == 1 then m = ring_of('m', 0, 1000) end
-  if rings >= 2 then h = ring_of('h', N, 60000) end
+  if rings % 2 == 1 then m = ring_of('m', 0, 1000, now, at) end
+  if rings >= 2 then h = ring_of('h', N, 60000, now, at) end
   -- Every reserved key holds its day: none, and the key is gone.
-  local d, mv, hv = read(key, m, h, now, at)
+  local d, mv, hv = read(key, m, h)
   if d then
     if m then
       slide(key, m, mv, now)

@@ -1,21 +1,19 @@
 -- Checks every scope and, only when all of them can take the request, counts it in each.
--- KEYS: one hash per scope. ARGV: now, tokens, then per scope 9 values: rpm rph rpd tpm tpd
--- tokens_per_month (-1: no limit), day_end, month_end (0: none), rings (1 minute, 2 hour).
+-- KEYS: one hash per scope. ARGV[1]: little-endian doubles (struct.pack): now, tokens,
+-- then per scope 9 values: rpm rph rpd tpm tpd tokens_per_month (-1: no limit), day_end,
+-- month_end (0: none), rings (1 minute, 2 hour).
 -- Answers {0} when taken, else {scope index (from 1), limit, until (-1: never)}.
-local now = tonumber(ARGV[1])
-local tokens = tonumber(ARGV[2])
+local P = ARGV[1]
+local now, tokens = sunpack('<dd', P)
 local scopes = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local a = 2 + (i - 1) * 9
-  local rpm, rph, rpd = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local tpm, tpd, tpmo = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local day_end, month_end = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
-  local rings = tonumber(ARGV[a + 9])
+  local rpm, rph, rpd, tpm, tpd, tpmo, day_end, month_end, rings =
+    sunpack('<ddddddddd', P, 17 + (i - 1) * 72)
   local m, h
-  if rings % 2 == 1 then m = ring_of('m', 0, 1000) end
-  if rings >= 2 then h = ring_of('h', N, 60000) end
-  local d, mv, hv = read(key, m, h, now)
+  if rings % 2 == 1 then m = ring_of('m', 0, 1000, now) end
+  if rings >= 2 then h = ring_of('h', N, 60000, now) end
+  local d, mv, hv = read(key, m, h)
   if m then slide(key, m, mv, now) end
   if h then slide(key, h, hv, now) end
   -- A later end than the stored one starts a new, empty day (month).

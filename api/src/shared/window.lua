@@ -11,7 +11,7 @@
 -- are constants, values are decoded only when used. Nothing is written until the request
 -- is taken: a refusal changes nothing.
 local N = 61
-local floor, tonumber, call = math.floor, tonumber, redis.call
+local floor, call = math.floor, redis.call
 local spack, sunpack = struct.pack, struct.unpack
 local NAMES = {
   'm0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9', 'm10', 'm11', 'm12',
@@ -26,38 +26,48 @@ local NAMES = {
   'h49', 'h50', 'h51', 'h52', 'h53', 'h54', 'h55', 'h56', 'h57', 'h58', 'h59', 'h60'
 }
 
--- A ring of `width` ms: `name` its totals' field, its buckets' names from NAMES[first + 1].
--- Its buckets' values read so far are kept by slot (false: none).
-local function ring_of(name, first, width)
-  return { name = name, first = first, width = width, span = width * 60 }
+-- A ring of `width` ms at `now`: `name` its totals' field, its buckets' names from
+-- NAMES[first + 1]. The values of the buckets read so far are kept by slot (false: none):
+-- at `now` (s1), at the edge of its span (s2), at `at` (s3) and any others in `b`. Every
+-- field is set here, so that the table is allocated once.
+local function ring_of(name, first, width, now, at)
+  local k = floor(now / width)
+  local s3 = -1
+  if at then s3 = floor(at / width) % N end
+  return { name = name, first = first, width = width, span = width * 60, s1 = k % N,
+           s2 = (k + 1) % N, s3 = s3, v1 = false, v2 = false, v3 = false, b = false, o = 0,
+           req = 0, tok = 0, slot = false, bucket = false }
 end
 
--- The fields of a ring (none: 'd' again) for its totals and its buckets at `now`, at the
--- edge of its span and at `at`.
-local function names_of(r, now, at)
+-- The value of a ring's bucket in `slot`: false when none, nil when not read yet.
+local function cached(r, slot)
+  if slot == r.s1 then return r.v1 end
+  if slot == r.s2 then return r.v2 end
+  if slot == r.s3 then return r.v3 end
+  local b = r.b
+  if b then return b[slot] end
+  return nil
+end
+
+-- A ring's fields (none: 'd' again): its totals and its buckets at `now`, at the edge
+-- and at `at`.
+local function names_of(r)
   if not r then return 'd', 'd', 'd', 'd' end
-  local first, k = r.first + 1, floor(now / r.width)
+  local first = r.first + 1
   local a = 'd'
-  if at then a = NAMES[first + floor(at / r.width) % N] end
-  return r.name, NAMES[first + k % N], NAMES[first + (k + 1) % N], a
-end
-
--- Keeps the buckets read by the fields `names_of` named, from place `j` of the answer.
-local function keep(r, vals, j, now, at)
-  local k = floor(now / r.width)
-  r[k % N] = vals[j + 1]
-  r[(k + 1) % N] = vals[j + 2]
-  if at then r[floor(at / r.width) % N] = vals[j + 3] end
+  if r.s3 >= 0 then a = NAMES[first + r.s3] end
+  return r.name, NAMES[first + r.s1], NAMES[first + r.s2], a
 end
 
 -- Reads a scope: its day and month, and its rings' totals and buckets at `now`, at the
--- edge and at `at` (any). Answers the day's value (false: no key) and the rings' totals.
-local function read(key, m, h, now, at)
-  local mf, mn, me, ma = names_of(m, now, at)
-  local hf, hn, he, ha = names_of(h, now, at)
+-- edge and at `at`, with one HMGET. Answers the day's value (false: no key) and the
+-- rings' totals.
+local function read(key, m, h)
+  local mf, mn, me, ma = names_of(m)
+  local hf, hn, he, ha = names_of(h)
   local vals = call('HMGET', key, 'd', mf, mn, me, ma, hf, hn, he, ha)
-  if m then keep(m, vals, 2, now, at) end
-  if h then keep(h, vals, 6, now, at) end
+  if m then m.v1, m.v2, m.v3 = vals[3], vals[4], vals[5] end
+  if h then h.v1, h.v2, h.v3 = vals[7], vals[8], vals[9] end
   return vals[1], vals[2], vals[6]
 end
 
@@ -66,19 +76,21 @@ local function fetch(key, r, from, to)
   local names, slots = { 'HMGET', key }, {}
   for k = from, to do
     local slot = k % N
-    if r[slot] == nil then
+    if cached(r, slot) == nil then
       names[#names + 1] = NAMES[r.first + slot + 1]
       slots[#slots + 1] = slot
     end
   end
-  if #names == 2 then return end
+  if #slots == 0 then return end
   local vals = call(unpack(names))
-  for j = 1, #vals do r[slots[j]] = vals[j] end
+  local b = r.b or {}
+  for j = 1, #slots do b[slots[j]] = vals[j] end
+  r.b = b
 end
 
 -- Bucket `k` of a ring (read before): its key (0: none), latest request, requests, tokens.
 local function bucket(r, k)
-  local v = r[k % N]
+  local v = cached(r, k % N)
   if not v then return 0, 0, 0, 0 end
   return sunpack('<dddd', v)
 end
