@@ -152,6 +152,28 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// A script's numbers as one argument: little-endian doubles, each read back exactly as
+/// `tonumber` would read its decimal text (the nearest double), with one `struct.unpack`
+/// a scope instead of a string to parse a number.
+struct Numbers(Vec<u8>);
+
+impl Numbers {
+    fn with_scopes(head: usize, each: usize, scopes: usize) -> Numbers {
+        let count = each.saturating_mul(scopes).saturating_add(head);
+        Numbers(Vec::with_capacity(count.saturating_mul(8)))
+    }
+
+    fn int(&mut self, value: i64) -> &mut Numbers {
+        self.0.extend_from_slice(&(value as f64).to_le_bytes());
+        self
+    }
+
+    fn uint(&mut self, value: u64) -> &mut Numbers {
+        self.0.extend_from_slice(&(value as f64).to_le_bytes());
+        self
+    }
+}
+
 pub(super) fn int(value: &Value) -> Option<i64> {
     match value {
         Value::Int(i) => Some(*i),
@@ -270,17 +292,19 @@ impl Shared {
             return Reserved::Unavailable;
         }
         let mut invocation = self.reserve.prepare_invoke();
-        invocation.arg(now).arg(tokens);
+        let mut numbers = Numbers::with_scopes(2, 9, specs.len());
+        numbers.int(now).uint(tokens);
         for spec in specs {
             invocation.key(spec.key.as_str());
             for limit in spec.limits {
-                invocation.arg(limit);
+                numbers.int(limit);
             }
-            invocation
-                .arg(spec.day_end)
-                .arg(spec.month_end)
-                .arg(spec.rings);
+            numbers
+                .int(spec.day_end)
+                .int(spec.month_end)
+                .uint(u64::from(spec.rings));
         }
+        invocation.arg(numbers.0);
         let Some(value) = self.call(invocation).await else {
             return Reserved::Unavailable;
         };
@@ -317,17 +341,19 @@ impl Shared {
     async fn finish(&self, held: Held, actual: Option<u64>) {
         let mut invocation = self.finish.prepare_invoke();
         let actual = actual.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
-        invocation
-            .arg(chrono::Utc::now().timestamp_millis().max(held.at))
-            .arg(held.at)
-            .arg(held.tokens)
-            .arg(actual);
+        let mut numbers = Numbers::with_scopes(4, 3, held.keys.len());
+        numbers
+            .int(chrono::Utc::now().timestamp_millis().max(held.at))
+            .int(held.at)
+            .uint(held.tokens)
+            .int(actual);
         for (key, period) in held.keys.iter().zip(&held.periods) {
             invocation.key(key.as_str());
             for value in period {
-                invocation.arg(*value);
+                numbers.int(*value);
             }
         }
+        invocation.arg(numbers.0);
         // Even while marked down: a reservation made on Redis is given back there if it can be.
         let _ = self.call(invocation).await;
     }

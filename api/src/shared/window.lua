@@ -1,125 +1,141 @@
--- Freeway's usage windows on Redis: the same semantics as api/src/routing/window.rs, over
--- one hash per scope. A sliding minute (61 buckets of 1 s) and hour (61 buckets of 1 min),
--- each a ring with running totals: a bucket leaves the window one span after the latest
--- request it holds. A day that ends at the caller's midnight and, for quotas, a month of
--- tokens. Fields: <p>o oldest key, <p>r requests, <p>t tokens; per slot s of a ring
--- <p>k<s> key, <p>l<s> latest request, <p>q<s> requests, <p>n<s> tokens ('m' the minute,
--- 'h' the hour); de/dr/dt the day's end, requests and tokens; xe/xt the month's end and
--- tokens. A scope's hash is read with one HMGET of every field a request needs (more only
--- when buckets slide out) and written with one HSET, so a request costs a few calls a
--- scope. Nothing is written until the request is taken: a refusal changes nothing.
+-- Freeway's usage windows on Redis: the same semantics as api/src/routing/window.rs. A
+-- sliding minute (61 buckets of 1 s) and hour (61 buckets of 1 min), each a ring with
+-- running totals: a bucket leaves the window one span after the latest request it holds. A
+-- day that ends at the caller's midnight and, for quotas, a month of tokens.
+-- One hash per scope, its values little-endian doubles packed with struct.pack: `d` the
+-- day's end, requests and tokens, the month's end and tokens; `m` (`h`) the minute's
+-- (hour's) oldest key, requests and tokens; `m<s>` (`h<s>`) the bucket in slot s of that
+-- ring: its key, latest request, requests and tokens. A request reads its scope's day,
+-- rings and the buckets it needs with one HMGET (more only when buckets slide out, or to
+-- say when a refused request may come back) and writes them with one HSET: field names
+-- are constants, values are decoded only when used. Nothing is written until the request
+-- is taken: a refusal changes nothing.
 local N = 61
+local floor, call = math.floor, redis.call
+local spack, sunpack = struct.pack, struct.unpack
+local NAMES = {
+  'm0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9', 'm10', 'm11', 'm12',
+  'm13', 'm14', 'm15', 'm16', 'm17', 'm18', 'm19', 'm20', 'm21', 'm22', 'm23', 'm24',
+  'm25', 'm26', 'm27', 'm28', 'm29', 'm30', 'm31', 'm32', 'm33', 'm34', 'm35', 'm36',
+  'm37', 'm38', 'm39', 'm40', 'm41', 'm42', 'm43', 'm44', 'm45', 'm46', 'm47', 'm48',
+  'm49', 'm50', 'm51', 'm52', 'm53', 'm54', 'm55', 'm56', 'm57', 'm58', 'm59', 'm60',
+  'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9', 'h10', 'h11', 'h12',
+  'h13', 'h14', 'h15', 'h16', 'h17', 'h18', 'h19', 'h20', 'h21', 'h22', 'h23', 'h24',
+  'h25', 'h26', 'h27', 'h28', 'h29', 'h30', 'h31', 'h32', 'h33', 'h34', 'h35', 'h36',
+  'h37', 'h38', 'h39', 'h40', 'h41', 'h42', 'h43', 'h44', 'h45', 'h46', 'h47', 'h48',
+  'h49', 'h50', 'h51', 'h52', 'h53', 'h54', 'h55', 'h56', 'h57', 'h58', 'h59', 'h60'
+}
 
-local function num(v)
-  return tonumber(v) or 0
+-- A ring of `width` ms at `now`: `name` its totals' field, its buckets' names from
+-- NAMES[first + 1]. The values of the buckets read so far are kept by slot (false: none):
+-- at `now` (s1), at the edge of its span (s2), at `at` (s3) and any others in `b`. Every
+-- field is set here, so that the table is allocated once.
+local function ring_of(name, first, width, now, at)
+  local k = floor(now / width)
+  local s3 = -1
+  if at then s3 = floor(at / width) % N end
+  return { name = name, first = first, width = width, span = width * 60, s1 = k % N,
+           s2 = (k + 1) % N, s3 = s3, v1 = false, v2 = false, v3 = false, b = false, o = 0,
+           req = 0, tok = 0, slot = false, bucket = false }
 end
 
--- A scope's hash: fields read once and cached (false: absent), writes gathered.
-local function open(key)
-  return { key = key, f = {}, w = {} }
+-- The value of a ring's bucket in `slot`: false when none, nil when not read yet.
+local function cached(r, slot)
+  if slot == r.s1 then return r.v1 end
+  if slot == r.s2 then return r.v2 end
+  if slot == r.s3 then return r.v3 end
+  local b = r.b
+  if b then return b[slot] end
+  return nil
 end
 
-local function fetch(st, names)
-  if #names == 0 then return end
-  local vals = redis.call('HMGET', st.key, unpack(names))
-  for i, name in ipairs(names) do st.f[name] = vals[i] or false end
+-- A ring's fields (none: 'd' again): its totals and its buckets at `now`, at the edge
+-- and at `at`.
+local function names_of(r)
+  if not r then return 'd', 'd', 'd', 'd' end
+  local first = r.first + 1
+  local a = 'd'
+  if r.s3 >= 0 then a = NAMES[first + r.s3] end
+  return r.name, NAMES[first + r.s1], NAMES[first + r.s2], a
 end
 
-local function get(st, name)
-  local v = st.f[name]
-  if v == nil then
-    fetch(st, { name })
-    v = st.f[name]
-  end
-  if v == false then return nil end
-  return v
+-- Reads a scope: its day and month, and its rings' totals and buckets at `now`, at the
+-- edge and at `at`, with one HMGET. Answers the day's value (false: no key) and the
+-- rings' totals.
+local function read(key, m, h)
+  local mf, mn, me, ma = names_of(m)
+  local hf, hn, he, ha = names_of(h)
+  local vals = call('HMGET', key, 'd', mf, mn, me, ma, hf, hn, he, ha)
+  if m then m.v1, m.v2, m.v3 = vals[3], vals[4], vals[5] end
+  if h then h.v1, h.v2, h.v3 = vals[7], vals[8], vals[9] end
+  return vals[1], vals[2], vals[6]
 end
 
--- Writes only what changed: most fields a request touches keep their value.
-local function put(st, name, value)
-  local old = st.f[name]
-  if old ~= nil and old ~= false and tonumber(old) == value then return end
-  st.f[name] = value
-  st.w[name] = value
-end
-
-local function flush(st)
-  local args = {}
-  for name, value in pairs(st.w) do
-    args[#args + 1] = name
-    args[#args + 1] = value
-  end
-  if #args > 0 then redis.call('HSET', st.key, unpack(args)) end
-  st.w = {}
-end
-
-local function slot_names(names, p, k)
-  local s = tostring(k % N)
-  names[#names + 1] = p .. 'k' .. s
-  names[#names + 1] = p .. 'l' .. s
-  names[#names + 1] = p .. 'q' .. s
-  names[#names + 1] = p .. 'n' .. s
-end
-
--- The fields a ring of `width` needs at `now` (and for a reservation made at `at`); the
--- bucket leaving the window is read only when the ring has not rolled past it yet.
-local function ring_names(names, p, width, now, at)
-  names[#names + 1] = p .. 'o'
-  names[#names + 1] = p .. 'r'
-  names[#names + 1] = p .. 't'
-  slot_names(names, p, math.floor(now / width))
-  if at then slot_names(names, p, math.floor(at / width)) end
-end
-
-local function bucket(st, p, k)
-  local s = tostring(k % N)
-  if st.f[p .. 'k' .. s] == nil then
-    local names = {}
-    slot_names(names, p, k)
-    fetch(st, names)
-  end
-  return tonumber(get(st, p .. 'k' .. s)), num(get(st, p .. 'l' .. s)),
-         num(get(st, p .. 'q' .. s)), num(get(st, p .. 'n' .. s))
-end
-
-local function ring(st, p, width, now)
-  local span = width * 60
-  local edge = math.floor((now - span) / width)
-  local r = { st = st, p = p, width = width, span = span,
-              o = tonumber(get(st, p .. 'o')), req = num(get(st, p .. 'r')),
-              tok = num(get(st, p .. 't')) }
-  local function drop(k)
-    local bk, _, q, n = bucket(st, p, k)
-    if bk == k then
-      r.req = r.req - q
-      r.tok = r.tok - n
+-- The buckets of a ring's keys `from`..`to` (at most N) not read yet, with one HMGET.
+local function fetch(key, r, from, to)
+  local names, slots = { 'HMGET', key }, {}
+  for k = from, to do
+    local slot = k % N
+    if cached(r, slot) == nil then
+      names[#names + 1] = NAMES[r.first + slot + 1]
+      slots[#slots + 1] = slot
     end
   end
-  if r.o == nil or edge - r.o >= N then
-    r.o = edge
-    r.req = 0
-    r.tok = 0
-  elseif edge > r.o then
-    for k = r.o, edge - 1 do drop(k) end
-    r.o = edge
+  if #slots == 0 then return end
+  local vals = call(unpack(names))
+  local b = r.b or {}
+  for j = 1, #slots do b[slots[j]] = vals[j] end
+  r.b = b
+end
+
+-- Bucket `k` of a ring (read before): its key (0: none), latest request, requests, tokens.
+local function bucket(r, k)
+  local v = cached(r, k % N)
+  if not v then return 0, 0, 0, 0 end
+  return sunpack('<dddd', v)
+end
+
+-- The ring slid to `now` from its stored totals `v`: buckets a span older than `now` (by
+-- their latest request) leave the running totals.
+local function slide(key, r, v, now)
+  local width, span = r.width, r.span
+  local edge = floor((now - span) / width)
+  local o, req, tok = 0, 0, 0
+  if v then o, req, tok = sunpack('<ddd', v) end
+  if o == 0 or edge - o >= N then
+    o, req, tok = edge, 0, 0
+  elseif edge > o then
+    fetch(key, r, o, edge - 1)
+    for k = o, edge - 1 do
+      local bk, _, q, n = bucket(r, k)
+      if bk == k then
+        req = req - q
+        tok = tok - n
+      end
+    end
+    o = edge
   end
-  if r.o == edge then
-    local bk, last = bucket(st, p, edge)
+  if o == edge then
+    local bk, last, q, n = bucket(r, edge)
     if bk ~= edge or last + span <= now then
-      drop(edge)
-      r.o = edge + 1
+      if bk == edge then
+        req = req - q
+        tok = tok - n
+      end
+      o = edge + 1
     end
   end
-  if r.req < 0 then r.req = 0 end
-  if r.tok < 0 then r.tok = 0 end
-  return r
+  if req < 0 then req = 0 end
+  if tok < 0 then tok = 0 end
+  r.o, r.req, r.tok = o, req, tok
 end
 
 -- When the oldest buckets will have taken `excess` requests (tokens) out with them.
-local function freed_at(r, excess, tokens)
+local function freed_at(key, r, excess, tokens)
+  fetch(key, r, r.o, r.o + N - 1)
   local freed, latest = 0, 0
   for k = r.o, r.o + N - 1 do
-    local bk, last, q, n = bucket(r.st, r.p, k)
+    local bk, last, q, n = bucket(r, k)
     if bk == k then
       latest = last
       if tokens then freed = freed + n else freed = freed + q end
@@ -129,41 +145,57 @@ local function freed_at(r, excess, tokens)
   return latest + r.span
 end
 
-local function save(r)
-  put(r.st, r.p .. 'o', r.o)
-  put(r.st, r.p .. 'r', r.req)
-  put(r.st, r.p .. 't', r.tok)
-end
-
+-- Counts `req` requests and `tok` tokens made at `at` in their bucket.
 local function add(r, at, req, tok)
-  local k = math.floor(at / r.width)
+  local k = floor(at / r.width)
   if k < r.o then return end
   if k > r.o + N - 1 then k = r.o + N - 1 end
-  local s = tostring(k % N)
-  local bk, last, q, n = bucket(r.st, r.p, k)
+  local bk, last, q, n = bucket(r, k)
   if bk ~= k then last, q, n = at, 0, 0 end
   if at > last then last = at end
-  put(r.st, r.p .. 'k' .. s, k)
-  put(r.st, r.p .. 'l' .. s, last)
-  put(r.st, r.p .. 'q' .. s, q + req)
-  put(r.st, r.p .. 'n' .. s, n + tok)
+  r.slot = NAMES[r.first + k % N + 1]
+  r.bucket = spack('<dddd', k, last, q + req, n + tok)
   r.req = r.req + req
   r.tok = r.tok + tok
 end
 
+-- Takes `req` requests and `from` tokens made at `at` out of their bucket, and puts `to`
+-- tokens in; nothing when the bucket has left the ring.
 local function adjust(r, at, req, from, to)
-  local k = math.floor(at / r.width)
+  local k = floor(at / r.width)
   if k < r.o then return end
-  local bk, _, q, n = bucket(r.st, r.p, k)
+  local bk, last, q, n = bucket(r, k)
   if bk ~= k then return end
   local q2 = q - req
   if q2 < 0 then q2 = 0 end
   local n2 = n - from
   if n2 < 0 then n2 = 0 end
   n2 = n2 + to
-  local s = tostring(k % N)
-  put(r.st, r.p .. 'q' .. s, q2)
-  put(r.st, r.p .. 'n' .. s, n2)
+  r.slot = NAMES[r.first + k % N + 1]
+  r.bucket = spack('<dddd', k, last, q2, n2)
   r.req = r.req - q + q2
   r.tok = r.tok - n + n2
+end
+
+-- A ring's fields to write: its totals and the bucket it changed (none: the day again).
+local function changes(r, d)
+  if not r then return 'd', d, 'd', d end
+  local totals = spack('<ddd', r.o, r.req, r.tok)
+  if r.slot then return r.name, totals, r.slot, r.bucket end
+  return r.name, totals, 'd', d
+end
+
+-- Writes a scope with one HSET: its day and month, and each ring's totals and the bucket
+-- it changed.
+local function save(key, de, dr, dt, xe, xt, m, h)
+  local d = spack('<ddddd', de, dr, dt, xe, xt)
+  local mf, mv, mb, mbv = changes(m, d)
+  local hf, hv, hb, hbv = changes(h, d)
+  call('HSET', key, 'd', d, mf, mv, mb, mbv, hf, hv, hb, hbv)
+end
+
+-- A scope's day and month as stored in `v` (zeros: none yet).
+local function day(v)
+  if not v then return 0, 0, 0, 0, 0 end
+  return sunpack('<ddddd', v)
 end
