@@ -43,18 +43,9 @@ for port in "$A_PORT" "$B_PORT"; do
   for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$port/readyz" | grep -q '"redis":true' && break; sleep 0.1; done
   curl -s "http://127.0.0.1:$port/readyz" | grep -q '"redis":true' || die "the replica on $port does not reach Redis"
 done
-cat >"$WORK/lb.conf" <<NGINX
-worker_processes 1;
-pid $WORK/lb.pid;
-error_log $WORK/lb-error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx-tmp/body;
-  proxy_temp_path $WORK/nginx-tmp/proxy;
-  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-  scgi_temp_path $WORK/nginx-tmp/scgi;
+{
+  nginx_head lb 1 8192
+  cat <<NGINX
   keepalive_requests 1000000;
   upstream fleet { server 127.0.0.1:$A_PORT; server 127.0.0.1:$B_PORT; keepalive 256; }
   server {
@@ -63,6 +54,7 @@ http {
   }
 }
 NGINX
+} >"$WORK/lb.conf"
 nginx -e "$WORK/lb-error.log" -p "$WORK" -c "$WORK/lb.conf"
 
 URL=/v1/chat/completions

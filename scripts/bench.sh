@@ -62,19 +62,9 @@ chunk() { # chunk DELTA FINISH [USAGE]
 USAGE='"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}'
 JSON_ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the fixed upstream."},"finish_reason":"stop"}],'"$USAGE"'}'
 SSE_ANSWER="$(chunk '{"role":"assistant","content":"Hello"}' null; chunk '{"content":" from the fixed upstream."}' null; chunk '{}' '"stop"' ",$USAGE"; printf 'data: [DONE]\n\n')"
-mkdir -p "$WORK/nginx-tmp"
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx-tmp/body;
-  proxy_temp_path $WORK/nginx-tmp/proxy;
-  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-  scgi_temp_path $WORK/nginx-tmp/scgi;
+{
+  nginx_head nginx auto 8192
+  cat <<NGINX
   keepalive_requests 1000000;
   upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 256; }
   server {
@@ -93,6 +83,7 @@ http {
   }
 }
 NGINX
+} >"$WORK/nginx.conf"
 nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
 
 # --- Freeway, everything on ------------------------------------------------------------------

@@ -52,18 +52,9 @@ for port in $REPLICA_PORTS; do
     || die "the replica on $port did not start: $(tail -5 "$WORK/replica-$port.log")"
 done
 
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx-tmp/body;
-  proxy_temp_path $WORK/nginx-tmp/proxy;
-  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-  scgi_temp_path $WORK/nginx-tmp/scgi;
+{
+  nginx_head nginx 1 4096
+  cat <<NGINX
   client_max_body_size 10m;
   upstream freeway {
 $servers    keepalive 64;
@@ -82,6 +73,7 @@ $servers    keepalive 64;
   }
 }
 NGINX
+} >"$WORK/nginx.conf"
 nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
 curl -sf "http://127.0.0.1:$FLEET_PORT/readyz" >/dev/null || die "nginx does not reach the replicas"
 

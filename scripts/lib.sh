@@ -154,3 +154,23 @@ ensure_redis() {
   fi
   export FREEWAY_REDIS_URL="redis://127.0.0.1:$port"
 }
+
+# nginx_head NAME WORKERS CONNECTIONS: the start of an nginx config that keeps everything
+# in $WORK (its pid, error log and temp files, none in system paths), up to and including
+# `http {`, with no access log. The caller writes the rest of the `http` block and its `}`.
+nginx_head() {
+  mkdir -p "$WORK/nginx-tmp"
+  cat <<NGINX
+worker_processes $2;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log warn;
+events { worker_connections $3; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx-tmp/body;
+  proxy_temp_path $WORK/nginx-tmp/proxy;
+  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
+  scgi_temp_path $WORK/nginx-tmp/scgi;
+NGINX
+}

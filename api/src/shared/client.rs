@@ -271,8 +271,16 @@ impl Shared {
     /// Runs `invocation` within the timeout; any failure marks Redis down.
     pub(super) async fn call(&self, invocation: redis::ScriptInvocation<'_>) -> Option<Value> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, invocation.invoke_async::<Value>(&mut conn)).await
-        {
+        self.bounded(invocation.invoke_async::<Value>(&mut conn))
+            .await
+    }
+
+    /// Awaits one exchange with Redis within the timeout; any failure marks Redis down.
+    pub(super) async fn bounded(
+        &self,
+        exchange: impl Future<Output = redis::RedisResult<Value>>,
+    ) -> Option<Value> {
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(error)) => {
                 self.failed(&error);

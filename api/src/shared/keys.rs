@@ -61,17 +61,7 @@ impl Shared {
     /// Runs one command within the timeout; any failure marks Redis down.
     pub(super) async fn command(&self, cmd: &redis::Cmd) -> Option<Value> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut conn)).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(error)) => {
-                self.failed(&error);
-                None
-            }
-            Err(_) => {
-                self.failed(&"timed out");
-                None
-            }
-        }
+        self.bounded(cmd.query_async::<Value>(&mut conn)).await
     }
 
     /// The route session `id` is pinned to, as [`Self::session_set`] wrote it; `None` when
