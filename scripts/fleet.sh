@@ -17,12 +17,7 @@ REPLICA_PORTS="${FLEET_REPLICA_PORTS:-8081 8082}"
 apt_install nginx-light curl
 # FLEET_FREEWAY: a binary already built (skips building the UI and the server).
 FREEWAY="${FLEET_FREEWAY:-}"
-if [ -z "$FREEWAY" ]; then
-  build_ui
-  log "building the server (release)"
-  cargo build --manifest-path "$ROOT/Cargo.toml" -p freeway --release
-  FREEWAY="$CARGO_TARGET_DIR/release/freeway"
-fi
+[ -n "$FREEWAY" ] || build_server
 
 ensure_postgres freeway
 ensure_master_key "$FREEWAY"
@@ -30,7 +25,7 @@ ensure_redis
 "$FREEWAY" migrate
 
 WORK="$FREEWAY_DATA_DIR/fleet"
-mkdir -p "$WORK/nginx-tmp"
+mkdir -p "$WORK"
 PIDS=()
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null
@@ -79,12 +74,7 @@ curl -sf "http://127.0.0.1:$FLEET_PORT/readyz" >/dev/null || die "nginx does not
 
 log "fleet on http://127.0.0.1:$FLEET_PORT: replicas on ${REPLICA_PORTS// /, }, Redis $FREEWAY_REDIS_URL (Ctrl-C to stop)"
 curl -s "http://127.0.0.1:$FLEET_PORT/readyz" >&2; echo >&2
-cat >&2 <<HELP
-    Manage Freeway from another shell with the same environment:
-      export DATABASE_URL='$DATABASE_URL'
-      export FREEWAY_MASTER_KEY_FILE='${FREEWAY_MASTER_KEY_FILE:-}'
-      $FREEWAY --help
-HELP
+manage_help
 # FLEET_EXIT_AFTER_START=1: stop here (a smoke test of the script).
 [ -z "${FLEET_EXIT_AFTER_START:-}" ] || exit 0
 wait "${PIDS[@]}"

@@ -174,3 +174,21 @@ http {
   scgi_temp_path $WORK/nginx-tmp/scgi;
 NGINX
 }
+
+# build_server: builds the UI and the release server; sets FREEWAY to the binary.
+build_server() {
+  build_ui
+  log "building the server (release)"
+  cargo build --manifest-path "$ROOT/Cargo.toml" -p freeway --release
+  FREEWAY="$CARGO_TARGET_DIR/release/freeway"
+}
+
+# manage_help: how to run the CLI against this server from another shell.
+manage_help() {
+  cat >&2 <<HELP
+    Manage Freeway from another shell with the same environment:
+      export DATABASE_URL='$DATABASE_URL'
+      export FREEWAY_MASTER_KEY_FILE='${FREEWAY_MASTER_KEY_FILE:-}'
+      $FREEWAY --help
+HELP
+}

@@ -35,21 +35,26 @@ impl Replica {
     }
 
     pub(crate) async fn chat(&self, app: &TestApp) -> u16 {
-        app.client
-            .post(format!("{}/v1/chat/completions", self.address))
-            .bearer_auth(&app.api_key)
-            .json(&chat_body("mock-model"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        chat_at(app, &self.address).await
     }
 
     pub(crate) async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
     }
+}
+
+/// The status of one chat request from the member to the instance at `address`.
+pub(crate) async fn chat_at(app: &TestApp, address: &str) -> u16 {
+    app.client
+        .post(format!("{address}/v1/chat/completions"))
+        .bearer_auth(&app.api_key)
+        .json(&chat_body("mock-model"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn chat_on(app: &TestApp) -> u16 {

@@ -5,11 +5,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::fleet::Replica;
+use crate::fleet::{Replica, chat_at};
 use crate::helpers::{Spawn, eventually_within, spawn_with};
 use crate::redis_fleet::{
-    RedisServer, burst, chat_at, free_port, metric, none_failed, redis_installed, redis_text,
-    scrape, served, set_tenant_rpm, spawn_on, until_redis, until_replicas,
+    RedisServer, burst, free_port, metric, none_failed, redis_installed, redis_text, scrape,
+    served, set_tenant_rpm, spawn_on, until_redis, until_replicas,
 };
 
 #[tokio::test]

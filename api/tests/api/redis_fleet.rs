@@ -12,7 +12,7 @@ use freeway::mock::Behavior;
 use futures_util::future::join_all;
 use reqwest::Method;
 
-use crate::fleet::Replica;
+use crate::fleet::{Replica, chat_at};
 use crate::helpers::{Spawn, TestApp, chat_body, eventually_within, header, spawn_with};
 
 /// A `redis-server` of the test's own, on `port`; killed when dropped.
@@ -180,18 +180,6 @@ pub(crate) async fn chat_in_session(
     let response = request.send().await.unwrap();
     let route = header(&response, "x-freeway-route").to_string();
     (response.status().as_u16(), route)
-}
-
-pub(crate) async fn chat_at(app: &TestApp, address: &str) -> u16 {
-    app.client
-        .post(format!("{address}/v1/chat/completions"))
-        .bearer_auth(&app.api_key)
-        .json(&chat_body("mock-model"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// `n` requests at once, spread round-robin over `addresses`; their statuses.
