@@ -8,6 +8,7 @@ use freeway::gateway::chain::{Needs, plan};
 use freeway::providers::{ModelInfo, Route};
 use freeway::routing::limits::Limits;
 use freeway::routing::pool::{Cooldown, PoolState, RouteSlots, Scope};
+use freeway::routing::strategy::Strategy;
 use uuid::Uuid;
 
 fn main() {
@@ -108,6 +109,7 @@ fn plan_100_candidates(bencher: divan::Bencher) {
             &needs,
             None,
             false,
+            Strategy::Priority,
             fixture.now,
         );
         divan::black_box(
@@ -132,6 +134,7 @@ fn plan_and_reserve_the_first(bencher: divan::Bencher) {
             &needs,
             None,
             false,
+            Strategy::Priority,
             fixture.now,
         )
         .ok()?;

@@ -54,7 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors: &[String]) {
     operation_id = "messages_create",
     request_body = freeway_wire::anthropic::MessagesRequest,
     responses(
-        (status = 200, description = "The message; `text/event-stream` of Anthropic's events (`message_start`, `content_block_*`, `message_delta`, `message_stop`, `ping`) when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+        (status = 200, description = "The message; `text/event-stream` of Anthropic's events (`message_start`, `content_block_*`, `message_delta`, `message_stop`, `ping`) when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy` explain it",
             content((freeway_wire::anthropic::Message = "application/json"), (freeway_wire::anthropic::Message = "text/event-stream"))),
         (status = 400, description = "Malformed JSON, a missing `max_tokens`, an unknown block type, a `tool_result` without its `tool_use`, or a tool that runs on Anthropic's servers; the message starts with the field's path", body = freeway_wire::anthropic::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = freeway_wire::anthropic::ErrorEnvelope),

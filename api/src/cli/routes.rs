@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use freeway_wire::routing::Strategy;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -64,6 +65,9 @@ pub enum ProfileCommand {
         /// Do not hand conversations off between the profile's models.
         #[arg(long)]
         no_handoff: bool,
+        /// How the profile orders its routes; ties keep the order given.
+        #[arg(long, value_enum, default_value_t = Strategy::Priority)]
+        strategy: Strategy,
     },
 }
 
@@ -132,14 +136,15 @@ pub async fn profile(db: &PgPool, actor: &str, command: ProfileCommand) -> Resul
         name,
         models,
         no_handoff,
+        strategy,
     } = command;
     let mut ids = Vec::new();
     for model in &models {
         ids.push(model_row(db, model).await?);
     }
-    profiles::put(db, actor, &name, !no_handoff, &ids).await?;
+    profiles::put(db, actor, &name, !no_handoff, strategy, &ids).await?;
     println!(
-        "Profile {name} tries {} (context handoff {})",
+        "Profile {name} tries {} (strategy {strategy}, context handoff {})",
         models.join(", "),
         if no_handoff { "off" } else { "on" }
     );

@@ -115,6 +115,14 @@ pub(crate) fn unknown_model(model: &str, modality: Modality) -> ApiError {
         Modality::Speech => " speech",
         Modality::Transcription => " transcription",
     };
+    if model.starts_with("auto:") && modality == Modality::Chat {
+        let valid = freeway_wire::routing::Strategy::AUTO_NAMES.join("`, `");
+        return ApiError::ModelNotFound {
+            message: format!(
+                "The model `{model}` names no routing strategy; use one of `{valid}`."
+            ),
+        };
+    }
     ApiError::ModelNotFound {
         message: format!(
             "The{kind} model `{model}` does not exist on this Freeway. GET /v1/models lists the models you can use."

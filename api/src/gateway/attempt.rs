@@ -23,6 +23,7 @@ use crate::providers::Route;
 use crate::providers::upstream::{self, Incoming, Outgoing};
 use crate::routing::pool::Reservation;
 use crate::routing::session::Pin;
+use crate::routing::strategy::Strategy;
 use crate::routing::{Failure, parse_retry_after};
 use crate::tenancy::QuotaReservation;
 use crate::usage::{Recorder, UsageEvent, millis};
@@ -103,11 +104,13 @@ impl From<ApiError> for Outcome {
 pub async fn drive(
     gw: &Gateway,
     routes: &[Route],
+    strategy: Strategy,
     call: Call<'_>,
     recorder: &mut Recorder,
     quota: QuotaReservation,
 ) -> Result<HttpResponse, ApiError> {
     let mut log = AttemptLog::new(gw.config.request_budget(), gw.config.max_attempts);
+    log.strategy = strategy;
     let mut quota = Some(quota);
     let result = match plan_chain(
         gw,
@@ -300,12 +303,14 @@ async fn whole_answer(
         }
     };
     log.succeeded(route, status, took);
+    // A whole answer's first token comes with it.
     settle(
         gw,
         route,
         attempt.reservation,
         usage.map(|(p, c)| p + c),
         took,
+        Some(took),
     );
     let event = committed(call, route, recorder);
     match usage {

@@ -1,9 +1,11 @@
 //! The chain for one request: the resolved routes, minus those that lack a needed
 //! capability, whose context window is too small, that are cooling down or have no
-//! headroom; ordered by admin priority, then recent health, with a session's pinned route
-//! first. Deterministic for a given state, so every decision can be explained.
+//! headroom; ordered by the alias's strategy (admin priority, then recent health, for
+//! `priority`), with a session's pinned route first and ties in priority order.
+//! Deterministic for a given state, so every decision can be explained.
 
 use crate::routing::pool::{PoolState, Skip};
+use crate::routing::strategy::{Figure, Strategy, rank};
 
 use crate::providers::Route;
 use crate::routing::session::Pin;
@@ -79,6 +81,8 @@ pub const DEFAULT_LEGACY_COMPLETION_RESERVE: u64 = 16;
 #[derive(Debug, Default)]
 pub struct Plan<'a> {
     pub candidates: Vec<&'a Route>,
+    /// For each candidate, the figure the strategy ranked it by.
+    pub figures: Vec<Figure>,
     pub passed: Vec<(&'a Route, Passed)>,
 }
 
@@ -158,11 +162,13 @@ pub fn plan<'a>(
     needs: &Needs,
     pin: Option<Pin>,
     fit_context: bool,
+    strategy: Strategy,
     now: Millis,
 ) -> Result<Plan<'a>, Unfit> {
     let (usable, passed) = fitting(routes, needs, fit_context);
     let mut plan = Plan {
         candidates: Vec::with_capacity(usable.len()),
+        figures: Vec::with_capacity(usable.len()),
         passed,
     };
     if usable.is_empty() && !routes.is_empty() {
@@ -180,26 +186,55 @@ pub fn plan<'a>(
         });
     }
 
-    let mut verdicts = state.assess(usable.iter().map(|r| &r.slots), needs.reserve_tokens, now);
+    let balanced = strategy == Strategy::Balanced;
+    let mut verdicts = state.assess(
+        usable.iter().map(|r| &r.slots),
+        needs.reserve_tokens,
+        now,
+        balanced,
+    );
     let pinned = |route: &Route| {
         pin.is_some_and(|p| {
             p.model == route.info.id && p.credential == route.credential.as_ref().map(|c| c.id)
         })
     };
-    // Pinned first; then admin priority; then health; then the catalog's own order. The
-    // keys are packed into integers so that sorting a chain of 100 takes a microsecond.
-    let mut order: Vec<u128> = usable
+    let ranked = if strategy == Strategy::Priority {
+        // Today's order, without collecting figures it does not use.
+        usable
+            .iter()
+            .map(|route| (0, Figure::Priority(route.priority)))
+            .collect()
+    } else {
+        let seen: Vec<_> = usable
+            .iter()
+            .zip(&verdicts)
+            .map(|(route, v)| (route.priority, route.info.tier, v.figures))
+            .collect();
+        rank(strategy, &seen)
+    };
+    // Pinned first; then the strategy's figure; then admin priority; then health; then the
+    // catalog's own order. The keys are packed into integers so that sorting a chain of 100
+    // takes a microsecond.
+    let mut order: Vec<(bool, u64, u128)> = usable
         .iter()
         .zip(&verdicts)
+        .zip(&ranked)
         .enumerate()
-        .map(|(i, (route, (rank, _)))| sort_key(!pinned(route), route.priority, *rank, i))
+        .map(|(i, ((route, verdict), (figure, _)))| {
+            let unpinned = !pinned(route);
+            let key = sort_key(unpinned, route.priority, verdict.rank, i);
+            (unpinned, *figure, key)
+        })
         .collect();
     order.sort_unstable();
-    for key in order {
+    for (_, _, key) in order {
         let i = (key & 0xffff) as usize;
         let route = usable[i];
-        match verdicts[i].1.take() {
-            None => plan.candidates.push(route),
+        match verdicts[i].skip.take() {
+            None => {
+                plan.candidates.push(route);
+                plan.figures.push(ranked[i].1);
+            }
             Some(skip) => plan.passed.push((route, Passed::Pool(skip))),
         }
     }

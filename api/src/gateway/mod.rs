@@ -12,6 +12,8 @@ pub mod client;
 pub mod error;
 pub mod relay;
 pub mod steps;
+#[cfg(test)]
+mod strategy_tests;
 pub mod trail;
 
 use std::sync::Arc;

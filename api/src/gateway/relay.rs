@@ -103,7 +103,12 @@ pub(super) async fn commit(
         return None;
     }
 
-    log.succeeded(route, status, started.elapsed());
+    let first_token = started.elapsed();
+    gw.pool.first_token(
+        &route.slots,
+        u64::try_from(first_token.as_millis()).unwrap_or(u64::MAX),
+    );
+    log.succeeded(route, status, first_token);
     committed(call, route, recorder).attempts = log.attempts().to_vec();
     let relay = Relay {
         events,
@@ -423,6 +428,7 @@ impl Drop for Relay {
                 settle.gw.pool.succeeded(
                     &settle.route.slots,
                     u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                    None,
                 );
             }
             End::Left => {

@@ -26,6 +26,8 @@ use crate::usage::Recorder;
 pub const ROUTE_HEADER: &str = "x-freeway-route";
 /// How many routes were tried, the answering one included.
 pub const ATTEMPTS_HEADER: &str = "x-freeway-attempts";
+/// The strategy that ordered the chain (`priority`, `balanced`, ...).
+pub const STRATEGY_HEADER: &str = "x-freeway-strategy";
 
 /// Upstream bodies larger than this are treated as broken answers.
 pub(crate) const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -39,13 +41,22 @@ pub(crate) fn plan_chain<'a>(
     fit_context: bool,
     log: &mut AttemptLog,
 ) -> Result<Plan<'a>, ApiError> {
-    let planned = plan(routes, &gw.pool, needs, pin, fit_context, now_millis()).map_err(
-        |unfit| match unfit {
-            Unfit::Capability(_) => ApiError::invalid("capability_unavailable", unfit.describe()),
-            Unfit::Context { .. } => ApiError::invalid("context_length_exceeded", unfit.describe())
-                .with_param("messages"),
-        },
-    )?;
+    let strategy = log.strategy;
+    let planned = plan(
+        routes,
+        &gw.pool,
+        needs,
+        pin,
+        fit_context,
+        strategy,
+        now_millis(),
+    )
+    .map_err(|unfit| match unfit {
+        Unfit::Capability(_) => ApiError::invalid("capability_unavailable", unfit.describe()),
+        Unfit::Context { .. } => {
+            ApiError::invalid("context_length_exceeded", unfit.describe()).with_param("messages")
+        }
+    })?;
     for (route, passed) in &planned.passed {
         log.skipped(route, passed.describe(), passed.until());
     }
@@ -265,13 +276,13 @@ pub(crate) fn settle(
     reservation: Reservation,
     tokens: Option<u64>,
     took: Duration,
+    first_token: Option<Duration>,
 ) {
     let actual = tokens.unwrap_or_else(|| reservation.tokens());
     reservation.settle(actual, now_millis());
-    gw.pool.succeeded(
-        &route.slots,
-        u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
-    );
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    gw.pool
+        .succeeded(&route.slots, ms(took), first_token.map(ms));
 }
 
 /// A non-2xx answer from `route`. `None`: logged as a failure, try the next route. `Some`:
@@ -344,6 +355,10 @@ pub(crate) fn explain(response: &mut HttpResponse, route: &Route, log: &AttemptL
         headers.insert(HeaderName::from_static(ROUTE_HEADER), value.clone());
     }
     headers.insert(HeaderName::from_static(ATTEMPTS_HEADER), log.tried().into());
+    headers.insert(
+        HeaderName::from_static(STRATEGY_HEADER),
+        actix_web::http::header::HeaderValue::from_static(log.strategy.as_str()),
+    );
 }
 
 /// A 4xx that is the request's fault: the provider's structured error is passed on; anything

@@ -18,6 +18,8 @@ pub struct AttemptLog {
     waits: Vec<i64>,
     /// Passed over for a reason that time does not fix (capability, context window).
     unfit: usize,
+    /// How the chain was ordered, for `x-freeway-strategy`.
+    pub strategy: crate::routing::strategy::Strategy,
 }
 
 /// Every route failed or the bounds were reached.
@@ -40,6 +42,7 @@ impl AttemptLog {
             tried: 0,
             waits: Vec::new(),
             unfit: 0,
+            strategy: crate::routing::strategy::Strategy::Priority,
         }
     }
 

@@ -30,7 +30,7 @@ use crate::usage::Recorder;
     request_body = ChatCompletionRequest,
     params(("x-session-id" = Option<String>, Header, description = "Keeps a conversation on one route; without it the opening messages identify the session")),
     responses(
-        (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` of `ChatCompletionChunk` events when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-session` explain it",
+        (status = 200, description = "The provider's completion, passed through unchanged; `text/event-stream` of `ChatCompletionChunk` events when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy`, `x-freeway-session` explain it",
             content((freeway_wire::openai::ChatCompletion = "application/json"), (freeway_wire::openai::ChatCompletionChunk = "text/event-stream"))),
         (status = 400, description = "Malformed JSON, a missing field, a capability no route offers, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
@@ -261,7 +261,15 @@ pub(crate) async fn serve(
         on_commit: &|route| prepared.pin_route(gw, route),
         client: ClientSocket::of(req),
     };
-    let mut response = drive(gw, resolved.routes, call, recorder, quota).await?;
+    let mut response = drive(
+        gw,
+        resolved.routes,
+        resolved.strategy,
+        call,
+        recorder,
+        quota,
+    )
+    .await?;
     if let Ok(value) = HeaderValue::from_str(&prepared.session) {
         response
             .headers_mut()

@@ -111,7 +111,7 @@ impl CompletionRequest {
     operation_id = "completions_create",
     request_body = CompletionRequest,
     responses(
-        (status = 200, description = "The provider's text completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+        (status = 200, description = "The provider's text completion, passed through unchanged; `text/event-stream` when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy` explain it",
             content((freeway_wire::openai::Completion = "application/json"), (freeway_wire::openai::Completion = "text/event-stream"))),
         (status = 400, description = "Malformed JSON, a missing `model` or `prompt`, or a prompt larger than every context window", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
@@ -176,7 +176,15 @@ pub async fn completions(
             on_commit: &|_| {},
             client: ClientSocket::of(&req),
         };
-        drive(&gw, resolved.routes, call, recorder, quota).await
+        drive(
+            &gw,
+            resolved.routes,
+            resolved.strategy,
+            call,
+            recorder,
+            quota,
+        )
+        .await
     })
     .await
 }

@@ -135,7 +135,7 @@ fn inputs(input: &Value) -> Option<(usize, u64)> {
     operation_id = "embeddings_create",
     request_body = EmbeddingRequest,
     responses(
-        (status = 200, description = "The provider's embeddings, passed through unchanged once every vector is checked against the family's dimensions. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-embedding-family` explain it", body = freeway_wire::openai::EmbeddingList),
+        (status = 200, description = "The provider's embeddings, passed through unchanged once every vector is checked against the family's dimensions. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy`, `x-freeway-embedding-family` explain it", body = freeway_wire::openai::EmbeddingList),
         (status = 400, description = "Malformed JSON or a missing or malformed `model` or `input`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 403, description = "The key or a quota may not use this model (`model_not_allowed`), or a quota has expired (`quota_expired`)", body = super::error::ErrorEnvelope),
@@ -228,7 +228,7 @@ pub async fn embeddings(
             on_commit: &|_| {},
             client: ClientSocket::of(&req),
         };
-        drive(&gw, &routes, call, recorder, quota).await
+        drive(&gw, &routes, resolved.strategy, call, recorder, quota).await
     })
     .await
 }

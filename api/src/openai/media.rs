@@ -57,7 +57,7 @@ pub struct TranscriptionForm {
     operation_id = "images_generate",
     request_body = MediaRequest,
     responses(
-        (status = 200, description = "The provider's images, passed through unchanged. Headers `x-freeway-route`, `x-freeway-attempts` explain it", body = freeway_wire::openai::ImagesResponse),
+        (status = 200, description = "The provider's images, passed through unchanged. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy` explain it", body = freeway_wire::openai::ImagesResponse),
         (status = 400, description = "Malformed JSON or a missing `model`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
         (status = 404, description = "Unknown image model", body = super::error::ErrorEnvelope),
@@ -86,7 +86,7 @@ pub async fn image_generations(
     operation_id = "speech_create",
     request_body = MediaRequest,
     responses(
-        (status = 200, description = "The provider's audio, passed through with its content type. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+        (status = 200, description = "The provider's audio, passed through with its content type. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy` explain it",
             content((Vec<u8> = "audio/mpeg"), (Vec<u8> = "application/octet-stream"))),
         (status = 400, description = "Malformed JSON or a missing `model`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
@@ -118,7 +118,7 @@ pub async fn speech(
     operation_id = "transcriptions_create",
     request_body(content = TranscriptionForm, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The provider's transcription (JSON or text, per `response_format`), passed through. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+        (status = 200, description = "The provider's transcription (JSON or text, per `response_format`), passed through. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy` explain it",
             content((freeway_wire::openai::Transcription = "application/json"), (String = "text/plain"))),
         (status = 400, description = "Not a readable form, or a missing `model` or `file`", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),
@@ -163,7 +163,15 @@ pub async fn transcriptions(
         };
         let pass = |_: &Route, answer: Answer| Ok(pass(answer, "application/json"));
         let call = media_call(&req, &build, &not_empty, &pass, needs);
-        drive(&gw, resolved.routes, call, recorder, quota).await
+        drive(
+            &gw,
+            resolved.routes,
+            resolved.strategy,
+            call,
+            recorder,
+            quota,
+        )
+        .await
     })
     .await
 }
@@ -255,7 +263,15 @@ async fn json_media(
     };
     let pass = |_: &Route, answer: Answer| Ok(pass(answer, kind.content_type));
     let call = media_call(req, &build, &kind.check, &pass, needs);
-    drive(gw, resolved.routes, call, recorder, quota).await
+    drive(
+        gw,
+        resolved.routes,
+        resolved.strategy,
+        call,
+        recorder,
+        quota,
+    )
+    .await
 }
 
 fn pass(answer: Answer, fallback: &'static str) -> HttpResponse {

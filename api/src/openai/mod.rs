@@ -22,7 +22,7 @@ pub use models::{__path_get_model, __path_list_models};
 pub use responses::{__path_create_response, __path_get_response};
 
 pub use crate::gateway::error;
-pub use crate::gateway::steps::{ATTEMPTS_HEADER, ROUTE_HEADER};
+pub use crate::gateway::steps::{ATTEMPTS_HEADER, ROUTE_HEADER, STRATEGY_HEADER};
 use crate::gateway::{ApiError, Gateway, admit};
 pub use crate::telemetry::REQUEST_ID_HEADER;
 use crate::telemetry::RequestId;
@@ -108,6 +108,7 @@ pub(crate) fn cors_for(origins: &[String]) -> actix_cors::Cors {
         .expose_headers([
             ROUTE_HEADER,
             ATTEMPTS_HEADER,
+            STRATEGY_HEADER,
             REQUEST_ID_HEADER,
             SESSION_HEADER,
             FAMILY_HEADER,

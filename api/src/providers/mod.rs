@@ -123,6 +123,8 @@ pub struct ModelInfo {
     pub context_window: Option<u64>,
     pub family: Option<String>,
     pub dimensions: Option<u64>,
+    /// Capability tier, 1 = strongest (the `smart` strategy's figure).
+    pub tier: Option<i16>,
 }
 
 /// One candidate for a request: a provider's model, called with one credential (or none,
@@ -152,6 +154,7 @@ impl ModelInfo {
             context_window: None,
             family: None,
             dimensions: None,
+            tier: None,
         }
     }
 }
@@ -195,6 +198,7 @@ pub struct ListedModel {
 }
 
 pub use freeway_wire::routing::ResolvedAs;
+use freeway_wire::routing::Strategy;
 
 /// What a requested name resolved to.
 #[derive(Debug, Clone)]
@@ -209,6 +213,9 @@ pub struct Resolved<'a> {
     /// The admin's mapping the name went through, when nothing answered to it directly; the
     /// rest is then what its target resolves to.
     pub mapping: Option<&'a Mapping>,
+    /// How the chain is ordered: the profile's or `auto`'s strategy, the one an
+    /// `auto:<strategy>` name asks for, or `priority` for a model.
+    pub strategy: Strategy,
 }
 
 impl Resolved<'_> {
@@ -227,6 +234,8 @@ pub struct Catalog {
     /// and `auto`, which replace the routes too.
     kinds: FastMap<(Modality, String), ResolvedAs>,
     handoff: FastMap<String, bool>,
+    /// Profiles' and `auto`'s strategies; other names use `priority`.
+    strategies: FastMap<String, Strategy>,
     families: FastMap<String, (String, u64)>,
     by_attempt: FastMap<(String, String, Option<Uuid>), RouteSlots>,
     listed: Vec<ListedModel>,
@@ -237,14 +246,25 @@ pub struct Catalog {
 /// The alias every chat model answers to.
 pub const AUTO: &str = "auto";
 
+/// The strategy `auto:<strategy>` asks for; `None` for any other name.
+pub fn auto_strategy(name: &str) -> Option<Strategy> {
+    name.strip_prefix("auto:").and_then(Strategy::from_suffix)
+}
+
 impl Catalog {
     /// `None` when nothing of `modality` answers to `name`; an empty chain when something
     /// does but has no usable credential. A name nothing answers to directly resolves as the
     /// target of the most specific mapping it fits would (one hop: the target is not mapped
-    /// again), and says so in [`Resolved::mapping`].
+    /// again), and says so in [`Resolved::mapping`]. `auto:<strategy>` is `auto` ordered by
+    /// that strategy.
     pub fn resolve(&self, modality: Modality, name: &str) -> Option<Resolved<'_>> {
         if let Some(direct) = self.resolve_directly(modality, name) {
             return Some(direct);
+        }
+        if let Some(strategy) = auto_strategy(name)
+            && let Some(auto) = self.resolve_directly(modality, AUTO)
+        {
+            return Some(Resolved { strategy, ..auto });
         }
         let mapping = self.mappings.find(name)?;
         let target = self.resolve_directly(modality, mapping.target())?;
@@ -263,6 +283,7 @@ impl Catalog {
             handoff: self.handoff.get(name).copied().unwrap_or(false),
             family: self.families.get(name).cloned(),
             mapping: None,
+            strategy: self.strategies.get(name).copied().unwrap_or_default(),
         })
     }
 
@@ -297,6 +318,19 @@ impl Catalog {
                 Some((key.1.as_str(), *kind, routes.as_slice()))
             })
             .collect();
+        // `auto:<strategy>`: `auto`'s chain in another order.
+        if let Some(routes) = self.routes.get(&(Modality::Chat, AUTO.to_string())) {
+            let kind = self
+                .kinds
+                .get(&(Modality::Chat, AUTO.to_string()))
+                .copied()
+                .unwrap_or(ResolvedAs::Auto);
+            for &name in Strategy::AUTO_NAMES {
+                if !self.kinds.contains_key(&(Modality::Chat, name.to_string())) {
+                    aliases.push((name, kind, routes.as_slice()));
+                }
+            }
+        }
         aliases.sort_by(|a, b| a.0.cmp(b.0));
         aliases
     }
@@ -356,6 +390,8 @@ pub struct PoolRows {
     pub route_limits: Vec<store::limits::RouteLimitRow>,
     pub profiles: Vec<store::profiles::ProfileRow>,
     pub mappings: Vec<store::mappings::MappingRow>,
+    /// `auto`'s strategy, unless an admin profile is named `auto`.
+    pub auto_strategy: Strategy,
 }
 
 impl PoolRows {
@@ -367,6 +403,7 @@ impl PoolRows {
             route_limits: store::limits::list_routes(pool).await?,
             profiles: store::profiles::list(pool).await?,
             mappings: store::mappings::list(pool).await?,
+            auto_strategy: store::settings::auto_strategy(pool).await?,
         })
     }
 
@@ -397,6 +434,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         route_limits,
         profiles,
         mappings,
+        auto_strategy,
     } = rows;
 
     let mut secrets: BTreeMap<Uuid, Vec<(Arc<CredentialInfo>, i32, Limits)>> = BTreeMap::new();
@@ -476,6 +514,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
             dimensions: model
                 .embedding_dimensions
                 .and_then(|d| u64::try_from(d).ok()),
+            tier: model.tier,
         });
         let model_limits = Limits::from_columns(model.limits);
         let model_slot = slot(
@@ -616,6 +655,9 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         catalog
             .handoff
             .insert(profile.name.clone(), profile.context_handoff);
+        catalog
+            .strategies
+            .insert(profile.name.clone(), profile.strategy);
     }
     if !profiles.iter().any(|p| p.name == AUTO) {
         let mut auto: Vec<Route> = by_model
@@ -631,6 +673,7 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 .insert((Modality::Chat, AUTO.into()), ResolvedAs::Auto);
             catalog.routes.insert((Modality::Chat, AUTO.into()), auto);
             catalog.handoff.insert(AUTO.into(), true);
+            catalog.strategies.insert(AUTO.into(), auto_strategy);
         }
     }
     catalog.listed.sort_by(|a, b| a.id.cmp(&b.id));

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod outcome;
 pub mod pool;
 pub mod session;
+pub mod strategy;
 pub mod window;
 
 pub use outcome::{Failure, classify_status, parse_retry_after};

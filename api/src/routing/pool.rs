@@ -14,6 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::limits::Limits;
+use super::strategy::{Figures, Headroom};
 use super::window::{Exceeded, Millis, Window, WindowState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -151,6 +152,35 @@ struct Health {
     success: f64,
     /// Exponentially weighted latency of successes, in ms.
     latency_ms: f64,
+    /// Exponentially weighted time to the first token, in ms; `None` before any.
+    ttft_ms: Option<f64>,
+    /// Outcomes (successes and failures) and successes seen, saturating: whether the
+    /// success and latency figures are the route's own yet.
+    outcomes: u32,
+    successes: u32,
+}
+
+impl Health {
+    const FRESH: Health = Health {
+        success: 1.0,
+        latency_ms: 0.0,
+        ttft_ms: None,
+        outcomes: 0,
+        successes: 0,
+    };
+
+    fn figures(&self) -> Figures {
+        Figures {
+            success: (self.outcomes > 0).then_some(self.success),
+            latency_ms: (self.successes > 0).then_some(self.latency_ms),
+            ttft_ms: self.ttft_ms,
+            headroom: None,
+        }
+    }
+}
+
+fn ewma(old: f64, new: f64) -> f64 {
+    old + HEALTH_WEIGHT * (new - old)
 }
 
 const HEALTH_WEIGHT: f64 = 0.2;
@@ -266,6 +296,16 @@ impl Drop for Reservation {
     }
 }
 
+/// What [`PoolState::assess`] says of one route.
+#[derive(Debug, Clone)]
+pub struct Assessed {
+    /// Coarse health buckets, `priority`'s tie-break.
+    pub rank: (u32, u32),
+    /// Why the route cannot take the request now.
+    pub skip: Option<Skip>,
+    pub figures: Figures,
+}
+
 /// One row of what the pool state holds, for explanations and admins.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotView {
@@ -282,6 +322,7 @@ pub struct SlotView {
     pub cooldown: Option<Cooldown>,
     pub success_rate: f64,
     pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
 }
 
 impl PoolState {
@@ -311,10 +352,7 @@ impl PoolState {
             cooldown: None,
             strikes: VecDeque::new(),
             failures: VecDeque::new(),
-            health: Health {
-                success: 1.0,
-                latency_ms: 0.0,
-            },
+            health: Health::FRESH,
         };
         let i = match inner.free.pop() {
             Some(i) => {
@@ -422,24 +460,51 @@ impl PoolState {
         None
     }
 
-    /// For each route, under one lock: its health rank and whether it could take a request
-    /// of `tokens` now.
+    /// For each route, under one lock: its health rank, whether it could take a request of
+    /// `tokens` now, and its figures (with its headroom when `headroom`).
     pub fn assess<'a>(
         &self,
         routes: impl Iterator<Item = &'a RouteSlots>,
         tokens: u64,
         now: Millis,
-    ) -> Vec<((u32, u32), Option<Skip>)> {
+        headroom: bool,
+    ) -> Vec<Assessed> {
         let mut inner = self.lock();
         routes
             .map(|slots| {
-                let rank = inner
+                let (rank, mut figures) = inner
                     .slots
                     .get(slots.route)
-                    .map_or((0, 0), |slot| health_rank(&slot.health));
-                (rank, Self::blocked(&mut inner, slots, tokens, now))
+                    .map_or(((0, 0), Figures::default()), |slot| {
+                        (health_rank(&slot.health), slot.health.figures())
+                    });
+                if headroom {
+                    figures.headroom = Some(Self::headroom_in(&mut inner, slots, now));
+                }
+                Assessed {
+                    rank,
+                    skip: Self::blocked(&mut inner, slots, tokens, now),
+                    figures,
+                }
             })
             .collect()
+    }
+
+    /// The tightest fraction left of any limit on the windows the route counts against.
+    fn headroom_in(inner: &mut Inner, slots: &RouteSlots, now: Millis) -> Headroom {
+        let mut headroom = Headroom::UNLIMITED;
+        for i in slots.counted() {
+            if let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) {
+                let left = slot.window.headroom(now);
+                headroom = headroom.tighten(slot.scope.kind(), slot.window.effective(), left);
+            }
+        }
+        headroom
+    }
+
+    /// [`Self::headroom_in`] for one route, for explanations.
+    pub fn headroom_of(&self, slots: &RouteSlots, now: Millis) -> Headroom {
+        Self::headroom_in(&mut self.lock(), slots, now)
     }
 
     /// Whether the route could take a request of `tokens` now.
@@ -632,16 +697,32 @@ impl PoolState {
         restored
     }
 
-    pub fn succeeded(&self, slots: &RouteSlots, latency_ms: u64) {
+    /// A served request: its latency, and for a whole answer its time to the first token
+    /// (the whole answer's; a stream's is recorded at its commit point, [`Self::first_token`]).
+    pub fn succeeded(&self, slots: &RouteSlots, latency_ms: u64, first_token_ms: Option<u64>) {
         let mut inner = self.lock();
         if let Some(slot) = inner.slots.get_mut(slots.route) {
             let h = &mut slot.health;
-            h.success += HEALTH_WEIGHT * (1.0 - h.success);
-            h.latency_ms = if h.latency_ms == 0.0 {
+            h.success = ewma(h.success, 1.0);
+            h.latency_ms = if h.successes == 0 {
                 latency_ms as f64
             } else {
-                h.latency_ms + HEALTH_WEIGHT * (latency_ms as f64 - h.latency_ms)
+                ewma(h.latency_ms, latency_ms as f64)
             };
+            h.outcomes = h.outcomes.saturating_add(1);
+            h.successes = h.successes.saturating_add(1);
+            if let Some(ms) = first_token_ms {
+                h.ttft_ms = Some(h.ttft_ms.map_or(ms as f64, |old| ewma(old, ms as f64)));
+            }
+        }
+    }
+
+    /// A stream reached its commit point `ms` after it was sent.
+    pub fn first_token(&self, slots: &RouteSlots, ms: u64) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(slots.route) {
+            let h = &mut slot.health;
+            h.ttft_ms = Some(h.ttft_ms.map_or(ms as f64, |old| ewma(old, ms as f64)));
         }
     }
 
@@ -752,7 +833,8 @@ impl PoolState {
         let Some(slot) = inner.slots.get_mut(slot) else {
             return 0;
         };
-        slot.health.success -= HEALTH_WEIGHT * slot.health.success;
+        slot.health.success = ewma(slot.health.success, 0.0);
+        slot.health.outcomes = slot.health.outcomes.saturating_add(1);
         slot.failures.retain(|at| *at > now - within);
         slot.failures.push_back(now);
         slot.failures.len()
@@ -851,6 +933,7 @@ impl PoolState {
                 cooldown: slot.cooldown.clone().filter(|c| c.until > now),
                 success_rate: slot.health.success,
                 latency_ms: slot.health.latency_ms,
+                ttft_ms: slot.health.ttft_ms,
             })
             .collect()
     }

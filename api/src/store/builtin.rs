@@ -8,7 +8,7 @@
 //! catalog wrote them.
 
 /// The version of the data below; stored on every built-in row the seed writes.
-pub const CATALOG_VERSION: i32 = 1;
+pub const CATALOG_VERSION: i32 = 2;
 const _: () = assert!(CATALOG_VERSION > 0, "catalog versions start at 1");
 
 /// Default per-attempt timeout; slow providers get more.
@@ -92,6 +92,8 @@ pub struct BuiltinModel {
     pub limits: Limits,
     /// Lower is preferred.
     pub priority: i32,
+    /// Capability tier, 1 = strongest, for the `smart` strategy; `None`: unranked.
+    pub tier: Option<i16>,
 }
 
 impl BuiltinModel {
@@ -106,6 +108,14 @@ impl BuiltinModel {
             embedding: None,
             limits: Limits::NONE,
             priority,
+            tier: None,
+        }
+    }
+
+    const fn tier(self, tier: i16) -> Self {
+        BuiltinModel {
+            tier: Some(tier),
+            ..self
         }
     }
 
@@ -228,16 +238,19 @@ const GEMINI: BuiltinProvider = BuiltinProvider {
         30,
         &[
             chat("gemini-2.5-flash", 20, 1_048_576)
+                .tier(2)
                 .tools()
                 .vision()
                 .json()
                 .limits(GEMINI_FLASH),
             chat("gemini-2.5-flash-lite", 30, 1_048_576)
+                .tier(3)
                 .tools()
                 .vision()
                 .json()
                 .limits(GEMINI_FLASH_LITE),
             chat("gemini-2.5-pro", 40, 1_048_576)
+                .tier(1)
                 .tools()
                 .vision()
                 .json()
@@ -257,10 +270,12 @@ const GROQ: BuiltinProvider = provider(
     10,
     &[
         chat("llama-3.1-8b-instant", 50, 131_072)
+            .tier(4)
             .tools()
             .json()
             .limits(Limits::NONE.rpm(30).rpd(14_400).tpm(6_000).tpd(500_000)),
         chat("llama-3.3-70b-versatile", 20, 131_072)
+            .tier(3)
             .tools()
             .json()
             .limits(Limits::NONE.rpm(30).rpd(1_000).tpm(12_000).tpd(100_000)),
@@ -270,6 +285,7 @@ const GROQ: BuiltinProvider = provider(
             .json()
             .limits(Limits::NONE.rpm(30).rpd(1_000).tpm(30_000).tpd(1_000_000)),
         chat("openai/gpt-oss-120b", 10, 131_072)
+            .tier(2)
             .tools()
             .json()
             .limits(GROQ_GPT_OSS),
@@ -294,14 +310,17 @@ const CEREBRAS_PROVIDER: BuiltinProvider = provider(
     &[
         // The free tier serves shorter contexts than the models allow.
         chat("gpt-oss-120b", 10, 65_536)
+            .tier(2)
             .tools()
             .json()
             .limits(CEREBRAS),
         chat("llama3.1-8b", 50, 8_192)
+            .tier(4)
             .tools()
             .json()
             .limits(CEREBRAS),
         chat("qwen-3-235b-a22b-instruct-2507", 20, 65_536)
+            .tier(2)
             .tools()
             .json()
             .limits(CEREBRAS),
@@ -329,6 +348,7 @@ const MISTRAL_PROVIDER: BuiltinProvider = provider(
             .json()
             .limits(MISTRAL),
         chat("mistral-large-latest", 30, 131_072)
+            .tier(2)
             .tools()
             .json()
             .limits(MISTRAL),

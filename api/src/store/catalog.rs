@@ -136,7 +136,7 @@ const UPDATE_PROVIDER: &str = "
 
 // Models: $1 provider_id, $2 model_id, $3 modality, $4 supports_tools, $5 supports_vision,
 // $6 supports_json, $7 context_window, $8 embedding_family, $9 embedding_dimensions,
-// $10..$14 rpm, rph, rpd, tpm, tpd, $15 priority, $16 catalog_version.
+// $10..$14 rpm, rph, rpd, tpm, tpd, $15 priority, $16 tier, $17 catalog_version.
 fn bind_model<'q>(query: PgQuery<'q>, provider_id: Uuid, m: &BuiltinModel) -> PgQuery<'q> {
     query
         .bind(provider_id)
@@ -154,14 +154,15 @@ fn bind_model<'q>(query: PgQuery<'q>, provider_id: Uuid, m: &BuiltinModel) -> Pg
         .bind(m.limits.tpm)
         .bind(m.limits.tpd)
         .bind(m.priority)
+        .bind(m.tier)
         .bind(CATALOG_VERSION)
 }
 
 const INSERT_MODEL: &str = "
     INSERT INTO models (provider_id, model_id, modality, supports_tools, supports_vision,
                         supports_json, context_window, embedding_family, embedding_dimensions,
-                        rpm, rph, rpd, tpm, tpd, priority, catalog_version, id, origin)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                        rpm, rph, rpd, tpm, tpd, priority, tier, catalog_version, id, origin)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
             'builtin')
     ON CONFLICT (provider_id, model_id) DO NOTHING
     RETURNING id";
@@ -169,8 +170,9 @@ const INSERT_MODEL: &str = "
 const FIND_MODEL: &str = "
     SELECT id, origin, edited,
            (modality, supports_tools, supports_vision, supports_json, context_window,
-            embedding_family, embedding_dimensions, rpm, rph, rpd, tpm, tpd, priority)
-           IS DISTINCT FROM ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) AS differs
+            embedding_family, embedding_dimensions, rpm, rph, rpd, tpm, tpd, priority, tier)
+           IS DISTINCT FROM ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+           AS differs
     FROM models WHERE provider_id = $1 AND model_id = $2
     FOR UPDATE";
 
@@ -178,8 +180,8 @@ const UPDATE_MODEL: &str = "
     UPDATE models
     SET modality = $3, supports_tools = $4, supports_vision = $5, supports_json = $6,
         context_window = $7, embedding_family = $8, embedding_dimensions = $9,
-        rpm = $10, rph = $11, rpd = $12, tpm = $13, tpd = $14, priority = $15,
-        catalog_version = $16, updated_at = now()
+        rpm = $10, rph = $11, rpd = $12, tpm = $13, tpd = $14, priority = $15, tier = $16,
+        catalog_version = $17, updated_at = now()
     WHERE provider_id = $1 AND model_id = $2 AND origin = 'builtin' AND NOT edited";
 
 /// Writes the built-in catalog: inserts what is missing, upgrades unedited built-in rows,

@@ -29,6 +29,8 @@ pub struct ModelRow {
     pub limits: LimitColumns,
     pub enabled: bool,
     pub priority: i32,
+    /// Capability tier, 1 = strongest (the `smart` strategy's figure).
+    pub tier: Option<i16>,
     pub origin: Origin,
     pub edited: bool,
     pub created_at: DateTime<Utc>,
@@ -37,7 +39,7 @@ pub struct ModelRow {
 
 const COLUMNS: &str = "id, provider_id, model_id, modality, supports_tools, supports_vision,
     supports_json, context_window, embedding_family, embedding_dimensions,
-    rpm, rph, rpd, tpm, tpd, enabled, priority, origin, edited, created_at, updated_at";
+    rpm, rph, rpd, tpm, tpd, enabled, priority, tier, origin, edited, created_at, updated_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelFields {
@@ -52,6 +54,7 @@ pub struct ModelFields {
     pub limits: LimitColumns,
     pub enabled: bool,
     pub priority: i32,
+    pub tier: Option<i16>,
 }
 
 impl ModelFields {
@@ -70,6 +73,7 @@ impl ModelFields {
             limits: LimitColumns::default(),
             enabled: true,
             priority: 100,
+            tier: None,
         }
     }
 
@@ -89,6 +93,12 @@ impl ModelFields {
             ));
         }
         validate::priority(self.priority)?;
+        if self.tier.is_some_and(|t| !(1..=9).contains(&t)) {
+            return Err(StoreError::invalid(
+                "tier",
+                "`tier` is 1 (strongest) to 9, or null.",
+            ));
+        }
         validate::pool_limits("limits", &self.limits)?;
         let together = "`embedding_family` and `embedding_dimensions` go together.";
         match (&self.embedding_family, self.embedding_dimensions) {
@@ -155,7 +165,7 @@ impl Edit for ModelRow {
                 supports_vision = $6, supports_json = $7, context_window = $8,
                 embedding_family = $9, embedding_dimensions = $10, rpm = $11, rph = $12,
                 rpd = $13, tpm = $14, tpd = $15, enabled = $16, priority = $17,
-                edited = edited OR origin = 'builtin', updated_at = now()
+                tier = $18, edited = edited OR origin = 'builtin', updated_at = now()
             WHERE id = $1 AND provider_id = $2";
         Ok(write(conn, sql, (provider, id), fields).await?)
     }
@@ -173,6 +183,7 @@ impl Edit for ModelRow {
             limits: self.limits,
             enabled: self.enabled,
             priority: self.priority,
+            tier: self.tier,
         }
     }
 
@@ -238,6 +249,7 @@ async fn write(
         .bind(fields.limits.tpd)
         .bind(fields.enabled)
         .bind(fields.priority)
+        .bind(fields.tier)
         .fetch_one(conn)
         .await
 }
@@ -253,8 +265,9 @@ pub async fn create(
         let sql = "INSERT INTO models (id, provider_id, model_id, modality, supports_tools,
                                  supports_vision, supports_json, context_window,
                                  embedding_family, embedding_dimensions, rpm, rph, rpd, tpm,
-                                 tpd, enabled, priority)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+                                 tpd, enabled, priority, tier)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18)";
         let row = write(conn, sql, (provider.id, Uuid::now_v7()), fields)
             .await
             .on_constraint("models_provider_id_model_id_key", || {

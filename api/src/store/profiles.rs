@@ -1,5 +1,6 @@
 //! Routing profiles: aliases such as `auto` that try models in order.
 
+use freeway_wire::routing::Strategy;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,23 +13,25 @@ use super::{ResultExt, StoreError, validate};
 pub struct ProfileRow {
     pub name: String,
     pub context_handoff: bool,
+    pub strategy: Strategy,
     pub models: Vec<Uuid>,
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<ProfileRow>, StoreError> {
-    let rows: Vec<(String, bool, Option<Uuid>)> = sqlx::query_as(
-        "SELECT p.name, p.context_handoff, e.model_id
+    let rows: Vec<(String, bool, Strategy, Option<Uuid>)> = sqlx::query_as(
+        "SELECT p.name, p.context_handoff, p.strategy, e.model_id
          FROM routing_profiles p LEFT JOIN routing_profile_entries e ON e.profile_id = p.id
          ORDER BY p.name, e.position",
     )
     .fetch_all(pool)
     .await?;
     let mut profiles: Vec<ProfileRow> = Vec::new();
-    for (name, handoff, model) in rows {
+    for (name, handoff, strategy, model) in rows {
         if profiles.last().is_none_or(|p| p.name != name) {
             profiles.push(ProfileRow {
                 name: name.clone(),
                 context_handoff: handoff,
+                strategy,
                 models: Vec::new(),
             });
         }
@@ -45,6 +48,7 @@ pub async fn put(
     actor: &str,
     name: &str,
     context_handoff: bool,
+    strategy: Strategy,
     models: &[Uuid],
 ) -> Result<(), StoreError> {
     validate::profile_name(name)?;
@@ -63,13 +67,16 @@ pub async fn put(
     }
     audited(pool, actor, async |conn| {
         let id: Uuid = sqlx::query_scalar(
-            "INSERT INTO routing_profiles (id, name, context_handoff) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET context_handoff = $3, updated_at = now()
+            "INSERT INTO routing_profiles (id, name, context_handoff, strategy)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET context_handoff = $3, strategy = $4,
+                 updated_at = now()
              RETURNING id",
         )
         .bind(Uuid::now_v7())
         .bind(name)
         .bind(context_handoff)
+        .bind(strategy)
         .fetch_one(&mut *conn)
         .await?;
         sqlx::query("DELETE FROM routing_profile_entries WHERE profile_id = $1")
@@ -88,7 +95,12 @@ pub async fn put(
         .on_constraint("routing_profile_entries_model_id_fkey", || {
             StoreError::invalid("models", "A model of the profile does not exist.")
         })?;
-        let after = json!({ "name": name, "context_handoff": context_handoff, "models": models });
+        let after = json!({
+            "name": name,
+            "context_handoff": context_handoff,
+            "strategy": strategy,
+            "models": models,
+        });
         let audit = Audit::new("routing_profile.put", "routing_profile", id).after(after);
         Ok(Outcome::Changed((), audit.notify(audit::POOL)))
     })

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{FromRow, PgPool};
 
-use super::audit::{Audit, Outcome, audited};
+use super::audit::{self as audits, Audit, Outcome, audited};
 use super::{StoreError, validate};
+use freeway_wire::routing::Strategy;
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct Setting {
@@ -20,6 +21,41 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Setting>, StoreError> {
             .fetch_all(pool)
             .await?,
     )
+}
+
+/// The setting that holds `auto`'s strategy (a JSON string such as `"balanced"`), for when
+/// no admin profile is named `auto`. Absent: `priority`.
+pub const AUTO_STRATEGY: &str = "routing.auto_strategy";
+
+/// `auto`'s strategy, as the pool's catalog is built with it.
+pub async fn auto_strategy(pool: &PgPool) -> Result<Strategy, StoreError> {
+    let value: Option<Value> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(AUTO_STRATEGY)
+        .fetch_optional(pool)
+        .await?;
+    Ok(value
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default())
+}
+
+/// Settings the router reads: checked when set, and the pool is rebuilt when they change.
+fn check_routing(key: &str, value: &Value) -> Result<(), StoreError> {
+    if key == AUTO_STRATEGY && serde_json::from_value::<Strategy>(value.clone()).is_err() {
+        let valid: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
+        return Err(StoreError::invalid(
+            "value",
+            format!("`{AUTO_STRATEGY}` is one of {}.", valid.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+fn notify(key: &str) -> &'static [&'static str] {
+    if key.starts_with("routing.") {
+        audits::POOL
+    } else {
+        &[]
+    }
 }
 
 /// Whether a setting's value must stay out of the audit log.
@@ -62,6 +98,7 @@ pub async fn put(
         ));
     }
     validate::json("value", value)?;
+    check_routing(key, value)?;
     audited(pool, actor, async |conn| {
         let before: Option<Value> =
             sqlx::query_scalar("SELECT value FROM settings WHERE key = $1 FOR UPDATE")
@@ -77,7 +114,7 @@ pub async fn put(
         .bind(value)
         .fetch_one(&mut *conn)
         .await?;
-        let audit = audit("setting.put", key, before, Some(value.clone()));
+        let audit = audit("setting.put", key, before, Some(value.clone())).notify(notify(key));
         Ok(Outcome::Changed(setting, audit))
     })
     .await
@@ -94,7 +131,10 @@ pub async fn delete(pool: &PgPool, actor: &str, key: &str) -> Result<bool, Store
                 .await?;
         Ok(match before {
             None => Outcome::Unchanged(false),
-            before => Outcome::Changed(true, audit("setting.delete", key, before, None)),
+            before => Outcome::Changed(
+                true,
+                audit("setting.delete", key, before, None).notify(notify(key)),
+            ),
         })
     })
     .await

@@ -53,6 +53,7 @@ mod request_id;
 mod responses;
 mod routing;
 mod store;
+mod strategies;
 mod streaming;
 mod swagger;
 mod ui;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use freeway::mock::Behavior;
+use freeway::routing::strategy::Strategy;
 use freeway::store::limits::{self, LimitColumns, LimitTarget};
 use freeway::store::profiles;
 use freeway::store::providers::{self, ProviderFields};
@@ -438,7 +439,7 @@ async fn auto_and_profiles_resolve_to_chains() {
     let app = two_providers().await;
     let a = app.model_row("mock0", "mock-model").await;
     let b = app.model_row("mock1", "mock-model").await;
-    profiles::put(&app.db, "test", "fast", false, &[b, a])
+    profiles::put(&app.db, "test", "fast", false, Strategy::Priority, &[b, a])
         .await
         .unwrap();
     let app = app.restart().await;

@@ -195,7 +195,7 @@ pub struct ProviderPatch {
 /// One of a provider's models.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e60", "provider_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e50", "provider": "groq", "model_id": "llama-3.3-70b-versatile", "modality": "chat", "supports_tools": true, "supports_vision": false, "supports_json": true, "context_window": 131072, "embedding_family": null, "embedding_dimensions": null, "limits": {"rpm": 30, "rpd": 1000}, "enabled": true, "priority": 100, "origin": "builtin", "edited": false, "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z"})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e60", "provider_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e50", "provider": "groq", "model_id": "llama-3.3-70b-versatile", "modality": "chat", "supports_tools": true, "supports_vision": false, "supports_json": true, "context_window": 131072, "embedding_family": null, "embedding_dimensions": null, "limits": {"rpm": 30, "rpd": 1000}, "enabled": true, "priority": 100, "tier": 2, "origin": "builtin", "edited": false, "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z"})))]
 pub struct ModelView {
     pub id: Uuid,
     pub provider_id: Uuid,
@@ -213,6 +213,9 @@ pub struct ModelView {
     pub limits: LimitSet,
     pub enabled: bool,
     pub priority: i32,
+    /// Capability tier, 1 = strongest: what the `smart` strategy ranks by. Null: unranked.
+    #[serde(default)]
+    pub tier: Option<i16>,
     pub origin: Origin,
     pub edited: bool,
     pub created_at: DateTime<Utc>,
@@ -256,6 +259,10 @@ pub struct NewModel {
     /// Default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// Capability tier, 1 (strongest) to 9, for the `smart` strategy. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 9))]
+    pub tier: Option<i16>,
 }
 
 /// For PATCH bodies: an absent field is `None` (unchanged), `null` is `Some(None)` (cleared).
@@ -313,6 +320,14 @@ pub struct ModelPatch {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// 1 (strongest) to 9; `null` clears it.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<i16>, minimum = 1, maximum = 9))]
+    pub tier: Option<Option<i16>>,
 }
 
 /// One of a provider's secrets, without the secret.
@@ -495,7 +510,7 @@ pub struct ImportReport {
 /// An alias that tries models in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"name": "fast", "models": ["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"], "context_handoff": true})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"name": "fast", "models": ["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"], "context_handoff": true, "strategy": "priority"})))]
 pub struct ProfileView {
     /// The name clients request as `model`.
     pub name: String,
@@ -503,13 +518,16 @@ pub struct ProfileView {
     pub models: Vec<String>,
     /// Whether a conversation may be handed off between the profile's models.
     pub context_handoff: bool,
+    /// How the profile orders its routes.
+    #[serde(default)]
+    pub strategy: crate::routing::Strategy,
 }
 
 /// A profile's models and handoff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"models": ["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"], "context_handoff": true})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"models": ["groq/llama-3.3-70b-versatile", "gemini/gemini-2.0-flash"], "context_handoff": true, "strategy": "balanced"})))]
 pub struct ProfileBody {
     /// `provider/model`, in the order to try them: 1 to 100, no repeats.
     #[cfg_attr(feature = "utoipa", schema(min_items = 1, max_items = 100))]
@@ -517,6 +535,9 @@ pub struct ProfileBody {
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_handoff: Option<bool>,
+    /// Default `priority`: the models in the order given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::routing::Strategy>,
 }
 
 /// A running cooldown of a scope.
@@ -577,10 +598,18 @@ pub struct ScopeState {
     pub skip_reason: Option<String>,
     /// Route rows: when the route regains capacity, if waiting helps.
     pub skip_until: Option<DateTime<Utc>>,
-    /// Recent success rate, 0 to 1.
+    /// Recent success rate, 0 to 1 (an EWMA; `reliable` ranks routes by it).
     pub success_rate: f64,
-    /// Recent latency of successes.
+    /// Recent latency of successes (an EWMA).
     pub latency_ms: f64,
+    /// Route rows: recent time to the first token (an EWMA; `fastest` ranks routes by it);
+    /// null before the route's first answer.
+    #[serde(default)]
+    pub ttft_ms: Option<f64>,
+    /// Route rows: the tightest fraction left of any limit on the route, its credential and
+    /// its provider account (what `balanced` ranks routes by); 1 when nothing limits it.
+    #[serde(default)]
+    pub headroom: Option<f64>,
 }
 
 /// `DELETE /admin/v1/cooldowns`.

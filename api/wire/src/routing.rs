@@ -57,6 +57,62 @@ pub struct SimulateRequest {
     pub max_tokens: Option<u32>,
 }
 
+/// How an alias orders its candidate routes, after the filters (capability, context window,
+/// cooldown, headroom) and after a conversation's pinned route. Ties fall back to
+/// `priority`'s order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "clap", value(rename_all = "snake_case"))]
+pub enum Strategy {
+    /// Admin priority (model, provider, credential), then recent health.
+    #[default]
+    Priority,
+    /// The most remaining headroom first (the tightest fraction left of any limit on the
+    /// route, its credential and its provider account), so one key's daily quota is not
+    /// burnt first.
+    Balanced,
+    /// The lowest time-to-first-token EWMA first (a whole answer's first token comes with
+    /// it), then the lowest latency EWMA.
+    Fastest,
+    /// The highest success EWMA first.
+    Reliable,
+    /// The strongest model first, by the catalog's capability tier (1 = strongest); models
+    /// without a tier last.
+    Smart,
+}
+
+crate::words!(Strategy {
+    Priority => "priority",
+    Balanced => "balanced",
+    Fastest => "fastest",
+    Reliable => "reliable",
+    Smart => "smart",
+});
+
+impl Strategy {
+    /// The strategy an `auto:<suffix>` model name asks for; `fast` is `fastest`.
+    pub fn from_suffix(suffix: &str) -> Option<Strategy> {
+        match suffix {
+            "fast" => Some(Strategy::Fastest),
+            other => Strategy::parse(other),
+        }
+    }
+
+    /// Every `auto:<strategy>` model name, `auto:fast` included.
+    pub const AUTO_NAMES: &'static [&'static str] = &[
+        "auto:priority",
+        "auto:balanced",
+        "auto:fast",
+        "auto:fastest",
+        "auto:reliable",
+        "auto:smart",
+    ];
+}
+
 /// What the requested name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -116,19 +172,27 @@ pub struct SimulatedRoute {
     /// frees a unit. Null when waiting will not help (a capability, a context window, a
     /// request larger than a limit).
     pub available_at: Option<DateTime<Utc>>,
+    /// For a take: the figure the strategy ranked it by, e.g. `headroom 0.75 (credential
+    /// rpd)`, `ttft 120 ms`, `success 0.98`, `tier 1`, `priority 10/20/0`. A figure marked
+    /// `(prior)` is the neutral prior of a route with no figures yet. Null for a skip.
+    #[serde(default)]
+    pub ranked_by: Option<String>,
 }
 
 /// The chain the router would build now, first the routes it would try in order, then the
 /// ones it would pass over. Nothing was reserved and nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "resolved_as": "auto", "mapping": null, "refusal": null, "candidates": [{"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "decision": "take", "reason": null, "cooldown_until": null, "available_at": null}, {"provider": "gemini", "model": "gemini-2.0-flash", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e71", "decision": "skip", "reason": "route cooling down: 429 #1 within an hour", "cooldown_until": "2026-01-05T10:01:00Z", "available_at": "2026-01-05T10:01:00Z"}]})))]
+#[cfg_attr(feature = "utoipa", schema(example = json!({"model": "auto", "resolved_as": "auto", "strategy": "priority", "mapping": null, "refusal": null, "candidates": [{"provider": "groq", "model": "llama-3.1-8b-instant", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e70", "decision": "take", "reason": null, "cooldown_until": null, "available_at": null, "ranked_by": "priority 20/10/0"}, {"provider": "gemini", "model": "gemini-2.0-flash", "credential_id": "0193a5b0-7e1c-7cc0-8e5a-3b1f2c9d4e71", "decision": "skip", "reason": "route cooling down: 429 #1 within an hour", "cooldown_until": "2026-01-05T10:01:00Z", "available_at": "2026-01-05T10:01:00Z", "ranked_by": null}]})))]
 pub struct Simulation {
     /// As asked.
     pub model: String,
     /// What the name is; null when nothing of this modality answers to it. For a name
     /// resolved through a mapping, what its target is.
     pub resolved_as: Option<ResolvedAs>,
+    /// How the routes taken are ordered: the alias's strategy (`priority` for a model).
+    #[serde(default)]
+    pub strategy: Strategy,
     /// The admin's mapping the name went through, when nothing answers to it directly; null
     /// otherwise.
     #[serde(default)]

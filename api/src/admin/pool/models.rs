@@ -29,6 +29,7 @@ fn view(provider: &str, row: ModelRecord) -> ModelView {
         embedding_dimensions: row.embedding_dimensions,
         enabled: row.enabled,
         priority: row.priority,
+        tier: row.tier,
         origin: row.origin,
         edited: row.edited,
         created_at: row.created_at,
@@ -129,6 +130,7 @@ pub async fn create(
         limits: body.limits.unwrap_or_default().columns("limits")?,
         enabled: body.enabled.unwrap_or(true),
         priority: check_priority(body.priority.unwrap_or(100))?,
+        tier: body.tier,
     };
     let row = models::create(&state.db, &principal.actor(), &provider, &fields).await?;
     Ok(HttpResponse::Created().json(view(&provider.name, row)))
@@ -188,6 +190,9 @@ pub async fn update(
         }
         if let Some(priority) = patch.priority {
             f.priority = check_priority(priority)?;
+        }
+        if let Some(tier) = patch.tier {
+            f.tier = tier;
         }
         Ok::<(), AdminError>(())
     })

@@ -105,6 +105,7 @@ pub async fn list_profiles(
                 .collect(),
             name: p.name,
             context_handoff: p.context_handoff,
+            strategy: p.strategy,
         })
         .collect();
     Ok(HttpResponse::Ok().json(List { data }))
@@ -112,7 +113,8 @@ pub async fn list_profiles(
 
 /// Set a routing profile
 ///
-/// An alias that tries models in the given order.
+/// An alias that tries models in the given order, or in the order its `strategy` ranks
+/// their routes by (ties in the given order).
 #[utoipa::path(put, path = "/admin/v1/routing/profiles/{name}", tag = "routing", operation_id = "profiles_put",
     params(("name" = String, Path, description = "The profile's name; `auto` replaces the default chain", pattern = r"^[A-Za-z0-9._:-]{1,100}$")),
     request_body = ProfileBody,
@@ -168,11 +170,21 @@ pub async fn put_profile(
         ids.push(id);
     }
     let handoff = body.context_handoff.unwrap_or(true);
-    profiles::put(&state.db, &principal.actor(), &name, handoff, &ids).await?;
+    let strategy = body.strategy.unwrap_or_default();
+    profiles::put(
+        &state.db,
+        &principal.actor(),
+        &name,
+        handoff,
+        strategy,
+        &ids,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(ProfileView {
         name,
         models: body.models,
         context_handoff: handoff,
+        strategy,
     }))
 }
 
@@ -229,10 +241,12 @@ pub async fn state(
     // Each route as the router would judge it for a request now (of no tokens: whether any
     // window is full, not whether a given request fits).
     let catalog = state.catalog.get();
+    let mut headrooms: HashMap<Scope, f64> = HashMap::new();
     let skips: HashMap<Scope, Skip> = catalog
         .route_slots()
         .filter_map(|slots| {
             let scope = state.pool.scope_of(slots.route)?;
+            headrooms.insert(scope, state.pool.headroom_of(slots, now).fraction);
             state
                 .pool
                 .check(slots, 0, now)
@@ -270,6 +284,8 @@ pub async fn state(
                 }),
                 success_rate: slot.success_rate,
                 latency_ms: slot.latency_ms,
+                ttft_ms: slot.ttft_ms,
+                headroom: headrooms.get(&slot.scope).copied(),
             }
         })
         .collect();

@@ -20,12 +20,14 @@ use crate::gateway::chain::{
 use crate::providers::{Modality, Route};
 use crate::routing::now_millis;
 use crate::routing::pool::Skip;
+use crate::routing::strategy::Figure;
 use crate::store::{tenants, validate};
 
 /// Simulate routing a request
 ///
 /// The chain the router would build now for a request with these hints, in order: the
-/// routes it would try, then those it would pass over, each with the router's reason. Nothing
+/// routes it would try (ordered by the name's `strategy`, each with the figure it was ranked
+/// by), then those it would pass over, each with the router's reason. Nothing
 /// is reserved, counted or called; a session's sticky route is not considered.
 #[utoipa::path(post, path = "/admin/v1/routing/simulate", tag = "routing", operation_id = "routing_simulate",
     request_body = SimulateRequest,
@@ -73,6 +75,7 @@ pub async fn simulate(
     let mut simulation = Simulation {
         model: model.to_string(),
         resolved_as: None,
+        strategy: Default::default(),
         mapping: None,
         refusal: None,
         candidates: Vec::new(),
@@ -97,6 +100,7 @@ pub async fn simulate(
         return Ok(HttpResponse::Ok().json(simulation));
     };
     simulation.resolved_as = Some(resolved.kind);
+    simulation.strategy = resolved.strategy;
     simulation.mapping = resolved.mapping.map(|m| MatchedMapping {
         pattern: m.pattern().to_string(),
         target: m.target().to_string(),
@@ -106,11 +110,24 @@ pub async fn simulate(
             format!("`{model}` exists, but no enabled credential can serve it.")
         });
     }
-    match plan(resolved.routes, &state.pool, &needs, None, false, now) {
+    let strategy = resolved.strategy;
+    match plan(
+        resolved.routes,
+        &state.pool,
+        &needs,
+        None,
+        false,
+        strategy,
+        now,
+    ) {
         Ok(planned) => {
-            simulation
-                .candidates
-                .extend(planned.candidates.iter().map(|route| taken(route)));
+            simulation.candidates.extend(
+                planned
+                    .candidates
+                    .iter()
+                    .zip(&planned.figures)
+                    .map(|(route, figure)| taken(route, figure)),
+            );
             simulation.candidates.extend(
                 planned
                     .passed
@@ -138,11 +155,15 @@ fn entry(route: &Route, decision: RouteDecision) -> SimulatedRoute {
         reason: None,
         cooldown_until: None,
         available_at: None,
+        ranked_by: None,
     }
 }
 
-fn taken(route: &Route) -> SimulatedRoute {
-    entry(route, RouteDecision::Take)
+fn taken(route: &Route, figure: &Figure) -> SimulatedRoute {
+    SimulatedRoute {
+        ranked_by: Some(figure.describe()),
+        ..entry(route, RouteDecision::Take)
+    }
 }
 
 fn skipped(route: &Route, why: &Passed) -> SimulatedRoute {

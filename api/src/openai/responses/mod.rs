@@ -110,7 +110,7 @@ async fn lookup(
     operation_id = "responses_create",
     request_body = freeway_wire::responses::ResponseRequest,
     responses(
-        (status = 200, description = "The Response object; `text/event-stream` of typed events (`response.created` ... `response.completed`) when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts` explain it",
+        (status = 200, description = "The Response object; `text/event-stream` of typed events (`response.created` ... `response.completed`) when `stream` is true. Headers `x-freeway-route`, `x-freeway-attempts`, `x-freeway-strategy` explain it",
             content((freeway_wire::responses::ResponseObject = "application/json"), (freeway_wire::responses::ResponseObject = "text/event-stream"))),
         (status = 400, description = "Malformed input (`param` names the field), a built-in tool Freeway cannot run (`unsupported_tool`), or a `previous_response_id` this key has not stored (`previous_response_not_found`)", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired api key", body = super::error::ErrorEnvelope),

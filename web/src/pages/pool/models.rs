@@ -363,6 +363,8 @@ fn patch_of(m: &ModelView, v: ModelValues) -> ModelPatch {
         limits: (v.limits != m.limits).then_some(v.limits),
         enabled: (v.enabled != m.enabled).then_some(v.enabled),
         priority: v.priority.filter(|p| *p != m.priority),
+        // The tier is set over the API; the form leaves it as it is.
+        tier: None,
     }
 }
 
@@ -448,6 +450,7 @@ fn AddModel(base: StoredValue<String>, version: RwSignal<u32>) -> impl IntoView 
             limits: Some(v.limits),
             enabled: Some(v.enabled),
             priority: v.priority,
+            tier: None,
         };
         busy.set(true);
         let path = base.get_value();

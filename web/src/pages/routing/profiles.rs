@@ -3,6 +3,7 @@
 
 use freeway_wire::page::{List, Page};
 use freeway_wire::pool::{ModelView, ProfileBody, ProfileView, ProviderView};
+use freeway_wire::routing::Strategy;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
@@ -61,7 +62,8 @@ pub(super) fn Profiles() -> impl IntoView {
     view! {
         <p class="muted">
             "A profile is a name clients send as " <code>"model"</code> "; it tries its models in \
-             order. The profile " <code>"auto"</code> " replaces the default chain."
+             order, or in the order its strategy ranks them by (ties in the chain's order). The \
+             profile " <code>"auto"</code> " replaces the default chain."
         </p>
         <NewProfile data drafts />
         <ErrorBanner error=load_error />
@@ -69,7 +71,7 @@ pub(super) fn Profiles() -> impl IntoView {
         <Show when=move || data.with(Option::is_some) fallback=move || load_error.with(Option::is_none).then(|| view! { <Loading /> })>
             <Show when=move || !nothing() fallback=|| view! { <Empty text="No profiles yet: create one by name." /> }>
                 <For each=unsaved key=|n| n.clone() children=move |name| {
-                    let initial = ProfileView { name, models: Vec::new(), context_handoff: true };
+                    let initial = ProfileView { name, models: Vec::new(), context_handoff: true, strategy: Strategy::Priority };
                     view! { <ProfileEditor initial data version drafts providers /> }
                 } />
                 <For each=saved key=|p| p.name.clone()
@@ -131,6 +133,7 @@ fn ProfileEditor(
     let name = StoredValue::new(initial.name.clone());
     let chain = RwSignal::new(initial.models.clone());
     let handoff = RwSignal::new(initial.context_handoff);
+    let strategy = RwSignal::new(initial.strategy);
     let dragging = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<ApiError>);
     let status = RwSignal::new(None::<&'static str>);
@@ -146,7 +149,9 @@ fn ProfileEditor(
     let dirty = move || {
         saved.with(|s| {
             s.as_ref().is_none_or(|s| {
-                chain.with(|c| *c != s.models) || handoff.get() != s.context_handoff
+                chain.with(|c| *c != s.models)
+                    || handoff.get() != s.context_handoff
+                    || strategy.get() != s.strategy
             })
         })
     };
@@ -155,6 +160,7 @@ fn ProfileEditor(
         let body = ProfileBody {
             models: chain.get_untracked(),
             context_handoff: Some(handoff.get_untracked()),
+            strategy: Some(strategy.get_untracked()),
         };
         busy.set(true);
         let path = profile_path(&name.get_value());
@@ -166,6 +172,7 @@ fn ProfileEditor(
                     error.set(None);
                     chain.set(view.models);
                     handoff.set(view.context_handoff);
+                    strategy.set(view.strategy);
                     status.set(Some("Saved."));
                     bump(version);
                 }
@@ -177,6 +184,7 @@ fn ProfileEditor(
         if let Some(s) = saved.get_untracked() {
             chain.set(s.models);
             handoff.set(s.context_handoff);
+            strategy.set(s.strategy);
         }
         error.set(None);
         status.set(None);
@@ -221,6 +229,19 @@ fn ProfileEditor(
                     on:change=move |ev| handoff.set(event_target_checked(&ev)) />
                 "Context handoff: a conversation may move on to the next model of this profile"
             </label>
+            <label class="inline">"Strategy"
+                <select data-testid="profile-strategy"
+                    on:change=move |ev| {
+                        if let Some(s) = Strategy::parse(&event_target_value(&ev)) {
+                            strategy.set(s);
+                        }
+                    }>
+                    {Strategy::ALL.iter().map(|s| {
+                        let s = *s;
+                        view! { <option value=s.as_str() selected=move || strategy.get() == s>{strategy_label(s)}</option> }
+                    }).collect::<Vec<_>>()}
+                </select>
+            </label>
             <ErrorBanner error fields=&["models"] />
             {move || status.get().map(|s| view! { <p class="ok" role="status" data-testid="profile-saved">{s}</p> })}
             <div class="row">
@@ -239,6 +260,17 @@ fn ProfileEditor(
                 }}
             </div>
         </section>
+    }
+}
+
+/// A strategy as the select offers it.
+fn strategy_label(strategy: Strategy) -> &'static str {
+    match strategy {
+        Strategy::Priority => "priority: the chain's order",
+        Strategy::Balanced => "balanced: the most headroom left",
+        Strategy::Fastest => "fastest: the lowest time to first token",
+        Strategy::Reliable => "reliable: the highest success rate",
+        Strategy::Smart => "smart: the strongest model (catalog tier)",
     }
 }
 
