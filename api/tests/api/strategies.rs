@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use freeway::mock::Behavior;
 use freeway_wire::pool::{ModelView, ProfileView};
-use freeway_wire::routing::{Simulation, Strategy};
+use freeway_wire::routing::{ResolvedAs, Simulation, Strategy};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -50,7 +50,8 @@ async fn pool_profile(app: &TestApp, token: &str, strategy: Strategy) {
         .await;
     assert_eq!(view.strategy, strategy);
     eventually("the router has the profile", || async {
-        simulate(app, token, "pool").await.strategy == strategy
+        let simulation = simulate(app, token, "pool").await;
+        simulation.resolved_as == Some(ResolvedAs::Profile) && simulation.strategy == strategy
     })
     .await;
 }
