@@ -419,7 +419,7 @@ async fn bad_input_is_named_duplicates_conflict_and_unknown_ids_are_not_found() 
     .await;
     assert_eq!(
         listed["data"],
-        json!([{"name": "fast", "models": ["mock0/mock-model"], "context_handoff": false}])
+        json!([{"name": "fast", "models": ["mock0/mock-model"], "context_handoff": false, "strategy": "priority"}])
     );
     eventually("the profile serves chat", || async {
         app.chat(chat_body("fast")).await.status() == 200

@@ -280,8 +280,15 @@ async fn models_requires_a_key_and_lists_the_pool() {
     assert_eq!(models["object"], "list");
     let data = models["data"].as_array().unwrap();
     let ids: Vec<&str> = data.iter().map(|m| m["id"].as_str().unwrap()).collect();
-    // The pool's model, then the names standing for it: `auto` and the seeded `claude-*`.
-    assert_eq!(ids, ["mock-model", "auto", "claude-*"], "{models}");
+    // The pool's model, then the names standing for it: `auto` (and `auto:<strategy>`) and
+    // the seeded `claude-*`.
+    let autos = freeway_wire::routing::Strategy::AUTO_NAMES;
+    let mut expected = vec!["mock-model", "auto"];
+    let mut sorted = autos.to_vec();
+    sorted.sort_unstable();
+    expected.extend(sorted);
+    expected.push("claude-*");
+    assert_eq!(ids, expected, "{models}");
     assert_eq!(data[0]["object"], "model");
     assert_eq!(data[0]["owned_by"], "mock0");
     assert!(data[0]["created"].is_i64(), "{models}");
