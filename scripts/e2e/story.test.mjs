@@ -4,7 +4,8 @@
 //   and a model; a tenant admin creates a member, whose key is shown once and copied; that key
 //   makes /v1 calls (one in the playground); the usage appears on the overview chart and in
 //   the requests log with its attempt ladder; an upstream 429 cools the route down, the
-//   inspector shows it, and clearing it leaves an audit entry.
+//   inspector shows it, and clearing it leaves an audit entry; a profile made in the routing
+//   page orders its chain by the strategy picked in its form.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -168,6 +169,32 @@ test("the whole story", { timeout: 240_000 }, async (t) => {
       await page.getByTestId("nav-audit").click();
       await page.locator('[data-testid="audit-row"][data-action*="cooldown"]').first().waitFor();
       await shot(page, "story-audit");
+    });
+
+    await t.test("a profile's strategy is picked in its form and orders its chain", async () => {
+      await page.goto(`${BASE}/routing?tab=profiles`);
+      await page.getByTestId("profile-new-name").fill("spread");
+      await page.getByTestId("profile-new").click();
+      const profile = page.locator('[data-testid="profile"][data-name="spread"]');
+      await profile.waitFor();
+      await profile.getByTestId("chain-add-model").fill("mockup/mock-model");
+      await profile.getByTestId("chain-add").click();
+      await profile.getByTestId("profile-strategy").selectOption("balanced");
+      await profile.getByTestId("profile-save").click();
+      // Saved, the draft gives way to the stored profile: its form reads the server's answer.
+      await eventually("the profile is saved with its strategy", async () =>
+        (await profile.locator(".badge.warn").count()) === 0 &&
+        (await profile.getByTestId("profile-strategy").inputValue()) === "balanced" &&
+        (await profile.getByTestId("profile-save").isDisabled()));
+      await shot(page, "story-profile-strategy");
+      await eventually("/v1 answers for the profile, ordered by its strategy", async () => {
+        const response = await fetch(`${BASE}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "spread", messages: [{ role: "user", content: "spread" }] }),
+        });
+        return response.status === 200 && response.headers.get("x-freeway-strategy") === "balanced";
+      });
     });
 
     assert.deepEqual(problems, [], "no page errors");

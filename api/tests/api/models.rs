@@ -121,7 +121,10 @@ async fn with_an_anthropic_version_header_models_come_in_anthropics_shape() {
         .collect();
     let autos = ids.iter().filter(|id| id.starts_with("auto:")).count();
     assert_eq!(autos, freeway_wire::routing::Strategy::AUTO_NAMES.len());
-    let others: Vec<&str> = ids.into_iter().filter(|id| !id.starts_with("auto:")).collect();
+    let others: Vec<&str> = ids
+        .into_iter()
+        .filter(|id| !id.starts_with("auto:"))
+        .collect();
     assert_eq!(others, ["mock-chat", "auto", "claude-*"]);
     assert_eq!(page["first_id"], "mock-chat");
     assert_eq!(page["last_id"], "claude-*");
