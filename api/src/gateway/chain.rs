@@ -5,7 +5,7 @@
 //! Deterministic for a given state, so every decision can be explained.
 
 use crate::routing::pool::{PoolState, Skip};
-use crate::routing::strategy::{Figure, Strategy, rank};
+use crate::routing::strategy::{Figure, Seen, Strategy, rank};
 
 use crate::providers::Route;
 use crate::routing::session::Pin;
@@ -208,7 +208,11 @@ pub fn plan<'a>(
         let seen: Vec<_> = usable
             .iter()
             .zip(&verdicts)
-            .map(|(route, v)| (route.priority, route.info.tier, v.figures))
+            .map(|(route, v)| Seen {
+                priority: route.priority,
+                tier: route.info.tier,
+                figures: v.figures,
+            })
             .collect();
         rank(strategy, &seen)
     };

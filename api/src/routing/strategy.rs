@@ -117,30 +117,37 @@ fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     }
 }
 
-/// For each route (its priority, tier and figures), the key `strategy` ranks it by (lower
-/// first) and the figure behind it. The neutral prior is the mean over `routes` of those
-/// with a figure; with none at all, every route ties and priority decides.
-pub fn rank(
-    strategy: Strategy,
-    routes: &[((i32, i32, i32), Option<i16>, Figures)],
-) -> Vec<(u64, Figure)> {
+/// What a strategy may rank a route by.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    /// Admin priority: model, provider, credential.
+    pub priority: (i32, i32, i32),
+    /// The model's capability tier.
+    pub tier: Option<i16>,
+    pub figures: Figures,
+}
+
+/// For each route, the key `strategy` ranks it by (lower first) and the figure behind it.
+/// The neutral prior is the mean over `routes` of those with a figure; with none at all,
+/// every route ties and priority decides.
+pub fn rank(strategy: Strategy, routes: &[Seen]) -> Vec<(u64, Figure)> {
     match strategy {
         Strategy::Priority => routes
             .iter()
-            .map(|(priority, _, _)| (0, Figure::Priority(*priority)))
+            .map(|seen| (0, Figure::Priority(seen.priority)))
             .collect(),
         Strategy::Balanced => routes
             .iter()
-            .map(|(_, _, f)| {
-                let headroom = f.headroom.unwrap_or(Headroom::UNLIMITED);
+            .map(|seen| {
+                let headroom = seen.figures.headroom.unwrap_or(Headroom::UNLIMITED);
                 (scaled(1.0 - headroom.fraction), Figure::Headroom(headroom))
             })
             .collect(),
         Strategy::Fastest => {
-            let prior = mean(routes.iter().map(|(_, _, f)| f.ttft_ms)).unwrap_or(0.0);
+            let prior = mean(routes.iter().map(|s| s.figures.ttft_ms)).unwrap_or(0.0);
             routes
                 .iter()
-                .map(|(_, _, f)| {
+                .map(|Seen { figures: f, .. }| {
                     let ms = f.ttft_ms.unwrap_or(prior);
                     let figure = Figure::Ttft {
                         ms,
@@ -151,10 +158,10 @@ pub fn rank(
                 .collect()
         }
         Strategy::Reliable => {
-            let prior = mean(routes.iter().map(|(_, _, f)| f.success)).unwrap_or(1.0);
+            let prior = mean(routes.iter().map(|s| s.figures.success)).unwrap_or(1.0);
             routes
                 .iter()
-                .map(|(_, _, f)| {
+                .map(|Seen { figures: f, .. }| {
                     let rate = f.success.unwrap_or(prior);
                     let figure = Figure::Success {
                         rate,
@@ -166,10 +173,11 @@ pub fn rank(
         }
         Strategy::Smart => routes
             .iter()
-            .map(|(_, tier, _)| {
+            .map(|seen| {
                 // Unranked models after every ranked one.
+                let tier = seen.tier;
                 let key = tier.map_or(u64::from(u16::MAX), |t| u64::from(t.unsigned_abs()));
-                (key, Figure::Tier(*tier))
+                (key, Figure::Tier(tier))
             })
             .collect(),
     }
