@@ -318,3 +318,46 @@ async fn the_cli_sets_a_profiles_strategy() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_routing_state_shows_each_routes_ttft_and_headroom() {
+    // Arrange: 10 a day on mock0's route, four spent; mock1 never called.
+    let (app, token) = two_providers().await;
+    app.set_model_limits(&token, "mock0", "mock-model", json!({"rpd": 10}))
+        .await;
+    eventually("the limit applies", || async {
+        route_state(&app, &token, "mock0")
+            .await
+            .is_some_and(|s| s.effective.rpd == Some(10))
+    })
+    .await;
+    for _ in 0..4 {
+        ask(&app, "mock0/mock-model").await;
+    }
+
+    // Act
+    let used = route_state(&app, &token, "mock0").await.unwrap();
+    let fresh = route_state(&app, &token, "mock1").await.unwrap();
+
+    // Assert
+    assert_eq!(used.headroom, Some(0.6));
+    assert!(used.ttft_ms.is_some(), "{used:?}");
+    assert_eq!((fresh.headroom, fresh.ttft_ms), (Some(1.0), None));
+    app.stop().await;
+}
+
+/// The routing state's row of `provider`'s route.
+async fn route_state(
+    app: &TestApp,
+    token: &str,
+    provider: &str,
+) -> Option<freeway_wire::pool::ScopeState> {
+    let state: freeway_wire::page::List<freeway_wire::pool::ScopeState> = app
+        .admin_ok(Method::GET, "/admin/v1/routing/state", token, None)
+        .await;
+    let label = format!("{provider}/mock-model via");
+    state.data.into_iter().find(|s| {
+        s.kind == freeway_wire::pool::ScopeKind::Route
+            && s.label.as_deref().is_some_and(|l| l.starts_with(&label))
+    })
+}
