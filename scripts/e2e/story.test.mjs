@@ -195,6 +195,14 @@ test("the whole story", { timeout: 240_000 }, async (t) => {
         });
         return response.status === 200 && response.headers.get("x-freeway-strategy") === "balanced";
       });
+      // The simulation names the strategy and the figure each route was ranked by.
+      await page.goto(`${BASE}/routing?tab=simulate`);
+      await page.getByTestId("simulate-model").fill("spread");
+      await page.getByTestId("simulate-run").click();
+      await page.getByTestId("simulate-strategy").waitFor();
+      assert.equal(await page.getByTestId("simulate-strategy").innerText(), "balanced");
+      assert.match(await page.getByTestId("candidate-reason").first().innerText(), /^headroom /);
+      await shot(page, "story-simulate-strategy");
     });
 
     assert.deepEqual(problems, [], "no page errors");

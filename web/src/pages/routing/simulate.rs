@@ -109,6 +109,7 @@ pub(super) fn Simulate() -> impl IntoView {
 fn Outcome(s: Simulation) -> impl IntoView {
     let prefs = use_prefs();
     let resolved = resolved_as(&s);
+    let strategy = s.strategy;
     let taken = s
         .candidates
         .iter()
@@ -142,14 +143,16 @@ fn Outcome(s: Simulation) -> impl IntoView {
                     <td>{c.credential_id.map(|id| view! { <code title=id.to_string()>{id.to_string().chars().take(8).collect::<String>()}"…"</code> }.into_any())
                         .unwrap_or_else(|| view! { <span class="muted">"keyless"</span> }.into_any())}</td>
                     <td><span class={if take { "badge ok" } else { "badge warn" }}>{c.decision.as_str()}</span></td>
-                    <td data-testid="candidate-reason">{c.reason.clone().unwrap_or_else(|| "–".into())}</td>
+                    // A take's reason is the figure its strategy ranked it by.
+                    <td data-testid="candidate-reason">{c.reason.clone().or_else(|| c.ranked_by.clone()).unwrap_or_else(|| "–".into())}</td>
                     <td>{until.map(|u| move || time::format_secs(u, prefs.tz.get()))}</td>
                 </tr>
             }
         })
         .collect();
     view! {
-        <p data-testid="simulate-resolved">"Resolves as " <code>{resolved.clone()}</code> ". " {summary}</p>
+        <p data-testid="simulate-resolved">"Resolves as " <code>{resolved.clone()}</code> ", ordered by "
+            <code data-testid="simulate-strategy">{strategy.as_str()}</code> ". " {summary}</p>
         <div class="table-wrap">
             <table class="table" data-testid="candidates">
                 <thead>
