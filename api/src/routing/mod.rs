@@ -3,6 +3,7 @@
 
 pub mod cooldown;
 pub mod handoff;
+mod health;
 pub mod limits;
 pub mod outcome;
 pub mod pool;

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::health::Health;
 use super::limits::Limits;
 use super::strategy::{Figures, Headroom};
 use super::window::{Exceeded, Millis, Window, WindowState};
@@ -144,51 +145,6 @@ impl Skip {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Health {
-    /// Exponentially weighted success rate, 0..=1.
-    success: f64,
-    /// Exponentially weighted latency of successes, in ms.
-    latency_ms: f64,
-    /// Exponentially weighted time to the first token, in ms; `None` before any.
-    ttft_ms: Option<f64>,
-    /// Outcomes (successes and failures) and successes seen, saturating: whether the
-    /// success and latency figures are the route's own yet.
-    outcomes: u32,
-    successes: u32,
-}
-
-impl Health {
-    const FRESH: Health = Health {
-        success: 1.0,
-        latency_ms: 0.0,
-        ttft_ms: None,
-        outcomes: 0,
-        successes: 0,
-    };
-
-    fn figures(&self) -> Figures {
-        Figures {
-            success: (self.outcomes > 0).then_some(self.success),
-            latency_ms: (self.successes > 0).then_some(self.latency_ms),
-            ttft_ms: self.ttft_ms,
-            headroom: None,
-        }
-    }
-}
-
-fn ewma(old: f64, new: f64) -> f64 {
-    old + HEALTH_WEIGHT * (new - old)
-}
-
-const HEALTH_WEIGHT: f64 = 0.2;
-
-fn health_rank(health: &Health) -> (u32, u32) {
-    let failing = ((1.0 - health.success) * 10.0).round() as u32;
-    let slow = (health.latency_ms / 500.0).round() as u32;
-    (failing, slow)
 }
 
 #[derive(Debug)]
@@ -476,7 +432,7 @@ impl PoolState {
                     .slots
                     .get(slots.route)
                     .map_or(((0, 0), Figures::default()), |slot| {
-                        (health_rank(&slot.health), slot.health.figures())
+                        (slot.health.rank(), slot.health.figures())
                     });
                 if headroom {
                     figures.headroom = Some(Self::headroom_in(&mut inner, slots, now));
@@ -702,18 +658,7 @@ impl PoolState {
     pub fn succeeded(&self, slots: &RouteSlots, latency_ms: u64, first_token_ms: Option<u64>) {
         let mut inner = self.lock();
         if let Some(slot) = inner.slots.get_mut(slots.route) {
-            let h = &mut slot.health;
-            h.success = ewma(h.success, 1.0);
-            h.latency_ms = if h.successes == 0 {
-                latency_ms as f64
-            } else {
-                ewma(h.latency_ms, latency_ms as f64)
-            };
-            h.outcomes = h.outcomes.saturating_add(1);
-            h.successes = h.successes.saturating_add(1);
-            if let Some(ms) = first_token_ms {
-                h.ttft_ms = Some(h.ttft_ms.map_or(ms as f64, |old| ewma(old, ms as f64)));
-            }
+            slot.health.succeeded(latency_ms, first_token_ms);
         }
     }
 
@@ -721,8 +666,7 @@ impl PoolState {
     pub fn first_token(&self, slots: &RouteSlots, ms: u64) {
         let mut inner = self.lock();
         if let Some(slot) = inner.slots.get_mut(slots.route) {
-            let h = &mut slot.health;
-            h.ttft_ms = Some(h.ttft_ms.map_or(ms as f64, |old| ewma(old, ms as f64)));
+            slot.health.first_token(ms);
         }
     }
 
@@ -733,7 +677,7 @@ impl PoolState {
         inner
             .slots
             .get(slots.route)
-            .map_or((0, 0), |slot| health_rank(&slot.health))
+            .map_or((0, 0), |slot| slot.health.rank())
     }
 
     /// Sets a cooldown on one scope, keeping a longer one already in place.
@@ -833,8 +777,7 @@ impl PoolState {
         let Some(slot) = inner.slots.get_mut(slot) else {
             return 0;
         };
-        slot.health.success = ewma(slot.health.success, 0.0);
-        slot.health.outcomes = slot.health.outcomes.saturating_add(1);
+        slot.health.failed();
         slot.failures.retain(|at| *at > now - within);
         slot.failures.push_back(now);
         slot.failures.len()
