@@ -32,6 +32,7 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_url",
     "redis_timeout_ms",
     "redis_ca_file",
+    "trusted_proxies",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -81,6 +82,10 @@ pub struct Config {
     /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
     /// of the system's roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// The load balancers in front (addresses or CIDR networks, comma-separated): for a
+    /// request from one of them, the client's address is read from `X-Forwarded-For` (the
+    /// rightmost address that is not one of them). None by default: the header is ignored.
+    pub trusted_proxies: String,
 }
 
 /// How log lines are written on standard error.
@@ -154,6 +159,7 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
             redis_ca_file: None,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -258,7 +264,26 @@ impl Config {
                 "usage.batch_size and usage.queue_capacity must be positive".into(),
             ));
         }
+        self.trusted_proxies()?;
         Ok(())
+    }
+
+    /// The networks of `trusted_proxies` (a bare address is a network of one).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "FREEWAY_TRUSTED_PROXIES: `{p}` is not an address or a network (10.0.0.0/8)"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     pub fn request_budget(&self) -> Duration {
@@ -294,6 +319,22 @@ pub fn redact_url(url: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_anything_else_is_refused() {
+        let with = |list: &str| Config {
+            trusted_proxies: list.into(),
+            ..Config::default()
+        };
+        let nets = with(" 10.0.0.0/8, 127.0.0.1 ,::1")
+            .trusted_proxies()
+            .unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        assert!(with("").trusted_proxies().unwrap().is_empty());
+        let error = with("10.0.0.0/33").validate().unwrap_err().to_string();
+        assert!(error.contains("FREEWAY_TRUSTED_PROXIES") && error.contains("10.0.0.0/33"));
+    }
 
     #[test]
     fn redacts_passwords_only() {
