@@ -9,6 +9,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod otlp;
+pub use otlp::{OtlpConfig, OtlpProtocol};
+
 /// The top-level keys of [`Config`], as they appear in files and after `FREEWAY_`.
 const CONFIG_KEYS: &[&str] = &[
     "database_url",
@@ -81,6 +84,9 @@ pub struct Config {
     /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
     /// of the system's roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// Trace export, from the standard `OTEL_*` variables (not a `FREEWAY_*` key).
+    #[serde(skip)]
+    pub otlp: Option<OtlpConfig>,
 }
 
 /// How log lines are written on standard error.
@@ -154,6 +160,7 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
             redis_ca_file: None,
+            otlp: None,
         }
     }
 }
@@ -186,6 +193,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("otlp", &self.otlp)
             .finish()
     }
 }
@@ -241,7 +249,8 @@ impl Config {
                     }),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]));
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.otlp = OtlpConfig::from_vars(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)
     }
