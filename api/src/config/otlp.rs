@@ -145,7 +145,9 @@ fn parse_headers(variable: &str, value: &str) -> Result<Vec<(String, String)>, C
         }
         let position = index.saturating_add(1);
         let bad = |why: &str| ConfigError(format!("{variable}: entry {position} {why}"));
-        let (name, value) = entry.split_once('=').ok_or_else(|| bad("is not key=value"))?;
+        let (name, value) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("is not key=value"))?;
         let name = name.trim();
         let value = percent_encoding::percent_decode_str(value.trim())
             .decode_utf8()
@@ -183,7 +185,10 @@ mod tests {
     #[test]
     fn without_an_endpoint_nothing_is_exported() {
         assert_eq!(parse(&[]).unwrap(), None);
-        assert_eq!(parse(&[(PROTOCOL, "http/json"), (ENDPOINT, " ")]).unwrap(), None);
+        assert_eq!(
+            parse(&[(PROTOCOL, "http/json"), (ENDPOINT, " ")]).unwrap(),
+            None
+        );
         let disabled = [(ENDPOINT, "http://c:4318"), (SDK_DISABLED, "true")];
         assert_eq!(parse(&disabled).unwrap(), None);
     }
@@ -222,7 +227,10 @@ mod tests {
     fn headers_are_parsed_decoded_and_never_printed() {
         let config = parse(&[
             (ENDPOINT, "http://c:4318"),
-            (HEADERS, "Authorization=Basic%20c2VjcmV0, x-scope-orgid = team-1 ,"),
+            (
+                HEADERS,
+                "Authorization=Basic%20c2VjcmV0, x-scope-orgid = team-1 ,",
+            ),
         ])
         .unwrap()
         .unwrap();
@@ -243,7 +251,10 @@ mod tests {
         let endpoint = (ENDPOINT, "http://c:4318");
         for (vars, variable) in [
             (vec![(ENDPOINT, "collector:4318")], ENDPOINT),
-            (vec![(TRACES_ENDPOINT, "ftp://c/v1/traces")], TRACES_ENDPOINT),
+            (
+                vec![(TRACES_ENDPOINT, "ftp://c/v1/traces")],
+                TRACES_ENDPOINT,
+            ),
             (vec![endpoint, (PROTOCOL, "grpc")], PROTOCOL),
             (vec![endpoint, (PROTOCOL, "json")], PROTOCOL),
             (vec![endpoint, (SAMPLER_ARG, "1.5")], SAMPLER_ARG),

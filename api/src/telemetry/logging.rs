@@ -72,6 +72,7 @@ pub fn init_logging(
         .with_tracer(provider.tracer("freeway"))
         .with_location(false)
         .with_threads(false)
+        .with_target(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
         .with_filter(Targets::new().with_target("freeway", Level::INFO));
@@ -115,6 +116,8 @@ where
 /// Directives by target and level (`info,freeway=debug`) are decided once per callsite
 /// (`Targets`); only those that name spans or fields (`[request{model=auto}]=debug`) need
 /// `EnvFilter`, which takes a lock each time a span is entered or left.
+// Built once, at start: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Directives {
     Targets(Targets),
     Env(EnvFilter),
@@ -159,7 +162,10 @@ mod tests {
             "info,refinery_core=warn",
             "freeway=debug,actix_web=info",
         ] {
-            assert!(matches!(parse(plain), Some(Directives::Targets(_))), "{plain}");
+            assert!(
+                matches!(parse(plain), Some(Directives::Targets(_))),
+                "{plain}"
+            );
         }
         assert!(matches!(
             parse("[request{model=auto}]=debug"),

@@ -75,7 +75,8 @@ pub fn provider(config: &OtlpConfig) -> Result<SdkTracerProvider, ExportError> {
 /// Sends what is still queued, waiting at most a few seconds for the collector.
 pub async fn shutdown(provider: SdkTracerProvider) {
     // The SDK blocks until its thread has exported, and that export runs on this runtime.
-    let done = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT));
+    let done =
+        tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT));
     match done.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(%error, "could not send the last spans"),

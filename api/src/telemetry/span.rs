@@ -160,7 +160,7 @@ fn join_trace(span: &tracing::Span, headers: &HeaderMap) {
 }
 
 fn record_status(span: &tracing::Span, status: StatusCode) {
-    span.record("status", status.as_u16());
+    span.record("status", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "error");
     }
