@@ -153,10 +153,14 @@ impl Pool {
 
     /// `freeway serve` exporting to `endpoint` as JSON, a batch every 100 ms.
     async fn serve(&self, endpoint: &str) -> Served {
+        self.serve_every(endpoint, "100").await
+    }
+
+    async fn serve_every(&self, endpoint: &str, schedule_delay_ms: &str) -> Served {
         let env = [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms),
         ];
         Served::start(&self.database_url, &self.key_file, &env).await
     }
@@ -216,6 +220,32 @@ async fn a_request_span_is_exported_in_the_callers_trace() {
     // The trace stays Freeway's: providers are third parties.
     let upstream = mock.requests();
     assert!(upstream.iter().all(|r| r.header("traceparent").is_none()));
+    collector.handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn spans_still_queued_are_sent_on_a_graceful_stop() {
+    let mock = MockUpstream::start().await.unwrap();
+    let pool = Pool::with(&mock).await;
+    let collector = Collector::start(200).await;
+    // No batch is due for an hour: only the shutdown sends it.
+    let mut served = pool.serve_every(&collector.url, "3600000").await;
+    let response = pool.chat(&served, "otlp-last").await;
+    assert_eq!(response.status(), 200);
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &served.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = served.wait_for_exit(Duration::from_secs(30)).await;
+
+    assert!(status.success(), "{status}: {}", served.logs());
+    assert!(
+        span_of(&collector.exports(), "otlp-last").is_some(),
+        "{}",
+        served.logs()
+    );
     collector.handle.stop(false).await;
 }
 
