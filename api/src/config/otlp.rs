@@ -65,10 +65,10 @@ impl OtlpConfig {
         }
         let endpoint = match (set(TRACES_ENDPOINT), set(ENDPOINT)) {
             (Some(exact), _) => url(TRACES_ENDPOINT, exact.trim())?,
-            (None, Some(base)) => url(
-                ENDPOINT,
-                &format!("{}/v1/traces", base.trim().trim_end_matches('/')),
-            )?,
+            (None, Some(base)) => {
+                let base = url(ENDPOINT, base.trim())?;
+                format!("{}/v1/traces", base.trim_end_matches('/'))
+            }
             (None, None) => return Ok(None),
         };
         let protocol = match set(TRACES_PROTOCOL).map(|v| (TRACES_PROTOCOL, v)) {
