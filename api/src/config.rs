@@ -9,6 +9,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod otlp;
+pub use otlp::{OtlpConfig, OtlpProtocol};
+
 /// The top-level keys of [`Config`], as they appear in files and after `FREEWAY_`.
 const CONFIG_KEYS: &[&str] = &[
     "database_url",
@@ -86,6 +89,9 @@ pub struct Config {
     /// request from one of them, the client's address is read from `X-Forwarded-For` (the
     /// rightmost address that is not one of them). None by default: the header is ignored.
     pub trusted_proxies: String,
+    /// Trace export, from the standard `OTEL_*` variables (not a `FREEWAY_*` key).
+    #[serde(skip)]
+    pub otlp: Option<OtlpConfig>,
 }
 
 /// How log lines are written on standard error.
@@ -160,6 +166,7 @@ impl Default for Config {
             redis_timeout_ms: 100,
             redis_ca_file: None,
             trusted_proxies: String::new(),
+            otlp: None,
         }
     }
 }
@@ -192,6 +199,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("otlp", &self.otlp)
             .finish()
     }
 }
@@ -247,7 +255,8 @@ impl Config {
                     }),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]));
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.otlp = OtlpConfig::from_vars(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)
     }

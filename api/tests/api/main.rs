@@ -44,6 +44,7 @@ mod media;
 mod metrics;
 mod migrations;
 mod models;
+mod otlp;
 mod pg_proxy;
 mod postgres_tls;
 mod quotas;
