@@ -32,6 +32,7 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_url",
     "redis_timeout_ms",
     "redis_ca_file",
+    "catalog_keys",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -81,6 +82,9 @@ pub struct Config {
     /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
     /// of the system's roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// Public keys (base64 ed25519, comma-separated) trusted to sign provider catalogs,
+    /// besides the project's own.
+    pub catalog_keys: String,
 }
 
 /// How log lines are written on standard error.
@@ -154,6 +158,7 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
             redis_ca_file: None,
+            catalog_keys: String::new(),
         }
     }
 }
@@ -186,6 +191,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("catalog_keys", &self.catalog_keys)
             .finish()
     }
 }
@@ -258,7 +264,14 @@ impl Config {
                 "usage.batch_size and usage.queue_capacity must be positive".into(),
             ));
         }
+        self.catalog_keys()?;
         Ok(())
+    }
+
+    /// The keys trusted to sign provider catalogs: the project's and `catalog_keys`.
+    pub fn catalog_keys(&self) -> Result<crate::crypto::signature::TrustedKeys, ConfigError> {
+        crate::crypto::signature::TrustedKeys::with_extra(&self.catalog_keys)
+            .map_err(|e| ConfigError(format!("catalog_keys: {e}")))
     }
 
     pub fn request_budget(&self) -> Duration {

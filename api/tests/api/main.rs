@@ -24,6 +24,7 @@ mod admin_usage;
 mod anthropic;
 mod auth;
 mod catalog;
+mod catalog_import;
 mod chat;
 mod cli;
 mod contract;
