@@ -65,7 +65,8 @@ pub async fn run(command: CatalogCommand, config: &Config, actor: &str) -> Resul
             Ok(())
         }
         CatalogCommand::Sign { file, key } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let private = zeroize::Zeroizing::new(
                 std::fs::read_to_string(&key)
                     .with_context(|| format!("reading {}", key.display()))?,
@@ -151,7 +152,10 @@ fn print_diff(diff: &CatalogDiff) {
         diff.version, diff.active_version
     );
     for (what, changes) in [("Providers", &diff.providers), ("Models", &diff.models)] {
-        println!("{what}: {}", if changes.is_empty() { "no change" } else { "" });
+        println!(
+            "{what}: {}",
+            if changes.is_empty() { "no change" } else { "" }
+        );
         for change in changes {
             println!("  {}", line(change));
         }

@@ -56,7 +56,9 @@ fn changed_catalog() -> String {
             1,
         );
         let text = without_provider(&text, "pollinations");
-        format!("{text}\n[[model]]\nprovider = \"groq\"\nid = \"llama-new\"\ncontext_window = 8192\n")
+        format!(
+            "{text}\n[[model]]\nprovider = \"groq\"\nid = \"llama-new\"\ncontext_window = 8192\n"
+        )
     })
 }
 
@@ -93,11 +95,14 @@ async fn model_rpm(app: &TestApp, model: &str) -> Option<i32> {
 
 async fn add_groq_credential(app: &TestApp) {
     let keyring = Keyring::load_file(&app.key_file).unwrap();
-    let groq = providers::find(&app.db, "groq")
-        .await
-        .unwrap()
-        .unwrap();
-    add_credential(&app.db, &keyring, &groq, &Secret::new("gsk_test".into())).await;
+    let groq = providers::find(&app.db, "groq").await.unwrap().unwrap();
+    add_credential(
+        &app.db,
+        &keyring,
+        &groq,
+        &Secret::new("gsk_test".to_string()),
+    )
+    .await;
 }
 
 async fn model_ids(app: &TestApp) -> Vec<String> {
@@ -137,12 +142,25 @@ async fn a_dry_run_shows_the_diff_field_by_field_and_changes_nothing() {
     assert_eq!(changed.change, CatalogChangeKind::Changed);
     assert_eq!(changed.fields.len(), 1, "{changed:?}");
     assert_eq!(
-        (changed.fields[0].field.as_str(), &changed.fields[0].from, &changed.fields[0].to),
+        (
+            changed.fields[0].field.as_str(),
+            &changed.fields[0].from,
+            &changed.fields[0].to
+        ),
         ("rpm", &json!(30), &json!(45))
     );
-    assert_eq!(find(&diff.models, "groq/llama-new").change, CatalogChangeKind::Added);
-    assert_eq!(find(&diff.providers, "pollinations").change, CatalogChangeKind::Removed);
-    assert_eq!(find(&diff.models, "pollinations/flux").change, CatalogChangeKind::Removed);
+    assert_eq!(
+        find(&diff.models, "groq/llama-new").change,
+        CatalogChangeKind::Added
+    );
+    assert_eq!(
+        find(&diff.providers, "pollinations").change,
+        CatalogChangeKind::Removed
+    );
+    assert_eq!(
+        find(&diff.models, "pollinations/flux").change,
+        CatalogChangeKind::Removed
+    );
     assert_eq!(model_rpm(&app, "llama-3.1-8b-instant").await, Some(30));
     app.stop().await;
 }
@@ -153,7 +171,9 @@ async fn an_applied_catalog_changes_the_running_servers_models() {
     let token = app.admin_token().await;
     add_groq_credential(&app).await;
     eventually("groq's models are listed", async || {
-        model_ids(&app).await.contains(&"llama-3.1-8b-instant".to_string())
+        model_ids(&app)
+            .await
+            .contains(&"llama-3.1-8b-instant".to_string())
     })
     .await;
     assert!(!model_ids(&app).await.contains(&"llama-new".to_string()));
@@ -175,7 +195,10 @@ async fn an_applied_catalog_changes_the_running_servers_models() {
     assert_eq!(audited, 1);
     // The same catalog again is not newer than the active one.
     let (status, body) = post(&app, &token, signed(&changed_catalog(), &private, false)).await;
-    assert_eq!((status, &body["error"]["code"]), (400, &json!("stale_catalog")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("stale_catalog"))
+    );
     app.stop().await;
 }
 
@@ -274,7 +297,9 @@ async fn an_unknown_wire_format_is_refused_naming_the_entry() {
     assert_eq!(body["error"]["code"], "invalid_catalog");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("provider `groq`") && message.contains("carrier-pigeon") && message.contains("line "),
+        message.contains("provider `groq`")
+            && message.contains("carrier-pigeon")
+            && message.contains("line "),
         "{message}"
     );
     app.stop().await;
@@ -288,11 +313,22 @@ async fn the_cli_signs_and_imports_a_catalog_and_exits_2_on_a_bad_one() {
     let key = dir.join("team.key");
     let file = dir.join("catalog.toml");
     std::fs::write(&file, changed_catalog()).unwrap();
-    let keygen = run(&["catalog", "keygen", "--out", key.to_str().unwrap()], &[], None).await;
+    let keygen = run(
+        &["catalog", "keygen", "--out", key.to_str().unwrap()],
+        &[],
+        None,
+    )
+    .await;
     assert!(keygen.status.success(), "{}", keygen.stderr);
     let public = keygen.stdout.rsplit(' ').next().unwrap().trim().to_string();
     let sign = run(
-        &["catalog", "sign", file.to_str().unwrap(), "--key", key.to_str().unwrap()],
+        &[
+            "catalog",
+            "sign",
+            file.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
         &[],
         None,
     )
@@ -303,15 +339,42 @@ async fn the_cli_signs_and_imports_a_catalog_and_exits_2_on_a_bad_one() {
         ("FREEWAY_CATALOG_KEYS", public.as_str()),
     ];
 
-    let import = run(&["catalog", "import", file.to_str().unwrap(), "--yes"], &env, None).await;
+    let import = run(
+        &["catalog", "import", file.to_str().unwrap(), "--yes"],
+        &env,
+        None,
+    )
+    .await;
 
-    assert!(import.status.success(), "{}{}", import.stdout, import.stderr);
-    assert!(import.stdout.contains("+ groq/llama-new added"), "{}", import.stdout);
+    assert!(
+        import.status.success(),
+        "{}{}",
+        import.stdout,
+        import.stderr
+    );
+    assert!(
+        import.stdout.contains("+ groq/llama-new added"),
+        "{}",
+        import.stdout
+    );
     assert!(import.stdout.contains("rpm 30 -> 45"), "{}", import.stdout);
     assert_eq!(model_rpm(&app, "llama-3.1-8b-instant").await, Some(45));
-    std::fs::write(&file, "version = 99\n[[model]]\nprovider = \"nobody\"\nid = \"x\"\n").unwrap();
-    let bad = run(&["catalog", "import", file.to_str().unwrap(), "--force"], &env, None).await;
+    std::fs::write(
+        &file,
+        "version = 99\n[[model]]\nprovider = \"nobody\"\nid = \"x\"\n",
+    )
+    .unwrap();
+    let bad = run(
+        &["catalog", "import", file.to_str().unwrap(), "--force"],
+        &env,
+        None,
+    )
+    .await;
     assert_eq!(bad.status.code(), Some(2), "{}", bad.stderr);
-    assert!(bad.stderr.contains("line 4") && bad.stderr.contains("`nobody`"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("line 4") && bad.stderr.contains("`nobody`"),
+        "{}",
+        bad.stderr
+    );
     app.stop().await;
 }

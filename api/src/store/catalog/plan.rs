@@ -146,7 +146,11 @@ pub(super) struct Plan {
 
 impl Plan {
     pub fn count(&self, models: bool, kind: CatalogChangeKind) -> u32 {
-        let list = if models { &self.models } else { &self.providers };
+        let list = if models {
+            &self.models
+        } else {
+            &self.providers
+        };
         let n = list.iter().filter(|c| c.change == kind).count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
@@ -236,7 +240,12 @@ pub(super) async fn plan(conn: &mut PgConnection, catalog: &Catalog) -> Result<P
                 continue;
             }
             Some(row) if row.origin != Origin::Builtin => {
-                plan.note(false, p.id().into(), CatalogChangeKind::Conflict, Vec::new());
+                plan.note(
+                    false,
+                    p.id().into(),
+                    CatalogChangeKind::Conflict,
+                    Vec::new(),
+                );
                 continue;
             }
             Some(row) => {
@@ -301,7 +310,8 @@ pub(super) async fn plan(conn: &mut PgConnection, catalog: &Catalog) -> Result<P
         if row.edited || row.admin_models > 0 {
             plan.note(false, name, CatalogChangeKind::KeptEdit, Vec::new());
         } else if row.credentials > 0 {
-            plan.holding_credentials.push((name.clone(), row.credentials));
+            plan.holding_credentials
+                .push((name.clone(), row.credentials));
             if row.enabled {
                 plan.writes.push(Write::DisableProvider(row.id));
                 let off = Field {

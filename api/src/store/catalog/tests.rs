@@ -41,7 +41,10 @@ fn a_catalog_is_read_with_defaults_and_models_under_their_provider() {
     assert_eq!(catalog.version, 7);
     let acme = catalog.find("acme").unwrap();
     assert_eq!(acme.base_url, "https://api.acme.test/v1");
-    assert_eq!((acme.timeout_ms, acme.daily_reset_tz.as_str()), (60_000, "UTC"));
+    assert_eq!(
+        (acme.timeout_ms, acme.daily_reset_tz.as_str()),
+        (60_000, "UTC")
+    );
     assert!(acme.free_tier && acme.seeded() && !acme.keyless);
     assert_eq!(acme.models.len(), 1);
     assert_eq!(acme.models[0].id(), "acme-large");
@@ -56,7 +59,10 @@ fn an_unknown_key_is_refused_with_its_line() {
     let Err(FileError::Syntax(message)) = parse(&text) else {
         panic!("accepted")
     };
-    assert!(message.contains("line 16") && message.contains("colour"), "{message}");
+    assert!(
+        message.contains("line 16") && message.contains("colour"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -86,7 +92,10 @@ fn a_wire_format_freeway_cannot_speak_needs_the_unsupported_status() {
     let (_, _, message) = line_error(&text);
     assert!(message.contains("unsupported_wire"), "{message}");
 
-    let text = text.replace("wire = \"gemini\"", "wire = \"gemini\"\nstatus = \"unsupported_wire\"");
+    let text = text.replace(
+        "wire = \"gemini\"",
+        "wire = \"gemini\"\nstatus = \"unsupported_wire\"",
+    );
     let catalog = parse(&text).unwrap();
     assert!(!catalog.find("acme").unwrap().seeded());
     assert_eq!(catalog.seeded().count(), 0);
