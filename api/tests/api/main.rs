@@ -25,6 +25,7 @@ mod anthropic;
 mod auth;
 mod catalog;
 mod catalog_import;
+mod catalog_upgrade;
 mod chat;
 mod cli;
 mod contract;

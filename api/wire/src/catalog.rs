@@ -49,9 +49,9 @@ pub enum CatalogChangeKind {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CatalogFieldChange {
     pub field: String,
-    #[cfg_attr(feature = "utoipa", schema(value_type = Object))]
+    /// Any JSON value (`null` for none).
     pub from: Value,
-    #[cfg_attr(feature = "utoipa", schema(value_type = Object))]
+    /// Any JSON value (`null` for none).
     pub to: Value,
 }
 
