@@ -152,10 +152,11 @@ fn print_diff(diff: &CatalogDiff) {
         diff.version, diff.active_version
     );
     for (what, changes) in [("Providers", &diff.providers), ("Models", &diff.models)] {
-        println!(
-            "{what}: {}",
-            if changes.is_empty() { "no change" } else { "" }
-        );
+        if changes.is_empty() {
+            println!("{what}: no change");
+            continue;
+        }
+        println!("{what}:");
         for change in changes {
             println!("  {}", line(change));
         }

@@ -51,7 +51,13 @@ async fn a_retired_provider_is_deleted_unless_it_holds_credentials() {
         .await
         .unwrap()
         .unwrap();
-    add_credential(&app.db, &keyring, &keyed, &Secret::new("retired-key-1".to_string())).await;
+    add_credential(
+        &app.db,
+        &keyring,
+        &keyed,
+        &Secret::new("retired-key-1".to_string()),
+    )
+    .await;
 
     let report = seed_builtin(&app.db).await.unwrap();
 
