@@ -36,6 +36,7 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_timeout_ms",
     "redis_ca_file",
     "trusted_proxies",
+    "catalog_keys",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -92,6 +93,9 @@ pub struct Config {
     /// Trace export, from the standard `OTEL_*` variables (not a `FREEWAY_*` key).
     #[serde(skip)]
     pub otlp: Option<OtlpConfig>,
+    /// Public keys (base64 ed25519, comma-separated) trusted to sign provider catalogs,
+    /// besides the project's own.
+    pub catalog_keys: String,
 }
 
 /// How log lines are written on standard error.
@@ -167,6 +171,7 @@ impl Default for Config {
             redis_ca_file: None,
             trusted_proxies: String::new(),
             otlp: None,
+            catalog_keys: String::new(),
         }
     }
 }
@@ -200,6 +205,7 @@ impl std::fmt::Debug for Config {
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
             .field("otlp", &self.otlp)
+            .field("catalog_keys", &self.catalog_keys)
             .finish()
     }
 }
@@ -274,6 +280,7 @@ impl Config {
             ));
         }
         self.trusted_proxies()?;
+        self.catalog_keys()?;
         Ok(())
     }
 
@@ -293,6 +300,12 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// The keys trusted to sign provider catalogs: the project's and `catalog_keys`.
+    pub fn catalog_keys(&self) -> Result<crate::crypto::signature::TrustedKeys, ConfigError> {
+        crate::crypto::signature::TrustedKeys::with_extra(&self.catalog_keys)
+            .map_err(|e| ConfigError(format!("catalog_keys: {e}")))
     }
 
     pub fn request_budget(&self) -> Duration {

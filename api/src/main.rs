@@ -25,7 +25,14 @@ async fn main() -> ExitCode {
     };
     let code = match run(cli, config).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error),
+        Err(error) => {
+            let code = fail(&error);
+            // A catalog refused for its content (not for the database) is a usage error.
+            let refused = error
+                .downcast_ref::<freeway::store::catalog::ImportError>()
+                .is_some_and(|e| e.field().is_some());
+            if refused { ExitCode::from(2) } else { code }
+        }
     };
     // After a graceful stop: the last requests' spans.
     telemetry.shutdown().await;

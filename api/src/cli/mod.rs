@@ -4,6 +4,7 @@
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout)]
 
+mod catalog;
 mod import;
 mod routes;
 
@@ -95,6 +96,9 @@ pub enum Command {
     /// another name (`auto`).
     #[command(subcommand, alias = "mapping")]
     Mappings(routes::MappingsCommand),
+    /// The provider catalog: import a newer one (diff first), make a signing key, sign one.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Run the programmable mock OpenAI-compatible upstream of the tests and benchmarks.
     ///
     /// `--default` sets how it answers (a query string: `status=429&retry_after=30`,
@@ -363,6 +367,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(command, &config).await,
+        Command::Catalog(command) => catalog::run(command, &config, &actor()).await,
         Command::MockUpstream { listen, default } => {
             let mock = crate::mock::MockUpstream::start_on(listen).await?;
             mock.set_default(default);
@@ -720,6 +725,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         | Command::Migrate
         | Command::Openapi
         | Command::Keys(_)
+        | Command::Catalog(_)
         | Command::MockUpstream { .. } => {}
     }
     Ok(())

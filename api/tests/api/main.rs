@@ -24,6 +24,8 @@ mod admin_usage;
 mod anthropic;
 mod auth;
 mod catalog;
+mod catalog_import;
+mod catalog_upgrade;
 mod chat;
 mod cli;
 mod contract;

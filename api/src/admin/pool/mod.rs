@@ -2,6 +2,7 @@
 //! routing profiles, model-name mappings, the live routing state and cooldowns. Instance
 //! admins only.
 
+mod catalog;
 mod credentials;
 mod discover;
 pub mod import;
@@ -70,6 +71,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             web::post().to(credentials::test),
         )
         .route("/credentials/import", web::post().to(import::import))
+        .route("/catalog", web::post().to(catalog::import))
         .route("/routing/profiles", web::get().to(routing::list_profiles))
         .route(
             "/routing/profiles/{name}",
@@ -110,6 +112,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     credentials::delete,
     credentials::test,
     import::import,
+    catalog::import,
     routing::list_profiles,
     routing::put_profile,
     routing::delete_profile,

@@ -1,0 +1,1 @@
+K9qeicsTR7erUyYbc0EG/qO681R+YmIB9+agCiyhh3GBQABvmZLy6sAh6BW7m35x9CQwXESb9xin+CP6i3PfDg==
