@@ -32,6 +32,8 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_url",
     "redis_timeout_ms",
     "redis_ca_file",
+    "probe_interval_secs",
+    "probe_keyless",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -81,6 +83,11 @@ pub struct Config {
     /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
     /// of the system's roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// How often each enabled credential gets a health probe (its `GET /models`, or a
+    /// 1-token completion), in seconds; 0 turns probes and early re-probes off.
+    pub probe_interval_secs: u64,
+    /// Re-probe keyless providers' cooling routes early too.
+    pub probe_keyless: bool,
 }
 
 /// How log lines are written on standard error.
@@ -154,6 +161,8 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
             redis_ca_file: None,
+            probe_interval_secs: 300,
+            probe_keyless: false,
         }
     }
 }
@@ -186,6 +195,8 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("probe_interval_secs", &self.probe_interval_secs)
+            .field("probe_keyless", &self.probe_keyless)
             .finish()
     }
 }

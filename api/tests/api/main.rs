@@ -46,6 +46,7 @@ mod migrations;
 mod models;
 mod pg_proxy;
 mod postgres_tls;
+mod probes;
 mod quotas;
 mod redis_faults;
 mod redis_fleet;
