@@ -66,10 +66,10 @@ pub async fn discover(
 }
 
 /// The enabled catalog models split into those not listed and those listed.
-pub(super) fn split<'a>(
-    catalog: &'a [ModelRow],
+pub(super) fn split(
+    catalog: &[ModelRow],
     listed: impl Fn(&str) -> bool,
-) -> (Vec<&'a ModelRow>, Vec<&'a ModelRow>) {
+) -> (Vec<&ModelRow>, Vec<&ModelRow>) {
     catalog
         .iter()
         .filter(|m| m.enabled)
@@ -145,7 +145,7 @@ pub async fn add(
                 supports_vision: request.vision.unwrap_or_else(|| infer_vision(id)),
                 supports_json: request.json.unwrap_or(chat),
                 context_window,
-                ..ModelFields::chat(id.trim())
+                ..ModelFields::chat(id)
             }
         })
         .collect();

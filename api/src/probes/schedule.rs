@@ -32,7 +32,7 @@ pub async fn keep_probing(prober: Arc<Prober>, mut stop: watch::Receiver<bool>) 
     // A pass every tenth of the interval (5 s to 1 min) picks the credentials due, so a
     // credential's checks drift apart from its neighbours' instead of coming in bursts.
     let pass_every = (interval / 10).clamp(Duration::from_secs(5), Duration::from_secs(60));
-    let mut next_pass = tokio::time::Instant::now() + jitter(pass_every) + pass_every;
+    let mut next_pass = after(pass_every.saturating_add(jitter(pass_every)));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -46,9 +46,15 @@ pub async fn keep_probing(prober: Arc<Prober>, mut stop: watch::Receiver<bool>) 
             if let Err(error) = prober.pass(interval).await {
                 tracing::warn!(%error, "probe pass failed");
             }
-            next_pass = tokio::time::Instant::now() + pass_every + jitter(pass_every / 5);
+            next_pass = after(pass_every.saturating_add(jitter(pass_every / 5)));
         }
     }
+}
+
+/// `wait` from now.
+fn after(wait: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait).unwrap_or(now)
 }
 
 /// A random wait of up to `max`.

@@ -59,7 +59,7 @@ impl PoolState {
             .filter(|s| !s.vacant)
             .filter_map(|slot| {
                 let at = slot.recheck_at?;
-                if !slot.cooldown.as_ref().is_some_and(|c| c.until > now) {
+                if slot.cooldown.as_ref().is_none_or(|c| c.until <= now) {
                     slot.recheck_at = None;
                     return None;
                 }

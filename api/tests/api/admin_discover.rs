@@ -273,7 +273,7 @@ async fn discovered_models_added_with_inferred_capabilities_are_routable() {
     let added: List<ModelView> = app
         .admin_ok(
             Method::POST,
-            "/admin/v1/providers/mock0/models/discovered",
+            "/admin/v1/providers/mock0/discovered-models",
             &token,
             Some(json!({"models": ["qwen3-32b", "nomic-embed-text"], "context_window": 8192})),
         )
@@ -309,7 +309,7 @@ async fn discovered_models_added_with_inferred_capabilities_are_routable() {
     let error = app
         .admin_err(
             Method::POST,
-            "/admin/v1/providers/mock0/models/discovered",
+            "/admin/v1/providers/mock0/discovered-models",
             &token,
             Some(json!({"models": ["brand-new", "mock-model"]})),
             409,

@@ -37,7 +37,7 @@ pub struct DiscoveredModel {
 pub struct CredentialDiscovery {
     pub provider: String,
     pub credential_id: Uuid,
-    /// Listed upstream, not in the catalog: what `POST .../models/discovered` can add.
+    /// Listed upstream, not in the catalog: what `POST .../discovered-models` can add.
     pub new: Vec<ListedModel>,
     /// In the catalog, not listed upstream: marked unavailable for this credential, and
     /// skipped by the router, until it is listed again.
@@ -59,7 +59,7 @@ pub struct ListedModel {
     pub context_window: Option<u64>,
 }
 
-/// `POST /admin/v1/providers/{provider}/models/discovered`: catalog rows for models the
+/// `POST /admin/v1/providers/{provider}/discovered-models`: catalog rows for models the
 /// provider lists. What is not given is inferred from each id (modality, vision) or takes the
 /// defaults of a new model (tools and JSON mode for chat).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -88,7 +88,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             web::delete().to(probes::clear_unavailable),
         )
         .route(
-            "/providers/{provider}/models/discovered",
+            "/providers/{provider}/discovered-models",
             web::post().to(probes::add_discovered),
         )
         .route("/routing/profiles", web::get().to(routing::list_profiles))

@@ -59,7 +59,7 @@ pub async fn discover(
 /// `tts` → speech, `flux`/`dall-e` → image, else chat; vision: `vision`, `-vl`, `llava`) or
 /// takes a new model's defaults (tools and JSON mode for chat models). None is added when one
 /// is already in the catalog.
-#[utoipa::path(post, path = "/admin/v1/providers/{provider}/models/discovered", tag = "models", operation_id = "models_add_discovered",
+#[utoipa::path(post, path = "/admin/v1/providers/{provider}/discovered-models", tag = "models", operation_id = "models_add_discovered",
     params(("provider" = String, Path, description = "The provider's id or name")),
     request_body = AddDiscovered,
     responses(
