@@ -45,6 +45,7 @@ pub(super) async fn discover(db: &sqlx::PgPool, config: &Config, id: Uuid) -> Re
         config.master_key.as_deref(),
         config.master_key_file.as_deref(),
     )?);
+    crate::startup::install_crypto_provider();
     let http = crate::providers::upstream::reqwest_client()?;
     let found = match discovery::discover(db, &http, &keyring, id).await {
         Ok(found) => found,

@@ -26,6 +26,7 @@ mod auth;
 mod catalog;
 mod chat;
 mod cli;
+mod cli_discover;
 mod contract;
 mod credential_import;
 mod crypto;

@@ -10,7 +10,11 @@ use freeway_wire::page::List;
 use freeway_wire::pool::{CredentialView, ScopeKind, ScopeState};
 use reqwest::Method;
 
-use crate::helpers::{ACTOR, Spawn, TestApp, chat_body, eventually, header, spawn_app, spawn_with};
+use std::time::Duration;
+
+use crate::helpers::{
+    ACTOR, Spawn, TestApp, chat_body, eventually, eventually_within, header, spawn_app, spawn_with,
+};
 
 /// Why the router would skip mock0/mock-model now, per the routing state.
 async fn skip_reason(app: &TestApp, token: &str) -> Option<String> {
@@ -170,5 +174,41 @@ async fn a_probe_is_a_usage_event_of_kind_probe_shown_on_the_credential_and_spen
     assert_eq!(shown.checked_at, report.probe.checked_at);
     // Alice's one request of the day is still hers.
     assert_eq!(app.chat(chat_body("mock-model")).await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_background_task_probes_every_enabled_credential_on_its_own() {
+    // Arrange: probes every second (a pass every 5 s, the shortest).
+    let app = spawn_with(Spawn {
+        configure: Box::new(|config| config.probe_interval_secs = 1),
+        ..Spawn::default()
+    })
+    .await;
+    let token = app.admin_token().await;
+
+    // Act: nothing but waiting for the first pass.
+    let (app_ref, token_ref) = (&app, token.as_str());
+    eventually_within(
+        Duration::from_secs(30),
+        "the credential is probed",
+        || async move {
+            let listed: Page<CredentialView> = app_ref
+                .admin_ok(
+                    Method::GET,
+                    "/admin/v1/providers/mock0/credentials",
+                    token_ref,
+                    None,
+                )
+                .await;
+            listed.data[0].probe.is_some()
+        },
+    )
+    .await;
+
+    // Assert: with the credential's key, on its `/models`.
+    let asked = app.mock(0).requests();
+    let listing = asked.iter().find(|r| r.path == "/v1/models").unwrap();
+    assert_eq!(listing.header("authorization"), Some("Bearer secret-0"));
     app.stop().await;
 }
