@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use freeway_wire::discovery::{ProbeReport, ProbeResult, RouteProbe, UnavailableCause};
+use freeway_wire::discovery::{ProbeReport, ProbeResult, RouteProbe};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -121,10 +121,10 @@ impl Prober {
             if let Some(credential) = credential
                 && self.pool.unavailable(route.slots.route).is_some()
             {
+                // It answered: whatever made it unavailable no longer holds.
                 self.pool.set_unavailable(route.slots.route, None);
-                let cause = Some(UnavailableCause::Refused);
                 if let Err(error) =
-                    availability::clear(&self.db, credential, Some(model), cause).await
+                    availability::clear(&self.db, credential, Some(model), None).await
                 {
                     tracing::warn!(%error, "a probe's lifted refusal not persisted");
                 }

@@ -170,8 +170,17 @@ async fn a_probe_is_a_usage_event_of_kind_probe_shown_on_the_credential_and_spen
         )
         .await;
     let shown = listed.data[0].probe.clone().unwrap();
-    assert_eq!((shown.ok, shown.error), (true, None));
+    assert_eq!((shown.ok, shown.error.as_deref()), (true, None));
     assert_eq!(shown.checked_at, report.probe.checked_at);
+    let state: List<ScopeState> = app
+        .admin_ok(Method::GET, "/admin/v1/routing/state", &token, None)
+        .await;
+    let row = state
+        .data
+        .iter()
+        .find(|s| s.kind == ScopeKind::Credential)
+        .unwrap();
+    assert_eq!(row.probe.as_ref(), Some(&shown));
     // Alice's one request of the day is still hers.
     assert_eq!(app.chat(chat_body("mock-model")).await.status(), 200);
     app.stop().await;
