@@ -9,6 +9,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod otlp;
+pub use otlp::{OtlpConfig, OtlpProtocol};
+
 /// The top-level keys of [`Config`], as they appear in files and after `FREEWAY_`.
 const CONFIG_KEYS: &[&str] = &[
     "database_url",
@@ -34,6 +37,7 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_ca_file",
     "probe_interval_secs",
     "probe_keyless",
+    "trusted_proxies",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -88,6 +92,13 @@ pub struct Config {
     pub probe_interval_secs: u64,
     /// Re-probe keyless providers' cooling routes early too.
     pub probe_keyless: bool,
+    /// The load balancers in front (addresses or CIDR networks, comma-separated): for a
+    /// request from one of them, the client's address is read from `X-Forwarded-For` (the
+    /// rightmost address that is not one of them). None by default: the header is ignored.
+    pub trusted_proxies: String,
+    /// Trace export, from the standard `OTEL_*` variables (not a `FREEWAY_*` key).
+    #[serde(skip)]
+    pub otlp: Option<OtlpConfig>,
 }
 
 /// How log lines are written on standard error.
@@ -163,6 +174,8 @@ impl Default for Config {
             redis_ca_file: None,
             probe_interval_secs: 300,
             probe_keyless: false,
+            trusted_proxies: String::new(),
+            otlp: None,
         }
     }
 }
@@ -197,6 +210,7 @@ impl std::fmt::Debug for Config {
             .field("redis_ca_file", &self.redis_ca_file)
             .field("probe_interval_secs", &self.probe_interval_secs)
             .field("probe_keyless", &self.probe_keyless)
+            .field("otlp", &self.otlp)
             .finish()
     }
 }
@@ -252,7 +266,8 @@ impl Config {
                     }),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]));
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.otlp = OtlpConfig::from_vars(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)
     }
@@ -269,7 +284,26 @@ impl Config {
                 "usage.batch_size and usage.queue_capacity must be positive".into(),
             ));
         }
+        self.trusted_proxies()?;
         Ok(())
+    }
+
+    /// The networks of `trusted_proxies` (a bare address is a network of one).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "FREEWAY_TRUSTED_PROXIES: `{p}` is not an address or a network (10.0.0.0/8)"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     pub fn request_budget(&self) -> Duration {
@@ -305,6 +339,22 @@ pub fn redact_url(url: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_anything_else_is_refused() {
+        let with = |list: &str| Config {
+            trusted_proxies: list.into(),
+            ..Config::default()
+        };
+        let nets = with(" 10.0.0.0/8, 127.0.0.1 ,::1")
+            .trusted_proxies()
+            .unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        assert!(with("").trusted_proxies().unwrap().is_empty());
+        let error = with("10.0.0.0/33").validate().unwrap_err().to_string();
+        assert!(error.contains("FREEWAY_TRUSTED_PROXIES") && error.contains("10.0.0.0/33"));
+    }
 
     #[test]
     fn redacts_passwords_only() {

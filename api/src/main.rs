@@ -15,12 +15,21 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
-    // Only fails when a subscriber is already installed, which the binary never does.
-    let _ = freeway::telemetry::init_logging(&config.log, config.log_format);
-    match run(cli, config).await {
+    let telemetry = match freeway::telemetry::init_logging(
+        &config.log,
+        config.log_format,
+        config.otlp.as_ref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(&error),
+    };
+    let code = match run(cli, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
-    }
+    };
+    // After a graceful stop: the last requests' spans.
+    telemetry.shutdown().await;
+    code
 }
 
 /// One line on standard error, the whole cause chain included.

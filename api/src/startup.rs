@@ -235,6 +235,7 @@ impl Application {
         let header_timeout = Duration::from_millis(config.header_timeout_ms.max(1));
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let cors = config.cors_origins();
+        let request_span = RequestSpan::exported(config.otlp.is_some());
         let config = Arc::new(config);
         let lifecycle = Arc::new(Lifecycle::default());
         let gateway = Gateway {
@@ -274,7 +275,7 @@ impl Application {
                 .app_data(database_health.clone())
                 // Around everything but the access log: every answer carries the request's
                 // id, and everything the request logs is within its span.
-                .wrap(RequestSpan)
+                .wrap(request_span)
                 // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
                 // request is already a usage event. actix's Logger formats its parts for
                 // every request whether or not the line is written, so it is only mounted

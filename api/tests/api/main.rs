@@ -45,6 +45,7 @@ mod media;
 mod metrics;
 mod migrations;
 mod models;
+mod otlp;
 mod pg_proxy;
 mod postgres_tls;
 mod probes;
