@@ -35,6 +35,8 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_url",
     "redis_timeout_ms",
     "redis_ca_file",
+    "probe_interval_secs",
+    "probe_keyless",
     "trusted_proxies",
     "catalog_keys",
 ];
@@ -86,6 +88,11 @@ pub struct Config {
     /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
     /// of the system's roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// How often each enabled credential gets a health probe (its `GET /models`, or a
+    /// 1-token completion), in seconds; 0 turns probes and early re-probes off.
+    pub probe_interval_secs: u64,
+    /// Re-probe keyless providers' cooling routes early too.
+    pub probe_keyless: bool,
     /// The load balancers in front (addresses or CIDR networks, comma-separated): for a
     /// request from one of them, the client's address is read from `X-Forwarded-For` (the
     /// rightmost address that is not one of them). None by default: the header is ignored.
@@ -169,6 +176,8 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
             redis_ca_file: None,
+            probe_interval_secs: 300,
+            probe_keyless: false,
             trusted_proxies: String::new(),
             otlp: None,
             catalog_keys: String::new(),
@@ -204,6 +213,8 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("probe_interval_secs", &self.probe_interval_secs)
+            .field("probe_keyless", &self.probe_keyless)
             .field("otlp", &self.otlp)
             .field("catalog_keys", &self.catalog_keys)
             .finish()

@@ -192,6 +192,20 @@ impl Application {
                 stop_rx.clone(),
             ));
         }
+        let probes = Arc::new(crate::probes::Prober {
+            db: pool.clone(),
+            pool: live.pool.clone(),
+            catalog: live.catalog.clone(),
+            keyring: live.keyring.clone(),
+            http: http.clone(),
+            usage: usage.clone(),
+            shared: shared.clone(),
+            settings: crate::probes::Settings {
+                interval: Duration::from_secs(config.probe_interval_secs),
+                keyless: config.probe_keyless,
+            },
+        });
+        tokio::spawn(crate::probes::keep_probing(probes.clone(), stop_rx.clone()));
         let database_health = web::Data::new(health::DatabaseHealth::default());
         database_health.check(&pool).await;
         tokio::spawn(health::watch_database(
@@ -247,6 +261,7 @@ impl Application {
             keyring: live.keyring.clone(),
             http,
             shared: shared.clone(),
+            probes,
         });
         let access_log =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Debug);

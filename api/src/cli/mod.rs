@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 mod catalog;
+mod discover;
 mod import;
 mod routes;
 
@@ -268,6 +269,9 @@ pub enum ProviderCommand {
 pub enum ModelCommand {
     /// Add a model to a provider.
     Add(ModelArgs),
+    /// Add models a provider lists (`freeway credential discover` shows them), with the
+    /// capabilities given; the rest is inferred from each id.
+    AddDiscovered(discover::AddDiscoveredArgs),
     /// List models.
     List,
 }
@@ -315,6 +319,12 @@ pub enum CredentialCommand {
     },
     /// List credentials (last four characters only).
     List,
+    /// List the provider's models with this credential, beside the catalog: new, missing
+    /// (marked unavailable for the credential) and known.
+    Discover {
+        /// The credential's id (`freeway credential list` shows it).
+        id: uuid::Uuid,
+    },
     /// Import many provider keys from a `.env`, JSON or CSV file (`-` for standard input):
     /// `GROQ_API_KEY=...`, `GROQ_API_KEY_2=...`, `GEMINI_API_KEYS=a,b`, `{"groq": ["..."]}`,
     /// or a CSV with a `provider,key[,name]` header. Shows a preview (provider, name, last
@@ -613,6 +623,12 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             let model = models::create(&db, &actor, &provider, &fields).await?;
             println!("Added model {} to {}", model.model_id, provider.name);
         }
+        Command::Model(ModelCommand::AddDiscovered(args)) => {
+            discover::add(&db, &actor, args).await?;
+        }
+        Command::Credential(CredentialCommand::Discover { id }) => {
+            discover::discover(&db, config, id).await?;
+        }
         Command::Model(ModelCommand::List) => {
             let providers = providers::list(&db, Cursor::ALL).await?;
             for m in models::list(&db, None, Cursor::ALL).await? {
@@ -654,11 +670,12 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                     .find(|p| p.id == c.provider_id)
                     .map_or("?", |p| p.name.as_str());
                 println!(
-                    "{provider}\t{}\t…{}\tkey v{}\t{}",
+                    "{provider}\t{}\t…{}\tkey v{}\t{}\t{}",
                     c.name,
                     c.last4,
                     c.sealed.key_version,
-                    if c.enabled { "enabled" } else { "disabled" }
+                    if c.enabled { "enabled" } else { "disabled" },
+                    c.id
                 );
             }
         }

@@ -16,6 +16,10 @@ use uuid::Uuid;
 use super::limits::Limits;
 use super::window::{Exceeded, Millis, Window, WindowState};
 
+/// Models a credential cannot use, and early re-probes of cooling routes.
+#[path = "availability.rs"]
+mod availability;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Scope {
@@ -114,6 +118,8 @@ pub enum Skip {
         limit: &'static str,
         until: Option<Millis>,
     },
+    /// The model is unavailable with the route's credential (not listed, or refused).
+    Unavailable { scope: Scope, reason: Arc<str> },
 }
 
 impl Skip {
@@ -121,6 +127,7 @@ impl Skip {
         match self {
             Skip::Cooling { until, .. } => Some(*until),
             Skip::Limited { until, .. } => *until,
+            Skip::Unavailable { .. } => None,
         }
     }
 
@@ -128,6 +135,9 @@ impl Skip {
         match self {
             Skip::Cooling { scope, reason, .. } => {
                 format!("{} cooling down: {reason}", scope.kind())
+            }
+            Skip::Unavailable { reason, .. } => {
+                format!("model unavailable with this credential: {reason}")
             }
             Skip::Limited {
                 scope,
@@ -177,6 +187,10 @@ struct Slot {
     /// Failures in the last 15 minutes, for benching a model.
     failures: VecDeque<Millis>,
     health: Health,
+    /// Routes: why the model is unavailable with this credential, when it is.
+    unavailable: Option<Arc<str>>,
+    /// Routes cooling down for a transient cause: when to probe them before the cooldown ends.
+    recheck_at: Option<Millis>,
 }
 
 #[derive(Default)]
@@ -315,6 +329,8 @@ impl PoolState {
                 success: 1.0,
                 latency_ms: 0.0,
             },
+            unavailable: None,
+            recheck_at: None,
         };
         let i = match inner.free.pop() {
             Some(i) => {
@@ -354,6 +370,8 @@ impl PoolState {
             slot.cooldown = None;
             slot.strikes = VecDeque::new();
             slot.failures = VecDeque::new();
+            slot.unavailable = None;
+            slot.recheck_at = None;
             free.push(i);
         }
     }
@@ -372,6 +390,9 @@ impl PoolState {
     }
 
     fn cooling(inner: &mut Inner, slots: &RouteSlots, now: Millis) -> Option<Skip> {
+        if let Some(skip) = availability::unavailable(inner, slots.route) {
+            return Some(skip);
+        }
         for i in slots.cooling() {
             let Some(slot) = inner.slots.get_mut(i) else {
                 continue;

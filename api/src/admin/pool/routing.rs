@@ -240,6 +240,10 @@ pub async fn state(
                 .map(|skip| (scope, skip))
         })
         .collect();
+    let probes: HashMap<Uuid, _> = crate::store::probes::all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
     let at = |millis| DateTime::from_timestamp_millis(millis);
     let mut data: Vec<ScopeState> = state
         .pool
@@ -270,6 +274,10 @@ pub async fn state(
                 }),
                 success_rate: slot.success_rate,
                 latency_ms: slot.latency_ms,
+                probe: match slot.scope {
+                    Scope::Credential { id } => probes.get(&id).cloned(),
+                    _ => None,
+                },
             }
         })
         .collect();
