@@ -37,7 +37,8 @@ trap cleanup EXIT INT TERM
 servers=""
 for port in $REPLICA_PORTS; do
   log "replica on 127.0.0.1:$port (log: $WORK/replica-$port.log)"
-  FREEWAY_LISTEN="127.0.0.1:$port" "$FREEWAY" serve >>"$WORK/replica-$port.log" 2>&1 &
+  # nginx is the replicas' only peer: the login throttle reads the client from X-Forwarded-For.
+  FREEWAY_TRUSTED_PROXIES="${FREEWAY_TRUSTED_PROXIES:-127.0.0.1}" FREEWAY_LISTEN="127.0.0.1:$port" "$FREEWAY" serve >>"$WORK/replica-$port.log" 2>&1 &
   PIDS+=($!)
   servers+="    server 127.0.0.1:$port max_fails=3 fail_timeout=5s;"$'\n'
 done

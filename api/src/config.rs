@@ -9,6 +9,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod otlp;
+pub use otlp::{OtlpConfig, OtlpProtocol};
+
 /// The top-level keys of [`Config`], as they appear in files and after `FREEWAY_`.
 const CONFIG_KEYS: &[&str] = &[
     "database_url",
@@ -32,6 +35,10 @@ const CONFIG_KEYS: &[&str] = &[
     "redis_url",
     "redis_timeout_ms",
     "redis_ca_file",
+    "probe_interval_secs",
+    "probe_keyless",
+    "trusted_proxies",
+    "catalog_keys",
 ];
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -81,6 +88,21 @@ pub struct Config {
     /// A PEM file of the CA a `rediss://` server's certificate is checked against, instead
     /// of the system's roots.
     pub redis_ca_file: Option<PathBuf>,
+    /// How often each enabled credential gets a health probe (its `GET /models`, or a
+    /// 1-token completion), in seconds; 0 turns probes and early re-probes off.
+    pub probe_interval_secs: u64,
+    /// Re-probe keyless providers' cooling routes early too.
+    pub probe_keyless: bool,
+    /// The load balancers in front (addresses or CIDR networks, comma-separated): for a
+    /// request from one of them, the client's address is read from `X-Forwarded-For` (the
+    /// rightmost address that is not one of them). None by default: the header is ignored.
+    pub trusted_proxies: String,
+    /// Trace export, from the standard `OTEL_*` variables (not a `FREEWAY_*` key).
+    #[serde(skip)]
+    pub otlp: Option<OtlpConfig>,
+    /// Public keys (base64 ed25519, comma-separated) trusted to sign provider catalogs,
+    /// besides the project's own.
+    pub catalog_keys: String,
 }
 
 /// How log lines are written on standard error.
@@ -154,6 +176,11 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
             redis_ca_file: None,
+            probe_interval_secs: 300,
+            probe_keyless: false,
+            trusted_proxies: String::new(),
+            otlp: None,
+            catalog_keys: String::new(),
         }
     }
 }
@@ -186,6 +213,10 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("probe_interval_secs", &self.probe_interval_secs)
+            .field("probe_keyless", &self.probe_keyless)
+            .field("otlp", &self.otlp)
+            .field("catalog_keys", &self.catalog_keys)
             .finish()
     }
 }
@@ -241,7 +272,8 @@ impl Config {
                     }),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]));
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.otlp = OtlpConfig::from_vars(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)
     }
@@ -258,7 +290,33 @@ impl Config {
                 "usage.batch_size and usage.queue_capacity must be positive".into(),
             ));
         }
+        self.trusted_proxies()?;
+        self.catalog_keys()?;
         Ok(())
+    }
+
+    /// The networks of `trusted_proxies` (a bare address is a network of one).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "FREEWAY_TRUSTED_PROXIES: `{p}` is not an address or a network (10.0.0.0/8)"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// The keys trusted to sign provider catalogs: the project's and `catalog_keys`.
+    pub fn catalog_keys(&self) -> Result<crate::crypto::signature::TrustedKeys, ConfigError> {
+        crate::crypto::signature::TrustedKeys::with_extra(&self.catalog_keys)
+            .map_err(|e| ConfigError(format!("catalog_keys: {e}")))
     }
 
     pub fn request_budget(&self) -> Duration {
@@ -292,99 +350,4 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 // figment's Jail returns its own large error type.
 #[allow(clippy::unwrap_used, clippy::result_large_err)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(
-            redact_url("postgres://app:hunter2@db:5432/freeway?sslmode=disable"),
-            "postgres://app:***@db:5432/freeway?sslmode=disable"
-        );
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1/x"),
-            "postgres://postgres@127.0.0.1/x"
-        );
-        assert_eq!(redact_url("not a url"), "not a url");
-    }
-
-    #[test]
-    fn debug_output_hides_secrets() {
-        let config = Config {
-            database_url: "postgres://u:topsecret@h/d".into(),
-            master_key: Some("c2VjcmV0".into()),
-            ..Config::default()
-        };
-        let printed = format!("{config:?}");
-        assert!(!printed.contains("topsecret"));
-        assert!(!printed.contains("c2VjcmV0"));
-    }
-
-    #[test]
-    fn file_then_environment() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "freeway.toml",
-                "max_body_bytes = 2048\nlisten = \"0.0.0.0:9000\"\n[usage]\nbatch_size = 7\n",
-            )?;
-            jail.set_env("FREEWAY_USAGE__BATCH_SIZE", "9");
-            jail.set_env("FREEWAY_USAGE__RETENTION_MONTHS", "24");
-            jail.set_env("FREEWAY_RESPONSES_RETENTION_DAYS", "7");
-            jail.set_env("FREEWAY_METRICS_LISTEN", "127.0.0.1:9464");
-            jail.set_env("DATABASE_URL", "postgres://x@y/z");
-            let config = Config::load(Some(std::path::Path::new("freeway.toml"))).unwrap();
-            assert_eq!(config.max_body_bytes, 2048);
-            assert_eq!(config.listen.port(), 9000);
-            assert_eq!(config.usage.batch_size, 9);
-            assert_eq!(config.usage.retention_months, 24);
-            // Rollups are kept forever unless told otherwise.
-            assert_eq!(config.usage.rollup_retention_months, 0);
-            assert_eq!(config.responses_retention_days, 7);
-            assert_eq!(
-                config.metrics_listen,
-                Some("127.0.0.1:9464".parse().unwrap())
-            );
-            assert_eq!(config.database_url, "postgres://x@y/z");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn every_top_level_key_is_read_from_the_environment() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("FREEWAY_LOG_FORMAT", "json");
-            jail.set_env("FREEWAY_RESPONSES_RETENTION_DAYS", "7");
-            let config = Config::load(None).unwrap();
-            assert_eq!(config.log_format, LogFormat::Json);
-            assert_eq!(config.responses_retention_days, 7);
-            jail.set_env("FREEWAY_LOG_FORMAT", "xml");
-            assert!(Config::load(None).is_err());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn every_setting_is_read_from_the_environment() {
-        let fields = serde_json::to_value(Config::default()).unwrap();
-        let mut fields: Vec<&str> = fields
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut known = CONFIG_KEYS.to_vec();
-        fields.sort_unstable();
-        known.sort_unstable();
-        assert_eq!(fields, known);
-    }
-
-    #[test]
-    fn rejects_unknown_keys_and_missing_files() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("bad.toml", "no_such_setting = 1\n")?;
-            assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
-            assert!(Config::load(Some(std::path::Path::new("missing.toml"))).is_err());
-            Ok(())
-        });
-    }
-}
+mod tests;

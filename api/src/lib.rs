@@ -12,6 +12,7 @@ pub mod health;
 pub mod metrics;
 pub mod mock;
 pub mod openai;
+pub mod probes;
 pub mod providers;
 pub mod routing;
 pub mod shared;

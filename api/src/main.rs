@@ -15,12 +15,28 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
-    // Only fails when a subscriber is already installed, which the binary never does.
-    let _ = freeway::telemetry::init_logging(&config.log, config.log_format);
-    match run(cli, config).await {
+    let telemetry = match freeway::telemetry::init_logging(
+        &config.log,
+        config.log_format,
+        config.otlp.as_ref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(&error),
+    };
+    let code = match run(cli, config).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error),
-    }
+        Err(error) => {
+            let code = fail(&error);
+            // A catalog refused for its content (not for the database) is a usage error.
+            let refused = error
+                .downcast_ref::<freeway::store::catalog::ImportError>()
+                .is_some_and(|e| e.field().is_some());
+            if refused { ExitCode::from(2) } else { code }
+        }
+    };
+    // After a graceful stop: the last requests' spans.
+    telemetry.shutdown().await;
+    code
 }
 
 /// One line on standard error, the whole cause chain included.

@@ -192,6 +192,20 @@ impl Application {
                 stop_rx.clone(),
             ));
         }
+        let probes = Arc::new(crate::probes::Prober {
+            db: pool.clone(),
+            pool: live.pool.clone(),
+            catalog: live.catalog.clone(),
+            keyring: live.keyring.clone(),
+            http: http.clone(),
+            usage: usage.clone(),
+            shared: shared.clone(),
+            settings: crate::probes::Settings {
+                interval: Duration::from_secs(config.probe_interval_secs),
+                keyless: config.probe_keyless,
+            },
+        });
+        tokio::spawn(crate::probes::keep_probing(probes.clone(), stop_rx.clone()));
         let database_health = web::Data::new(health::DatabaseHealth::default());
         database_health.check(&pool).await;
         tokio::spawn(health::watch_database(
@@ -221,6 +235,7 @@ impl Application {
         let header_timeout = Duration::from_millis(config.header_timeout_ms.max(1));
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let cors = config.cors_origins();
+        let request_span = RequestSpan::exported(config.otlp.is_some());
         let config = Arc::new(config);
         let lifecycle = Arc::new(Lifecycle::default());
         let gateway = Gateway {
@@ -246,6 +261,7 @@ impl Application {
             keyring: live.keyring.clone(),
             http,
             shared: shared.clone(),
+            probes,
         });
         let access_log =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Debug);
@@ -259,7 +275,7 @@ impl Application {
                 .app_data(database_health.clone())
                 // Around everything but the access log: every answer carries the request's
                 // id, and everything the request logs is within its span.
-                .wrap(RequestSpan)
+                .wrap(request_span)
                 // One line per request at debug (`FREEWAY_LOG=actix_web=debug`): every /v1
                 // request is already a usage event. actix's Logger formats its parts for
                 // every request whether or not the line is written, so it is only mounted

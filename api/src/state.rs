@@ -69,10 +69,22 @@ impl Live {
             tracing::info!(versions = ?keyring.versions(), "master keys reloaded");
             *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = keyring;
         }
+        let unavailable = store::availability::list(&self.db).await?;
         let catalog = {
             let keyring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
             providers::build_catalog(rows, &keyring, &self.pool, now_millis())
         };
+        let unavailable = unavailable
+            .into_iter()
+            .map(|row| {
+                let scope = crate::routing::pool::Scope::Route {
+                    model: row.model_id,
+                    credential: Some(row.credential_id),
+                };
+                (scope.to_string(), row.reason.into())
+            })
+            .collect();
+        self.pool.replace_unavailable(&unavailable);
         self.catalog.set(catalog);
         Ok(())
     }

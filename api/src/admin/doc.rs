@@ -187,6 +187,11 @@ fn state_bounds(doc: &mut Value) {
             json!({"minLength": 1, "maxLength": 300, "pattern": PRINTABLE}),
         ),
         (
+            "AddDiscovered",
+            "models",
+            json!({"items": {"type": "string", "minLength": 1, "maxLength": 300, "pattern": PRINTABLE}}),
+        ),
+        (
             "NewModel",
             "context_window",
             json!({"minimum": 1, "maximum": i32::MAX}),

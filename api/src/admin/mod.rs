@@ -1,6 +1,7 @@
 //! `/admin/v1`: the admin REST API, its one error shape, and the OpenAPI document of every
 //! HTTP endpoint.
 
+pub mod address;
 pub mod auth;
 pub mod doc;
 pub mod error;

@@ -37,9 +37,12 @@ pub async fn login(
     state: web::Data<AdminState>,
     body: AdminJson<LoginRequest>,
 ) -> Result<HttpResponse, AdminError> {
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    // Behind a load balancer every peer is the balancer: the client's own address comes
+    // from `X-Forwarded-For` when the balancer is trusted, so that one client's wrong
+    // passwords do not lock everyone out.
+    let trusted = state.config.trusted_proxies().unwrap_or_default();
+    let address = super::address::client_address(&req, &trusted)
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
     let keys = vec![format!("user:{}", body.username), format!("ip:{address}")];
     let shared = state.shared.as_deref();

@@ -25,4 +25,6 @@ pub struct AdminState {
     pub http: reqwest::Client,
     /// Redis, in a fleet: the login throttle is shared by every replica.
     pub shared: Option<Arc<crate::shared::Shared>>,
+    /// Model discovery and health probes.
+    pub probes: Arc<crate::probes::Prober>,
 }

@@ -4,6 +4,8 @@
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout)]
 
+mod catalog;
+mod discover;
 mod import;
 mod routes;
 
@@ -95,6 +97,9 @@ pub enum Command {
     /// another name (`auto`).
     #[command(subcommand, alias = "mapping")]
     Mappings(routes::MappingsCommand),
+    /// The provider catalog: import a newer one (diff first), make a signing key, sign one.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Run the programmable mock OpenAI-compatible upstream of the tests and benchmarks.
     ///
     /// `--default` sets how it answers (a query string: `status=429&retry_after=30`,
@@ -264,6 +269,9 @@ pub enum ProviderCommand {
 pub enum ModelCommand {
     /// Add a model to a provider.
     Add(ModelArgs),
+    /// Add models a provider lists (`freeway credential discover` shows them), with the
+    /// capabilities given; the rest is inferred from each id.
+    AddDiscovered(discover::AddDiscoveredArgs),
     /// List models.
     List,
 }
@@ -311,6 +319,12 @@ pub enum CredentialCommand {
     },
     /// List credentials (last four characters only).
     List,
+    /// List the provider's models with this credential, beside the catalog: new, missing
+    /// (marked unavailable for the credential) and known.
+    Discover {
+        /// The credential's id (`freeway credential list` shows it).
+        id: uuid::Uuid,
+    },
     /// Import many provider keys from a `.env`, JSON or CSV file (`-` for standard input):
     /// `GROQ_API_KEY=...`, `GROQ_API_KEY_2=...`, `GEMINI_API_KEYS=a,b`, `{"groq": ["..."]}`,
     /// or a CSV with a `provider,key[,name]` header. Shows a preview (provider, name, last
@@ -363,6 +377,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(command, &config).await,
+        Command::Catalog(command) => catalog::run(command, &config, &actor()).await,
         Command::MockUpstream { listen, default } => {
             let mock = crate::mock::MockUpstream::start_on(listen).await?;
             mock.set_default(default);
@@ -608,6 +623,12 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
             let model = models::create(&db, &actor, &provider, &fields).await?;
             println!("Added model {} to {}", model.model_id, provider.name);
         }
+        Command::Model(ModelCommand::AddDiscovered(args)) => {
+            discover::add(&db, &actor, args).await?;
+        }
+        Command::Credential(CredentialCommand::Discover { id }) => {
+            discover::discover(&db, config, id).await?;
+        }
         Command::Model(ModelCommand::List) => {
             let providers = providers::list(&db, Cursor::ALL).await?;
             for m in models::list(&db, None, Cursor::ALL).await? {
@@ -649,11 +670,12 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
                     .find(|p| p.id == c.provider_id)
                     .map_or("?", |p| p.name.as_str());
                 println!(
-                    "{provider}\t{}\t…{}\tkey v{}\t{}",
+                    "{provider}\t{}\t…{}\tkey v{}\t{}\t{}",
                     c.name,
                     c.last4,
                     c.sealed.key_version,
-                    if c.enabled { "enabled" } else { "disabled" }
+                    if c.enabled { "enabled" } else { "disabled" },
+                    c.id
                 );
             }
         }
@@ -720,6 +742,7 @@ async fn admin(command: Command, config: &Config) -> Result<()> {
         | Command::Migrate
         | Command::Openapi
         | Command::Keys(_)
+        | Command::Catalog(_)
         | Command::MockUpstream { .. } => {}
     }
     Ok(())

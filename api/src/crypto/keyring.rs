@@ -219,7 +219,7 @@ impl Keyring {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyringError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyringError> {
     let io = |source| KeyringError::Io {
         path: path.to_path_buf(),
         source,

@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod keyring;
 mod scrub;
 mod secret;
+pub mod signature;
 
 pub use envelope::{SealedSecret, open, rewrap, seal};
 pub use keyring::{Keyring, KeyringError, MasterKey};

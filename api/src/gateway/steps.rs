@@ -176,8 +176,26 @@ pub(crate) fn failed(
         status,
         daily_quota: daily,
     };
-    penalise(gw, route, &info);
+    match (cooldown::refusal(status, body), &route.credential) {
+        (Some(reason), Some(credential)) => unavailable(gw, route, credential.id, reason),
+        _ => penalise(gw, route, &info),
+    }
     log.failed(route, failure, status, took, upstream_error_code(body));
+}
+
+/// The model is unavailable with the route's credential until discovery, a probe or an
+/// admin says otherwise: skipped from now on, here and (once stored) on every instance.
+fn unavailable(gw: &Gateway, route: &Route, credential: uuid::Uuid, reason: &'static str) {
+    gw.pool
+        .set_unavailable(route.slots.route, Some(reason.into()));
+    let db = gw.db.clone();
+    let model = route.info.id;
+    tokio::spawn(async move {
+        let cause = freeway_wire::discovery::UnavailableCause::Refused;
+        if let Err(error) = store::availability::mark(&db, credential, model, cause, reason).await {
+            tracing::warn!(%error, "model unavailability not persisted");
+        }
+    });
 }
 
 /// Cools `route` down for a failure (and persists the cooldowns it earned).

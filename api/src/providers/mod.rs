@@ -349,6 +349,31 @@ impl Catalog {
             })
     }
 
+    /// The route of catalog model `model` with `credential` (`None`: keyless), for probes.
+    /// A scan of every chain: not for the request path.
+    pub fn route_of(&self, model: Uuid, credential: Option<Uuid>) -> Option<&Route> {
+        self.routes
+            .values()
+            .flatten()
+            .find(|r| r.info.id == model && r.credential.as_ref().map(|c| c.id) == credential)
+    }
+
+    /// The routes of `credential`, one per model.
+    pub fn routes_of_credential(&self, credential: Uuid) -> Vec<&Route> {
+        let mut routes: Vec<&Route> = Vec::new();
+        for route in self.routes.values().flatten() {
+            let same = route
+                .credential
+                .as_ref()
+                .is_some_and(|c| c.id == credential);
+            if same && !routes.iter().any(|r| r.info.id == route.info.id) {
+                routes.push(route);
+            }
+        }
+        routes.sort_by_key(|r| (r.priority, r.info.id));
+        routes
+    }
+
     /// The slots of the route an attempt trail names, to replay recent usage.
     pub fn slots_of(
         &self,

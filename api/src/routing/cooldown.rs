@@ -18,6 +18,30 @@ const BENCH_WINDOW: Millis = 15 * MINUTE;
 const BENCH: Millis = 10 * MINUTE;
 /// 429s this close together count as one strike.
 const BURST: Millis = 5 * SECOND;
+/// A 5xx, a timeout, a broken answer.
+const TRANSIENT: Millis = 90 * SECOND;
+
+/// A refusal that makes the model unavailable with the credential rather than cooling it
+/// down: a 402, or a 403 whose structured error says the model requires a subscription
+/// (Ollama Cloud's answer for its paid models).
+pub fn refusal(status: Option<u16>, body: &[u8]) -> Option<&'static str> {
+    match status? {
+        402 => Some("402 payment required"),
+        403 => {
+            let value: Value = serde_json::from_slice(body).ok()?;
+            let error = value.get("error")?;
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .or_else(|| error.as_str())?;
+            message
+                .to_ascii_lowercase()
+                .contains("requires a subscription")
+                .then_some("403: the model requires a subscription")
+        }
+        _ => None,
+    }
+}
 
 /// What the attempt loop knows about a failed attempt.
 #[derive(Debug, Clone)]
@@ -71,8 +95,13 @@ pub fn penalise(
             let together = retry_ms(&info.failure).unwrap_or(0).max(BURST);
             let strikes = state.strike(slots.route, now, together);
             let ladder = LADDER[strikes.clamp(1, LADDER.len()) - 1];
-            let ms = ladder.max(retry_ms(&info.failure).unwrap_or(0));
+            let stated = retry_ms(&info.failure);
+            let ms = ladder.max(stated.unwrap_or(0));
             cool(slots.route, ms, format!("429 #{strikes} within an hour"));
+            // Without a stated wait the ladder is a guess: a probe at half of it may end it.
+            if stated.is_none() {
+                state.recheck_at(slots.route, now + ms / 2);
+            }
         }
         (Failure::CredentialRejected, Some(402)) => {
             if let Some(c) = slots.credential {
@@ -95,11 +124,14 @@ pub fn penalise(
             HOUR,
             "the provider does not serve this model".into(),
         ),
-        (failure, _) => cool(
-            slots.route,
-            90 * SECOND,
-            format!("transient: {}", failure.outcome()),
-        ),
+        (failure, _) => {
+            cool(
+                slots.route,
+                TRANSIENT,
+                format!("transient: {}", failure.outcome()),
+            );
+            state.recheck_at(slots.route, now + TRANSIENT / 2);
+        }
     }
     // Every failure lowers the route's health; failures on a model's keys that are not the
     // keys' own rate limits bench the whole model when they pile up.
@@ -384,6 +416,37 @@ mod tests {
                 .iter()
                 .any(|(s, c)| s.kind() == ScopeKind::Model && c.until == T0 + 12 * MINUTE)
         );
+    }
+
+    #[test]
+    fn refusals_are_a_402_or_a_subscription_403() {
+        assert_eq!(refusal(Some(402), b""), Some("402 payment required"));
+        let ollama = br#"{"error":"this model requires a subscription, upgrade for access"}"#;
+        assert!(refusal(Some(403), ollama).is_some());
+        let shaped = br#"{"error":{"message":"This model requires a subscription."}}"#;
+        assert!(refusal(Some(403), shaped).is_some());
+        assert_eq!(
+            refusal(Some(403), br#"{"error":{"message":"forbidden"}}"#),
+            None
+        );
+        assert_eq!(refusal(Some(429), b""), None);
+    }
+
+    #[test]
+    fn transient_failures_ask_for_an_early_probe_and_stated_waits_do_not() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(&state);
+        let failure = FailureInfo {
+            failure: Failure::ServerError,
+            status: Some(503),
+            daily_quota: false,
+        };
+        penalise(&state, &slots, &failure, T0);
+        assert!(state.due_rechecks(T0 + 44 * SECOND).is_empty());
+        assert_eq!(state.due_rechecks(T0 + 45 * SECOND).len(), 1);
+        let other = route(&state);
+        penalise(&state, &other, &limited(Some(60)), T0);
+        assert!(state.due_rechecks(T0 + 59 * SECOND).is_empty());
     }
 
     #[test]

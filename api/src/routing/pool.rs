@@ -18,6 +18,10 @@ use super::limits::Limits;
 use super::strategy::{Figures, Headroom};
 use super::window::{Exceeded, Millis, Window, WindowState};
 
+/// Models a credential cannot use, and early re-probes of cooling routes.
+#[path = "availability.rs"]
+mod availability;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Scope {
@@ -116,6 +120,8 @@ pub enum Skip {
         limit: &'static str,
         until: Option<Millis>,
     },
+    /// The model is unavailable with the route's credential (not listed, or refused).
+    Unavailable { scope: Scope, reason: Arc<str> },
 }
 
 impl Skip {
@@ -123,6 +129,7 @@ impl Skip {
         match self {
             Skip::Cooling { until, .. } => Some(*until),
             Skip::Limited { until, .. } => *until,
+            Skip::Unavailable { .. } => None,
         }
     }
 
@@ -130,6 +137,9 @@ impl Skip {
         match self {
             Skip::Cooling { scope, reason, .. } => {
                 format!("{} cooling down: {reason}", scope.kind())
+            }
+            Skip::Unavailable { reason, .. } => {
+                format!("model unavailable with this credential: {reason}")
             }
             Skip::Limited {
                 scope,
@@ -163,6 +173,10 @@ struct Slot {
     /// Failures in the last 15 minutes, for benching a model.
     failures: VecDeque<Millis>,
     health: Health,
+    /// Routes: why the model is unavailable with this credential, when it is.
+    unavailable: Option<Arc<str>>,
+    /// Routes cooling down for a transient cause: when to probe them before the cooldown ends.
+    recheck_at: Option<Millis>,
 }
 
 #[derive(Default)]
@@ -309,6 +323,8 @@ impl PoolState {
             strikes: VecDeque::new(),
             failures: VecDeque::new(),
             health: Health::FRESH,
+            unavailable: None,
+            recheck_at: None,
         };
         let i = match inner.free.pop() {
             Some(i) => {
@@ -348,6 +364,8 @@ impl PoolState {
             slot.cooldown = None;
             slot.strikes = VecDeque::new();
             slot.failures = VecDeque::new();
+            slot.unavailable = None;
+            slot.recheck_at = None;
             free.push(i);
         }
     }
@@ -366,6 +384,9 @@ impl PoolState {
     }
 
     fn cooling(inner: &mut Inner, slots: &RouteSlots, now: Millis) -> Option<Skip> {
+        if let Some(skip) = availability::unavailable(inner, slots.route) {
+            return Some(skip);
+        }
         for i in slots.cooling() {
             let Some(slot) = inner.slots.get_mut(i) else {
                 continue;

@@ -102,7 +102,10 @@ local function slide(key, r, v, now)
   local edge = floor((now - span) / width)
   local o, req, tok = 0, 0, 0
   if v then o, req, tok = sunpack('<ddd', v) end
-  if o == 0 or edge - o >= N then
+  -- Totals no replica wrote (another format, a hand edit: NaN, or an oldest bucket far
+  -- ahead) start the ring afresh: walked bucket by bucket, they could keep Redis busy
+  -- forever. A replica whose clock is behind may see `o` slightly ahead; that is kept.
+  if o == 0 or edge - o >= N or not (o <= edge + N) then
     o, req, tok = edge, 0, 0
   elseif edge > o then
     fetch(key, r, o, edge - 1)

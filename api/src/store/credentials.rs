@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::audit::{self, Audit, Outcome, audited, to_json};
 use super::edit::{self, Deleted, Edit};
 use super::limits::LimitColumns;
+use super::probes::ProbeColumns;
 use super::providers::ProviderRow;
 use super::{Cursor, StoreError, paged, validate};
 use crate::crypto::{self, Keyring, SealedSecret};
@@ -27,6 +28,8 @@ pub struct CredentialRow {
     pub limits: LimitColumns,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Its last health probe (`super::probes`).
+    pub probe: ProbeColumns,
 }
 
 #[derive(FromRow)]
@@ -44,6 +47,8 @@ struct DbRow {
     limits: LimitColumns,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    probe: ProbeColumns,
 }
 
 impl From<DbRow> for CredentialRow {
@@ -63,12 +68,14 @@ impl From<DbRow> for CredentialRow {
             limits: row.limits,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            probe: row.probe,
         }
     }
 }
 
 const COLUMNS: &str = "id, provider_id, name, ciphertext, wrapped_key, key_version,
-    last4, enabled, priority, rpm, rph, rpd, tpm, tpd, created_at, updated_at";
+    last4, enabled, priority, rpm, rph, rpd, tpm, tpd, created_at, updated_at,
+    probed_at, probe_ok, probe_latency_ms, probe_error";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CredentialFields {
@@ -204,6 +211,17 @@ pub async fn find(
     id: Uuid,
 ) -> Result<Option<CredentialRow>, StoreError> {
     fetch(&mut *pool.acquire().await?, (provider, id), "").await
+}
+
+/// A credential by its id alone, whatever its provider.
+pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<CredentialRow>, StoreError> {
+    let row: Option<DbRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM credentials WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Into::into))
 }
 
 pub async fn create(

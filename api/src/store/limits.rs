@@ -10,7 +10,10 @@ use super::audit::{self, Audit, Outcome, audited};
 use super::{ResultExt, StoreError, validate};
 
 /// Limit columns as stored: `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, FromRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, FromRow,
+)]
+#[serde(deny_unknown_fields)]
 pub struct LimitColumns {
     pub rpm: Option<i32>,
     pub rph: Option<i32>,

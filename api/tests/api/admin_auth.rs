@@ -5,7 +5,7 @@ use freeway_wire::auth::Me;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Spawn, TestApp, spawn_app, spawn_with};
 
 fn assert_admin_error(body: &Value, code: &str) {
     let error = body["error"]
@@ -339,5 +339,57 @@ async fn a_known_path_with_another_method_is_405_with_allow() {
     assert_eq!(response.headers()["allow"], "GET, POST");
     let error: freeway_wire::AdminErrorEnvelope = response.json().await.unwrap();
     assert_eq!(error.error.code, "method_not_allowed");
+    app.stop().await;
+}
+
+async fn login_from(app: &TestApp, forwarded_for: &str, username: &str, password: &str) -> u16 {
+    app.client
+        .post(format!("{}/admin/v1/auth/login", app.address))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_clients_wrong_passwords_do_not_lock_out_another() {
+    let app = spawn_with(Spawn {
+        configure: Box::new(|c| c.trusted_proxies = "127.0.0.1".into()),
+        ..Spawn::default()
+    })
+    .await;
+    let (username, password) = app.first_admin.clone().unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(&app, "203.0.113.9", "nobody", "wrong").await,
+            401
+        );
+    }
+
+    // The guessing client's address waits, whatever account it tries next...
+    let guesser = login_from(&app, "203.0.113.9", "somebody", "wrong").await;
+    // ...while the admin, behind the same proxy, logs in from their own address.
+    let admin = login_from(&app, "198.51.100.1", &username, &password).await;
+
+    assert_eq!(guesser, 429);
+    assert_eq!(admin, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_header_does_not_escape_the_throttle() {
+    // No trusted proxy: the header is the client's own words and is ignored.
+    let app = spawn_app().await;
+    for n in 0..5 {
+        let forged = format!("203.0.113.{n}");
+        assert_eq!(login_from(&app, &forged, "nobody", "wrong").await, 401);
+    }
+
+    let status = login_from(&app, "203.0.113.200", "somebody", "wrong").await;
+
+    assert_eq!(status, 429, "the peer's address was throttled");
     app.stop().await;
 }

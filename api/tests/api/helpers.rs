@@ -128,6 +128,8 @@ pub async fn spawn_with(spawn: Spawn) -> TestApp {
     };
     config.usage.flush_interval_ms = 50;
     config.usage.drain_timeout_secs = 10;
+    // Probes off: a test runs one with `POST /admin/v1/credentials/{id}/probe`.
+    config.probe_interval_secs = 0;
     (spawn.configure)(&mut config);
 
     store::migrate::run(&database_url).await.unwrap();

@@ -188,6 +188,39 @@ async fn the_window_script_checks_reserves_settles_and_releases() {
     );
 }
 
+/// A scope holding values the script did not write (another format, a hand edit) is
+/// started afresh: before, a window's totals read as a huge number sent the script into an
+/// endless loop that kept Redis busy for every client.
+#[tokio::test]
+async fn a_scope_the_script_did_not_write_starts_afresh_and_keeps_redis_answering() {
+    use freeway::shared::{Reserved, Shared, Spec, UNLIMITED};
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let shared = Shared::new(&redis.url(), Duration::from_secs(2), None).unwrap();
+    assert!(shared.check().await);
+    let key = "freeway:{fw}:test:garbage";
+    let junk = "x".repeat(24);
+    redis_text(
+        redis.port,
+        &format!("HSET {key} m {junk} h {junk} m1 {junk}"),
+    )
+    .await;
+    let now = 1_790_000_000_000i64;
+    let spec = Spec {
+        key: key.to_string(),
+        limits: [5, 50, UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED],
+        day_end: now + 3_600_000,
+        month_end: 0,
+        rings: 3,
+    };
+
+    let answer = shared.reserve(std::slice::from_ref(&spec), 1, now).await;
+
+    assert!(matches!(answer, Reserved::Held(_)), "{answer:?}");
+    assert!(redis_text(redis.port, "PING").await.contains("PONG"));
+}
+
 /// `rediss://` with rustls: a Redis serving TLS only, with a certificate of a CA of the
 /// test's own (openssl), reached through `redis_ca_file`.
 #[tokio::test]

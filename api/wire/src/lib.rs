@@ -37,6 +37,7 @@ pub(crate) use words;
 
 pub mod anthropic;
 pub mod auth;
+pub mod catalog;
 pub mod discovery;
 pub mod error;
 pub mod health;

@@ -349,6 +349,9 @@ pub struct CredentialView {
     pub key_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Its last health probe; absent until one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::discovery::ProbeResult>,
 }
 
 /// A secret for a provider. No `Debug`: it holds the secret.
@@ -610,6 +613,9 @@ pub struct ScopeState {
     /// its provider account (what `balanced` ranks routes by); 1 when nothing limits it.
     #[serde(default)]
     pub headroom: Option<f64>,
+    /// Credential rows: the credential's last health probe, once one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::discovery::ProbeResult>,
 }
 
 /// `DELETE /admin/v1/cooldowns`.

@@ -37,6 +37,7 @@ fn view(provider: &str, row: CredentialRecord) -> CredentialView {
         key_version: row.sealed.key_version,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        probe: row.probe.result(),
     }
 }
 

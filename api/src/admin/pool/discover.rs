@@ -6,18 +6,15 @@ use std::collections::{BTreeMap, HashSet};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use freeway_wire::discovery::{DiscoverQuery, DiscoveredModel};
-use serde_json::Value;
 
 use super::{List, provider, upstream};
 use crate::admin::AdminState;
 use crate::admin::auth::Principal;
 use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminQuery};
-use crate::providers::{CredentialInfo, openai_compat};
+use crate::probes::listing;
+use crate::providers::CredentialInfo;
 use crate::store::providers::ProviderRow as ProviderRecord;
 use crate::store::{Cursor, credentials, models};
-
-/// Model lists run to a few hundred kilobytes (OpenRouter's); anything beyond this is not one.
-const MAX_MODEL_LIST_BYTES: usize = 16 * 1024 * 1024;
 
 fn upstream_failed(message: String) -> AdminError {
     AdminError::new(StatusCode::BAD_GATEWAY, "upstream_failed", message)
@@ -103,40 +100,12 @@ async fn list_models(
     provider: &ProviderRecord,
     credential: Option<CredentialInfo>,
 ) -> Result<BTreeMap<String, Option<String>>, AdminError> {
-    let timeout = upstream::timeout(provider);
-    let secret = credential.as_ref().map(|c| c.secret.clone());
     let route = upstream::route(provider, None, credential);
-    let redact = |message: String| upstream::redact(&message, secret.as_ref());
-    let response = openai_compat::get(client, &route, "/models")
-        .timeout(timeout)
-        .send()
+    let listed = listing::list_models(client, &route, upstream::timeout(provider))
         .await
-        .map_err(|e| upstream_failed(redact(upstream::transport_error(&e.into(), timeout))))?;
-    let status = response.status();
-    let response = crate::providers::upstream::Incoming::Reqwest(response);
-    let bytes = openai_compat::read_body(response, MAX_MODEL_LIST_BYTES)
-        .await
-        .map_err(|e| upstream_failed(redact(upstream::transport_error(&e, timeout))))?;
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let said = upstream::describe(false, &body);
-        return Err(upstream_failed(redact(format!(
-            "The provider answered HTTP {}: {said}",
-            status.as_u16()
-        ))));
-    }
-    let Some(items) = body["data"].as_array().or_else(|| body.as_array()) else {
-        return Err(upstream_failed(format!(
-            "The provider answered HTTP {} without a model list.",
-            status.as_u16()
-        )));
-    };
-    Ok(items
-        .iter()
-        .filter_map(|item| {
-            let id = item["id"].as_str().filter(|id| !id.is_empty())?;
-            let owned_by = item["owned_by"].as_str().map(str::to_string);
-            Some((id.to_string(), owned_by))
-        })
+        .map_err(|error| upstream_failed(error.message))?;
+    Ok(listed
+        .into_iter()
+        .map(|(id, listed)| (id, listed.owned_by))
         .collect())
 }

@@ -2,11 +2,13 @@
 //! routing profiles, model-name mappings, the live routing state and cooldowns. Instance
 //! admins only.
 
+mod catalog;
 mod credentials;
 mod discover;
 pub mod import;
 mod mappings;
 mod models;
+mod probes;
 mod providers;
 mod routing;
 mod simulate;
@@ -70,6 +72,27 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             web::post().to(credentials::test),
         )
         .route("/credentials/import", web::post().to(import::import))
+        .route("/catalog", web::post().to(catalog::import))
+        .route(
+            "/credentials/{credential}/discover",
+            web::get().to(probes::discover),
+        )
+        .route(
+            "/credentials/{credential}/probe",
+            web::post().to(probes::probe),
+        )
+        .route(
+            "/credentials/{credential}/unavailable",
+            web::get().to(probes::unavailable),
+        )
+        .route(
+            "/credentials/{credential}/unavailable",
+            web::delete().to(probes::clear_unavailable),
+        )
+        .route(
+            "/providers/{provider}/discovered-models",
+            web::post().to(probes::add_discovered),
+        )
         .route("/routing/profiles", web::get().to(routing::list_profiles))
         .route(
             "/routing/profiles/{name}",
@@ -104,12 +127,18 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     models::update,
     models::delete,
     discover::discover,
+    probes::discover,
+    probes::add_discovered,
+    probes::probe,
+    probes::unavailable,
+    probes::clear_unavailable,
     credentials::list,
     credentials::create,
     credentials::update,
     credentials::delete,
     credentials::test,
     import::import,
+    catalog::import,
     routing::list_profiles,
     routing::put_profile,
     routing::delete_profile,

@@ -13,7 +13,7 @@ use crate::admin::page::{Page, PageQuery};
 use crate::store::Cursor;
 use crate::store::models::{self, ModelFields, ModelRow as ModelRecord};
 
-fn view(provider: &str, row: ModelRecord) -> ModelView {
+pub(super) fn view(provider: &str, row: ModelRecord) -> ModelView {
     ModelView {
         limits: LimitSet::from_columns(row.limits()),
         id: row.id,

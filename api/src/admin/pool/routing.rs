@@ -254,6 +254,10 @@ pub async fn state(
                 .map(|skip| (scope, skip))
         })
         .collect();
+    let probes: HashMap<Uuid, _> = crate::store::probes::all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
     let at = |millis| DateTime::from_timestamp_millis(millis);
     let mut data: Vec<ScopeState> = state
         .pool
@@ -286,6 +290,10 @@ pub async fn state(
                 latency_ms: slot.latency_ms,
                 ttft_ms: slot.ttft_ms,
                 headroom: headrooms.get(&slot.scope).copied(),
+                probe: match slot.scope {
+                    Scope::Credential { id } => probes.get(&id).cloned(),
+                    _ => None,
+                },
             }
         })
         .collect();

@@ -2,7 +2,6 @@
 //! the provider's base URL and timeout with one credential or none, outside the router's
 //! pool state, and what of the answer may be shown.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -11,8 +10,7 @@ use uuid::Uuid;
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
 use crate::crypto::{self, Secret};
-use crate::providers::{CredentialInfo, ModelInfo, ProviderInfo, Route};
-use crate::routing::pool::RouteSlots;
+use crate::providers::{CredentialInfo, Route};
 use crate::store::StoreError;
 use crate::store::credentials::CredentialRow as CredentialRecord;
 use crate::store::providers::ProviderRow as ProviderRecord;
@@ -30,22 +28,7 @@ pub(super) fn route(
     model: Option<(Uuid, &str)>,
     credential: Option<CredentialInfo>,
 ) -> Route {
-    let slots = RouteSlots {
-        route: 0,
-        credential: None,
-        provider: 0,
-        model: 0,
-    };
-    let (model_row, model_id) = model.unwrap_or((Uuid::nil(), ""));
-    let mut route = Route::detached(&provider.name, model_id, ModelInfo::chat(model_row), slots);
-    route.provider = Arc::new(ProviderInfo::new(
-        provider.id,
-        provider.name.clone(),
-        provider.base_url.clone(),
-        timeout(provider),
-    ));
-    route.credential = credential.map(Arc::new);
-    route
+    crate::probes::route(provider, model, credential, timeout(provider))
 }
 
 /// The credential with its secret opened by the master key.
