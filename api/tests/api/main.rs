@@ -54,6 +54,7 @@ mod redis_fleet;
 mod request_id;
 mod responses;
 mod routing;
+mod shaping;
 mod store;
 mod streaming;
 mod swagger;
