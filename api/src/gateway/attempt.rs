@@ -178,9 +178,13 @@ async fn attempts(
         let request = request.with_request_id(recorder.request_id().as_str());
         let started = Instant::now();
         let now = Deadline::now();
-        let deadline = now
-            .checked_add(route.provider.timeout.min(log.remaining()))
-            .unwrap_or(now);
+        // The head (and a stream's first event) within the first-byte timeout; a whole
+        // answer within the longer of it and the provider's timeout.
+        let provider = &route.provider;
+        let within_at_most =
+            |d: std::time::Duration| now.checked_add(d.min(log.remaining())).unwrap_or(now);
+        let deadline = within_at_most(provider.first_byte);
+        let whole = within_at_most(provider.first_byte.max(provider.timeout));
         let response = match within(deadline, gw.http.send(request)).await {
             Ok(response) => response,
             Err(failure) => {
@@ -197,7 +201,7 @@ async fn attempts(
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok()),
             );
-            let bytes = within(deadline, read_upstream(response, 1024 * 1024))
+            let bytes = within(whole, read_upstream(response, 1024 * 1024))
                 .await
                 .unwrap_or_default();
             drop(reservation);
@@ -213,6 +217,7 @@ async fn attempts(
             status,
             started,
             deadline,
+            whole,
             reservation,
         };
         let served = match &call.shape {
@@ -264,7 +269,10 @@ pub(super) struct Attempt<'r> {
     pub response: Incoming,
     pub status: u16,
     pub started: Instant,
+    /// For the head, and a stream's first event.
     pub deadline: Deadline,
+    /// For a whole answer's body.
+    pub whole: Deadline,
     pub reservation: Reservation,
 }
 
@@ -280,7 +288,7 @@ async fn whole_answer(
     let (route, status, started) = (attempt.route, attempt.status, attempt.started);
     let headers = attempt.response.headers().clone();
     let body = read_upstream(attempt.response, MAX_UPSTREAM_BODY);
-    let bytes = match within(attempt.deadline, body).await {
+    let bytes = match within(attempt.whole, body).await {
         Ok(bytes) => bytes,
         Err(failure) => {
             failed(gw, log, route, failure, None, started.elapsed(), &[]);

@@ -115,8 +115,8 @@ pub(super) async fn commit(
         held,
         recorder: recorder.take(),
         out,
-        idle_timeout: route.provider.timeout,
-        idle: Box::pin(tokio::time::sleep(route.provider.timeout)),
+        idle_timeout: route.provider.stall,
+        idle: Box::pin(tokio::time::sleep(route.provider.stall)),
         saw_finish: false,
         end: None,
         left: {

@@ -12,6 +12,7 @@ use crate::gateway::chain::{DEFAULT_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
 use crate::gateway::relay::{Passthrough, Transcode};
 use crate::gateway::{ApiError, Gateway, admit};
+use crate::providers::shaping::shape_body;
 use crate::providers::{Modality, Route, openai_compat};
 use crate::routing::handoff::{estimate_tokens, hand_off};
 use crate::routing::now_millis;
@@ -72,7 +73,8 @@ impl Prepared {
     pub fn body_for(&self, route: &Route) -> Result<Option<Vec<u8>>, ApiError> {
         let moving = self.handoff && self.pin.is_some_and(|p| p.model != route.info.id);
         if !moving {
-            return Ok(Some(self.request.upstream_body(&route.model, None)));
+            let body = self.request.upstream_body(&route.model, None);
+            return Ok(Some(shape_body(route, body)));
         }
         let Some(messages) = hand_off(
             &self.request.messages,
@@ -81,9 +83,8 @@ impl Prepared {
         ) else {
             return Ok(None);
         };
-        Ok(Some(
-            self.request.upstream_body(&route.model, Some(&messages)),
-        ))
+        let body = self.request.upstream_body(&route.model, Some(&messages));
+        Ok(Some(shape_body(route, body)))
     }
 
     pub fn pin_route(&self, gw: &Gateway, route: &Route) {

@@ -17,6 +17,7 @@ use crate::gateway::chain::{DEFAULT_LEGACY_COMPLETION_RESERVE, Needs};
 use crate::gateway::client::ClientSocket;
 use crate::gateway::relay::{Passthrough, Transcode};
 use crate::gateway::{ApiError, Gateway, admit};
+use crate::providers::shaping::shape_body;
 use crate::providers::{Modality, Route, openai_compat};
 
 /// The legacy completion request; other fields are forwarded as sent.
@@ -142,7 +143,7 @@ pub async fn completions(
         let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
         let stream = request.wants_stream();
         let build = |route: &Route| {
-            let body = request.upstream_body(&route.model)?;
+            let body = shape_body(route, request.upstream_body(&route.model)?);
             let accept = if stream {
                 "text/event-stream"
             } else {

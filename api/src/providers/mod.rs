@@ -5,6 +5,7 @@
 pub mod import;
 pub mod mappings;
 pub mod openai_compat;
+pub mod shaping;
 pub mod upstream;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,6 +20,7 @@ use crate::crypto::{self, Keyring, Secret};
 use crate::routing::FastMap;
 use crate::routing::limits::Limits;
 use crate::routing::pool::{PoolState, RouteSlots, Scope};
+use crate::store::catalog::shaping::Shaping;
 use crate::store::{self, Cursor, StoreError};
 
 pub use mappings::{Mapping, Mappings};
@@ -29,6 +31,13 @@ pub struct ProviderInfo {
     pub name: String,
     pub base_url: String,
     pub timeout: Duration,
+    /// Until the answer's headers and, streaming, its first event: [`Shaping`]'s
+    /// `first_byte_timeout_ms`, else [`ProviderInfo::timeout`].
+    pub first_byte: Duration,
+    /// Longest wait between two events of a stream: `stall_timeout_ms`, else the timeout.
+    pub stall: Duration,
+    /// How request bodies are shaped for it, from the catalog in force; `None`: no rule.
+    pub shaping: Option<Arc<Shaping>>,
     /// `{base_url}/chat/completions`, parsed once: the hot path does not parse a URL.
     chat_url: Option<http::Uri>,
 }
@@ -41,8 +50,20 @@ impl ProviderInfo {
             name,
             base_url,
             timeout,
+            first_byte: timeout,
+            stall: timeout,
+            shaping: None,
             chat_url,
         }
+    }
+
+    /// With a catalog provider's rules and timeouts.
+    pub fn with_shaping(mut self, shaping: &Shaping, rules: Option<Arc<Shaping>>) -> Self {
+        let ms = |ms: Option<u32>| ms.map(|ms| Duration::from_millis(u64::from(ms)));
+        self.first_byte = ms(shaping.first_byte_timeout_ms).unwrap_or(self.timeout);
+        self.stall = ms(shaping.stall_timeout_ms).unwrap_or(self.timeout);
+        self.shaping = rules;
+        self
     }
 
     /// The parsed URL of `path`, when it is one parsed in advance.
@@ -125,6 +146,10 @@ pub struct ModelInfo {
     pub dimensions: Option<u64>,
     /// Capability tier, 1 = strongest (the `smart` strategy's figure).
     pub tier: Option<i16>,
+    /// The catalog's output limit: `max_tokens` above it is lowered to it.
+    pub max_output_tokens: Option<u64>,
+    /// The model's own shaping rules (its provider's, overridden), from the catalog.
+    pub shaping: Option<Arc<Shaping>>,
 }
 
 /// One candidate for a request: a provider's model, called with one credential (or none,
@@ -155,6 +180,8 @@ impl ModelInfo {
             family: None,
             dimensions: None,
             tier: None,
+            max_output_tokens: None,
+            shaping: None,
         }
     }
 }
@@ -417,6 +444,8 @@ pub struct PoolRows {
     pub mappings: Vec<store::mappings::MappingRow>,
     /// `auto`'s strategy, unless an admin profile is named `auto`.
     pub auto_strategy: Strategy,
+    /// The provider catalog in force, for the shaping of built-in providers' requests.
+    pub catalog: Option<store::catalog::Catalog>,
 }
 
 impl PoolRows {
@@ -429,6 +458,12 @@ impl PoolRows {
             profiles: store::profiles::list(pool).await?,
             mappings: store::mappings::list(pool).await?,
             auto_strategy: store::settings::auto_strategy(pool).await?,
+            catalog: store::catalog::in_force(pool)
+                .await
+                .inspect_err(|error| {
+                    tracing::error!(%error, "request shaping left out: no catalog in force");
+                })
+                .ok(),
         })
     }
 
@@ -460,7 +495,15 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
         profiles,
         mappings,
         auto_strategy,
+        catalog: in_force,
     } = rows;
+    let in_force = in_force.as_ref();
+    // The catalog's entry of a built-in row; the admin's own rows have none.
+    let entry = |origin: freeway_wire::pool::Origin, name: &str| {
+        (origin == freeway_wire::pool::Origin::Builtin)
+            .then(|| in_force.and_then(|c| c.find(name)))
+            .flatten()
+    };
 
     let mut secrets: BTreeMap<Uuid, Vec<(Arc<CredentialInfo>, i32, Limits)>> = BTreeMap::new();
     for credential in credentials.iter().filter(|c| c.enabled) {
@@ -497,12 +540,20 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
             let tz: Tz = p.daily_reset_tz.parse().unwrap_or(Tz::UTC);
             let limits = Limits::from_columns(p.limits);
             let slot = slot(Scope::Provider { id: p.id }, limits, tz);
-            let info = Arc::new(ProviderInfo::new(
+            let listed = entry(p.origin, &p.name);
+            let info = ProviderInfo::new(
                 p.id,
                 p.name.clone(),
                 p.base_url.clone(),
                 Duration::from_millis(u64::try_from(p.timeout_ms).unwrap_or(60_000)),
-            ));
+            );
+            let info = match listed {
+                Some(listed) => {
+                    info.with_shaping(&listed.shaping, shaping::provider_rules(Some(listed)))
+                }
+                None => info,
+            };
+            let info = Arc::new(info);
             (
                 p.id,
                 P {
@@ -528,6 +579,10 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
     let mut catalog = Catalog::default();
     let mut by_model: HashMap<Uuid, Vec<Route>> = HashMap::new();
     for (model, provider, modality) in candidates {
+        let (max_output_tokens, model_shaping) = match entry(model.origin, &provider.row.name) {
+            Some(_) => shaping::model_rules(in_force, &provider.row.name, &model.model_id),
+            None => (None, None),
+        };
         let info = Arc::new(ModelInfo {
             id: model.id,
             modality,
@@ -540,6 +595,8 @@ pub fn build_catalog(rows: PoolRows, keyring: &Keyring, state: &PoolState, now: 
                 .embedding_dimensions
                 .and_then(|d| u64::try_from(d).ok()),
             tier: model.tier,
+            max_output_tokens,
+            shaping: model_shaping,
         });
         let model_limits = Limits::from_columns(model.limits);
         let model_slot = slot(

@@ -57,6 +57,7 @@ mod redis_fleet;
 mod request_id;
 mod responses;
 mod routing;
+mod shaping;
 mod store;
 mod strategies;
 mod streaming;

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::super::limits::LimitColumns;
 use super::super::validate;
+use super::shaping::Shaping;
 
 /// The wire formats a catalog may name. Only [`WireFormat::Openai`] is spoken today; a
 /// provider on another one is listed with `status = "unsupported_wire"` and never seeded.
@@ -92,6 +93,9 @@ pub struct Provider {
     pub key_url: String,
     #[serde(default)]
     pub notes: String,
+    /// How requests to it are shaped (`[provider.shaping]`).
+    #[serde(default)]
+    pub shaping: Shaping,
     /// Its models, gathered from the file's `[[model]]` entries.
     #[serde(skip)]
     pub models: Vec<Model>,
@@ -137,6 +141,12 @@ pub struct Model {
     pub enabled: bool,
     #[serde(default)]
     pub notes: String,
+    /// The most tokens one answer may have; `max_tokens` above it is lowered to it.
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    /// Overrides keys of the provider's shaping for this model (`[model.shaping]`).
+    #[serde(default)]
+    pub shaping: Option<Shaping>,
 }
 
 fn openai() -> String {
@@ -283,6 +293,7 @@ fn check_provider(p: &mut Provider) -> Result<(), String> {
     validate::timeout_ms(i64::from(p.timeout_ms)).map_err(message)?;
     validate::pool_limits("limits", &p.limits).map_err(message)?;
     p.daily_reset_tz = validate::time_zone(&p.daily_reset_tz).map_err(message)?;
+    p.shaping.check(true)?;
     if !p.key_url.starts_with("https://") {
         return Err("`key_url` must be an https:// URL".into());
     }
@@ -315,6 +326,12 @@ fn check_model(m: &Model) -> Result<(), String> {
         return Err("`tier` must be between 1 and 9".into());
     }
     validate::pool_limits("limits", &m.limits).map_err(|e| e.to_string())?;
+    if m.max_output_tokens == Some(0) {
+        return Err("`max_output_tokens` must be 1 or more".into());
+    }
+    if let Some(shaping) = &m.shaping {
+        shaping.check(false)?;
+    }
     match (&m.embedding, m.modality == Modality::Embedding) {
         (Some(e), true) if !e.family.trim().is_empty() && e.dimensions > 0 => Ok(()),
         (Some(_), true) => Err("`embedding` needs a family and dimensions above 0".into()),

@@ -9,6 +9,7 @@
 pub mod file;
 pub mod import;
 mod plan;
+pub mod shaping;
 mod write;
 
 use freeway_wire::catalog::CatalogChangeKind as Kind;
@@ -129,6 +130,13 @@ async fn active(conn: &mut PgConnection) -> Result<Catalog, StoreError> {
             .map_err(|e| StoreError::invalid("catalog", format!("imported catalog: {e}"))),
         _ => Ok(embedded.clone()),
     }
+}
+
+/// The catalog in force, as [`seed_builtin`] writes it: request shaping and output limits
+/// are read from it when the pool is (re)built.
+pub async fn in_force(pool: &PgPool) -> Result<Catalog, StoreError> {
+    let mut conn = pool.acquire().await?;
+    active(&mut conn).await
 }
 
 /// Writes the catalog in force: inserts what is missing, upgrades unedited built-in rows,

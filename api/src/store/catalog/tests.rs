@@ -130,11 +130,22 @@ fn the_schema_describes_the_file() {
             .collect()
     };
     let file: toml::Table = toml::from_str(super::super::builtin::TEXT).unwrap();
+    let shaping = keys("shaping");
     for (table, def) in [("provider", "provider"), ("model", "model")] {
         let known = keys(def);
         for entry in file[table].as_array().unwrap() {
-            for key in entry.as_table().unwrap().keys() {
+            let entry = entry.as_table().unwrap();
+            for key in entry.keys() {
                 assert!(known.contains(key), "{table}.{key} is not in the schema");
+            }
+            for key in entry
+                .get("shaping")
+                .map_or(vec![], |s| s.as_table().unwrap().keys().collect())
+            {
+                assert!(
+                    shaping.contains(key),
+                    "{table}.shaping.{key} is not in the schema"
+                );
             }
         }
     }
@@ -186,4 +197,45 @@ fn the_readme_table_matches_the_built_in_catalog() {
         section.contains(&format!("version {}", catalog.version)),
         "the README names another catalog version"
     );
+}
+
+/// `ONE` with `[provider.shaping]` holding `rules`.
+fn shaped(rules: &str) -> String {
+    ONE.replace(
+        "key_url = \"https://acme.test/keys\"\n",
+        &format!("key_url = \"https://acme.test/keys\"\n\n[provider.shaping]\n{rules}\n"),
+    )
+}
+
+#[test]
+fn shaping_rules_are_read_per_provider_and_per_model() {
+    let text = shaped("drop = [\"logprobs\"]\nrename = { seed = \"random_seed\" }")
+        + "max_output_tokens = 4096\n\n[model.shaping]\nmax_tokens_ceiling = 400\n";
+
+    let catalog = parse(&text).unwrap();
+
+    let acme = catalog.find("acme").unwrap();
+    assert_eq!(acme.shaping.drop, ["logprobs"]);
+    assert_eq!(acme.shaping.rename["seed"], "random_seed");
+    let model = &acme.models[0];
+    assert_eq!(model.max_output_tokens, Some(4096));
+    assert_eq!(
+        model.shaping.as_ref().unwrap().max_tokens_ceiling,
+        Some(400)
+    );
+}
+
+#[test]
+fn bad_shaping_rules_are_refused_naming_the_provider() {
+    let unknown = shaped("strip = [\"x\"]");
+    assert!(matches!(parse(&unknown), Err(FileError::Syntax(m)) if m.contains("strip")));
+    let (_, entry, message) = line_error(&shaped("drop = [\"messages\"]"));
+    assert_eq!(entry, "provider `acme`");
+    assert!(message.contains("shaping.drop"), "{message}");
+    let (_, _, message) = line_error(&shaped("first_byte_timeout_ms = 0"));
+    assert!(message.contains("first_byte_timeout_ms"), "{message}");
+    let per_model = format!("{ONE}\n[model.shaping]\nstall_timeout_ms = 1000\n");
+    let (_, entry, message) = line_error(&per_model);
+    assert_eq!(entry, "model `acme-large` of `acme`");
+    assert!(message.contains("per provider"), "{message}");
 }
