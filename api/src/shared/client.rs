@@ -209,10 +209,15 @@ impl Shared {
         timeout: Duration,
         ca: Option<Vec<u8>>,
     ) -> Result<Arc<Shared>, redis::RedisError> {
+        // Every call is a small request awaited by a client request: Nagle's algorithm
+        // (redis-rs leaves it on) would hold a reserve back behind a settle still in flight.
+        let info = redis::IntoConnectionInfo::into_connection_info(url)?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let info = info.set_tcp_settings(tcp);
         let client = match ca {
-            None => redis::Client::open(url)?,
+            None => redis::Client::open(info)?,
             Some(root_cert) => redis::Client::build_with_tls(
-                url,
+                info,
                 redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(root_cert),
