@@ -166,6 +166,39 @@ async fn a_dry_run_shows_the_diff_field_by_field_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_change_to_request_shaping_alone_is_in_the_diff() {
+    // Shaping has no column: only the catalog holds it, and the diff must still show it.
+    let (app, private) = app_with_key().await;
+    let token = app.admin_token().await;
+    let text = next_catalog(|text| {
+        text.replacen(
+            "drop = [\"logprobs\", \"top_logprobs\", \"logit_bias\"]",
+            "drop = [\"logprobs\", \"top_logprobs\", \"logit_bias\", \"top_k\"]",
+            1,
+        )
+    });
+
+    let (status, body) = post(&app, &token, signed(&text, &private, true)).await;
+
+    assert_eq!(status, 200, "{body}");
+    let diff: CatalogDiff = serde_json::from_value(body).unwrap();
+    let groq = find(&diff.providers, "groq");
+    assert_eq!(groq.change, CatalogChangeKind::Changed);
+    assert_eq!(groq.fields.len(), 1, "{groq:?}");
+    assert_eq!(groq.fields[0].field, "shaping");
+    assert_eq!(
+        groq.fields[0].from["drop"],
+        json!(["logprobs", "top_logprobs", "logit_bias"])
+    );
+    assert_eq!(
+        groq.fields[0].to["drop"],
+        json!(["logprobs", "top_logprobs", "logit_bias", "top_k"])
+    );
+    assert!(diff.models.is_empty(), "{:?}", diff.models);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_applied_catalog_changes_the_running_servers_models() {
     let (app, private) = app_with_key().await;
     let token = app.admin_token().await;

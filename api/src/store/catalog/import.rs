@@ -105,14 +105,16 @@ pub async fn import(
     let signature = signature(&request)?;
     audited(pool, actor, async |conn| {
         lock(conn).await?;
-        let active_version = active(conn).await?.version;
+        let in_force = active(conn).await?;
+        let active_version = in_force.version;
         if catalog.version <= active_version && !request.force {
             return Err(ImportError::NotNewer {
                 version: catalog.version,
                 active: active_version,
             });
         }
-        let plan = plan::plan(conn, &catalog).await?;
+        let mut plan = plan::plan(conn, &catalog).await?;
+        plan.note_file_only(&in_force, &catalog);
         if let Some((provider, credentials)) = plan.holding_credentials.first() {
             return Err(ImportError::HoldsCredentials {
                 provider: provider.clone(),

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One provider's (or model's) rules. Every key is optional; an empty table is no rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Shaping {
     /// Top-level keys removed from the body (`logprobs`, `top_k`...).
@@ -45,7 +45,7 @@ pub struct Shaping {
 }
 
 /// A value `set_when_tools` writes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Setting {
     Bool(bool),
@@ -54,7 +54,7 @@ pub enum Setting {
 }
 
 /// What becomes of a request's `response_format`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
     /// Sent as the client sent it.
