@@ -7,6 +7,7 @@
 //! credentials; edited rows and the admin's own (`custom`) rows are never touched.
 
 pub mod file;
+mod file_only;
 pub mod import;
 mod plan;
 pub mod shaping;
