@@ -5,10 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use freeway::crypto::{Keyring, Secret};
 use freeway::mock::MockUpstream;
+use freeway::store::members::Member;
+use freeway::store::providers::{self, ProviderFields};
+use freeway::store::tenants::Tenant;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{chat_body, fresh_database, http};
+use crate::helpers::{
+    ACTOR, add_credential, add_member, add_model, chat_body, create_key, fresh_database, http,
+};
 
 /// `freeway` with none of the test process's Freeway settings leaking in.
 pub fn freeway() -> std::process::Command {
@@ -78,6 +85,64 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A database with one provider on `mock`, a member and its key, and a master key file:
+/// what `freeway serve` needs to answer `/v1` as a child process ([`Served`]).
+pub struct ServedPool {
+    pub database_url: String,
+    pub key_file: PathBuf,
+    dir: PathBuf,
+    pub tenant: Tenant,
+    pub member: Member,
+    pub key: String,
+}
+
+impl ServedPool {
+    /// `label` names the temporary directory and the credential's secret.
+    pub async fn with(mock: &MockUpstream, label: &str) -> ServedPool {
+        let database_url = fresh_database().await;
+        freeway::store::migrate::run(&database_url).await.unwrap();
+        let db = PgPool::connect(&database_url).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("freeway-{label}-{}", Uuid::new_v4().simple()));
+        let key_file = dir.join("master.key");
+        Keyring::generate_file(&key_file).unwrap();
+        let keyring = Keyring::load_file(&key_file).unwrap();
+        let provider = providers::create(
+            &db,
+            ACTOR,
+            ProviderFields {
+                keyless: false,
+                ..ProviderFields::new("mock", &mock.base_url())
+            },
+        )
+        .await
+        .unwrap();
+        add_model(&db, &provider, "mock-model").await;
+        add_credential(
+            &db,
+            &keyring,
+            &provider,
+            &Secret::new(format!("secret-for-{label}")),
+        )
+        .await;
+        let (tenant, member) = add_member(&db, "team", "alice").await;
+        let key = create_key(&db, &member, None, None).await;
+        ServedPool {
+            database_url,
+            key_file,
+            dir,
+            tenant,
+            member,
+            key,
+        }
+    }
+}
+
+impl Drop for ServedPool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// `freeway serve` running as a child process; killed when dropped, whatever happened.

@@ -2,26 +2,16 @@
 //! collector of the test's own, in the caller's trace; a collector that fails or is absent
 //! costs the request nothing.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use freeway::crypto::{Keyring, Secret};
 use freeway::mock::MockUpstream;
-use freeway::store::members::Member;
-use freeway::store::providers::{self, ProviderFields};
-use freeway::store::tenants::Tenant;
 use serde_json::Value;
-use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::cli::{Served, free_port};
-use crate::helpers::{
-    ACTOR, add_credential, add_member, add_model, chat_body, create_key, eventually_within,
-    fresh_database, http,
-};
+use crate::cli::{Served, ServedPool, free_port};
+use crate::helpers::{chat_body, eventually_within, http};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -108,49 +98,7 @@ fn attribute(item: &Value, key: &str) -> Option<String> {
     })
 }
 
-/// A database with one provider on `mock`, and a member's key.
-struct Pool {
-    database_url: String,
-    key_file: PathBuf,
-    dir: PathBuf,
-    tenant: Tenant,
-    member: Member,
-    key: String,
-}
-
-impl Pool {
-    async fn with(mock: &MockUpstream) -> Pool {
-        let database_url = fresh_database().await;
-        freeway::store::migrate::run(&database_url).await.unwrap();
-        let db = PgPool::connect(&database_url).await.unwrap();
-        let dir = std::env::temp_dir().join(format!("freeway-otlp-{}", Uuid::new_v4().simple()));
-        let key_file = dir.join("master.key");
-        Keyring::generate_file(&key_file).unwrap();
-        let keyring = Keyring::load_file(&key_file).unwrap();
-        let provider = providers::create(
-            &db,
-            ACTOR,
-            ProviderFields {
-                keyless: false,
-                ..ProviderFields::new("mock", &mock.base_url())
-            },
-        )
-        .await
-        .unwrap();
-        add_model(&db, &provider, "mock-model").await;
-        add_credential(&db, &keyring, &provider, &Secret::new("secret-for-otlp")).await;
-        let (tenant, member) = add_member(&db, "team", "alice").await;
-        let key = create_key(&db, &member, None, None).await;
-        Pool {
-            database_url,
-            key_file,
-            dir,
-            tenant,
-            member,
-            key,
-        }
-    }
-
+impl ServedPool {
     /// `freeway serve` exporting to `endpoint` as JSON, a batch every 100 ms.
     async fn serve(&self, endpoint: &str) -> Served {
         self.serve_every(endpoint, "100").await
@@ -178,16 +126,10 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test]
 async fn a_request_span_is_exported_in_the_callers_trace() {
     let mock = MockUpstream::start().await.unwrap();
-    let pool = Pool::with(&mock).await;
+    let pool = ServedPool::with(&mock, "otlp").await;
     let collector = Collector::start(200).await;
     let served = pool.serve(&collector.url).await;
 
@@ -226,7 +168,7 @@ async fn a_request_span_is_exported_in_the_callers_trace() {
 #[tokio::test]
 async fn spans_still_queued_are_sent_on_a_graceful_stop() {
     let mock = MockUpstream::start().await.unwrap();
-    let pool = Pool::with(&mock).await;
+    let pool = ServedPool::with(&mock, "otlp").await;
     let collector = Collector::start(200).await;
     // No batch is due for an hour: only the shutdown sends it.
     let mut served = pool.serve_every(&collector.url, "3600000").await;
@@ -252,7 +194,7 @@ async fn spans_still_queued_are_sent_on_a_graceful_stop() {
 #[tokio::test]
 async fn a_failing_or_absent_collector_does_not_fail_requests() {
     let mock = MockUpstream::start().await.unwrap();
-    let pool = Pool::with(&mock).await;
+    let pool = ServedPool::with(&mock, "otlp").await;
     let failing = Collector::start(500).await;
     let absent = format!("http://127.0.0.1:{}", free_port());
 
