@@ -198,13 +198,8 @@ pub fn plan<'a>(
             p.model == route.info.id && p.credential == route.credential.as_ref().map(|c| c.id)
         })
     };
-    let ranked = if strategy == Strategy::Priority {
-        // Today's order, without collecting figures it does not use.
-        usable
-            .iter()
-            .map(|route| (0, Figure::Priority(route.priority)))
-            .collect()
-    } else {
+    // `priority` keeps today's order: no figures to collect, none allocated.
+    let ranked = (strategy != Strategy::Priority).then(|| {
         let seen: Vec<_> = usable
             .iter()
             .zip(&verdicts)
@@ -215,6 +210,10 @@ pub fn plan<'a>(
             })
             .collect();
         rank(strategy, &seen)
+    });
+    let figure = |i: usize| match &ranked {
+        Some(ranked) => ranked[i],
+        None => (0, Figure::Priority(usable[i].priority)),
     };
     // Pinned first; then the strategy's figure; then admin priority; then health; then the
     // catalog's own order. The keys are packed into integers so that sorting a chain of 100
@@ -222,12 +221,11 @@ pub fn plan<'a>(
     let mut order: Vec<(bool, u64, u128)> = usable
         .iter()
         .zip(&verdicts)
-        .zip(&ranked)
         .enumerate()
-        .map(|(i, ((route, verdict), (figure, _)))| {
+        .map(|(i, (route, verdict))| {
             let unpinned = !pinned(route);
             let key = sort_key(unpinned, route.priority, verdict.rank, i);
-            (unpinned, *figure, key)
+            (unpinned, figure(i).0, key)
         })
         .collect();
     order.sort_unstable();
@@ -237,7 +235,7 @@ pub fn plan<'a>(
         match verdicts[i].skip.take() {
             None => {
                 plan.candidates.push(route);
-                plan.figures.push(ranked[i].1);
+                plan.figures.push(figure(i).1);
             }
             Some(skip) => plan.passed.push((route, Passed::Pool(skip))),
         }
