@@ -186,6 +186,10 @@ async fn the_window_script_checks_reserves_settles_and_releases() {
         (2 * 3_600_000..=3 * 3_600_000).contains(&ttl),
         "a TTL of {ttl} ms"
     );
+    // A scope is a hash table from its first write, never a listpack that every field
+    // lookup would scan (window.lua pads the day's value past hash-max-listpack-value).
+    let encoding = redis_text(redis.port, "OBJECT ENCODING freeway:{fw}:test:c").await;
+    assert!(encoding.contains("hashtable"), "{encoding}");
 }
 
 /// A scope holding values the script did not write (another format, a hand edit) is
