@@ -120,6 +120,13 @@ impl Joint {
     }
 }
 
+thread_local! {
+    /// Each thread's connections, one per [`Shared`] (by its id) it called through: one in a
+    /// server, a few in a test process.
+    static OWN: std::cell::RefCell<Vec<(Uuid, ConnectionManager)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Redis errors and fallbacks, for `/metrics`: atomics only.
 #[derive(Debug, Default)]
 pub struct SharedStats {
@@ -130,7 +137,11 @@ pub struct SharedStats {
 }
 
 pub struct Shared {
-    pub(super) conn: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// The connection of the thread that made this: the one used should another thread's
+    /// fail to be made (it cannot, once one was).
+    first: ConnectionManager,
     healthy: AtomicBool,
     pub(super) timeout: Duration,
     reserve: Script,
@@ -229,10 +240,12 @@ impl Shared {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         let script = |body: &str| Script::new(&format!("{WINDOW_LUA}\n{body}"));
-        Ok(Arc::new(Shared {
-            conn,
+        let first = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            first: first.clone(),
             healthy: AtomicBool::new(false),
             timeout,
             reserve: script(include_str!("reserve.lua")),
@@ -242,7 +255,34 @@ impl Shared {
             replicas: AtomicU64::new(1),
             id: Uuid::new_v4(),
             stats: SharedStats::default(),
-        }))
+        });
+        shared.adopt(first);
+        Ok(shared)
+    }
+
+    /// This thread's connection to Redis, made at its first call. Each actix worker is a
+    /// runtime of its own thread: with one connection for the process, its I/O task ran on
+    /// one thread and every call from another worker crossed threads twice (there and
+    /// back), which on a small virtual machine cost more than the script itself.
+    pub(super) fn conn(&self) -> ConnectionManager {
+        OWN.with_borrow_mut(|own| {
+            if let Some((_, conn)) = own.iter().find(|(id, _)| *id == self.id) {
+                return conn.clone();
+            }
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            {
+                Ok(conn) => {
+                    own.push((self.id, conn.clone()));
+                    conn
+                }
+                Err(_) => self.first.clone(),
+            }
+        })
+    }
+
+    /// Makes `conn` this thread's connection.
+    fn adopt(&self, conn: ConnectionManager) {
+        OWN.with_borrow_mut(|own| own.push((self.id, conn)));
     }
 
     /// Whether the last call or check reached Redis.
@@ -275,7 +315,7 @@ impl Shared {
 
     /// Runs `invocation` within the timeout; any failure marks Redis down.
     pub(super) async fn call(&self, invocation: redis::ScriptInvocation<'_>) -> Option<Value> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         self.bounded(invocation.invoke_async::<Value>(&mut conn))
             .await
     }
@@ -373,7 +413,7 @@ impl Shared {
 
     /// Checks Redis once (a `PING` within a second) and keeps the answer.
     pub async fn check(&self) -> bool {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ping = redis::cmd("PING").clone();
         let wait = self.timeout.max(Duration::from_millis(500));
         let ok = matches!(

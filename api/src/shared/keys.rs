@@ -47,7 +47,7 @@ impl Shared {
         if !self.healthy() {
             return;
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let cmd = redis::cmd("DEL")
             .arg(format!("{}login:{key}", super::PREFIX))
             .clone();
@@ -60,7 +60,7 @@ impl Shared {
 
     /// Runs one command within the timeout; any failure marks Redis down.
     pub(super) async fn command(&self, cmd: &redis::Cmd) -> Option<Value> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         self.bounded(cmd.query_async::<Value>(&mut conn)).await
     }
 
@@ -119,7 +119,7 @@ impl Shared {
             .arg(&key)
             .arg(25 * 3_600_000)
             .ignore();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         match tokio::time::timeout(self.timeout, pipe.query_async::<Value>(&mut conn)).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => self.failed(&error),
