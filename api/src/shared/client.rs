@@ -1,5 +1,6 @@
 //! The connection to Redis, its health, and the window scripts.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -91,16 +92,82 @@ impl Held {
         (Some(first), self)
     }
 
-    /// Settles with `actual` tokens, or (with `None`) gives the reservation back: one round
-    /// trip, off the request's path (a task of its own).
+    /// Settles with `actual` tokens, or (with `None`) gives the reservation back, off the
+    /// request's path: queued, and sent within [`SETTLE_AFTER`] together with the settles
+    /// made meanwhile, those of the same scopes in the same second merged into one.
     pub fn finish(self, actual: Option<u64>) {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let shared = self.shared.clone();
-                shared.finish(self, actual).await;
+        let shared = self.shared.clone();
+        shared.queue(Settle {
+            keys: self.keys,
+            periods: self.periods,
+            at: self.at,
+            tokens: self.tokens,
+            actual,
+        });
+    }
+}
+
+/// How long a settle waits for others to go with it. At c=1 a request's reserve waited on
+/// Redis behind the previous request's settle (Redis runs one script at a time): 40-60 µs
+/// of the p50 on a two-core machine. Merged, a stream of requests on the same scopes costs
+/// Redis one settle every few milliseconds. The windows hold the estimate meanwhile, never
+/// less than was served.
+pub const SETTLE_AFTER: Duration = Duration::from_millis(5);
+
+/// A reservation to settle (`actual`) or give back (`None`).
+#[derive(Debug)]
+struct Settle {
+    keys: Vec<String>,
+    periods: Vec<[i64; 3]>,
+    at: i64,
+    tokens: u64,
+    actual: Option<u64>,
+}
+
+/// Settles of the same scopes and periods made in the same second, as one: they touch the
+/// same buckets, days and months, so their sums settle them together.
+#[derive(Debug, PartialEq, Eq)]
+struct Batch {
+    keys: Vec<String>,
+    periods: Vec<[i64; 3]>,
+    at: i64,
+    /// Tokens the reservations counted, and the real ones that replace them.
+    estimated: u64,
+    actual: u64,
+    /// Reservations given back: their requests leave the windows too.
+    released: u64,
+}
+
+/// A batch's scopes, their periods and its second.
+type BatchKey = (Vec<String>, Vec<[i64; 3]>, i64);
+
+/// Merges `settles` into batches, in the order each batch's first settle was made.
+fn batches(settles: Vec<Settle>) -> Vec<Batch> {
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut index: HashMap<BatchKey, usize> = HashMap::new();
+    for settle in settles {
+        let second = settle.at.div_euclid(1000);
+        let i = *index
+            .entry((settle.keys.clone(), settle.periods.clone(), second))
+            .or_insert_with(|| {
+                batches.push(Batch {
+                    keys: settle.keys,
+                    periods: settle.periods,
+                    at: settle.at,
+                    estimated: 0,
+                    actual: 0,
+                    released: 0,
+                });
+                batches.len() - 1
             });
+        let batch = &mut batches[i];
+        batch.estimated = batch.estimated.saturating_add(settle.tokens);
+        match settle.actual {
+            Some(actual) => batch.actual = batch.actual.saturating_add(actual),
+            None => batch.released += 1,
         }
     }
+    batches
 }
 
 /// The quotas' part of a reservation Redis took together with a route's (one round trip
@@ -152,6 +219,9 @@ pub struct Shared {
     replicas: AtomicU64,
     id: Uuid,
     pub stats: SharedStats,
+    /// Settles waiting to be sent, and the flusher's wake-up.
+    settles: std::sync::Mutex<Vec<Settle>>,
+    settled: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -255,8 +325,14 @@ impl Shared {
             replicas: AtomicU64::new(1),
             id: Uuid::new_v4(),
             stats: SharedStats::default(),
+            settles: std::sync::Mutex::new(Vec::new()),
+            settled: Arc::new(tokio::sync::Notify::new()),
         });
         shared.adopt(first);
+        tokio::spawn(Self::flusher(
+            Arc::downgrade(&shared),
+            shared.settled.clone(),
+        ));
         Ok(shared)
     }
 
@@ -391,16 +467,53 @@ impl Shared {
         }
     }
 
-    async fn finish(&self, held: Held, actual: Option<u64>) {
+    fn queue(&self, settle: Settle) {
+        let mut settles = self.settles.lock().unwrap_or_else(|p| p.into_inner());
+        settles.push(settle);
+        if settles.len() == 1 {
+            self.settled.notify_one();
+        }
+    }
+
+    /// Sends the queued settles [`SETTLE_AFTER`] after the first of them, for as long as
+    /// the client lives.
+    async fn flusher(shared: std::sync::Weak<Shared>, settled: Arc<tokio::sync::Notify>) {
+        loop {
+            settled.notified().await;
+            tokio::time::sleep(SETTLE_AFTER).await;
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            shared.flush().await;
+        }
+    }
+
+    /// Sends every queued settle now, merged: one script call a batch, all on one
+    /// connection at once.
+    pub async fn flush(&self) {
+        let settles = std::mem::take(&mut *self.settles.lock().unwrap_or_else(|p| p.into_inner()));
+        if settles.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        futures_util::future::join_all(
+            batches(settles)
+                .into_iter()
+                .map(|batch| self.settle(batch, now)),
+        )
+        .await;
+    }
+
+    async fn settle(&self, batch: Batch, now: i64) {
         let mut invocation = self.finish.prepare_invoke();
-        let actual = actual.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
-        let mut numbers = Numbers::with_scopes(4, 3, held.keys.len());
+        let mut numbers = Numbers::with_scopes(5, 3, batch.keys.len());
         numbers
-            .int(chrono::Utc::now().timestamp_millis().max(held.at))
-            .int(held.at)
-            .uint(held.tokens)
-            .int(actual);
-        for (key, period) in held.keys.iter().zip(&held.periods) {
+            .int(now.max(batch.at))
+            .int(batch.at)
+            .uint(batch.estimated)
+            .uint(batch.actual)
+            .uint(batch.released);
+        for (key, period) in batch.keys.iter().zip(&batch.periods) {
             invocation.key(key.as_str());
             for value in period {
                 numbers.int(*value);
@@ -455,6 +568,8 @@ impl Shared {
                     self.beat(&db).await;
                 }
                 _ = stop.changed() => {
+                    // Settles still queued go out before the server stops.
+                    self.flush().await;
                     let _ = crate::store::replicas::leave(&db, self.id).await;
                     return;
                 }
@@ -469,5 +584,53 @@ impl Shared {
         if let Ok(Ok(count)) = tokio::time::timeout(Duration::from_millis(800), beat).await {
             self.replicas.store(count.max(1), Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settle(keys: &[&str], at: i64, tokens: u64, actual: Option<u64>) -> Settle {
+        Settle {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            periods: vec![[86_400_000, 0, 3]; keys.len()],
+            at,
+            tokens,
+            actual,
+        }
+    }
+
+    #[test]
+    fn settles_of_the_same_scopes_in_the_same_second_are_one_batch() {
+        let merged = batches(vec![
+            settle(&["q", "w"], 1_000_100, 50, Some(20)),
+            settle(&["q", "w"], 1_000_900, 40, None),
+            // Another second: another bucket.
+            settle(&["q", "w"], 1_001_000, 10, Some(10)),
+            // Other scopes.
+            settle(&["q"], 1_000_200, 30, Some(5)),
+            settle(&["q", "w"], 1_000_500, 5, Some(7)),
+        ]);
+        let summary: Vec<_> = merged
+            .iter()
+            .map(|b| (b.keys.len(), b.at, b.estimated, b.actual, b.released))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (2, 1_000_100, 95, 27, 1),
+                (2, 1_001_000, 10, 10, 0),
+                (1, 1_000_200, 30, 5, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn settles_with_other_periods_are_not_merged() {
+        let mut other_day = settle(&["q"], 1_000_100, 1, Some(1));
+        other_day.periods = vec![[2 * 86_400_000, 0, 3]];
+        let merged = batches(vec![settle(&["q"], 1_000_000, 1, Some(1)), other_day]);
+        assert_eq!(merged.len(), 2);
     }
 }

@@ -1,15 +1,14 @@
--- Settles (actual >= 0) or gives back (actual = -1) a reservation made at `at` by the
--- reserve script, in the buckets, day and month it went into. KEYS: the same hashes.
--- ARGV[1]: little-endian doubles (struct.pack): now, at, estimated, actual, then per scope
--- 3 values: day_end, month_end, rings, as the reservation saw them. A key that expired
--- meanwhile is left alone.
+-- Settles reservations made in the same second (at `at`) by the reserve script, in the
+-- buckets, day and month they went into: `estimated` tokens they counted are replaced by
+-- `actual` ones, and `released` of them are given back (their requests leave too).
+-- KEYS: the same hashes. ARGV[1]: little-endian doubles (struct.pack): now, at, estimated,
+-- actual, released, then per scope 3 values: day_end, month_end, rings, as the
+-- reservations saw them. A key that expired meanwhile is left alone.
 local P = ARGV[1]
-local now, at, estimated, actual = sunpack('<dddd', P)
-local req, to = 0, actual
-if actual < 0 then req, to = 1, 0 end
+local now, at, estimated, to, req = sunpack('<ddddd', P)
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local day_end, month_end, rings = sunpack('<ddd', P, 33 + (i - 1) * 24)
+  local day_end, month_end, rings = sunpack('<ddd', P, 41 + (i - 1) * 24)
   local m, h
   if rings % 2 == 1 then m = ring_of('m', 0, 1000, now, at) end
   if rings >= 2 then h = ring_of('h', N, 60000, now, at) end

@@ -17,7 +17,7 @@
 mod client;
 mod keys;
 
-pub use client::{Held, Joint, Refused, Reserved, Shared, SharedStats, Spec};
+pub use client::{Held, Joint, Refused, Reserved, SETTLE_AFTER, Shared, SharedStats, Spec};
 
 /// The prefix of every key Freeway writes.
 pub const PREFIX: &str = "freeway:{fw}:";

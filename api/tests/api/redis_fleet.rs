@@ -472,6 +472,8 @@ async fn a_request_makes_one_round_trip_to_redis_in_and_one_out() {
     let _ = redis_text(redis.port, "CONFIG RESETSTAT").await;
     for _ in 0..10 {
         assert_eq!(chat_at(&app, &app.address).await, 200);
+        // Apart enough that no two settles are merged.
+        tokio::time::sleep(freeway::shared::SETTLE_AFTER * 6).await;
     }
     // In: one script that checks and reserves the quotas and the route together. Out: one
     // that settles both (off the request's path). The conversation's pin is already here.
@@ -485,5 +487,77 @@ async fn a_request_makes_one_round_trip_to_redis_in_and_one_out() {
     assert_eq!(calls(redis.port, "get").await, 0, "no session read");
     assert_eq!(calls(redis.port, "set").await, 0, "no session write");
 
+    app.stop().await;
+}
+
+/// Settles made within a few milliseconds of each other go out merged, one script call for
+/// those of the same scopes in the same second, and the windows then hold exactly the
+/// tokens the answers used in place of the estimates.
+#[tokio::test]
+async fn settles_made_together_go_out_merged_and_count_the_real_tokens() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let token = app.admin_token().await;
+    set_tenant_rpm(&app, &token, 1000).await;
+    until_redis(&[&app.address], true).await;
+    let _ = redis_text(redis.port, "CONFIG RESETSTAT").await;
+
+    let answers = join_all((0..10).map(|_| async {
+        let response = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.address))
+            .bearer_auth(&app.api_key)
+            .json(&chat_body("mock-model"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<serde_json::Value>().await.unwrap()
+    }))
+    .await;
+    let used: u64 = answers
+        .iter()
+        .map(|a| a["usage"]["total_tokens"].as_u64().unwrap())
+        .sum();
+
+    // The tenant's, member's and key's days: 10 requests and the tokens used, once settled.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("freeway:{fw}:q:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let day = |packed: Vec<u8>| {
+        let value = |i: usize| f64::from_le_bytes(packed[i * 8..i * 8 + 8].try_into().unwrap());
+        (value(1) as u64, value(2) as u64)
+    };
+    let days = || {
+        let mut conn = conn.clone();
+        let keys = keys.clone();
+        async move {
+            let mut days = Vec::new();
+            for key in &keys {
+                let packed: Vec<u8> = redis::cmd("HGET")
+                    .arg(key)
+                    .arg("d")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                days.push(day(packed));
+            }
+            days
+        }
+    };
+    eventually_within(Duration::from_secs(10), "the settles", || async {
+        days().await.iter().all(|d| *d == (10, used))
+    })
+    .await;
+    // Ten reserves in; fewer than ten settles out.
+    let scripts = calls(redis.port, "evalsha").await + calls(redis.port, "eval").await;
+    assert!((11..20).contains(&scripts), "{scripts} script calls");
     app.stop().await;
 }
