@@ -4,8 +4,9 @@
 //! in memory, as a single instance does.
 //!
 //! A request makes one round trip on its way in (a Lua script that checks every scope it
-//! touches and counts it in all of them, or in none) and one on its way out (settle or give
-//! back, in the buckets the reservation went into). Each waits at most `redis_timeout_ms`;
+//! touches and counts it in all of them, or in none) and at most one on its way out (settle
+//! or give back, in the buckets the reservation went into; the settles of the same scopes
+//! made in the same second go out merged, 5 ms later). Each waits at most `redis_timeout_ms`;
 //! an error or a timeout marks Redis down, and until a background check reaches it again
 //! (every second) requests skip it and hold each replica to its share of every limit: the
 //! limit divided by the replicas alive (heartbeats in Postgres, `store::replicas`).
