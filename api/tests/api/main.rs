@@ -37,6 +37,7 @@ mod failover;
 mod faults;
 mod faults_client;
 mod fleet;
+mod fleet_script;
 mod health;
 mod helpers;
 mod layout;
