@@ -11,7 +11,8 @@
 //!
 //! With trace export on ([`RequestSpan::exported`]), the span also joins the caller's W3C
 //! `traceparent` (so a trace crosses services), is named after the route (`POST
-//! /v1/chat/completions`) and records the answer's status. Without it, none of that runs.
+//! /v1/chat/completions`) and records the answer's status; health checks (`/healthz`,
+//! `/readyz`) then get no span, only their id. Without export, none of that runs.
 
 use std::future::{Ready, ready};
 use std::pin::Pin;
@@ -79,6 +80,18 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let id = RequestId::from_headers(req.headers());
+        let header = id.header_value();
+        if self.exported && is_probe(req.path()) {
+            // Answered with its id, but no span: a trace of every health check would be
+            // most of what a collector receives.
+            req.extensions_mut().insert(id);
+            return Answered {
+                inner: self.service.call(req),
+                header: Some(header),
+                exported: false,
+            }
+            .instrument(tracing::Span::none());
+        }
         // Few fields: formatting each costs every request a little while the span is on
         // (the access log names the method and path, with the id).
         let span = tracing::info_span!(
@@ -96,7 +109,6 @@ where
         if self.exported {
             join_trace(&span, req.headers());
         }
-        let header = id.header_value();
         req.extensions_mut().insert(id);
         Answered {
             inner: self.service.call(req),
@@ -148,6 +160,11 @@ where
         }
         Poll::Ready(Ok(response))
     }
+}
+
+/// The paths load balancers and orchestrators poll every few seconds.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
 }
 
 /// The caller's trace, when its `traceparent` is well-formed (else the span starts one).

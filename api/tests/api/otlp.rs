@@ -132,6 +132,17 @@ async fn a_request_span_is_exported_in_the_callers_trace() {
     let pool = ServedPool::with(&mock, "otlp").await;
     let collector = Collector::start(200).await;
     let served = pool.serve(&collector.url).await;
+    // Health checks before the request: answered with their ids, never exported.
+    for (path, id) in [("/healthz", "otlp-health"), ("/readyz", "otlp-ready")] {
+        let probe = http()
+            .get(format!("{}{path}", served.address))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(probe.status(), 200);
+        assert_eq!(probe.headers()["x-request-id"], id);
+    }
 
     let response = pool.chat(&served, "otlp-1").await;
 
@@ -159,6 +170,11 @@ async fn a_request_span_is_exported_in_the_callers_trace() {
     assert_eq!(attribute(&span, "tenant"), Some(pool.tenant.id.to_string()));
     assert_eq!(attribute(&span, "member"), Some(pool.member.id.to_string()));
     assert_eq!(attribute(&span, "status").as_deref(), Some("200"));
+    // Exported in batches every 100 ms: had the health checks made spans, they would have
+    // gone out with or before the request's.
+    let exports = collector.exports();
+    assert!(span_of(&exports, "otlp-health").is_none(), "{exports:?}");
+    assert!(span_of(&exports, "otlp-ready").is_none(), "{exports:?}");
     // The trace stays Freeway's: providers are third parties.
     let upstream = mock.requests();
     assert!(upstream.iter().all(|r| r.header("traceparent").is_none()));
