@@ -163,14 +163,12 @@ async fn attempts(
             );
             continue;
         };
+        let tokens = call.needs.tokens_for(route);
         let reservation = match &gw.shared {
-            None => reserve(gw, route, call.needs.reserve_tokens, log),
-            Some(shared) => {
-                let tokens = call.needs.reserve_tokens;
-                super::steps::reserve_shared(gw, shared, route, tokens, log, quota)
-                    .await
-                    .map_err(Outcome::Error)?
-            }
+            None => reserve(gw, route, tokens, log),
+            Some(shared) => super::steps::reserve_shared(gw, shared, route, tokens, log, quota)
+                .await
+                .map_err(Outcome::Error)?,
         };
         let Some(reservation) = reservation else {
             continue;

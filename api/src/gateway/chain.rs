@@ -23,6 +23,22 @@ pub struct Needs {
     pub reserve_tokens: u64,
 }
 
+impl Needs {
+    /// The tokens `route` reserves: the prompt, and no more completion than the route's
+    /// answer may have, since the body it receives is capped to that
+    /// ([`Route::output_cap`]). A `max_tokens` far above a model's output limit would
+    /// otherwise be judged against its tokens-per-minute limit as if it could be spent.
+    pub fn tokens_for(&self, route: &Route) -> u64 {
+        match route.output_cap() {
+            Some(cap) => {
+                let completion = self.reserve_tokens.saturating_sub(self.prompt_tokens);
+                self.prompt_tokens.saturating_add(completion.min(cap))
+            }
+            None => self.reserve_tokens,
+        }
+    }
+}
+
 /// Why a route is not a candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Passed {
@@ -188,8 +204,7 @@ pub fn plan<'a>(
 
     let balanced = strategy == Strategy::Balanced;
     let mut verdicts = state.assess(
-        usable.iter().map(|r| &r.slots),
-        needs.reserve_tokens,
+        usable.iter().map(|r| (&r.slots, needs.tokens_for(r))),
         now,
         balanced,
     );

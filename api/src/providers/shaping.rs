@@ -21,6 +21,21 @@ impl Route {
             .as_deref()
             .or(self.provider.shaping.as_deref())
     }
+
+    /// The most completion tokens this route's answer may have: a larger `max_tokens` is
+    /// lowered to it in the body the route receives ([`shape_body`]).
+    pub fn output_cap(&self) -> Option<u64> {
+        output_cap(self.shaping(), self.info.max_output_tokens)
+    }
+}
+
+/// The lower of a `max_tokens_ceiling` rule and a model's output limit.
+fn output_cap(rules: Option<&Shaping>, limit: Option<u64>) -> Option<u64> {
+    let ceiling = rules.and_then(|r| r.max_tokens_ceiling).map(u64::from);
+    match (ceiling, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The body `route` receives: `body` shaped by its rules and capped to its model's output
@@ -46,12 +61,7 @@ pub fn shape(body: &mut Map<String, Value>, rules: Option<&Shaping>, limit: Opti
     if let Some(rules) = rules {
         changed |= apply_rules(body, rules);
     }
-    let ceiling = rules.and_then(|r| r.max_tokens_ceiling).map(u64::from);
-    let cap = match (ceiling, limit) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    if let Some(cap) = cap {
+    if let Some(cap) = output_cap(rules, limit) {
         for key in MAX_TOKENS {
             if let Some(value) = body.get_mut(key)
                 && value.as_u64().is_some_and(|v| v > cap)

@@ -437,18 +437,18 @@ impl PoolState {
         None
     }
 
-    /// For each route, under one lock: its health rank, whether it could take a request of
-    /// `tokens` now, and its figures (with its headroom when `headroom`).
+    /// For each route and the tokens it would reserve, under one lock: its health rank,
+    /// whether it could take the request now, and its figures (with its headroom when
+    /// `headroom`).
     pub fn assess<'a>(
         &self,
-        routes: impl Iterator<Item = &'a RouteSlots>,
-        tokens: u64,
+        routes: impl Iterator<Item = (&'a RouteSlots, u64)>,
         now: Millis,
         headroom: bool,
     ) -> Vec<Assessed> {
         let mut inner = self.lock();
         routes
-            .map(|slots| {
+            .map(|(slots, tokens)| {
                 let (rank, mut figures) = inner
                     .slots
                     .get(slots.route)

@@ -158,3 +158,42 @@ priority = 1
     let route = response.headers()["x-freeway-route"].to_str().unwrap();
     assert_eq!(route, "mock0/mock-model");
 }
+
+/// A route reserves no more completion than its body is capped to: a `max_tokens` far
+/// above the model's output limit, and above its tokens-per-minute limit, is served with
+/// `max_tokens` lowered, not refused as a request larger than the limit.
+#[tokio::test]
+async fn a_route_reserves_no_more_completion_than_its_output_limit() {
+    let capped = MockUpstream::start().await.unwrap();
+    let extra = format!(
+        r#"
+[[provider]]
+id = "capped"
+name = "Capped"
+base_url = "{}"
+priority = 1
+key_url = "https://capped.test/keys"
+
+[[model]]
+provider = "capped"
+id = "capped-model"
+priority = 1
+limits = {{ tpm = 1000 }}
+max_output_tokens = 100
+"#,
+        capped.base_url()
+    );
+    let app = app_with_catalog(&extra, "capped").await;
+    let body = json!({
+        "model": "capped-model",
+        "max_tokens": 5000,
+        "messages": [{"role": "user", "content": "Hi"}],
+    });
+
+    let response = chat_once_ready(&app, &body).await;
+
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap());
+    let sent = capped.requests();
+    assert_eq!(sent.last().unwrap().body["max_tokens"], 100);
+}
