@@ -126,7 +126,7 @@ struct Settle {
 
 /// Settles of the same scopes and periods made in the same second, as one: they touch the
 /// same buckets, days and months, so their sums settle them together.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Batch {
     keys: Vec<String>,
     periods: Vec<[i64; 3]>,

@@ -80,40 +80,37 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let id = RequestId::from_headers(req.headers());
-        let header = id.header_value();
-        if self.exported && is_probe(req.path()) {
-            // Answered with its id, but no span: a trace of every health check would be
-            // most of what a collector receives.
-            req.extensions_mut().insert(id);
-            return Answered {
-                inner: self.service.call(req),
-                header: Some(header),
-                exported: false,
-            }
-            .instrument(tracing::Span::none());
-        }
+        // Health checks are answered with their id but make no span when spans are exported:
+        // a trace of every poll would be most of what a collector receives.
+        let probe = self.exported && is_probe(req.path());
         // Few fields: formatting each costs every request a little while the span is on
         // (the access log names the method and path, with the id).
-        let span = tracing::info_span!(
-            "request",
-            request_id = id.as_str(),
-            tenant = Empty,
-            member = Empty,
-            model = Empty,
-            route = Empty,
-            status = Empty,
-            otel.name = Empty,
-            otel.kind = Empty,
-            otel.status_code = Empty,
-        );
-        if self.exported {
+        let span = if probe {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                "request",
+                request_id = id.as_str(),
+                tenant = Empty,
+                member = Empty,
+                model = Empty,
+                route = Empty,
+                status = Empty,
+                otel.name = Empty,
+                otel.kind = Empty,
+                otel.status_code = Empty,
+            )
+        };
+        let exported = self.exported && !probe;
+        if exported {
             join_trace(&span, req.headers());
         }
+        let header = id.header_value();
         req.extensions_mut().insert(id);
         Answered {
             inner: self.service.call(req),
             header: Some(header),
-            exported: self.exported,
+            exported,
         }
         .instrument(span)
     }

@@ -20,14 +20,19 @@ use crate::helpers::{
 /// `freeway` with none of the test process's Freeway settings leaking in.
 pub fn freeway() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_freeway"));
+    without_settings(&mut command);
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Removes the test process's Freeway settings from what `command` inherits.
+pub fn without_settings(command: &mut std::process::Command) {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if name.starts_with("FREEWAY_") || name == "DATABASE_URL" || name == "RUST_LOG" {
             command.env_remove(name);
         }
     }
-    command.stdin(Stdio::null());
-    command
 }
 
 pub struct Output {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use freeway::mock::MockUpstream;
 use futures_util::future::join_all;
 
-use crate::cli::{ServedPool, free_port, run_ok};
+use crate::cli::{ServedPool, free_port, run_ok, without_settings};
 use crate::helpers::{chat_body, eventually_within, http};
 use crate::redis_fleet::RedisServer;
 
@@ -77,12 +77,7 @@ async fn the_fleet_script_starts_two_replicas_behind_nginx_that_share_a_quota() 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fleet.sh");
     let mut command = std::process::Command::new("bash");
     command.arg(script);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("FREEWAY_") || name == "DATABASE_URL" || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
+    without_settings(&mut command);
     command
         .env("FLEET_FREEWAY", env!("CARGO_BIN_EXE_freeway"))
         .env("DATABASE_URL", &pool.database_url)
