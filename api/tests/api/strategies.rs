@@ -151,6 +151,15 @@ async fn reliable_answers_from_the_route_with_the_highest_success_rate() {
     let failed = app.chat(chat_body("mock0/mock-model")).await;
     assert!(!failed.status().is_success());
     ask(&app, "mock1/mock-model").await;
+    // The cooldown is written to Postgres off the request's path: cleared before that write
+    // lands, it came back with the next resync (the simulation then skipped mock0).
+    eventually("the cooldown is persisted", || async {
+        let (_, listed) = app
+            .admin(Method::GET, "/admin/v1/cooldowns", Some(&token), None)
+            .await;
+        listed["data"].as_array().is_some_and(|d| !d.is_empty())
+    })
+    .await;
     let (status, _) = app
         .admin(Method::DELETE, "/admin/v1/cooldowns", Some(&token), None)
         .await;
