@@ -69,6 +69,7 @@ impl Live {
             tracing::info!(versions = ?keyring.versions(), "master keys reloaded");
             *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = keyring;
         }
+        let read = self.pool.begin_availability_read();
         let unavailable = store::availability::list(&self.db).await?;
         let catalog = {
             let keyring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
@@ -84,7 +85,7 @@ impl Live {
                 (scope.to_string(), row.reason.into())
             })
             .collect();
-        self.pool.replace_unavailable(&unavailable);
+        self.pool.replace_unavailable(&unavailable, read);
         self.catalog.set(catalog);
         Ok(())
     }

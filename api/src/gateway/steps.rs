@@ -186,15 +186,16 @@ pub(crate) fn failed(
 /// The model is unavailable with the route's credential until discovery, a probe or an
 /// admin says otherwise: skipped from now on, here and (once stored) on every instance.
 fn unavailable(gw: &Gateway, route: &Route, credential: uuid::Uuid, reason: &'static str) {
-    gw.pool
-        .set_unavailable(route.slots.route, Some(reason.into()));
-    let db = gw.db.clone();
+    let slot = route.slots.route;
+    gw.pool.set_unavailable(slot, Some(reason.into()));
+    let (db, pool) = (gw.db.clone(), gw.pool.clone());
     let model = route.info.id;
     tokio::spawn(async move {
         let cause = freeway_wire::discovery::UnavailableCause::Refused;
         if let Err(error) = store::availability::mark(&db, credential, model, cause, reason).await {
             tracing::warn!(%error, "model unavailability not persisted");
         }
+        pool.written(slot);
     });
 }
 

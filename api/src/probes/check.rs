@@ -128,6 +128,7 @@ impl Prober {
                 {
                     tracing::warn!(%error, "a probe's lifted refusal not persisted");
                 }
+                self.pool.written(route.slots.route);
             }
             tracing::info!(route = %route.label(), "a probe ended the route's cooldown early");
         }

@@ -18,22 +18,54 @@ pub(super) fn unavailable(inner: &Inner, route: usize) -> Option<Skip> {
     })
 }
 
+/// `Slot::changed_here` while the change is not written yet.
+const PENDING: u64 = u64::MAX;
+
 impl PoolState {
-    /// Marks the route of slot `route` unavailable (`Some`) or available again (`None`).
+    /// Marks the route of slot `route` unavailable (`Some`) or available again (`None`),
+    /// here and now; the caller writes it to the store, then calls [`Self::written`]. Until
+    /// then a reload keeps it.
     pub fn set_unavailable(&self, route: usize, reason: Option<Arc<str>>) {
         if let Some(slot) = self.lock().slots.get_mut(route) {
             slot.unavailable = reason;
+            slot.changed_here = Some(PENDING);
         }
     }
 
+    /// The change [`Self::set_unavailable`] made to slot `route` is written (or failed to
+    /// be): reloads whose read begins from now on decide.
+    pub fn written(&self, route: usize) {
+        let mut inner = self.lock();
+        let reads = inner.availability_reads;
+        if let Some(slot) = inner.slots.get_mut(route)
+            && slot.changed_here.is_some()
+        {
+            slot.changed_here = Some(reads);
+        }
+    }
+
+    /// Called before reading the stored availability; what it returns goes with the read
+    /// to [`Self::replace_unavailable`].
+    pub fn begin_availability_read(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.availability_reads += 1;
+        inner.availability_reads
+    }
+
     /// Replaces every route's availability with `unavailable` (reasons by scope key): what
-    /// the store holds, after a catalog reload.
-    pub fn replace_unavailable(&self, unavailable: &HashMap<String, Arc<str>>) {
+    /// the store held at `read`, after a catalog reload. A change made here and written
+    /// after that read began, or not written yet, is kept.
+    pub fn replace_unavailable(&self, unavailable: &HashMap<String, Arc<str>>, read: u64) {
         let mut inner = self.lock();
         for slot in inner.slots.iter_mut().filter(|s| !s.vacant) {
-            if matches!(slot.scope, Scope::Route { .. }) {
-                slot.unavailable = unavailable.get(&slot.scope.to_string()).cloned();
+            if !matches!(slot.scope, Scope::Route { .. }) {
+                continue;
             }
+            if slot.changed_here.is_some_and(|written| written >= read) {
+                continue;
+            }
+            slot.changed_here = None;
+            slot.unavailable = unavailable.get(&slot.scope.to_string()).cloned();
         }
     }
 
@@ -126,8 +158,53 @@ mod tests {
             skip.map(|s| s.describe()),
             Some("model unavailable with this credential: 402 payment required".into())
         );
-        state.replace_unavailable(&HashMap::new());
+        let read = state.begin_availability_read();
+        state.written(route);
+        state.replace_unavailable(&HashMap::new(), read);
+        assert!(
+            state.check(&slots, 0, T0).is_err(),
+            "a read begun before the write"
+        );
+        let read = state.begin_availability_read();
+        state.replace_unavailable(&HashMap::new(), read);
         assert!(state.check(&slots, 0, T0).is_ok());
+    }
+
+    #[test]
+    fn a_reload_keeps_a_change_made_here_until_a_read_begun_after_its_write() {
+        let state = PoolState::default();
+        let scope = Scope::Route {
+            model: Uuid::new_v4(),
+            credential: Some(Uuid::new_v4()),
+        };
+        let route = state.slot(scope, Limits::default(), Tz::UTC, T0);
+        let stored: HashMap<String, Arc<str>> =
+            HashMap::from([(scope.to_string(), Arc::from("missing"))]);
+
+        // Not written yet: no read decides, whenever it began.
+        state.set_unavailable(route, Some("402 payment required".into()));
+        let read = state.begin_availability_read();
+        state.replace_unavailable(&HashMap::new(), read);
+        assert_eq!(
+            state.unavailable(route).as_deref(),
+            Some("402 payment required")
+        );
+
+        // Cleared here, written; a later read still holding the old mark is stale only if
+        // it began before the write.
+        state.set_unavailable(route, None);
+        let stale = state.begin_availability_read();
+        state.written(route);
+        state.replace_unavailable(&stored, stale);
+        assert_eq!(state.unavailable(route), None);
+        let fresh = state.begin_availability_read();
+        state.replace_unavailable(&stored, fresh);
+        assert_eq!(state.unavailable(route).as_deref(), Some("missing"));
+
+        // Once decided, every read decides.
+        let next = state.begin_availability_read();
+        state.replace_unavailable(&HashMap::new(), next);
+        assert_eq!(state.unavailable(route), None);
     }
 
     #[test]

@@ -175,6 +175,10 @@ struct Slot {
     health: Health,
     /// Routes: why the model is unavailable with this credential, when it is.
     unavailable: Option<Arc<str>>,
+    /// Routes whose availability was changed here: `PENDING` until the change is written,
+    /// then the count of store reads begun by then. A reload whose read began no later
+    /// keeps it, for that read may not hold the change.
+    changed_here: Option<u64>,
     /// Routes cooling down for a transient cause: when to probe them before the cooldown ends.
     recheck_at: Option<Millis>,
 }
@@ -187,6 +191,8 @@ struct Inner {
     free: Vec<usize>,
     /// Scopes freed since their snapshots were last pruned.
     freed: Vec<Scope>,
+    /// Reads of the stored availability begun, for `Slot::changed_here`.
+    availability_reads: u64,
 }
 
 impl Inner {
@@ -324,6 +330,7 @@ impl PoolState {
             failures: VecDeque::new(),
             health: Health::FRESH,
             unavailable: None,
+            changed_here: None,
             recheck_at: None,
         };
         let i = match inner.free.pop() {
@@ -351,6 +358,7 @@ impl PoolState {
             slots,
             free,
             freed,
+            ..
         } = &mut *inner;
         for (i, slot) in slots.iter_mut().enumerate() {
             if slot.vacant || used.contains(&i) {
@@ -365,6 +373,7 @@ impl PoolState {
             slot.strikes = VecDeque::new();
             slot.failures = VecDeque::new();
             slot.unavailable = None;
+            slot.changed_here = None;
             slot.recheck_at = None;
             free.push(i);
         }

@@ -80,6 +80,59 @@ async fn a_402_marks_the_model_unavailable_for_the_credential_and_the_router_ski
 }
 
 #[tokio::test]
+async fn a_reload_before_the_refusal_is_stored_does_not_bring_the_route_back() {
+    // Arrange: two providers serve mock-model; the refusal's write will wait on a lock.
+    let app = spawn_with(Spawn {
+        providers: 2,
+        ..Spawn::default()
+    })
+    .await;
+    let token = app.admin_token().await;
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE model_availability IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    app.mock(0).push(Behavior::status(402));
+    let response = app.chat(chat_body("mock-model")).await;
+    assert_eq!(header(&response, "x-freeway-route"), "mock1/mock-model");
+    let before = app.mock(0).request_count();
+
+    // Act: a change reloads the pool while the refusal is not stored yet; the reload has
+    // applied once mock1's new model is served.
+    let mock1 = freeway::store::providers::find(&app.db, "mock1")
+        .await
+        .unwrap()
+        .unwrap();
+    crate::helpers::add_model(&app.db, &mock1, "later-model").await;
+    eventually("the reload", || async {
+        app.chat(chat_body("later-model")).await.status() == 200
+    })
+    .await;
+
+    // Assert: the route is still skipped, and the refusal is stored once the lock goes.
+    assert_eq!(
+        skip_reason(&app, &token).await.as_deref(),
+        Some("model unavailable with this credential: 402 payment required")
+    );
+    let again = app.chat(chat_body("mock-model")).await;
+    assert_eq!(header(&again, "x-freeway-route"), "mock1/mock-model");
+    assert_eq!(app.mock(0).request_count(), before);
+    lock.commit().await.unwrap();
+    let credential = app.credential_row("mock0").await;
+    let path = format!("/admin/v1/credentials/{credential}/unavailable");
+    let (app_ref, token_ref, path_ref) = (&app, token.as_str(), path.as_str());
+    eventually("the refusal is stored", || async move {
+        let listed: List<Unavailable> = app_ref
+            .admin_ok(Method::GET, path_ref, token_ref, None)
+            .await;
+        listed.data.len() == 1
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_probe_brings_a_route_cooling_down_after_a_503_back_before_its_cooldown_ends() {
     // Arrange: the only route answers 503 once and cools down for 90 s.
     let app = spawn_app().await;
