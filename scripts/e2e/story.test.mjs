@@ -69,6 +69,12 @@ test("the whole story", { timeout: 240_000 }, async (t) => {
       const result = page.getByTestId("credential-test-result").first();
       await result.waitFor();
       assert.match(await result.innerText(), /ok|200/i);
+      // No probe has run yet; a probe now is stored and shown on the reloaded row.
+      const probe = page.getByTestId("credential-probe").first();
+      assert.match(await probe.innerText(), /not yet/);
+      await page.getByTestId("credential-probe-now").first().click();
+      await page.locator('[data-testid="credential-probe"] [data-ok="true"]').first().waitFor();
+      assert.match(await probe.innerText(), /ok\s+\d+ ms/);
       await shot(page, "story-provider");
       await signOut(page);
     });

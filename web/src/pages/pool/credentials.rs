@@ -1,8 +1,9 @@
-//! A provider's credentials: label, on/off, a real test call, delete; and adding one with a
-//! write-only secret that is never shown back.
+//! A provider's credentials: label, on/off, a real test call, the last health probe and a
+//! probe now, delete; and adding one with a write-only secret that is never shown back.
 
 use std::collections::HashMap;
 
+use freeway_wire::discovery::{ProbeReport, ProbeResult};
 use freeway_wire::page::Page;
 use freeway_wire::pool::{CredentialPatch, CredentialTest, CredentialView, NewCredential};
 use leptos::prelude::*;
@@ -61,11 +62,12 @@ pub(super) fn Credentials(provider: String) -> impl IntoView {
                                 <th>"Limits"</th>
                                 <th>"Added"</th>
                                 <th>"Test"</th>
+                                <th>"Last probe"</th>
                                 <th><span class="sr-only">"Actions"</span></th>
                             </tr>
                         </thead>
                         <tbody>
-                            <For each=rows key=|c| (c.id, c.updated_at)
+                            <For each=rows key=|c| (c.id, c.updated_at, c.probe.as_ref().map(|p| p.checked_at))
                                 children=move |c| view! { <CredentialRow c data base version error=action_error tests /> } />
                         </tbody>
                     </table>
@@ -147,6 +149,21 @@ fn CredentialRow(
             });
         });
     };
+    let probing = RwSignal::new(false);
+    // A probe pass: the credential's check, and early re-probes of its cooled or refused
+    // routes. Its result is stored on the credential: the reloaded row shows it.
+    let probe_now = move |_| {
+        probing.set(true);
+        let path = format!("/admin/v1/credentials/{id}/probe");
+        spawn_local(async move {
+            match api::post::<ProbeReport>(&path, &serde_json::json!({})).await {
+                Ok(_) => error.set(None),
+                Err(e) => error.set(Some(e)),
+            }
+            probing.set(false);
+            bump(version);
+        });
+    };
     let delete = move || {
         let path = path.get_value();
         spawn_local(async move {
@@ -163,6 +180,7 @@ fn CredentialRow(
         });
     };
     let created = c.created_at;
+    let probe = c.probe.clone();
     view! {
         <tr data-testid="credential-row" data-id=id.to_string() data-label=c.name.clone()>
             <td>{if c.name.is_empty() { view! { <span class="muted">"(no label)"</span> }.into_any() } else { c.name.clone().into_any() }}</td>
@@ -181,12 +199,17 @@ fn CredentialRow(
             <td>{limits_text(&c.limits)}</td>
             <td>{move || time::format(created, prefs.tz.get())}</td>
             <td aria-live="polite">{move || tests.with(|t| t.get(&id).cloned()).map(test_result)}</td>
+            <td data-testid="credential-probe">{move || probe_result(probe.clone(), prefs.tz.get())}</td>
             <td>
                 <div class="row">
                     <button type="button" data-testid="credential-test"
                         aria-label=format!("Test {label}")
                         disabled=move || tests.with(|t| matches!(t.get(&id), Some(Tested::Running)))
                         on:click=test>"Test"</button>
+                    <button type="button" data-testid="credential-probe-now"
+                        aria-label=format!("Probe {label} now")
+                        disabled=move || probing.get()
+                        on:click=probe_now>{move || if probing.get() { "Probing…" } else { "Probe" }}</button>
                     <ConfirmButton label="Delete" testid="credential-delete"
                         what=format!("Delete the credential {label} (…{})? Requests stop using it at once.", c.last4)
                         word=label.clone() on_confirm=delete />
@@ -226,6 +249,23 @@ fn test_result(tested: Tested) -> AnyView {
             .into_any()
         }
     }
+}
+
+/// The credential's last health probe: outcome, latency, when, and what went wrong.
+fn probe_result(probe: Option<ProbeResult>, tz: chrono_tz::Tz) -> AnyView {
+    let Some(p) = probe else {
+        return view! { <span class="muted" data-ok="">"not yet"</span> }.into_any();
+    };
+    let title = p.error.clone().unwrap_or_default();
+    view! {
+        <span data-ok=p.ok.to_string() title=title>
+            <span class={if p.ok { "badge ok" } else { "badge bad" }}>{if p.ok { "ok" } else { "failed" }}</span>
+            " " {format!("{} ms", p.latency_ms)}
+            " · " <span class="muted">{time::format(p.checked_at, tz)}</span>
+            {p.error.map(|e| view! { <br /> <small>{e}</small> })}
+        </span>
+    }
+    .into_any()
 }
 
 #[component]
