@@ -37,6 +37,17 @@ impl Needs {
             None => self.reserve_tokens,
         }
     }
+
+    /// The tokens the caller's quotas reserve before routing: the most any of `routes`
+    /// would reserve ([`Self::tokens_for`]), so that a `max_tokens` no route could spend
+    /// (coding agents ask for 32k) is not refused by a tokens-per-minute quota below it.
+    pub fn quota_tokens(&self, routes: &[Route]) -> u64 {
+        routes
+            .iter()
+            .map(|route| self.tokens_for(route))
+            .max()
+            .unwrap_or(self.reserve_tokens)
+    }
 }
 
 /// Why a route is not a candidate.

@@ -188,7 +188,8 @@ pub(crate) async fn serve(
     let resolved = resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
 
     let (needs, completion_reserve) = needs_of(&request);
-    let quota = admit::reserve_quota(gw, caller, &request.model, needs.reserve_tokens)?;
+    let quota_tokens = needs.quota_tokens(resolved.routes);
+    let quota = admit::reserve_quota(gw, caller, &request.model, quota_tokens)?;
     let messages = &request.messages;
     let system: Vec<std::borrow::Cow<'_, str>> = messages
         .iter()

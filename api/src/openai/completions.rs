@@ -140,7 +140,8 @@ pub async fn completions(
         let resolved =
             resolved.ok_or_else(|| admit::unknown_model(&request.model, Modality::Chat))?;
         let needs = request.needs();
-        let quota = admit::reserve_quota(&gw, &caller, &request.model, needs.reserve_tokens)?;
+        let quota_tokens = needs.quota_tokens(resolved.routes);
+        let quota = admit::reserve_quota(&gw, &caller, &request.model, quota_tokens)?;
         let stream = request.wants_stream();
         let build = |route: &Route| {
             let body = shape_body(route, request.upstream_body(&route.model)?);

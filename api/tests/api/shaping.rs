@@ -10,7 +10,10 @@ use freeway::store::providers;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Spawn, TestApp, add_credential, spawn_with};
+use freeway::store::quotas::{self, QuotaColumns};
+use freeway_wire::tenants::QuotaScope;
+
+use crate::helpers::{ACTOR, Spawn, TestApp, add_credential, spawn_with};
 
 /// An app whose catalog in force is the built-in one plus `extra`, imported as the next
 /// version and signed with a key the app trusts; `provider` of `extra` gets a credential.
@@ -196,4 +199,64 @@ max_output_tokens = 100
     assert_eq!(status, 200, "{}", response.text().await.unwrap());
     let sent = capped.requests();
     assert_eq!(sent.last().unwrap().body["max_tokens"], 100);
+}
+
+#[tokio::test]
+async fn a_token_quota_counts_no_more_completion_than_the_models_output_limit() {
+    // Arrange: alice may use 1,000 tokens a minute; capped-model answers at most 100
+    // tokens, mock-model has no stated limit.
+    let capped = MockUpstream::start().await.unwrap();
+    let extra = format!(
+        r#"
+[[provider]]
+id = "capped"
+name = "Capped"
+base_url = "{}"
+priority = 1
+key_url = "https://capped.test/keys"
+
+[[model]]
+provider = "capped"
+id = "capped-model"
+priority = 1
+max_output_tokens = 100
+"#,
+        capped.base_url()
+    );
+    let app = app_with_catalog(&extra, "capped").await;
+    quotas::set(
+        &app.db,
+        ACTOR,
+        QuotaScope::Member,
+        app.member.id,
+        QuotaColumns {
+            tpm: Some(1000),
+            ..QuotaColumns::default()
+        },
+    )
+    .await
+    .unwrap();
+    let app = app.restart().await;
+    let asking = |model: &str| {
+        json!({
+            "model": model,
+            "max_tokens": 5000,
+            "messages": [{"role": "user", "content": "Hi"}],
+        })
+    };
+
+    // Act
+    let capped_answer = chat_once_ready(&app, &asking("capped-model")).await;
+    let uncapped_answer = app.chat(asking("mock-model")).await;
+
+    // Assert: 5,000 tokens could never be spent on capped-model; they could on mock-model.
+    let status = capped_answer.status();
+    assert_eq!(status, 200, "{}", capped_answer.text().await.unwrap());
+    assert_eq!(uncapped_answer.status(), 429);
+    let refusal: Value = uncapped_answer.json().await.unwrap();
+    let message = refusal["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("member quota of 1000 tokens per minute"),
+        "{message}"
+    );
 }
