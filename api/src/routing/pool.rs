@@ -301,6 +301,19 @@ pub struct SlotView {
     pub ttft_ms: Option<f64>,
 }
 
+/// What is left of `limits` after the fleet's `used`.
+fn left_of(limits: Limits, used: &crate::shared::Used) -> Limits {
+    let left = |limit: Option<u64>, used: u64| limit.map(|l| l.saturating_sub(used));
+    let (minute_requests, minute_tokens) = used.minute.unwrap_or_default();
+    Limits {
+        rpm: left(limits.rpm, minute_requests),
+        rph: left(limits.rph, used.hour_requests.unwrap_or(0)),
+        rpd: left(limits.rpd, used.day.0),
+        tpm: left(limits.tpm, minute_tokens),
+        tpd: left(limits.tpd, used.day.1),
+    }
+}
+
 impl PoolState {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
@@ -566,6 +579,72 @@ impl PoolState {
             });
         }
         Ok(specs)
+    }
+
+    /// Every scope's key on Redis with its day and sliding windows, to read the fleet's
+    /// usage of it ([`crate::shared::Shared::peek`]). An admin's call, not the hot path.
+    pub fn fleet_scopes(&self, now: Millis) -> Vec<(Scope, crate::shared::Peek)> {
+        use crate::shared::{PREFIX, Peek};
+        let mut inner = self.lock();
+        inner
+            .slots
+            .iter_mut()
+            .filter(|slot| !slot.vacant)
+            .map(|slot| {
+                slot.window.roll_to(now);
+                let peek = Peek {
+                    key: format!("{PREFIX}w:{}", slot.scope),
+                    day_end: slot.window.day_end(),
+                    rings: slot.window.rings_needed(),
+                };
+                (slot.scope, peek)
+            })
+            .collect()
+    }
+
+    /// [`Self::headroom_of`] and [`Self::check`] (for a request of no tokens) on the
+    /// fleet's usage of each window (`used`, by scope, read from Redis) rather than this
+    /// replica's own; a scope missing from `used` is judged on this replica's. A window
+    /// without headroom is given back at the latest a minute (an hour) from now, or when
+    /// its day ends. An admin's call, not the hot path.
+    pub fn fleet_judgement(
+        &self,
+        slots: &RouteSlots,
+        used: &HashMap<Scope, crate::shared::Used>,
+        now: Millis,
+    ) -> (Headroom, Option<Skip>) {
+        let mut inner = self.lock();
+        let mut skip = Self::cooling(&mut inner, slots, now);
+        let mut headroom = Headroom::UNLIMITED;
+        for i in slots.counted() {
+            let Some(slot) = inner.slots.get_mut(i).filter(|s| !s.vacant) else {
+                continue;
+            };
+            let limits = slot.window.effective();
+            let left = match used.get(&slot.scope) {
+                Some(used) => left_of(limits, used),
+                None => slot.window.headroom(now),
+            };
+            headroom = headroom.tighten(slot.scope.kind(), limits, left);
+            if skip.is_none() {
+                let day_end = slot.window.day_end();
+                let spent = [
+                    ("rpm", left.rpm, now + super::window::MINUTE),
+                    ("rph", left.rph, now + super::window::HOUR),
+                    ("rpd", left.rpd, day_end),
+                    ("tpm", left.tpm, now + super::window::MINUTE),
+                    ("tpd", left.tpd, day_end),
+                ];
+                skip = spent.into_iter().find(|(_, left, _)| *left == Some(0)).map(
+                    |(limit, _, until)| Skip::Limited {
+                        scope: slot.scope,
+                        limit,
+                        until: Some(until),
+                    },
+                );
+            }
+        }
+        (headroom, skip)
     }
 
     /// Redis refused the route: why, as [`Self::reserve`] says it. `index` is the refused

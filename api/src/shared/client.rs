@@ -28,6 +28,26 @@ pub struct Spec {
     pub rings: u8,
 }
 
+/// One scope to read with [`Shared::peek`]: its key, when its day ends, which sliding
+/// windows it keeps (as in [`Spec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    pub key: String,
+    pub day_end: i64,
+    pub rings: u8,
+}
+
+/// A scope's use of its windows, fleet-wide: `None` for a sliding window it does not keep
+/// on Redis (no limit needs it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Used {
+    /// Requests and tokens in the last minute.
+    pub minute: Option<(u64, u64)>,
+    pub hour_requests: Option<u64>,
+    /// Requests and tokens today.
+    pub day: (u64, u64),
+}
+
 /// What Redis answered a reservation.
 #[derive(Debug)]
 pub enum Reserved {
@@ -213,6 +233,7 @@ pub struct Shared {
     pub(super) timeout: Duration,
     reserve: Script,
     finish: Script,
+    peek: Script,
     pub(super) throttle_check: Script,
     pub(super) throttle_fail: Script,
     /// Replicas alive, this one included (at least 1).
@@ -320,6 +341,7 @@ impl Shared {
             timeout,
             reserve: script(include_str!("reserve.lua")),
             finish: script(include_str!("finish.lua")),
+            peek: script(include_str!("peek.lua")),
             throttle_check: Script::new(include_str!("throttle_check.lua")),
             throttle_fail: Script::new(include_str!("throttle_fail.lua")),
             replicas: AtomicU64::new(1),
@@ -465,6 +487,44 @@ impl Shared {
                 Reserved::Unavailable
             }
         }
+    }
+
+    /// Every scope's use of its windows at `now`, fleet-wide, in the order of `scopes`; one
+    /// script call that changes nothing. `None` when Redis is down or did not answer.
+    pub async fn peek(&self, scopes: &[Peek], now: i64) -> Option<Vec<Used>> {
+        if !self.healthy() {
+            return None;
+        }
+        if scopes.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut invocation = self.peek.prepare_invoke();
+        let mut numbers = Numbers::with_scopes(1, 2, scopes.len());
+        numbers.int(now);
+        for scope in scopes {
+            invocation.key(scope.key.as_str());
+            numbers.int(scope.day_end).uint(u64::from(scope.rings));
+        }
+        invocation.arg(numbers.0);
+        let Value::Array(rows) = self.call(invocation).await? else {
+            return None;
+        };
+        let count = |v: &Value| int(v).and_then(|n| u64::try_from(n).ok());
+        let used = rows
+            .iter()
+            .map(|row| match row {
+                Value::Array(values) if values.len() == 5 => Used {
+                    minute: count(&values[0]).zip(count(&values[1])),
+                    hour_requests: count(&values[2]),
+                    day: (
+                        count(&values[3]).unwrap_or(0),
+                        count(&values[4]).unwrap_or(0),
+                    ),
+                },
+                _ => Used::default(),
+            })
+            .collect::<Vec<_>>();
+        (used.len() == scopes.len()).then_some(used)
     }
 
     fn queue(&self, settle: Settle) {

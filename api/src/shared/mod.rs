@@ -18,7 +18,9 @@
 mod client;
 mod keys;
 
-pub use client::{Held, Joint, Refused, Reserved, SETTLE_AFTER, Shared, SharedStats, Spec};
+pub use client::{
+    Held, Joint, Peek, Refused, Reserved, SETTLE_AFTER, Shared, SharedStats, Spec, Used,
+};
 
 /// The prefix of every key Freeway writes.
 pub const PREFIX: &str = "freeway:{fw}:";

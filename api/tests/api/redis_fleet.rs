@@ -562,3 +562,68 @@ async fn settles_made_together_go_out_merged_and_count_the_real_tokens() {
     assert!((11..20).contains(&scripts), "{scripts} script calls");
     app.stop().await;
 }
+
+/// The routing state's row of the route mock0/mock-model, as the replica at `address`
+/// shows it.
+async fn route_row(app: &TestApp, address: &str, token: &str) -> serde_json::Value {
+    let state: serde_json::Value = app
+        .client
+        .get(format!("{address}/admin/v1/routing/state"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["kind"] == "route"
+                && s["label"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("mock0/mock-model"))
+        })
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_replica_shows_the_fleets_use_of_a_routes_windows() {
+    // Arrange: the route takes 8 requests a minute and 100 a day; two replicas.
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let token = app.admin_token().await;
+    app.set_model_limits(
+        &token,
+        "mock0",
+        "mock-model",
+        serde_json::json!({"rpm": 8, "rpd": 100}),
+    )
+    .await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], true).await;
+
+    // Act: 5 requests through the first replica, 3 through the second: the minute is full.
+    for address in [&app.address; 5].into_iter().chain([&second.address; 3]) {
+        assert_eq!(chat_at(&app, address).await, 200);
+    }
+
+    // Assert: both show the fleet's 8, no headroom, and the route passed over for rpm.
+    for address in [&app.address, &second.address] {
+        let row = route_row(&app, address, &token).await;
+        assert_eq!(row["requests_last_minute"], 8, "{address}: {row}");
+        assert_eq!(row["requests_today"], 8, "{address}: {row}");
+        assert_eq!(row["headroom"], 0.0, "{address}: {row}");
+        assert_eq!(row["skip_reason"], "route rpm limit reached", "{row}");
+        assert!(row["skip_until"].is_string(), "{row}");
+    }
+    assert_eq!(chat_at(&app, &second.address).await, 429);
+
+    second.stop().await;
+    app.stop().await;
+}

@@ -16,6 +16,7 @@ use crate::admin::error::{AdminError, AdminErrorEnvelope, AdminJson, AdminQuery}
 use crate::routing::limits::Limits;
 use crate::routing::now_millis;
 use crate::routing::pool::{Scope, Skip};
+use crate::shared::Used;
 use crate::store::{Cursor, cooldowns, credentials, models, profiles, providers};
 
 /// Ids of the pool's rows and how admins read them: `provider`, `provider/model`,
@@ -224,10 +225,13 @@ fn limit_set(limits: Limits) -> LimitSet {
 ///
 /// Every scope's limits (configured, learned from the provider, enforced), its use of each
 /// window in the ledger, its cooldown and health, on this instance; route rows also say
-/// whether the router would pass the route over now, and why.
+/// whether the router would pass the route over now, and why. In a fleet with Redis
+/// reachable, the use of each window (and the headroom and skips judged on it) is the
+/// fleet's, read from Redis; a sliding window no limit needs is kept by each replica for
+/// itself and shows this one's.
 #[utoipa::path(get, path = "/admin/v1/routing/state", tag = "routing", operation_id = "routing_state_get",
     responses(
-        (status = 200, description = "Usage, limits, cooldowns and health of every scope, as this instance holds them in memory; for routes, the router's reason to skip one now", body = List<ScopeState>),
+        (status = 200, description = "Usage, limits, cooldowns and health of every scope, as this instance holds them in memory (usage fleet-wide from Redis, in a fleet); for routes, the router's reason to skip one now", body = List<ScopeState>),
         (status = 403, body = AdminErrorEnvelope),
     ),
     security(("admin_jwt" = []), ("admin_token" = [])))]
@@ -238,6 +242,21 @@ pub async fn state(
     principal.require_instance_admin()?;
     let names = Names::load(&state.db).await?;
     let now = now_millis();
+    // In a fleet, every window's use by all the replicas, as Redis holds it.
+    let fleet = match &state.shared {
+        Some(shared) => {
+            let scopes = state.pool.fleet_scopes(now);
+            let peeks: Vec<_> = scopes.iter().map(|(_, peek)| peek.clone()).collect();
+            shared.peek(&peeks, now).await.map(|used| {
+                scopes
+                    .into_iter()
+                    .map(|(scope, _)| scope)
+                    .zip(used)
+                    .collect::<HashMap<Scope, Used>>()
+            })
+        }
+        None => None,
+    };
     // Each route as the router would judge it for a request now (of no tokens: whether any
     // window is full, not whether a given request fits).
     let catalog = state.catalog.get();
@@ -246,12 +265,15 @@ pub async fn state(
         .route_slots()
         .filter_map(|slots| {
             let scope = state.pool.scope_of(slots.route)?;
-            headrooms.insert(scope, state.pool.headroom_of(slots, now).fraction);
-            state
-                .pool
-                .check(slots, 0, now)
-                .err()
-                .map(|skip| (scope, skip))
+            let (headroom, skip) = match &fleet {
+                Some(used) => state.pool.fleet_judgement(slots, used, now),
+                None => (
+                    state.pool.headroom_of(slots, now),
+                    state.pool.check(slots, 0, now).err(),
+                ),
+            };
+            headrooms.insert(scope, headroom.fraction);
+            skip.map(|skip| (scope, skip))
         })
         .collect();
     let probes: HashMap<Uuid, _> = crate::store::probes::all(&state.db)
@@ -263,7 +285,19 @@ pub async fn state(
         .pool
         .view(now)
         .into_iter()
-        .map(|slot| {
+        .map(|mut slot| {
+            if let Some(used) = fleet.as_ref().and_then(|f| f.get(&slot.scope)) {
+                // A sliding window Redis does not keep (no limit needs it) is this
+                // replica's.
+                if let Some((requests, tokens)) = used.minute {
+                    slot.requests_last_minute = requests;
+                    slot.tokens_last_minute = tokens;
+                }
+                if let Some(requests) = used.hour_requests {
+                    slot.requests_last_hour = requests;
+                }
+                (slot.requests_today, slot.tokens_today) = used.day;
+            }
             let skip = skips.get(&slot.scope);
             let scope = slot.scope.to_string();
             ScopeState {

@@ -118,7 +118,8 @@ pub(super) fn RoutingState() -> impl IntoView {
             "What this instance's router holds in memory: one row per route (model and credential), \
              credential, provider and model, so the answer is bounded by the size of the pool and \
              the filter works on it in the browser. Used / limit per window; learned limits come \
-             from the providers' own rate-limit headers."
+             from the providers' own rate-limit headers. In a fleet on Redis, what is used is the \
+             whole fleet's."
         </p>
         <div class="row" role="search">
             <label class="inline">"Filter"
