@@ -74,6 +74,7 @@ fn fixture() -> Fixture {
                     Cooldown {
                         until: now + 60_000,
                         reason: "bench".into(),
+                        since: now,
                     },
                 );
             }

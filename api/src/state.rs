@@ -92,18 +92,28 @@ impl Live {
 }
 
 impl Live {
-    /// Replaces the cooldowns held in memory by those persisted and still running.
-    pub async fn resync_cooldowns(&self) -> Result<(), ReloadError> {
+    /// Brings the cooldowns held in memory up to date with the store after a clear: every
+    /// clear on record ends the cooldowns set before it, and those persisted and still
+    /// running are taken (the longer kept). A cooldown set here after the clear, written or
+    /// not yet, stays. Returns how many persisted ones were taken.
+    pub async fn resync_cooldowns(&self) -> Result<usize, ReloadError> {
+        let clears: Vec<(String, i64)> = store::cooldowns::clears(&self.db)
+            .await?
+            .into_iter()
+            .map(|(key, at)| (key, at.timestamp_millis()))
+            .collect();
         let active = store::cooldowns::active(&self.db).await?;
-        self.pool.clear_cooldowns();
+        self.pool.apply_clears(&clears);
+        let mut taken = 0;
         for row in active {
             let cooldown = Cooldown {
                 until: row.until.timestamp_millis(),
                 reason: row.reason.into(),
+                since: row.set_at.timestamp_millis(),
             };
-            self.pool.restore_cooldown(&row.scope_key, cooldown);
+            taken += usize::from(self.pool.cool_by_key(&row.scope_key, cooldown));
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// After a restart: cooldowns still running, learned limits, the pool's windows from
@@ -112,14 +122,7 @@ impl Live {
     /// traffic: a restart never replays requests one by one.
     pub async fn restore(&self) -> Result<(), ReloadError> {
         let now = now_millis();
-        let mut restored = 0;
-        for row in store::cooldowns::active(&self.db).await? {
-            let cooldown = Cooldown {
-                until: row.until.timestamp_millis(),
-                reason: row.reason.into(),
-            };
-            restored += usize::from(self.pool.restore_cooldown(&row.scope_key, cooldown));
-        }
+        let restored = self.resync_cooldowns().await?;
         for row in store::limits::list_learned(&self.db).await? {
             let learned = crate::routing::limits::Limits::from_columns(row.limits);
             self.pool.learn_by_key(&row.scope_key, learned);
@@ -264,8 +267,8 @@ pub async fn keep_shared(
         tokio::select! {
             _ = ticks.tick() => {
                 let now = now_millis();
-                for (scope, until, reason) in shared.cooldowns(now).await.unwrap_or_default() {
-                    pool.cool_by_key(&scope, Cooldown { until, reason: reason.into() });
+                for (scope, cooldown) in shared.cooldowns(now).await.unwrap_or_default() {
+                    pool.cool_by_key(&scope, cooldown);
                 }
             }
             _ = stop.changed() => return,

@@ -217,24 +217,27 @@ fn persist_cooldowns(
     // Off the request path: a lost write only means a restart forgets this cooldown.
     tokio::spawn(async move {
         for (scope, cooldown) in changed {
-            // The fleet's replicas take it from Redis within a second (`state::keep_shared`).
-            if let Some(shared) = &shared {
-                shared
-                    .cooldown_set(&scope.to_string(), cooldown.until, &cooldown.reason)
-                    .await;
-            }
+            let key = scope.to_string();
             let until =
                 chrono::DateTime::from_timestamp_millis(cooldown.until).unwrap_or_else(Utc::now);
-            if let Err(error) = store::cooldowns::save(
-                &db,
-                scope.kind(),
-                &scope.to_string(),
-                until,
-                &cooldown.reason,
-            )
-            .await
+            let since =
+                chrono::DateTime::from_timestamp_millis(cooldown.since).unwrap_or_else(Utc::now);
+            let saved =
+                store::cooldowns::save(&db, scope.kind(), &key, until, &cooldown.reason, since)
+                    .await;
+            let cleared = match saved {
+                Ok(written) => !written,
+                Err(error) => {
+                    tracing::warn!(%error, "cooldown not persisted");
+                    false
+                }
+            };
+            // The fleet's replicas take it from Redis within a second
+            // (`state::keep_shared`); not one a clear has ended since it was set.
+            if let Some(shared) = &shared
+                && !cleared
             {
-                tracing::warn!(%error, "cooldown not persisted");
+                shared.cooldown_set(&key, &cooldown).await;
             }
         }
     });
@@ -275,9 +278,11 @@ pub(crate) fn learn(gw: &Gateway, route: &Route, headers: &reqwest::header::Head
         }
     }
     if let Some(ms) = lesson.exhausted_for {
+        let now = now_millis();
         let cooldown = crate::routing::pool::Cooldown {
-            until: now_millis() + ms,
+            until: now + ms,
             reason: "the provider reports no capacity left".into(),
+            since: now,
         };
         let changed: Vec<_> = gw
             .pool

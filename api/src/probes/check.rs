@@ -111,11 +111,15 @@ impl Prober {
         let (probe, status) = self.complete(&route).await;
         if probe.ok {
             let key = scope.to_string();
-            let held = self.pool.clear_cooldown(&key).unwrap_or(false);
+            let at = chrono::Utc::now();
+            let held = self
+                .pool
+                .clear_cooldown(&key, at.timestamp_millis())
+                .unwrap_or(false);
             if let Some(shared) = &self.shared {
                 shared.cooldowns_clear(Some(key.as_str())).await;
             }
-            if let Err(error) = cooldowns::clear_one(&self.db, ACTOR, &key, held).await {
+            if let Err(error) = cooldowns::clear_one(&self.db, ACTOR, &key, held, at).await {
                 tracing::warn!(%error, "a probe's cleared cooldown not persisted");
             }
             if let Some(credential) = credential

@@ -218,6 +218,7 @@ mod tests {
         let cooldown = Cooldown {
             until: T0 + 90_000,
             reason: "transient".into(),
+            since: T0,
         };
         state.cool(route, cooldown);
         state.recheck_at(route, T0 + 45_000);

@@ -66,6 +66,7 @@ pub fn penalise(
             Cooldown {
                 until: now + ms,
                 reason: reason.into(),
+                since: now,
             },
         ) {
             changed.push(c);

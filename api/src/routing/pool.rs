@@ -105,6 +105,9 @@ pub struct Cooldown {
     pub until: Millis,
     /// Shared, so that explaining a skip copies no text.
     pub reason: Arc<str>,
+    /// When it was set: a clear of its scope at or after this ends it.
+    #[serde(skip)]
+    pub since: Millis,
 }
 
 /// Why a route was passed over.
@@ -193,6 +196,14 @@ struct Inner {
     freed: Vec<Scope>,
     /// Reads of the stored availability begun, for `Slot::changed_here`.
     availability_reads: u64,
+    /// The latest clear of cooldowns seen, by scope key (`*`: of all).
+    clears: HashMap<String, Millis>,
+}
+
+/// When cooldowns of the scope `key` were last cleared, by themselves or with all.
+fn cleared_at(clears: &HashMap<String, Millis>, key: &str) -> Millis {
+    let all = clears.get(crate::store::cooldowns::ALL).copied();
+    all.max(clears.get(key).copied()).unwrap_or(Millis::MIN)
 }
 
 impl Inner {
@@ -804,28 +815,16 @@ impl PoolState {
         Some((slot.scope, cooldown))
     }
 
-    /// Restores a persisted cooldown (after a restart) by its scope key.
-    pub fn restore_cooldown(&self, scope_key: &str, cooldown: Cooldown) -> bool {
-        let mut inner = self.lock();
-        match inner
-            .slots
-            .iter_mut()
-            .find(|s| !s.vacant && s.scope.to_string() == scope_key)
-        {
-            Some(slot) => {
-                slot.cooldown = Some(cooldown);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// A cooldown another replica set (from Redis), by scope key: kept unless a longer one
     /// runs. A background task's call, not the hot path: the scan is over the pool's scopes.
     pub fn cool_by_key(&self, scope_key: &str, cooldown: Cooldown) -> bool {
         let mut inner = self.lock();
-        let Some(slot) = inner
-            .slots
+        let Inner { slots, clears, .. } = &mut *inner;
+        // Set before a clear that covers it: its write crossed the clear.
+        if cooldown.since <= cleared_at(clears, scope_key) {
+            return false;
+        }
+        let Some(slot) = slots
             .iter_mut()
             .find(|s| !s.vacant && s.scope.to_string() == scope_key)
         else {
@@ -842,21 +841,54 @@ impl PoolState {
         true
     }
 
-    /// Ends the cooldown of the scope `scope_key` (as `Scope` displays it); `None` when no
-    /// scope has that key, else whether it was cooling down. An admin action, not the hot
-    /// path: the scan is over the pool's scopes.
-    pub fn clear_cooldown(&self, scope_key: &str) -> Option<bool> {
+    /// Ends the cooldown of the scope `scope_key` (as `Scope` displays it) set up to `at`,
+    /// and remembers the clear; `None` when no scope has that key, else whether it was
+    /// cooling down. An admin action, not the hot path: the scan is over the pool's scopes.
+    pub fn clear_cooldown(&self, scope_key: &str, at: Millis) -> Option<bool> {
         let mut inner = self.lock();
+        Self::remember_clear(&mut inner, scope_key, at);
         let slot = inner
             .slots
             .iter_mut()
             .find(|s| !s.vacant && s.scope.to_string() == scope_key)?;
-        Some(slot.cooldown.take().is_some())
+        let ends = slot.cooldown.as_ref().is_some_and(|c| c.since <= at);
+        if ends {
+            slot.cooldown = None;
+        }
+        Some(ends)
     }
 
-    pub fn clear_cooldowns(&self) {
-        for slot in &mut self.lock().slots {
-            slot.cooldown = None;
+    /// Ends every cooldown set up to `at`, and remembers the clear.
+    pub fn clear_cooldowns(&self, at: Millis) {
+        self.apply_clears(&[(crate::store::cooldowns::ALL.to_string(), at)]);
+    }
+
+    /// Clears of cooldowns made anywhere (by scope key, `*` for all, with their times):
+    /// remembered, and every cooldown set up to a clear that covers it ends. A cooldown set
+    /// after, here or by another replica, is kept: its failure came after the clear.
+    pub fn apply_clears(&self, cleared: &[(String, Millis)]) {
+        let mut inner = self.lock();
+        for (key, at) in cleared {
+            Self::remember_clear(&mut inner, key, *at);
+        }
+        let Inner { slots, clears, .. } = &mut *inner;
+        for slot in slots.iter_mut().filter(|s| !s.vacant) {
+            if let Some(cooldown) = &slot.cooldown
+                && cooldown.since <= cleared_at(clears, &slot.scope.to_string())
+            {
+                slot.cooldown = None;
+            }
+        }
+    }
+
+    fn remember_clear(inner: &mut Inner, key: &str, at: Millis) {
+        let latest = inner.clears.entry(key.to_string()).or_insert(at);
+        *latest = (*latest).max(at);
+        if key == crate::store::cooldowns::ALL {
+            // A clear of all covers the earlier clears of one scope.
+            inner
+                .clears
+                .retain(|k, cleared| k == crate::store::cooldowns::ALL || *cleared > at);
         }
     }
 
@@ -1098,6 +1130,7 @@ mod tests {
         let cool = |until| Cooldown {
             until,
             reason: "test".into(),
+            since: T0,
         };
         assert!(state.cool(slots.route, cool(T0 + 1000)).is_some());
         assert!(state.cool(slots.route, cool(T0 + 500)).is_none());
@@ -1109,7 +1142,7 @@ mod tests {
             .scope_of(slots.credential.unwrap())
             .unwrap()
             .to_string();
-        assert!(state.restore_cooldown(&key, cool(T0 + 5000)));
+        assert!(state.cool_by_key(&key, cool(T0 + 5000)));
         assert!(matches!(
             state.check(&slots, 0, T0 + 2000),
             Err(Skip::Cooling {
@@ -1117,6 +1150,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_clear_ends_the_cooldowns_set_before_it_and_keeps_later_ones() {
+        let state = Arc::new(PoolState::default());
+        let (a, b) = (
+            route(&state, Limits::default()),
+            route(&state, Limits::default()),
+        );
+        let key = |slots: &RouteSlots| state.scope_of(slots.route).unwrap().to_string();
+        let cool = |since| Cooldown {
+            until: T0 + 60_000,
+            reason: "test".into(),
+            since,
+        };
+        state.cool(a.route, cool(T0));
+        state.cool(b.route, cool(T0 + 20));
+
+        // A clear of all at T0 + 10 ends a's (set before), not b's (set after).
+        state.apply_clears(&[("*".into(), T0 + 10)]);
+        assert!(state.check(&a, 0, T0 + 30).is_ok());
+        assert!(state.check(&b, 0, T0 + 30).is_err());
+
+        // a's cooldown, set before the clear, comes back from Redis (its write crossed the
+        // clear): refused. One set after the clear is taken.
+        assert!(!state.cool_by_key(&key(&a), cool(T0 + 5)));
+        assert!(state.check(&a, 0, T0 + 30).is_ok());
+        assert!(state.cool_by_key(&key(&a), cool(T0 + 11)));
+        assert!(state.check(&a, 0, T0 + 30).is_err());
+
+        // A clear of one scope ends only that scope's.
+        state.apply_clears(&[(key(&b), T0 + 40)]);
+        assert!(state.check(&b, 0, T0 + 50).is_ok());
+        assert!(state.check(&a, 0, T0 + 50).is_err());
+        assert_eq!(state.clear_cooldown(&key(&a), T0 + 50), Some(true));
+        assert!(state.check(&a, 0, T0 + 50).is_ok());
     }
 
     #[test]

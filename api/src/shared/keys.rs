@@ -8,6 +8,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::client::{Shared, int};
+use crate::routing::pool::Cooldown;
 
 impl Shared {
     /// Seconds to wait before any of `keys` may try to log in again, if any; `Err` when
@@ -102,7 +103,7 @@ impl Shared {
     }
 
     /// Shares a cooldown with the fleet (a longer one already there is kept by readers).
-    pub async fn cooldown_set(&self, scope: &str, until: i64, reason: &str) {
+    pub async fn cooldown_set(&self, scope: &str, cooldown: &Cooldown) {
         if !self.healthy() {
             return;
         }
@@ -112,7 +113,7 @@ impl Shared {
             .cmd("HSET")
             .arg(&key)
             .arg(scope)
-            .arg(format!("{until}\t{reason}"))
+            .arg(encode_cooldown(cooldown))
             .ignore()
             // No cooldown lasts more than a day; the hash goes when the last one is over.
             .cmd("PEXPIRE")
@@ -129,7 +130,7 @@ impl Shared {
 
     /// The fleet's cooldowns still running at `now`, by scope key; those over are removed.
     /// `None` when Redis cannot answer.
-    pub async fn cooldowns(&self, now: i64) -> Option<Vec<(String, i64, String)>> {
+    pub async fn cooldowns(&self, now: i64) -> Option<Vec<(String, Cooldown)>> {
         if !self.healthy() {
             return None;
         }
@@ -150,9 +151,8 @@ impl Shared {
         for pair in items.chunks(2) {
             let [field, value] = pair else { continue };
             let (scope, value) = (text(field), text(value));
-            let (until, reason) = value.split_once('\t').unwrap_or((value.as_str(), ""));
-            match until.parse::<i64>() {
-                Ok(until) if until > now => running.push((scope, until, reason.to_string())),
+            match decode_cooldown(&value) {
+                Some(cooldown) if cooldown.until > now => running.push((scope, cooldown)),
                 _ => over.push(scope),
             }
         }
@@ -176,5 +176,49 @@ impl Shared {
             None => redis::cmd("DEL").arg(Self::cooldowns_key()).clone(),
         };
         self.command(&cmd).await;
+    }
+}
+
+/// A cooldown as the fleet's hash holds it: `until`, `since` and the reason, tab-separated.
+fn encode_cooldown(cooldown: &Cooldown) -> String {
+    format!(
+        "{}\t{}\t{}",
+        cooldown.until, cooldown.since, cooldown.reason
+    )
+}
+
+/// [`encode_cooldown`]'s text, or an earlier version's `until` and reason (set at no known
+/// time: any clear on record ends it).
+fn decode_cooldown(value: &str) -> Option<Cooldown> {
+    let (until, rest) = value.split_once('\t').unwrap_or((value, ""));
+    let until = until.parse().ok()?;
+    let (since, reason) = match rest.split_once('\t') {
+        Some((since, reason)) if since.parse::<i64>().is_ok() => {
+            (since.parse().unwrap_or(0), reason)
+        }
+        _ => (0, rest),
+    };
+    Some(Cooldown {
+        until,
+        reason: reason.into(),
+        since,
+    })
+}
+
+#[cfg(test)]
+mod cooldown_tests {
+    use super::*;
+
+    #[test]
+    fn a_cooldown_reads_back_as_written_and_an_older_one_has_no_time() {
+        let cooldown = Cooldown {
+            until: 1_790_000_060_000,
+            reason: "503\tservice unavailable".into(),
+            since: 1_790_000_000_000,
+        };
+        assert_eq!(decode_cooldown(&encode_cooldown(&cooldown)), Some(cooldown));
+        let older = decode_cooldown("1790000060000\t429: slow down").unwrap();
+        assert_eq!((older.since, older.reason.as_ref()), (0, "429: slow down"));
+        assert_eq!(decode_cooldown("soon\tx"), None);
     }
 }

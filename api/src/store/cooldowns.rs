@@ -1,4 +1,8 @@
-//! Persisted cooldowns, so that a restart does not hammer a benched key.
+//! Persisted cooldowns, so that a restart does not hammer a benched key, and the clears
+//! that end them. A cooldown is written off the request path, so its write can come after
+//! an admin's (or a probe's) clear that was meant to end it: each clear is recorded with
+//! its time, and a cooldown set before a clear that covers it is not written. An advisory
+//! lock orders a clear and the writes that cross it.
 
 use chrono::{DateTime, Utc};
 use freeway_wire::pool::ScopeKind;
@@ -6,6 +10,12 @@ use serde_json::json;
 use sqlx::{FromRow, PgPool};
 
 use super::StoreError;
+
+/// Held shared by a cooldown's write and exclusively by a clear.
+const CLEAR_LOCK: i64 = 0x6677_636f_6f6c;
+
+/// The scope key of a clear of every cooldown.
+pub const ALL: &str = "*";
 use super::audit::{self, Audit, Outcome, audited};
 
 #[derive(Debug, Clone, FromRow)]
@@ -16,25 +26,82 @@ pub struct CooldownRow {
     pub reason: String,
     pub strikes: i32,
     pub created_at: DateTime<Utc>,
+    /// When it was last set.
+    pub set_at: DateTime<Utc>,
 }
 
+/// Writes a cooldown set at `set_at`, unless a clear of its scope (or of all) came at or
+/// after that; returns whether it was written.
 pub async fn save(
     pool: &PgPool,
     scope: ScopeKind,
     scope_key: &str,
     until: DateTime<Utc>,
     reason: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO cooldowns (scope, scope_key, until, reason) VALUES ($1, $2, $3, $4)
+    set_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(CLEAR_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let written = sqlx::query(
+        "INSERT INTO cooldowns (scope, scope_key, until, reason, set_at)
+         SELECT $1, $2, $3, $4, $5
+         WHERE NOT EXISTS (
+             SELECT 1 FROM cooldown_clears
+             WHERE scope_key IN ($2, '*') AND cleared_at >= $5)
          ON CONFLICT (scope, scope_key) DO UPDATE
-         SET until = greatest(cooldowns.until, $3), reason = $4, strikes = cooldowns.strikes + 1",
+         SET until = greatest(cooldowns.until, $3), reason = $4,
+             strikes = cooldowns.strikes + 1, set_at = greatest(cooldowns.set_at, $5)",
     )
     .bind(scope)
     .bind(scope_key)
     .bind(until)
     .bind(reason)
-    .execute(pool)
+    .bind(set_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(written > 0)
+}
+
+/// Every clear on record, by scope key ([`ALL`] for a clear of all), with its time.
+pub async fn clears(pool: &PgPool) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT scope_key, cleared_at FROM cooldown_clears")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Records a clear of `scope_key` at `at`, under the lock that orders it with writes.
+async fn record_clear(
+    conn: &mut sqlx::PgConnection,
+    scope_key: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLEAR_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    if scope_key == ALL {
+        // A clear of all covers every earlier one: the table stays as small as the scopes
+        // cleared since.
+        sqlx::query("DELETE FROM cooldown_clears WHERE cleared_at <= $1")
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO cooldown_clears (scope_key, cleared_at) VALUES ($1, $2)
+         ON CONFLICT (scope_key) DO UPDATE
+         SET cleared_at = greatest(cooldown_clears.cleared_at, $2)",
+    )
+    .bind(scope_key)
+    .bind(at)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -42,16 +109,18 @@ pub async fn save(
 /// Cooldowns still running, longest first.
 pub async fn active(pool: &PgPool) -> Result<Vec<CooldownRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT scope, scope_key, until, reason, strikes, created_at FROM cooldowns
+        "SELECT scope, scope_key, until, reason, strikes, created_at, set_at FROM cooldowns
          WHERE until > now() ORDER BY until DESC, scope_key",
     )
     .fetch_all(pool)
     .await?)
 }
 
-/// Deletes every persisted cooldown; returns how many were still running.
-pub async fn clear(pool: &PgPool, actor: &str) -> Result<u64, StoreError> {
+/// Deletes every persisted cooldown and records the clear at `at`; returns how many were
+/// still running.
+pub async fn clear(pool: &PgPool, actor: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
     audited(pool, actor, async |conn| {
+        record_clear(&mut *conn, ALL, at).await?;
         let active: i64 = sqlx::query_scalar("SELECT count(*) FROM cooldowns WHERE until > now()")
             .fetch_one(&mut *conn)
             .await?;
@@ -70,15 +139,18 @@ pub async fn clear(pool: &PgPool, actor: &str) -> Result<u64, StoreError> {
     .await
 }
 
-/// Deletes the persisted cooldown of one scope; returns whether there was one. Audited
-/// when there was, or when the caller cleared the scope in memory (`held`).
+/// Deletes the persisted cooldown of one scope and records the clear at `at`; returns
+/// whether there was one. Audited when there was, or when the caller cleared the scope in
+/// memory (`held`); otherwise nothing is recorded.
 pub async fn clear_one(
     pool: &PgPool,
     actor: &str,
     scope_key: &str,
     held: bool,
+    at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     audited(pool, actor, async |conn| {
+        record_clear(&mut *conn, scope_key, at).await?;
         let deleted = sqlx::query("DELETE FROM cooldowns WHERE scope_key = $1")
             .bind(scope_key)
             .execute(&mut *conn)

@@ -30,6 +30,7 @@ mod chat;
 mod cli;
 mod cli_discover;
 mod contract;
+mod cooldown_clears;
 mod credential_import;
 mod crypto;
 mod errors;

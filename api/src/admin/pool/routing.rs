@@ -382,17 +382,20 @@ pub async fn clear_cooldowns(
     query: AdminQuery<ClearCooldownsQuery>,
 ) -> Result<HttpResponse, AdminError> {
     principal.require_instance_admin()?;
+    // Cooldowns set up to now end; one a failure sets later is kept, wherever it is written.
+    let at = chrono::Utc::now();
     match query.scope.as_deref() {
         None => {
-            cooldowns::clear(&state.db, &principal.actor()).await?;
-            state.pool.clear_cooldowns();
+            cooldowns::clear(&state.db, &principal.actor(), at).await?;
+            state.pool.clear_cooldowns(at.timestamp_millis());
         }
         Some(scope) => {
             // Known to this instance's pool, or at least persisted (a scope of a route
             // another instance holds): anything else names nothing.
-            let held = state.pool.clear_cooldown(scope);
+            let held = state.pool.clear_cooldown(scope, at.timestamp_millis());
             let persisted =
-                cooldowns::clear_one(&state.db, &principal.actor(), scope, held.is_some()).await?;
+                cooldowns::clear_one(&state.db, &principal.actor(), scope, held.is_some(), at)
+                    .await?;
             if held.is_none() && !persisted {
                 return Err(AdminError::not_found("cooldown scope"));
             }
