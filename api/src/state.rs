@@ -267,7 +267,8 @@ pub async fn keep_shared(
         tokio::select! {
             _ = ticks.tick() => {
                 let now = now_millis();
-                for (scope, cooldown) in shared.cooldowns(now).await.unwrap_or_default() {
+                for (scope, c) in shared.cooldowns(now).await.unwrap_or_default() {
+                    let cooldown = Cooldown { until: c.until, reason: c.reason.into(), since: c.since };
                     pool.cool_by_key(&scope, cooldown);
                 }
             }

@@ -237,7 +237,12 @@ fn persist_cooldowns(
             if let Some(shared) = &shared
                 && !cleared
             {
-                shared.cooldown_set(&key, &cooldown).await;
+                let shared_cooldown = crate::shared::SharedCooldown {
+                    until: cooldown.until,
+                    since: cooldown.since,
+                    reason: cooldown.reason.to_string(),
+                };
+                shared.cooldown_set(&key, &shared_cooldown).await;
             }
         }
     });

@@ -8,7 +8,14 @@ use std::time::Duration;
 use redis::Value;
 
 use super::client::{Shared, int};
-use crate::routing::pool::Cooldown;
+
+/// A cooldown as the fleet shares it: until when, since when (ms), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCooldown {
+    pub until: i64,
+    pub since: i64,
+    pub reason: String,
+}
 
 impl Shared {
     /// Seconds to wait before any of `keys` may try to log in again, if any; `Err` when
@@ -103,7 +110,7 @@ impl Shared {
     }
 
     /// Shares a cooldown with the fleet (a longer one already there is kept by readers).
-    pub async fn cooldown_set(&self, scope: &str, cooldown: &Cooldown) {
+    pub async fn cooldown_set(&self, scope: &str, cooldown: &SharedCooldown) {
         if !self.healthy() {
             return;
         }
@@ -130,7 +137,7 @@ impl Shared {
 
     /// The fleet's cooldowns still running at `now`, by scope key; those over are removed.
     /// `None` when Redis cannot answer.
-    pub async fn cooldowns(&self, now: i64) -> Option<Vec<(String, Cooldown)>> {
+    pub async fn cooldowns(&self, now: i64) -> Option<Vec<(String, SharedCooldown)>> {
         if !self.healthy() {
             return None;
         }
@@ -180,7 +187,7 @@ impl Shared {
 }
 
 /// A cooldown as the fleet's hash holds it: `until`, `since` and the reason, tab-separated.
-fn encode_cooldown(cooldown: &Cooldown) -> String {
+fn encode_cooldown(cooldown: &SharedCooldown) -> String {
     format!(
         "{}\t{}\t{}",
         cooldown.until, cooldown.since, cooldown.reason
@@ -189,7 +196,7 @@ fn encode_cooldown(cooldown: &Cooldown) -> String {
 
 /// [`encode_cooldown`]'s text, or an earlier version's `until` and reason (set at no known
 /// time: any clear on record ends it).
-fn decode_cooldown(value: &str) -> Option<Cooldown> {
+fn decode_cooldown(value: &str) -> Option<SharedCooldown> {
     let (until, rest) = value.split_once('\t').unwrap_or((value, ""));
     let until = until.parse().ok()?;
     let (since, reason) = match rest.split_once('\t') {
@@ -198,10 +205,10 @@ fn decode_cooldown(value: &str) -> Option<Cooldown> {
         }
         _ => (0, rest),
     };
-    Some(Cooldown {
+    Some(SharedCooldown {
         until,
-        reason: reason.into(),
         since,
+        reason: reason.to_string(),
     })
 }
 
@@ -211,14 +218,14 @@ mod cooldown_tests {
 
     #[test]
     fn a_cooldown_reads_back_as_written_and_an_older_one_has_no_time() {
-        let cooldown = Cooldown {
+        let cooldown = SharedCooldown {
             until: 1_790_000_060_000,
-            reason: "503\tservice unavailable".into(),
             since: 1_790_000_000_000,
+            reason: "503\tservice unavailable".into(),
         };
         assert_eq!(decode_cooldown(&encode_cooldown(&cooldown)), Some(cooldown));
         let older = decode_cooldown("1790000060000\t429: slow down").unwrap();
-        assert_eq!((older.since, older.reason.as_ref()), (0, "429: slow down"));
+        assert_eq!((older.since, older.reason.as_str()), (0, "429: slow down"));
         assert_eq!(decode_cooldown("soon\tx"), None);
     }
 }

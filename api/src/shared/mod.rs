@@ -21,6 +21,7 @@ mod keys;
 pub use client::{
     Held, Joint, Peek, Refused, Reserved, SETTLE_AFTER, Shared, SharedStats, Spec, Used,
 };
+pub use keys::SharedCooldown;
 
 /// The prefix of every key Freeway writes.
 pub const PREFIX: &str = "freeway:{fw}:";

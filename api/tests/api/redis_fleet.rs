@@ -627,3 +627,67 @@ async fn each_replica_shows_the_fleets_use_of_a_routes_windows() {
     second.stop().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cooldown_written_to_redis_after_a_clear_that_ended_it_is_not_taken() {
+    // Arrange: two replicas; every cooldown cleared through the second.
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let app = spawn_on(redis.url(), 2000).await;
+    let second = Replica::of(&app).await;
+    until_redis(&[&app.address, &second.address], true).await;
+    let token = app.admin_token().await;
+    let scope = route_row(&app, &second.address, &token).await["scope"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = app
+        .client
+        .delete(format!("{}/admin/v1/cooldowns", second.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let cleared = chrono::Utc::now().timestamp_millis();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let write = |since: i64| {
+        let mut conn = conn.clone();
+        let value = format!("{}\t{since}\t503 from before", cleared + 300_000);
+        let scope = scope.clone();
+        async move {
+            let _: () = redis::cmd("HSET")
+                .arg("freeway:{fw}:cooldowns")
+                .arg(scope)
+                .arg(value)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    // Both replicas have read the clear from Postgres.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    // Act: a failure's cooldown set before the clear reaches Redis only now.
+    write(cleared - 2_000).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Assert: neither replica takes it (each reads Redis every second)...
+    for address in [&app.address, &second.address] {
+        let row = route_row(&app, address, &token).await;
+        assert_eq!(row["cooldown"], serde_json::Value::Null, "{address}: {row}");
+        assert_eq!(chat_at(&app, address).await, 200);
+    }
+    // ...while one set after the clear is taken by both.
+    write(chrono::Utc::now().timestamp_millis()).await;
+    for address in [&app.address, &second.address] {
+        eventually_within(Duration::from_secs(10), "the later cooldown", || async {
+            route_row(&app, address, &token).await["cooldown"].is_object()
+        })
+        .await;
+    }
+    second.stop().await;
+    app.stop().await;
+}
