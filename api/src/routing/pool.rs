@@ -600,7 +600,8 @@ impl PoolState {
         inner
             .slots
             .iter_mut()
-            .filter(|slot| !slot.vacant)
+            // A model's scope holds only a cooldown: no request is counted in it.
+            .filter(|slot| !slot.vacant && !matches!(slot.scope, Scope::Model { .. }))
             .map(|slot| {
                 slot.window.roll_to(now);
                 let peek = Peek {
@@ -616,8 +617,8 @@ impl PoolState {
     /// [`Self::headroom_of`] and [`Self::check`] (for a request of no tokens) on the
     /// fleet's usage of each window (`used`, by scope, read from Redis) rather than this
     /// replica's own; a scope missing from `used` is judged on this replica's. A window
-    /// without headroom is given back at the latest a minute (an hour) from now, or when
-    /// its day ends. An admin's call, not the hot path.
+    /// without room is given back at the latest a minute (an hour) from now, or when its
+    /// day ends. An admin's call, not the hot path.
     pub fn fleet_judgement(
         &self,
         slots: &RouteSlots,
@@ -632,27 +633,58 @@ impl PoolState {
                 continue;
             };
             let limits = slot.window.effective();
-            let left = match used.get(&slot.scope) {
-                Some(used) => left_of(limits, used),
-                None => slot.window.headroom(now),
+            let used = match used.get(&slot.scope) {
+                Some(used) => *used,
+                None => crate::shared::Used {
+                    minute: Some((
+                        slot.window.requests_last_minute(now),
+                        slot.window.tokens_last_minute(now),
+                    )),
+                    hour_requests: Some(slot.window.requests_last_hour(now)),
+                    day: (slot.window.day_requests, slot.window.day_tokens),
+                },
             };
-            headroom = headroom.tighten(slot.scope.kind(), limits, left);
+            headroom = headroom.tighten(slot.scope.kind(), limits, left_of(limits, &used));
             if skip.is_none() {
+                let (minute_requests, minute_tokens) = used.minute.unwrap_or_default();
                 let day_end = slot.window.day_end();
-                let spent = [
-                    ("rpm", left.rpm, now + super::window::MINUTE),
-                    ("rph", left.rph, now + super::window::HOUR),
-                    ("rpd", left.rpd, day_end),
-                    ("tpm", left.tpm, now + super::window::MINUTE),
-                    ("tpd", left.tpd, day_end),
+                // As `Window::check` judges a request of no tokens: a request limit is
+                // reached when it is used up, a token limit when it is exceeded.
+                let full = [
+                    (
+                        "rpm",
+                        limits.rpm,
+                        minute_requests,
+                        0,
+                        now + super::window::MINUTE,
+                    ),
+                    (
+                        "rph",
+                        limits.rph,
+                        used.hour_requests.unwrap_or(0),
+                        0,
+                        now + super::window::HOUR,
+                    ),
+                    ("rpd", limits.rpd, used.day.0, 0, day_end),
+                    (
+                        "tpm",
+                        limits.tpm,
+                        minute_tokens,
+                        1,
+                        now + super::window::MINUTE,
+                    ),
+                    ("tpd", limits.tpd, used.day.1, 1, day_end),
                 ];
-                skip = spent.into_iter().find(|(_, left, _)| *left == Some(0)).map(
-                    |(limit, _, until)| Skip::Limited {
+                skip = full
+                    .into_iter()
+                    .find(|(_, limit, used, over, _)| {
+                        limit.is_some_and(|limit| *used >= limit.saturating_add(*over))
+                    })
+                    .map(|(limit, _, _, _, until)| Skip::Limited {
                         scope: slot.scope,
                         limit,
                         until: Some(until),
-                    },
-                );
+                    });
             }
         }
         (headroom, skip)
@@ -1186,6 +1218,49 @@ mod tests {
         assert!(state.check(&a, 0, T0 + 50).is_err());
         assert_eq!(state.clear_cooldown(&key(&a), T0 + 50), Some(true));
         assert!(state.check(&a, 0, T0 + 50).is_ok());
+    }
+
+    #[test]
+    fn the_fleets_usage_is_judged_as_the_router_judges_its_own() {
+        let state = Arc::new(PoolState::default());
+        let slots = route(
+            &state,
+            Limits {
+                rpm: Some(5),
+                tpm: Some(100),
+                ..Limits::default()
+            },
+        );
+        let credential = state.scope_of(slots.credential.unwrap()).unwrap();
+        let fleet = |requests, tokens| {
+            HashMap::from([(
+                credential,
+                crate::shared::Used {
+                    minute: Some((requests, tokens)),
+                    hour_requests: None,
+                    day: (requests, tokens),
+                },
+            )])
+        };
+
+        // Tokens used up to the limit: no headroom, but not skipped (as `check` with no
+        // tokens); one request more than the fleet's rpm allows: skipped.
+        let (headroom, skip) = state.fleet_judgement(&slots, &fleet(4, 100), T0);
+        assert_eq!(headroom.fraction, 0.0);
+        assert_eq!(skip, None);
+        let (_, skip) = state.fleet_judgement(&slots, &fleet(5, 10), T0);
+        assert_eq!(
+            skip,
+            Some(Skip::Limited {
+                scope: credential,
+                limit: "rpm",
+                until: Some(T0 + 60_000),
+            })
+        );
+        let (_, skip) = state.fleet_judgement(&slots, &fleet(1, 101), T0);
+        assert!(matches!(skip, Some(Skip::Limited { limit: "tpm", .. })));
+        // This replica alone has served nothing.
+        assert!(state.check(&slots, 0, T0).is_ok());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Used {
     pub day: (u64, u64),
 }
 
+/// Scopes read by one call of [`Shared::peek`].
+const PEEK_BATCH: usize = 64;
+
 /// What Redis answered a reservation.
 #[derive(Debug)]
 pub enum Reserved {
@@ -489,30 +492,38 @@ impl Shared {
         }
     }
 
-    /// Every scope's use of its windows at `now`, fleet-wide, in the order of `scopes`; one
-    /// script call that changes nothing. `None` when Redis is down or did not answer.
+    /// Every scope's use of its windows at `now`, fleet-wide, in the order of `scopes`, read
+    /// by a script that changes nothing, [`PEEK_BATCH`] scopes a call so that no call keeps
+    /// Redis from the fleet's requests for long. `None` when Redis is down or did not
+    /// answer; an admin's read failing does not mark Redis down for the requests.
     pub async fn peek(&self, scopes: &[Peek], now: i64) -> Option<Vec<Used>> {
         if !self.healthy() {
             return None;
         }
-        if scopes.is_empty() {
-            return Some(Vec::new());
-        }
-        let mut invocation = self.peek.prepare_invoke();
-        let mut numbers = Numbers::with_scopes(1, 2, scopes.len());
-        numbers.int(now);
-        for scope in scopes {
-            invocation.key(scope.key.as_str());
-            numbers.int(scope.day_end).uint(u64::from(scope.rings));
-        }
-        invocation.arg(numbers.0);
-        let Value::Array(rows) = self.call(invocation).await? else {
-            return None;
-        };
-        let count = |v: &Value| int(v).and_then(|n| u64::try_from(n).ok());
-        let used = rows
-            .iter()
-            .map(|row| match row {
+        let mut used = Vec::with_capacity(scopes.len());
+        for batch in scopes.chunks(PEEK_BATCH) {
+            let mut invocation = self.peek.prepare_invoke();
+            let mut numbers = Numbers::with_scopes(1, 2, batch.len());
+            numbers.int(now);
+            for scope in batch {
+                invocation.key(scope.key.as_str());
+                numbers.int(scope.day_end).uint(u64::from(scope.rings));
+            }
+            invocation.arg(numbers.0);
+            let mut conn = self.conn();
+            let answer = tokio::time::timeout(
+                self.timeout.max(Duration::from_secs(1)),
+                invocation.invoke_async::<Value>(&mut conn),
+            )
+            .await;
+            let Ok(Ok(Value::Array(rows))) = answer else {
+                return None;
+            };
+            if rows.len() != batch.len() {
+                return None;
+            }
+            let count = |v: &Value| int(v).and_then(|n| u64::try_from(n).ok());
+            used.extend(rows.iter().map(|row| match row {
                 Value::Array(values) if values.len() == 5 => Used {
                     minute: count(&values[0]).zip(count(&values[1])),
                     hour_requests: count(&values[2]),
@@ -522,9 +533,9 @@ impl Shared {
                     ),
                 },
                 _ => Used::default(),
-            })
-            .collect::<Vec<_>>();
-        (used.len() == scopes.len()).then_some(used)
+            }));
+        }
+        Some(used)
     }
 
     fn queue(&self, settle: Settle) {

@@ -116,31 +116,35 @@ pub async fn active(pool: &PgPool) -> Result<Vec<CooldownRow>, StoreError> {
     .await?)
 }
 
-/// Deletes every persisted cooldown and records the clear at `at`; returns how many were
-/// still running.
+/// Deletes every persisted cooldown set up to `at` and records the clear; returns how many
+/// of them were still running. One set after `at` (a failure after the clear) is kept.
 pub async fn clear(pool: &PgPool, actor: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
     audited(pool, actor, async |conn| {
         record_clear(&mut *conn, ALL, at).await?;
         let active: i64 = sqlx::query_scalar("SELECT count(*) FROM cooldowns WHERE until > now()")
             .fetch_one(&mut *conn)
             .await?;
-        sqlx::query("DELETE FROM cooldowns")
-            .execute(&mut *conn)
-            .await?;
+        let cleared: i64 = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM cooldowns WHERE set_at <= $1 RETURNING until)
+             SELECT count(*) FROM gone WHERE until > now()",
+        )
+        .bind(at)
+        .fetch_one(&mut *conn)
+        .await?;
         let audit = Audit {
             target_id: None,
             ..Audit::new("cooldowns.clear", "cooldown", "")
         }
         .before(json!({ "active": active }))
-        .after(json!({ "active": 0 }));
-        let cleared = u64::try_from(active).unwrap_or(0);
+        .after(json!({ "active": active - cleared }));
+        let cleared = u64::try_from(cleared).unwrap_or(0);
         Ok(Outcome::Changed(cleared, audit.notify(audit::COOLDOWNS)))
     })
     .await
 }
 
-/// Deletes the persisted cooldown of one scope and records the clear at `at`; returns
-/// whether there was one. Audited when there was, or when the caller cleared the scope in
+/// Deletes the persisted cooldown of one scope if it was set up to `at`, and records the
+/// clear; returns whether there was one. Audited when there was, or when the caller cleared the scope in
 /// memory (`held`); otherwise nothing is recorded.
 pub async fn clear_one(
     pool: &PgPool,
@@ -151,8 +155,9 @@ pub async fn clear_one(
 ) -> Result<bool, StoreError> {
     audited(pool, actor, async |conn| {
         record_clear(&mut *conn, scope_key, at).await?;
-        let deleted = sqlx::query("DELETE FROM cooldowns WHERE scope_key = $1")
+        let deleted = sqlx::query("DELETE FROM cooldowns WHERE scope_key = $1 AND set_at <= $2")
             .bind(scope_key)
+            .bind(at)
             .execute(&mut *conn)
             .await?
             .rows_affected();

@@ -126,4 +126,21 @@ async fn a_cooldown_set_before_a_clear_is_not_written_after_it() {
             .unwrap()
     );
     assert_eq!(cooldowns::active(&db).await.unwrap().len(), 2);
+
+    // A clear whose time came before a cooldown was set leaves it, even when the cooldown
+    // was written first.
+    let at = Utc::now() + Span::seconds(1);
+    let later = at + Span::milliseconds(5);
+    cooldowns::save(&db, ScopeKind::Route, "route:d", until, "later", later)
+        .await
+        .unwrap();
+    let cleared = cooldowns::clear(&db, ACTOR, at).await.unwrap();
+    assert_eq!(cleared, 2);
+    let active: Vec<String> = cooldowns::active(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.scope_key)
+        .collect();
+    assert_eq!(active, ["route:d"]);
 }

@@ -630,7 +630,8 @@ async fn each_replica_shows_the_fleets_use_of_a_routes_windows() {
 
 #[tokio::test]
 async fn a_cooldown_written_to_redis_after_a_clear_that_ended_it_is_not_taken() {
-    // Arrange: two replicas; every cooldown cleared through the second.
+    // Arrange: two replicas; the route cools down on both, then every cooldown is cleared
+    // through the second and both have let it go.
     let Some(redis) = RedisServer::start().await else {
         return;
     };
@@ -638,6 +639,20 @@ async fn a_cooldown_written_to_redis_after_a_clear_that_ended_it_is_not_taken() 
     let second = Replica::of(&app).await;
     until_redis(&[&app.address, &second.address], true).await;
     let token = app.admin_token().await;
+    let addresses = [app.address.clone(), second.address.clone()];
+    let cooling = |address: &str| {
+        let address = address.to_string();
+        let (app, token) = (&app, &token);
+        async move { route_row(app, &address, token).await["cooldown"].is_object() }
+    };
+    app.mock(0).push(Behavior::status(503));
+    assert_ne!(chat_at(&app, &app.address).await, 200);
+    for address in &addresses {
+        eventually_within(Duration::from_secs(15), "the cooldown on both", || {
+            cooling(address)
+        })
+        .await;
+    }
     let scope = route_row(&app, &second.address, &token).await["scope"]
         .as_str()
         .unwrap()
@@ -651,6 +666,12 @@ async fn a_cooldown_written_to_redis_after_a_clear_that_ended_it_is_not_taken() 
         .unwrap();
     assert_eq!(response.status(), 204);
     let cleared = chrono::Utc::now().timestamp_millis();
+    for address in &addresses {
+        eventually_within(Duration::from_secs(15), "the clear on both", || async {
+            !cooling(address).await
+        })
+        .await;
+    }
     let client = redis::Client::open(redis.url()).unwrap();
     let conn = client.get_multiplexed_async_connection().await.unwrap();
     let write = |since: i64| {
@@ -667,24 +688,22 @@ async fn a_cooldown_written_to_redis_after_a_clear_that_ended_it_is_not_taken() 
                 .unwrap();
         }
     };
-    // Both replicas have read the clear from Postgres.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
 
     // Act: a failure's cooldown set before the clear reaches Redis only now.
     write(cleared - 2_000).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     // Assert: neither replica takes it (each reads Redis every second)...
-    for address in [&app.address, &second.address] {
+    for address in &addresses {
         let row = route_row(&app, address, &token).await;
         assert_eq!(row["cooldown"], serde_json::Value::Null, "{address}: {row}");
         assert_eq!(chat_at(&app, address).await, 200);
     }
     // ...while one set after the clear is taken by both.
     write(chrono::Utc::now().timestamp_millis()).await;
-    for address in [&app.address, &second.address] {
-        eventually_within(Duration::from_secs(10), "the later cooldown", || async {
-            route_row(&app, address, &token).await["cooldown"].is_object()
+    for address in &addresses {
+        eventually_within(Duration::from_secs(15), "the later cooldown", || {
+            cooling(address)
         })
         .await;
     }
