@@ -1,13 +1,14 @@
 // The whole story, in headless Chromium against the real server, Postgres and the mock
 // upstream (started by api/tests/api/ui_story.rs, which passes what it set up):
 //   an instance admin signs in, changes the one-time password, adds a provider, a credential
-//   and a model; a tenant admin creates a member, whose key is shown once and copied; that key
+//   and a model, probes the credential, and imports a newer catalog after its diff; a tenant admin creates a member, whose key is shown once and copied; that key
 //   makes /v1 calls (one in the playground); the usage appears on the overview chart and in
 //   the requests log with its attempt ladder; an upstream 429 cools the route down, the
 //   inspector shows it, and clearing it leaves an audit entry; a profile made in the routing
 //   page orders its chain by the strategy picked in its form.
 
 import { test } from "node:test";
+import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import { BASE, launch, open, signIn, firstSignIn, signOut, shot, eventually } from "./browser.mjs";
 
@@ -76,6 +77,43 @@ test("the whole story", { timeout: 240_000 }, async (t) => {
       await page.locator('[data-testid="credential-probe"] [data-ok="true"]').first().waitFor();
       assert.match(await probe.innerText(), /ok\s+\d+ ms/);
       await shot(page, "story-provider");
+      await signOut(page);
+    });
+
+    await t.test("imports a newer catalog after previewing its diff", async () => {
+      await signIn(page, ADMIN, ADMIN_NEW);
+      await page.getByTestId("nav-pool").click();
+      // The built-in catalog, one version newer, with one provider more; unsigned.
+      const shipped = readFileSync(new URL("../../api/catalog/catalog.toml", import.meta.url), "utf8");
+      const text =
+        shipped.replace(/^version = (\d+)$/m, (_, v) => `version = ${Number(v) + 1}`) +
+        '\n[[provider]]\nid = "story-extra"\nname = "Story Extra"\n' +
+        `base_url = "${MOCK}"\npriority = 200\nkey_url = "https://story.test/keys"\n`;
+      await page.getByTestId("catalog-file").setInputFiles({
+        name: "catalog.toml",
+        mimeType: "text/plain",
+        buffer: Buffer.from(text),
+      });
+      await page.getByTestId("catalog-file-loaded").waitFor();
+      // Unsigned and not forced: refused, naming why; nothing to apply.
+      await page.getByTestId("catalog-preview").click();
+      const refused = page.getByTestId("catalog-import").getByTestId("error");
+      await refused.waitFor();
+      assert.match(await refused.innerText(), /sign/i);
+      assert.ok(await page.getByTestId("catalog-apply").isDisabled());
+      // Forced: the diff shows the new provider; applying adds it to the pool.
+      await page.getByTestId("catalog-force").check();
+      await page.getByTestId("catalog-preview").click();
+      const added = page.locator('[data-testid="catalog-change"][data-id="story-extra"]');
+      await added.waitFor();
+      assert.equal(await added.getAttribute("data-change"), "added");
+      assert.equal(await page.getByTestId("catalog-diff").getAttribute("data-applied"), "false");
+      assert.equal(await page.locator('[data-testid="provider-row"][data-name="story-extra"]').count(), 0);
+      await page.getByTestId("catalog-apply").click();
+      await page.locator('[data-testid="catalog-diff"][data-applied="true"]').waitFor();
+      await page.locator('[data-testid="provider-row"][data-name="story-extra"]').waitFor();
+      assert.ok(await page.getByTestId("catalog-apply").isDisabled());
+      await shot(page, "story-catalog");
       await signOut(page);
     });
 

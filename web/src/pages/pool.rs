@@ -1,6 +1,7 @@
 //! The shared pool, for instance admins: every provider (built-in and custom) with its
 //! on/off switch, and one provider's settings, credentials and models.
 
+mod catalog;
 mod credentials;
 mod discover;
 mod models;
@@ -263,6 +264,8 @@ pub fn ProviderList() -> impl IntoView {
         <Pager state=pager next />
         <h2>"Add a custom provider"</h2>
         <AddProvider version />
+        <h2>"Import a catalog"</h2>
+        <catalog::CatalogImport version />
     }
     .into_any()
 }
