@@ -312,19 +312,6 @@ pub struct SlotView {
     pub ttft_ms: Option<f64>,
 }
 
-/// What is left of `limits` after the fleet's `used`.
-fn left_of(limits: Limits, used: &crate::shared::Used) -> Limits {
-    let left = |limit: Option<u64>, used: u64| limit.map(|l| l.saturating_sub(used));
-    let (minute_requests, minute_tokens) = used.minute.unwrap_or_default();
-    Limits {
-        rpm: left(limits.rpm, minute_requests),
-        rph: left(limits.rph, used.hour_requests.unwrap_or(0)),
-        rpd: left(limits.rpd, used.day.0),
-        tpm: left(limits.tpm, minute_tokens),
-        tpd: left(limits.tpd, used.day.1),
-    }
-}
-
 impl PoolState {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
@@ -592,9 +579,10 @@ impl PoolState {
         Ok(specs)
     }
 
-    /// Every scope's key on Redis with its day and sliding windows, to read the fleet's
-    /// usage of it ([`crate::shared::Shared::peek`]). An admin's call, not the hot path.
-    pub fn fleet_scopes(&self, now: Millis) -> Vec<(Scope, crate::shared::Peek)> {
+    /// Every scope whose requests are counted, with its key on Redis, day and sliding
+    /// windows, to read the fleet's usage of it ([`crate::shared::Shared::peek`]), in the
+    /// same order. An admin's call, not the hot path.
+    pub fn fleet_scopes(&self, now: Millis) -> (Vec<Scope>, Vec<crate::shared::Peek>) {
         use crate::shared::{PREFIX, Peek};
         let mut inner = self.lock();
         inner
@@ -611,7 +599,7 @@ impl PoolState {
                 };
                 (slot.scope, peek)
             })
-            .collect()
+            .unzip()
     }
 
     /// [`Self::headroom_of`] and [`Self::check`] (for a request of no tokens) on the
@@ -635,16 +623,13 @@ impl PoolState {
             let limits = slot.window.effective();
             let used = match used.get(&slot.scope) {
                 Some(used) => *used,
-                None => crate::shared::Used {
-                    minute: Some((
-                        slot.window.requests_last_minute(now),
-                        slot.window.tokens_last_minute(now),
-                    )),
-                    hour_requests: Some(slot.window.requests_last_hour(now)),
-                    day: (slot.window.day_requests, slot.window.day_tokens),
-                },
+                None => slot.window.used(now),
             };
-            headroom = headroom.tighten(slot.scope.kind(), limits, left_of(limits, &used));
+            headroom = headroom.tighten(
+                slot.scope.kind(),
+                limits,
+                super::window::left_of(limits, &used),
+            );
             if skip.is_none() {
                 let (minute_requests, minute_tokens) = used.minute.unwrap_or_default();
                 let day_end = slot.window.day_end();

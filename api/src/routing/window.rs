@@ -15,6 +15,20 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::limits::Limits;
+use crate::shared::Used;
+
+/// What is left of `limits` after `used` (`None` where there is no limit).
+pub fn left_of(limits: Limits, used: &Used) -> Limits {
+    let left = |limit: Option<u64>, used: u64| limit.map(|l| l.saturating_sub(used));
+    let (minute_requests, minute_tokens) = used.minute.unwrap_or_default();
+    Limits {
+        rpm: left(limits.rpm, minute_requests),
+        rph: left(limits.rph, used.hour_requests.unwrap_or(0)),
+        rpd: left(limits.rpd, used.day.0),
+        tpm: left(limits.tpm, minute_tokens),
+        tpd: left(limits.tpd, used.day.1),
+    }
+}
 
 /// Unix time in milliseconds.
 pub type Millis = i64;
@@ -386,24 +400,21 @@ impl Window {
         self.hour.as_ref().map_or(0, |r| r.requests)
     }
 
+    /// What the window holds at `now`, in the shape the fleet's windows are read from Redis.
+    pub fn used(&mut self, now: Millis) -> Used {
+        self.roll(now);
+        Used {
+            minute: self.minute.as_ref().map(|r| (r.requests, r.tokens)),
+            hour_requests: self.hour.as_ref().map(|r| r.requests),
+            day: (self.day_requests, self.day_tokens),
+        }
+    }
+
     /// What is left of each limit at `now`: requests or tokens this window can still take
     /// (`None` where there is no limit).
     pub fn headroom(&mut self, now: Millis) -> Limits {
-        self.roll(now);
-        let limits = self.effective;
-        let left = |limit: Option<u64>, used: u64| limit.map(|l| l.saturating_sub(used));
-        let (minute_requests, minute_tokens) = self
-            .minute
-            .as_ref()
-            .map_or((0, 0), |r| (r.requests, r.tokens));
-        let hour_requests = self.hour.as_ref().map_or(0, |r| r.requests);
-        Limits {
-            rpm: left(limits.rpm, minute_requests),
-            rph: left(limits.rph, hour_requests),
-            rpd: left(limits.rpd, self.day_requests),
-            tpm: left(limits.tpm, minute_tokens),
-            tpd: left(limits.tpd, self.day_tokens),
-        }
+        let used = self.used(now);
+        left_of(self.effective, &used)
     }
 
     /// Whether one more request of `tokens` fits every limit at `now`.

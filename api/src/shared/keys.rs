@@ -199,12 +199,10 @@ fn encode_cooldown(cooldown: &SharedCooldown) -> String {
 fn decode_cooldown(value: &str) -> Option<SharedCooldown> {
     let (until, rest) = value.split_once('\t').unwrap_or((value, ""));
     let until = until.parse().ok()?;
-    let (since, reason) = match rest.split_once('\t') {
-        Some((since, reason)) if since.parse::<i64>().is_ok() => {
-            (since.parse().unwrap_or(0), reason)
-        }
-        _ => (0, rest),
-    };
+    let (since, reason) = rest
+        .split_once('\t')
+        .and_then(|(since, reason)| Some((since.parse().ok()?, reason)))
+        .unwrap_or((0, rest));
     Some(SharedCooldown {
         until,
         since,

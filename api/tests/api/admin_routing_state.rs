@@ -4,29 +4,12 @@
 use freeway::mock::Behavior;
 use freeway_wire::Page;
 use freeway_wire::page::List;
-use freeway_wire::pool::{CooldownView, LimitSet, ScopeKind, ScopeState};
+use freeway_wire::pool::{CooldownView, LimitSet};
 use freeway_wire::usage::AuditRecord;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{TestApp, chat_body, eventually, spawn_app};
-
-/// The route scope of mock0/mock-model.
-async fn route_state(app: &TestApp, token: &str) -> ScopeState {
-    let state: List<ScopeState> = app
-        .admin_ok(Method::GET, "/admin/v1/routing/state", token, None)
-        .await;
-    state
-        .data
-        .into_iter()
-        .find(|s| {
-            s.kind == ScopeKind::Route
-                && s.label
-                    .as_deref()
-                    .is_some_and(|l| l.starts_with("mock0/mock-model via "))
-        })
-        .unwrap()
-}
+use crate::helpers::{chat_body, eventually, spawn_app};
 
 #[tokio::test]
 async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_clearing_is_audited() {
@@ -37,7 +20,7 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
         .await;
     let (app_ref, token_ref) = (&app, token.as_str());
     eventually("the catalog reloads", || async move {
-        route_state(app_ref, token_ref).await.limits.rpm == Some(5)
+        app_ref.route_scope(token_ref, "mock0").await.limits.rpm == Some(5)
     })
     .await;
     app.mock(0).push(
@@ -56,7 +39,7 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
     assert_eq!(app.chat(chat_body("mock-model")).await.status(), 429);
 
     // Act
-    let route = route_state(&app, &token).await;
+    let route = app.route_scope(&token, "mock0").await;
 
     // Assert: configured and learned limits, use per window, the cooldown and why.
     assert_eq!(
@@ -110,7 +93,7 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
         .admin(Method::DELETE, "/admin/v1/cooldowns", Some(&token), None)
         .await;
     assert_eq!(status, 204);
-    let cleared = route_state(&app, &token).await;
+    let cleared = app.route_scope(&token, "mock0").await;
     assert_eq!((cleared.cooldown, cleared.skip_reason), (None, None));
     let audit: Page<AuditRecord> = app
         .admin_ok(
@@ -132,7 +115,7 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
     // A rejected key benches its credential: the route row says so, its own cooldown empty.
     app.mock(0).push(Behavior::status(401));
     assert_ne!(app.chat(chat_body("mock-model")).await.status(), 200);
-    let route = route_state(&app, &token).await;
+    let route = app.route_scope(&token, "mock0").await;
     assert_eq!(route.cooldown, None);
     assert_eq!(
         route.skip_reason.as_deref(),
@@ -140,21 +123,6 @@ async fn the_state_shows_a_routes_limits_learned_limits_use_and_cooldown_and_cle
     );
     assert!(route.skip_until.is_some());
     app.stop().await;
-}
-
-/// The route scope of `provider`/mock-model.
-async fn route_of(app: &TestApp, token: &str, provider: &str) -> ScopeState {
-    let state: List<ScopeState> = app
-        .admin_ok(Method::GET, "/admin/v1/routing/state", token, None)
-        .await;
-    let prefix = format!("{provider}/mock-model via ");
-    state
-        .data
-        .into_iter()
-        .find(|s| {
-            s.kind == ScopeKind::Route && s.label.as_deref().is_some_and(|l| l.starts_with(&prefix))
-        })
-        .unwrap()
 }
 
 #[tokio::test]
@@ -177,7 +145,7 @@ async fn one_scopes_cooldown_is_cleared_alone_and_audited_and_an_unknown_scope_i
         cooldowns.data.len() == 2
     })
     .await;
-    let first = route_of(&app, &token, "mock0").await;
+    let first = app.route_scope(&token, "mock0").await;
     assert!(first.cooldown.is_some());
 
     // Act: clear mock0's route only.
@@ -189,8 +157,8 @@ async fn one_scopes_cooldown_is_cleared_alone_and_audited_and_an_unknown_scope_i
     assert_eq!(status, 204);
 
     // Assert: mock0's route is free, mock1's still cooling, in memory and in Postgres.
-    assert_eq!(route_of(&app, &token, "mock0").await.cooldown, None);
-    assert!(route_of(&app, &token, "mock1").await.cooldown.is_some());
+    assert_eq!(app.route_scope(&token, "mock0").await.cooldown, None);
+    assert!(app.route_scope(&token, "mock1").await.cooldown.is_some());
     let left: List<CooldownView> = app
         .admin_ok(Method::GET, "/admin/v1/cooldowns", &token, None)
         .await;

@@ -5,28 +5,11 @@
 use chrono::{Duration as Span, Utc};
 use freeway::mock::Behavior;
 use freeway::store::{cooldowns, providers};
-use freeway_wire::page::List;
-use freeway_wire::pool::{ScopeKind, ScopeState};
-use reqwest::Method;
+use freeway_wire::pool::ScopeKind;
 
 use crate::helpers::{
-    ACTOR, Spawn, TestApp, chat_body, eventually, fresh_database, header, spawn_with,
+    ACTOR, Spawn, chat_body, eventually, fresh_database, header, hold_writes, spawn_with,
 };
-
-/// Why the router would skip `provider`/mock-model now, per the routing state.
-async fn skip_reason(app: &TestApp, token: &str, provider: &str) -> Option<String> {
-    let state: List<ScopeState> = app
-        .admin_ok(Method::GET, "/admin/v1/routing/state", token, None)
-        .await;
-    let prefix = format!("{provider}/mock-model via ");
-    state
-        .data
-        .into_iter()
-        .find(|s| {
-            s.kind == ScopeKind::Route && s.label.as_deref().is_some_and(|l| l.starts_with(&prefix))
-        })
-        .and_then(|s| s.skip_reason)
-}
 
 #[tokio::test]
 async fn a_cooldown_not_yet_written_survives_a_resync() {
@@ -47,15 +30,15 @@ async fn a_cooldown_not_yet_written_survives_a_resync() {
     .execute(&app.db)
     .await
     .unwrap();
-    let mut lock = app.db.begin().await.unwrap();
-    sqlx::query("LOCK TABLE cooldowns IN EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = hold_writes(&app.db, "cooldowns").await;
     app.mock(0).push(Behavior::status(503));
     let response = app.chat(chat_body("mock-model")).await;
     assert_eq!(header(&response, "x-freeway-route"), "mock1/mock-model");
-    let cooling = skip_reason(&app, &token, "mock0").await.unwrap_or_default();
+    let cooling = app
+        .route_scope(&token, "mock0")
+        .await
+        .skip_reason
+        .unwrap_or_default();
     assert!(cooling.contains("cooling down"), "{cooling}");
 
     // Act: a clear elsewhere makes every instance resync its cooldowns from the table.
@@ -63,14 +46,19 @@ async fn a_cooldown_not_yet_written_survives_a_resync() {
         .await
         .unwrap();
     eventually("the resync to read the seeded cooldown", || async {
-        skip_reason(&app, &token, "mock1")
+        app.route_scope(&token, "mock1")
             .await
+            .skip_reason
             .is_some_and(|r| r.contains("seeded"))
     })
     .await;
 
     // Assert: mock0's route still cools down, and is written once the lock goes.
-    let cooling = skip_reason(&app, &token, "mock0").await.unwrap_or_default();
+    let cooling = app
+        .route_scope(&token, "mock0")
+        .await
+        .skip_reason
+        .unwrap_or_default();
     assert!(cooling.contains("route cooling down"), "{cooling}");
     lock.commit().await.unwrap();
     eventually("mock0's cooldown is written", || async {
@@ -110,13 +98,7 @@ async fn a_cooldown_set_before_a_clear_is_not_written_after_it() {
             .await
             .unwrap();
     }
-    let active: Vec<String> = cooldowns::active(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.scope_key)
-        .collect();
-    assert_eq!(active, ["route:c"]);
+    assert_eq!(active_keys(&db).await, ["route:c"]);
 
     // A cooldown set after the clear is written.
     let after = Utc::now() + Span::milliseconds(10);
@@ -136,11 +118,15 @@ async fn a_cooldown_set_before_a_clear_is_not_written_after_it() {
         .unwrap();
     let cleared = cooldowns::clear(&db, ACTOR, at).await.unwrap();
     assert_eq!(cleared, 2);
-    let active: Vec<String> = cooldowns::active(&db)
+    assert_eq!(active_keys(&db).await, ["route:d"]);
+}
+
+/// The scope keys of the cooldowns still running.
+async fn active_keys(db: &sqlx::PgPool) -> Vec<String> {
+    cooldowns::active(db)
         .await
         .unwrap()
         .into_iter()
         .map(|c| c.scope_key)
-        .collect();
-    assert_eq!(active, ["route:d"]);
+        .collect()
 }

@@ -448,6 +448,22 @@ impl TestApp {
             .await;
     }
 
+    /// The routing state's row of the route `provider`/mock-model.
+    pub async fn route_scope(&self, token: &str, provider: &str) -> freeway_wire::pool::ScopeState {
+        let state: freeway_wire::page::List<freeway_wire::pool::ScopeState> = self
+            .admin_ok(reqwest::Method::GET, "/admin/v1/routing/state", token, None)
+            .await;
+        let prefix = format!("{provider}/mock-model via ");
+        state
+            .data
+            .into_iter()
+            .find(|s| {
+                s.kind == freeway_wire::pool::ScopeKind::Route
+                    && s.label.as_deref().is_some_and(|l| l.starts_with(&prefix))
+            })
+            .unwrap()
+    }
+
     /// The credentials row id of the first credential of `provider`.
     pub async fn credential_row(&self, provider: &str) -> Uuid {
         sqlx::query_scalar(
@@ -547,4 +563,18 @@ pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header"))
         .to_str()
         .unwrap()
+}
+
+/// A transaction holding `table` in EXCLUSIVE mode: reads go on, writes wait until it ends
+/// (committed or dropped), so a test can hold a write the server makes off the request path.
+pub async fn hold_writes(db: &PgPool, table: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut lock = db.begin().await.unwrap();
+    // A table name the test gives, never user input.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {table} IN EXCLUSIVE MODE"
+    )))
+    .execute(&mut *lock)
+    .await
+    .unwrap();
+    lock
 }

@@ -13,24 +13,20 @@ use reqwest::Method;
 use std::time::Duration;
 
 use crate::helpers::{
-    ACTOR, Spawn, TestApp, chat_body, eventually, eventually_within, header, spawn_app, spawn_with,
+    ACTOR, Spawn, TestApp, chat_body, eventually, eventually_within, header, hold_writes,
+    spawn_app, spawn_with,
 };
 
 /// Why the router would skip mock0/mock-model now, per the routing state.
 async fn skip_reason(app: &TestApp, token: &str) -> Option<String> {
-    let state: List<ScopeState> = app
-        .admin_ok(Method::GET, "/admin/v1/routing/state", token, None)
-        .await;
-    state
-        .data
-        .into_iter()
-        .find(|s| {
-            s.kind == ScopeKind::Route
-                && s.label
-                    .as_deref()
-                    .is_some_and(|l| l.starts_with("mock0/mock-model via "))
-        })
-        .and_then(|s| s.skip_reason)
+    app.route_scope(token, "mock0").await.skip_reason
+}
+
+/// The models marked unavailable for `credential`.
+async fn unavailable(app: &TestApp, token: &str, credential: uuid::Uuid) -> Vec<Unavailable> {
+    let path = format!("/admin/v1/credentials/{credential}/unavailable");
+    let listed: List<Unavailable> = app.admin_ok(Method::GET, &path, token, None).await;
+    listed.data
 }
 
 #[tokio::test]
@@ -60,12 +56,10 @@ async fn a_402_marks_the_model_unavailable_for_the_credential_and_the_router_ski
     );
     let credential = app.credential_row("mock0").await;
     let path = format!("/admin/v1/credentials/{credential}/unavailable");
-    let (app_ref, token_ref, path_ref) = (&app, token.as_str(), path.as_str());
+    let (app_ref, token_ref) = (&app, token.as_str());
     eventually("the refusal is stored", || async move {
-        let listed: List<Unavailable> = app_ref
-            .admin_ok(Method::GET, path_ref, token_ref, None)
-            .await;
-        listed.data.len() == 1 && listed.data[0].cause == UnavailableCause::Refused
+        let listed = unavailable(app_ref, token_ref, credential).await;
+        listed.len() == 1 && listed[0].cause == UnavailableCause::Refused
     })
     .await;
 
@@ -88,11 +82,7 @@ async fn a_reload_before_the_refusal_is_stored_does_not_bring_the_route_back() {
     })
     .await;
     let token = app.admin_token().await;
-    let mut lock = app.db.begin().await.unwrap();
-    sqlx::query("LOCK TABLE model_availability IN EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = hold_writes(&app.db, "model_availability").await;
     app.mock(0).push(Behavior::status(402));
     let response = app.chat(chat_body("mock-model")).await;
     assert_eq!(header(&response, "x-freeway-route"), "mock1/mock-model");
@@ -120,13 +110,8 @@ async fn a_reload_before_the_refusal_is_stored_does_not_bring_the_route_back() {
     assert_eq!(app.mock(0).request_count(), before);
     lock.commit().await.unwrap();
     let credential = app.credential_row("mock0").await;
-    let path = format!("/admin/v1/credentials/{credential}/unavailable");
-    let (app_ref, token_ref, path_ref) = (&app, token.as_str(), path.as_str());
-    eventually("the refusal is stored", || async move {
-        let listed: List<Unavailable> = app_ref
-            .admin_ok(Method::GET, path_ref, token_ref, None)
-            .await;
-        listed.data.len() == 1
+    eventually("the refusal is stored", || async {
+        unavailable(&app, &token, credential).await.len() == 1
     })
     .await;
     app.stop().await;

@@ -162,11 +162,9 @@ priority = 1
     assert_eq!(route, "mock0/mock-model");
 }
 
-/// A route reserves no more completion than its body is capped to: a `max_tokens` far
-/// above the model's output limit, and above its tokens-per-minute limit, is served with
-/// `max_tokens` lowered, not refused as a request larger than the limit.
-#[tokio::test]
-async fn a_route_reserves_no_more_completion_than_its_output_limit() {
+/// An app whose catalog adds provider `capped`, with a credential, serving `capped-model`
+/// (at most 100 output tokens; `model_line` adds to the model's table) from a mock of its own.
+async fn with_capped_model(model_line: &str) -> (MockUpstream, TestApp) {
     let capped = MockUpstream::start().await.unwrap();
     let extra = format!(
         r#"
@@ -181,12 +179,21 @@ key_url = "https://capped.test/keys"
 provider = "capped"
 id = "capped-model"
 priority = 1
-limits = {{ tpm = 1000 }}
 max_output_tokens = 100
+{model_line}
 "#,
         capped.base_url()
     );
     let app = app_with_catalog(&extra, "capped").await;
+    (capped, app)
+}
+
+/// A route reserves no more completion than its body is capped to: a `max_tokens` far
+/// above the model's output limit, and above its tokens-per-minute limit, is served with
+/// `max_tokens` lowered, not refused as a request larger than the limit.
+#[tokio::test]
+async fn a_route_reserves_no_more_completion_than_its_output_limit() {
+    let (capped, app) = with_capped_model("limits = { tpm = 1000 }").await;
     let body = json!({
         "model": "capped-model",
         "max_tokens": 5000,
@@ -205,25 +212,7 @@ max_output_tokens = 100
 async fn a_token_quota_counts_no_more_completion_than_the_models_output_limit() {
     // Arrange: alice may use 1,000 tokens a minute; capped-model answers at most 100
     // tokens, mock-model has no stated limit.
-    let capped = MockUpstream::start().await.unwrap();
-    let extra = format!(
-        r#"
-[[provider]]
-id = "capped"
-name = "Capped"
-base_url = "{}"
-priority = 1
-key_url = "https://capped.test/keys"
-
-[[model]]
-provider = "capped"
-id = "capped-model"
-priority = 1
-max_output_tokens = 100
-"#,
-        capped.base_url()
-    );
-    let app = app_with_catalog(&extra, "capped").await;
+    let (_capped, app) = with_capped_model("").await;
     quotas::set(
         &app.db,
         ACTOR,

@@ -245,12 +245,10 @@ pub async fn state(
     // In a fleet, every window's use by all the replicas, as Redis holds it.
     let fleet = match &state.shared {
         Some(shared) => {
-            let scopes = state.pool.fleet_scopes(now);
-            let peeks: Vec<_> = scopes.iter().map(|(_, peek)| peek.clone()).collect();
+            let (scopes, peeks) = state.pool.fleet_scopes(now);
             shared.peek(&peeks, now).await.map(|used| {
                 scopes
                     .into_iter()
-                    .map(|(scope, _)| scope)
                     .zip(used)
                     .collect::<HashMap<Scope, Used>>()
             })

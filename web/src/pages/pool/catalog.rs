@@ -53,13 +53,10 @@ pub(super) fn CatalogImport(
                     diff.set(None);
                     error.set(None);
                 }
-                Err(_) => error.set(Some(ApiError {
-                    status: 0,
-                    code: "unreadable_file".into(),
-                    message: "The browser could not read that file.".into(),
-                    field: None,
-                    retry_after: None,
-                })),
+                Err(_) => error.set(Some(api::invalid(
+                    "catalog",
+                    "The browser could not read that file.",
+                ))),
             }
         });
     };
